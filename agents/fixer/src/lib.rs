@@ -1,0 +1,27 @@
+//! Blink's built-in fixer as a WebAssembly component: the WIT export over `sdk::fixer`.
+
+use blink_agent_guest::{ComponentHost, types};
+use blink_agent_sdk as sdk;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "fixer",
+    with: {
+        "blink:agents/types@0.1.0": blink_agent_guest::types,
+        "blink:agents/llm@0.1.0": blink_agent_guest::llm,
+        "blink:agents/log@0.1.0": blink_agent_guest::log,
+        "blink:agents/config@0.1.0": blink_agent_guest::config,
+    },
+});
+
+struct Fixer;
+
+impl Guest for Fixer {
+    fn fix(request: types::FixRequest) -> Result<Vec<types::ProjectFile>, types::AgentError> {
+        sdk::fixer::fix(&ComponentHost, &request.into())
+            .map(|files| files.into_iter().map(Into::into).collect())
+            .map_err(Into::into)
+    }
+}
+
+export!(Fixer);

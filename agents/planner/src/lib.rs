@@ -1,0 +1,29 @@
+//! Blink's built-in planner as a WebAssembly component: the WIT exports over `sdk::planner`.
+
+use blink_agent_guest::{ComponentHost, types};
+use blink_agent_sdk as sdk;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "planner",
+    with: {
+        "blink:agents/types@0.1.0": blink_agent_guest::types,
+        "blink:agents/llm@0.1.0": blink_agent_guest::llm,
+        "blink:agents/log@0.1.0": blink_agent_guest::log,
+        "blink:agents/config@0.1.0": blink_agent_guest::config,
+    },
+});
+
+struct Planner;
+
+impl Guest for Planner {
+    fn plan(request: types::PlanRequest) -> Result<types::Plan, types::AgentError> {
+        sdk::planner::plan(&ComponentHost, &request.into()).map(Into::into).map_err(Into::into)
+    }
+
+    fn answer(request: types::PlanRequest) -> Result<String, types::AgentError> {
+        sdk::planner::answer(&ComponentHost, &request.into()).map_err(Into::into)
+    }
+}
+
+export!(Planner);

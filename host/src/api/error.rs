@@ -1,0 +1,45 @@
+//! The one place that knows HTTP status codes: every route's failure becomes the JSON the
+//! frontend reads, `{"error": <stable code>, "message": <text>}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The exact body today's frontend and edge function use for an empty conversation.
+    #[error("Messages array required")]
+    MessagesRequired,
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0}")]
+    Unauthorized(AuthError),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            Self::MessagesRequired => (StatusCode::BAD_REQUEST, json!({ "error": "Messages array required" })),
+            Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, json!({ "error": code, "message": message })),
+            Self::Unauthorized(e) => (StatusCode::UNAUTHORIZED, json!({ "error": "Unauthorized", "message": e.to_string() })),
+            Self::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": "payload_too_large", "message": self.to_string() }))
+            }
+            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "unavailable", "message": m })),
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,24 @@
+//! `GET /healthz`: the process answers. `GET /readyz`: it can serve orchestrations.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::runtime::Role;
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
+    let agents: serde_json::Map<String, Value> = Role::ALL
+        .iter()
+        .map(|role| (role.as_str().to_string(), json!(state.pipeline.runtime.active(*role).version.to_string())))
+        .collect();
+    Json(json!({
+        "status": "ok",
+        "llm": state.pipeline.provider.default_model().is_some(),
+        "agents": agents,
+    }))
+}

@@ -1,0 +1,73 @@
+//! The HTTP API: routes, shared state, CORS and limits. Handlers are thin: extract, call the
+//! domain, map the result.
+
+mod error;
+mod health;
+mod orchestrator;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+pub use self::error::ApiError;
+use crate::auth::{Authenticator, User};
+use crate::config::{Limits, Settings};
+use crate::pipeline::Pipeline;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pipeline: Arc<Pipeline>,
+    pub auth: Arc<Authenticator>,
+    pub limits: Arc<Limits>,
+    pub default_target: blink_agent_sdk::RuntimeTarget,
+    pub keepalive: Duration,
+    /// Cancelled at shutdown; running orchestrations stop cleanly and close their streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+pub fn router(state: AppState, settings: &Settings) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/orchestrator", post(orchestrator::orchestrate))
+        // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
+        // bounds every other route.
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(cors(&settings.cors_origins))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.iter().any(|o| o.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-client-info"),
+            HeaderName::from_static("apikey"),
+        ])
+        .max_age(Duration::from_secs(86_400))
+}
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        state.auth.authenticate(header).await.map_err(ApiError::Unauthorized)
+    }
+}

@@ -1,0 +1,189 @@
+//! `POST /api/orchestrator`: a chat in, an SSE stream of the run out (PROTOCOL.md).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use blink_agent_sdk::{ChatMessage, ChatRole, ProjectFile, RuntimeTarget};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use super::{ApiError, AppState};
+use crate::auth::User;
+use crate::config::Limits;
+use crate::pipeline::RunRequest;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    #[serde(default)]
+    messages: Option<Vec<MessageIn>>,
+    #[serde(default)]
+    project_context: Option<String>,
+    #[serde(default)]
+    file_tree: Option<FileTree>,
+    #[serde(default)]
+    project_id: Option<String>,
+    #[serde(default)]
+    files: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    target: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageIn {
+    role: String,
+    /// A string, or OpenAI-style content parts of which the text parts are kept.
+    content: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FileTree {
+    Text(String),
+    List(Vec<String>),
+}
+
+pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result<Bytes, BytesRejection>) -> Response {
+    let request = match body.map_err(|e| rejection(e, state.limits.max_body_bytes)).and_then(|bytes| {
+        parse(&bytes, &state.limits, state.default_target)
+    }) {
+        Ok(request) => request,
+        Err(e) => return e.into_response(),
+    };
+    tracing::info!(user = %user.id, messages = request.0.messages.len(), files = request.0.files.len(), target = request.0.target.as_str(), project = ?request.1, "orchestration");
+    stream(state, request.0).into_response()
+}
+
+fn rejection(e: BytesRejection, limit: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit }
+    } else {
+        ApiError::bad_request("invalid_body", e.body_text())
+    }
+}
+
+/// Validates and bounds the body. Returns the run request and the project id, if any.
+fn parse(bytes: &[u8], limits: &Limits, default_target: RuntimeTarget) -> Result<(RunRequest, Option<String>), ApiError> {
+    if bytes.len() > limits.max_body_bytes {
+        return Err(ApiError::PayloadTooLarge { limit: limits.max_body_bytes });
+    }
+    let body: Body = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}")))?;
+    let raw = body.messages.unwrap_or_default();
+    if raw.is_empty() {
+        return Err(ApiError::MessagesRequired);
+    }
+    if raw.len() > limits.max_messages {
+        return Err(ApiError::bad_request(
+            "too_many_messages",
+            format!("{} messages sent; at most {} are accepted", raw.len(), limits.max_messages),
+        ));
+    }
+    let mut messages = Vec::with_capacity(raw.len());
+    for (i, m) in raw.into_iter().enumerate() {
+        let role = match m.role.as_str() {
+            "user" => ChatRole::User,
+            "assistant" => ChatRole::Assistant,
+            "system" => ChatRole::System,
+            other => return Err(ApiError::bad_request("invalid_message", format!("messages[{i}].role {other:?} is not user, assistant or system"))),
+        };
+        let content = match m.content {
+            Value::String(s) => s,
+            Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
+            _ => return Err(ApiError::bad_request("invalid_message", format!("messages[{i}].content must be a string"))),
+        };
+        messages.push(ChatMessage { role, content });
+    }
+    if !messages.iter().any(|m| m.role == ChatRole::User && !m.content.trim().is_empty()) {
+        return Err(ApiError::MessagesRequired);
+    }
+
+    let files_map = body.files.unwrap_or_default();
+    if files_map.len() > limits.max_files {
+        return Err(ApiError::bad_request("too_many_files", format!("{} files sent; at most {} are accepted", files_map.len(), limits.max_files)));
+    }
+    let mut files = Vec::with_capacity(files_map.len());
+    for (path, content) in files_map {
+        files.push(ProjectFile { path: clean_path(&path)?, content });
+    }
+    let project_context = body.project_context.unwrap_or_default();
+    let context_chars = project_context.len()
+        + files.iter().map(|f| f.content.len()).sum::<usize>()
+        + messages.iter().map(|m| m.content.len()).sum::<usize>();
+    if context_chars > limits.max_context_chars {
+        return Err(ApiError::bad_request(
+            "context_too_large",
+            format!("the conversation and project total {context_chars} characters; at most {} are accepted", limits.max_context_chars),
+        ));
+    }
+    let file_tree = match body.file_tree {
+        None => files.iter().map(|f| f.path.clone()).collect(),
+        Some(FileTree::Text(text)) => text.lines().map(str::trim).filter(|l| !l.is_empty()).map(clean_path).collect::<Result<_, _>>()?,
+        Some(FileTree::List(list)) => list.iter().map(|p| clean_path(p)).collect::<Result<_, _>>()?,
+    };
+    let target = match body.target.as_deref() {
+        None => default_target,
+        Some(t) => RuntimeTarget::parse(t).ok_or_else(|| ApiError::bad_request("invalid_target", format!("target {t:?} is neither \"browser\" nor \"vite\"")))?,
+    };
+    Ok((RunRequest { messages, file_tree, project_context, files, target }, body.project_id))
+}
+
+/// A project-relative path, or a 400: generated paths are later written to disk, so nothing that
+/// could leave the project gets in.
+fn clean_path(path: &str) -> Result<String, ApiError> {
+    let trimmed = path.trim().trim_start_matches("./");
+    let bad = trimmed.is_empty()
+        || trimmed.starts_with('/')
+        || trimmed.contains('\\')
+        || trimmed.contains('\0')
+        || trimmed.len() > 512
+        || trimmed.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+    if bad {
+        return Err(ApiError::bad_request("invalid_path", format!("{path:?} is not a valid project file path")));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn stream(state: AppState, request: RunRequest) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = state.shutdown.child_token();
+    let pipeline = state.pipeline.clone();
+    let run_cancel = cancel.clone();
+    tokio::spawn(async move {
+        pipeline.run(request, tx, run_cancel).await;
+    });
+    // Dropping the response body (the client went away) cancels the run: no further model calls.
+    let guard = cancel.drop_guard();
+    let events = UnboundedReceiverStream::new(rx)
+        .map(|event| {
+            let json = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
+            Ok(SseEvent::default().data(json))
+        })
+        .chain(futures::stream::once(async { Ok(SseEvent::default().data("[DONE]")) }))
+        .map(move |item| {
+            let _keep = &guard;
+            item
+        });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(state.keepalive).text("keep-alive"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_leave_the_project_are_refused() {
+        for bad in ["../x.tsx", "/etc/passwd", "a/../../b", "", "a//b", "c:\\x", "a/./b"] {
+            assert!(clean_path(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(clean_path("./src/App.tsx").unwrap(), "src/App.tsx");
+        assert_eq!(clean_path("Navbar.tsx").unwrap(), "Navbar.tsx");
+    }
+}

@@ -1,0 +1,204 @@
+//! Every setting of the host: one flag and one environment variable each, with a sane default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use blink_agent_sdk::RuntimeTarget;
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "BLINK_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Directory holding all of the host's state.
+    #[arg(long, env = "BLINK_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Where compiled agents are cached (default: `<data dir>/cache`). Safe to share between hosts
+    /// of the same build.
+    #[arg(long, env = "BLINK_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub llm: LlmSettings,
+
+    #[command(flatten)]
+    pub auth: AuthSettings,
+
+    #[command(flatten)]
+    pub limits: Limits,
+
+    #[command(flatten)]
+    pub agents: AgentSettings,
+
+    /// Origins allowed by CORS, comma-separated; `*` allows any.
+    #[arg(long, env = "BLINK_CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Runtime target of generated code when a request does not name one.
+    #[arg(long, env = "BLINK_TARGET", default_value = "browser", value_parser = parse_target)]
+    pub target: RuntimeTarget,
+
+    /// Seconds between keep-alive comments on an idle SSE stream.
+    #[arg(long, env = "BLINK_SSE_KEEPALIVE_SECS", default_value_t = 15)]
+    pub sse_keepalive_secs: u64,
+}
+
+impl Settings {
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+}
+
+fn parse_target(s: &str) -> Result<RuntimeTarget, String> {
+    RuntimeTarget::parse(s).ok_or_else(|| format!("unknown target {s:?}: expected `browser` or `vite`"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LlmSettings {
+    /// Base URL of an OpenAI-compatible API (OpenAI, OpenRouter, Ollama, vLLM, llama.cpp server).
+    #[arg(long = "llm-base-url", env = "BLINK_LLM_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// API key for the model endpoint (falls back to `OPENAI_API_KEY`).
+    #[arg(long = "llm-api-key", env = "BLINK_LLM_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Default model for every agent (an agent's `model` setting overrides it).
+    #[arg(long = "llm-model", env = "BLINK_LLM_MODEL", default_value = "gpt-4o-mini")]
+    pub model: String,
+
+    /// Seconds before a model call is abandoned (per attempt).
+    #[arg(long = "llm-timeout-secs", env = "BLINK_LLM_TIMEOUT_SECS", default_value_t = 180)]
+    pub timeout_secs: u64,
+
+    /// Retries after a 429, a 5xx or a connection error, with exponential backoff.
+    #[arg(long = "llm-max-retries", env = "BLINK_LLM_MAX_RETRIES", default_value_t = 3)]
+    pub max_retries: u32,
+
+    /// First backoff delay in milliseconds; doubled each retry.
+    #[arg(long = "llm-backoff-ms", env = "BLINK_LLM_BACKOFF_MS", default_value_t = 500)]
+    pub backoff_ms: u64,
+}
+
+pub const DEFAULT_LLM_BASE_URL: &str = "https://api.openai.com/v1";
+
+impl LlmSettings {
+    /// The key from the flag, `BLINK_LLM_API_KEY` or `OPENAI_API_KEY`.
+    pub fn resolved_api_key(&self) -> Option<String> {
+        self.api_key
+            .clone()
+            .or_else(|| std::env::var("OPENAI_API_KEY").ok())
+            .filter(|k| !k.trim().is_empty())
+    }
+
+    /// `None` when nothing is configured: with neither a key nor a base URL there is no model to call.
+    pub fn endpoint(&self) -> Option<(String, Option<String>)> {
+        let key = self.resolved_api_key();
+        match (&self.base_url, key) {
+            (None, None) => None,
+            (base, key) => Some((base.clone().unwrap_or_else(|| DEFAULT_LLM_BASE_URL.into()), key)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    /// Shared secret of HS256 tokens (Supabase's JWT secret).
+    #[arg(long = "jwt-secret", env = "BLINK_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// JWKS URL for ES256/RS256 tokens (Supabase: `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`).
+    #[arg(long = "jwks-url", env = "BLINK_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// Required `aud` claim.
+    #[arg(long = "jwt-audience", env = "BLINK_JWT_AUDIENCE", default_value = "authenticated")]
+    pub audience: String,
+
+    /// Seconds of clock skew tolerated on `exp`.
+    #[arg(long = "jwt-leeway-secs", env = "BLINK_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub leeway_secs: u64,
+
+    /// Minimum seconds between two JWKS refreshes triggered by unknown key ids.
+    #[arg(long = "jwks-refresh-secs", env = "BLINK_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
+    pub jwks_min_refresh_secs: u64,
+
+    /// DEVELOPMENT ONLY: accept requests without a token (every caller is user `dev`).
+    #[arg(long = "dev-no-auth", env = "BLINK_DEV_NO_AUTH", default_value_t = false)]
+    pub dev_no_auth: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BLINK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most chat messages in one request.
+    #[arg(long, env = "BLINK_MAX_MESSAGES", default_value_t = 200)]
+    pub max_messages: usize,
+
+    /// Most characters of `projectContext` plus `files` in one request.
+    #[arg(long, env = "BLINK_MAX_CONTEXT_CHARS", default_value_t = 2_000_000)]
+    pub max_context_chars: usize,
+
+    /// Most files in one request's `files` map.
+    #[arg(long, env = "BLINK_MAX_FILES", default_value_t = 500)]
+    pub max_files: usize,
+
+    /// Fix rounds after the first validation.
+    #[arg(long, env = "BLINK_MAX_FIX_ROUNDS", default_value_t = 2)]
+    pub max_fix_rounds: u32,
+
+    /// Model calls one run may make.
+    #[arg(long, env = "BLINK_RUN_MAX_MODEL_CALLS", default_value_t = 60)]
+    pub run_max_model_calls: u32,
+
+    /// Model tokens (prompt + completion) one run may use.
+    #[arg(long, env = "BLINK_RUN_MAX_TOKENS", default_value_t = 1_000_000)]
+    pub run_max_tokens: u64,
+
+    /// Files generated at the same time in one run.
+    #[arg(long, env = "BLINK_GENERATION_CONCURRENCY", default_value_t = 4)]
+    pub generation_concurrency: usize,
+
+    /// `per-file`: one model call per file, concurrently; `single`: one call for all files.
+    #[arg(long, env = "BLINK_GENERATION_MODE", value_enum, default_value_t = GenerationMode::PerFile)]
+    pub generation_mode: GenerationMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerationMode {
+    PerFile,
+    Single,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentSettings {
+    /// Linear memory one agent call may use, in MiB.
+    #[arg(long, env = "BLINK_AGENT_MEMORY_MIB", default_value_t = 256)]
+    pub agent_memory_mib: u64,
+
+    /// CPU time one agent call may spend in its own code (model calls excluded), in milliseconds.
+    #[arg(long, env = "BLINK_AGENT_CPU_MS", default_value_t = 10_000)]
+    pub agent_cpu_ms: u64,
+
+    /// Wall-clock time one agent call may take, model calls included, in seconds.
+    #[arg(long, env = "BLINK_AGENT_WALL_SECS", default_value_t = 600)]
+    pub agent_wall_secs: u64,
+
+    /// Bytes an agent call may return (file contents, messages) plus what it logs.
+    #[arg(long, env = "BLINK_AGENT_OUTPUT_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub agent_output_bytes: usize,
+
+    /// Agent instances alive at once (the pooling allocator's slots).
+    #[arg(long, env = "BLINK_AGENT_INSTANCES", default_value_t = 64)]
+    pub agent_instances: u32,
+
+    /// JSON file of per-role settings: `{"planner": {"temperature": "0.3", "system_prompt": "..."}}`.
+    #[arg(long, env = "BLINK_AGENT_CONFIG")]
+    pub agent_config: Option<PathBuf>,
+}

@@ -1,0 +1,12 @@
+//! Blink host: the backend of an AI app builder whose agents are WebAssembly components.
+//!
+//! Data flows one way: [`api`] → [`pipeline`] → [`runtime`] (components) → capabilities
+//! ([`llm`]) → the outside world.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod llm;
+pub mod pipeline;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,32 @@
+//! `blink`: the Blink host's command line.
+
+use clap::{Parser, Subcommand};
+
+use blink_host::config::Settings;
+
+#[derive(Parser)]
+#[command(name = "blink", version, about = "Blink host: the backend of an AI app builder")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(Box<Settings>),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BLINK_LOG").unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(settings) => runtime.block_on(blink_host::server::serve(*settings)),
+    }
+}

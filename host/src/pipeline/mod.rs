@@ -1,0 +1,366 @@
+//! One orchestration: planner → generator → validator → fixer rounds, as a stream of events.
+//!
+//! The host, not the agents, owns the budget: fix rounds, model calls and tokens per run are
+//! limits here, and the fix loop stops as soon as a round does not reduce the errors.
+
+pub mod events;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use blink_agent_sdk::{
+    self as sdk, ChatMessage, FixRequest, GenerateRequest, LlmError, PlanRequest, PlanStep, ProjectFile, RuntimeTarget,
+    StepAction, StreamChannel, ValidateRequest, ValidationReport,
+};
+use futures::StreamExt;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use self::events::{ErrorCode, Event, Phase};
+use crate::config::GenerationMode;
+use crate::llm::LlmProvider;
+use crate::runtime::llm::{LlmCapability, RunBudget, StreamSink};
+use crate::runtime::{AgentCallError, AgentRuntime, CallContext, Role};
+
+/// What the frontend asked for, validated and bounded by the API.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    pub messages: Vec<ChatMessage>,
+    pub file_tree: Vec<String>,
+    pub project_context: String,
+    /// The project's files, when known one by one.
+    pub files: Vec<ProjectFile>,
+    pub target: RuntimeTarget,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineLimits {
+    pub max_fix_rounds: u32,
+    pub max_model_calls: u32,
+    pub max_tokens: u64,
+    pub generation_concurrency: usize,
+    pub generation_mode: GenerationMode,
+}
+
+pub struct Pipeline {
+    pub runtime: Arc<AgentRuntime>,
+    pub provider: LlmProvider,
+    pub limits: PipelineLimits,
+    pub agent_config: Arc<BTreeMap<Role, Arc<BTreeMap<String, String>>>>,
+}
+
+/// How a run ended, for logs and (later) the run record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Conversational,
+    Files { count: usize, errors_left: usize },
+    Failed(ErrorCode),
+}
+
+struct Failure {
+    code: ErrorCode,
+    message: String,
+}
+
+impl From<AgentCallError> for Failure {
+    fn from(e: AgentCallError) -> Self {
+        let code = match e.llm_error() {
+            Some(LlmError::Cancelled) => ErrorCode::Cancelled,
+            Some(LlmError::InsufficientCredits(_)) => ErrorCode::InsufficientCredits,
+            Some(LlmError::RateLimited(_)) => ErrorCode::RateLimited,
+            Some(LlmError::BudgetExceeded(_)) => ErrorCode::BudgetExceeded,
+            Some(LlmError::Unavailable(_) | LlmError::Rejected(_)) => ErrorCode::LlmUnavailable,
+            None if matches!(e, AgentCallError::Cancelled) => ErrorCode::Cancelled,
+            None => ErrorCode::AgentFailed,
+        };
+        // A model failure is best told in the model's words, without the agent's wrapping.
+        let message = match e.llm_error() {
+            Some(LlmError::Unavailable(m) | LlmError::Rejected(m)) => m.clone(),
+            Some(other) => other.to_string(),
+            None => e.to_string(),
+        };
+        Self { code, message }
+    }
+}
+
+struct Run<'a> {
+    pipeline: &'a Pipeline,
+    events: UnboundedSender<Event>,
+    ctx: CallContext,
+    request: RunRequest,
+}
+
+impl Pipeline {
+    /// Runs one orchestration, sending its events as they happen. The caller closes the stream.
+    pub async fn run(&self, request: RunRequest, events: UnboundedSender<Event>, cancel: CancellationToken) -> Outcome {
+        let budget = Arc::new(RunBudget::new(self.limits.max_model_calls, self.limits.max_tokens));
+        let sink_events = events.clone();
+        let sink: StreamSink = Arc::new(move |channel, delta: &str| {
+            let event = match channel {
+                StreamChannel::Thinking => Event::ThinkingDelta { delta: delta.to_string() },
+                StreamChannel::Conversation => Event::ConvDelta { delta: delta.to_string() },
+            };
+            let _ = sink_events.send(event);
+        });
+        let llm = LlmCapability::new(self.provider.clone(), budget.clone(), cancel.clone(), Some(sink));
+        let ctx = CallContext { llm, cancel: cancel.clone(), config: self.agent_config.clone() };
+        let run = Run { pipeline: self, events: events.clone(), ctx, request };
+        let outcome = match run.execute().await {
+            Ok(outcome) => outcome,
+            Err(failure) => {
+                let code = if cancel.is_cancelled() { ErrorCode::Cancelled } else { failure.code };
+                for event in Event::failure(code, &failure.message) {
+                    let _ = events.send(event);
+                }
+                Outcome::Failed(code)
+            }
+        };
+        let (prompt_tokens, completion_tokens) = budget.usage();
+        tracing::info!(?outcome, model_calls = budget.calls(), prompt_tokens, completion_tokens, "run finished");
+        outcome
+    }
+}
+
+impl Run<'_> {
+    fn send(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    fn check_cancelled(&self) -> Result<(), Failure> {
+        if self.ctx.cancel.is_cancelled() {
+            return Err(Failure { code: ErrorCode::Cancelled, message: "The request was cancelled.".into() });
+        }
+        Ok(())
+    }
+
+    async fn execute(self) -> Result<Outcome, Failure> {
+        let runtime = &self.pipeline.runtime;
+        self.send(Event::phase(Phase::Planning, events::PLANNING));
+        let plan_request = PlanRequest {
+            messages: self.request.messages.clone(),
+            file_tree: self.request.file_tree.clone(),
+            project_context: self.request.project_context.clone(),
+            files: self.request.files.clone(),
+            target: self.request.target,
+        };
+        let plan = runtime.plan(&self.ctx, &plan_request).await?;
+        self.check_cancelled()?;
+        let reasoning = if !plan.reasoning.trim().is_empty() {
+            plan.reasoning.clone()
+        } else if plan.clarification_needed {
+            format!("Clarification needed: {}", plan.clarification_question.as_deref().unwrap_or_default())
+        } else if plan.conversational {
+            "Classified as conversational — no code changes needed".to_string()
+        } else {
+            format!("Code generation required: {} step(s) planned", plan.steps.len())
+        };
+        self.send(Event::IntentClassified {
+            intent: plan.intent.clone(),
+            conversational: plan.conversational,
+            risk_level: plan.risk_level,
+            steps_count: plan.steps.len(),
+            reasoning,
+        });
+        self.send(Event::Plan { plan: plan.clone() });
+        for step in plan.steps.iter().filter(|s| s.action != StepAction::Create) {
+            self.send(Event::FileRead { path: step.path.clone() });
+        }
+
+        if plan.conversational {
+            return self.converse(&plan, &plan_request).await;
+        }
+
+        self.send(Event::phase(Phase::Generating, events::GENERATING));
+        let mut written = self.generate(&plan).await?;
+        self.check_cancelled()?;
+
+        self.send(Event::phase(Phase::Validating, events::VALIDATING));
+        let deleted: Vec<String> =
+            plan.steps.iter().filter(|s| s.action == StepAction::Delete).map(|s| s.path.clone()).collect();
+        let mut report = self.validate(&written, &deleted, &plan).await?;
+        let rounds = self.pipeline.limits.max_fix_rounds;
+        let mut round = 0;
+        loop {
+            if report.errors.is_empty() {
+                self.send(validation(&report, false));
+                break;
+            }
+            if round == rounds {
+                self.send(validation(&report, true));
+                break;
+            }
+            self.send(validation(&report, false));
+            round += 1;
+            self.send(Event::phase(Phase::Fixing, events::fixing(round, rounds, report.errors.len())));
+            let fixed = match self.fix(&written, &deleted, &report).await {
+                Ok(fixed) => fixed,
+                // The budget is spent: deliver what exists, with its errors shown.
+                Err(Failure { code: ErrorCode::BudgetExceeded | ErrorCode::AgentFailed, message }) => {
+                    tracing::warn!("fix round {round} failed: {message}");
+                    Vec::new()
+                }
+                Err(other) => return Err(other),
+            };
+            self.check_cancelled()?;
+            if fixed.is_empty() {
+                self.send(validation(&report, true));
+                break;
+            }
+            for file in fixed {
+                upsert(&mut written, file);
+            }
+            let next = self.validate(&written, &deleted, &plan).await?;
+            let progress = next.errors.len() < report.errors.len();
+            report = next;
+            if !progress && !report.errors.is_empty() {
+                self.send(validation(&report, true));
+                break;
+            }
+        }
+
+        self.send(Event::phase(Phase::Complete, events::COMPLETE));
+        let outcome = Outcome::Files { count: written.len(), errors_left: report.errors.len() };
+        self.send(Event::Result {
+            conversational: false,
+            intent: Some(plan.intent.clone()),
+            reply: None,
+            files: written,
+            deleted_files: deleted,
+            warnings: Some(report.warnings),
+        });
+        Ok(outcome)
+    }
+
+    async fn converse(&self, plan: &sdk::Plan, request: &PlanRequest) -> Result<Outcome, Failure> {
+        self.send(Event::ConvStart);
+        let known = if plan.clarification_needed {
+            Some(format!("🤔 {}", plan.clarification_question.as_deref().unwrap_or_default().trim()))
+        } else {
+            plan.reply.clone().filter(|r| !r.trim().is_empty())
+        };
+        let reply = match known {
+            Some(reply) => {
+                // Already written: streamed word by word so the client renders it the same way.
+                for piece in reply.split_inclusive(' ') {
+                    self.send(Event::ConvDelta { delta: piece.to_string() });
+                }
+                reply
+            }
+            None => self.pipeline.runtime.answer(&self.ctx, request).await?,
+        };
+        self.send(Event::Result {
+            conversational: true,
+            intent: None,
+            reply: Some(reply),
+            files: Vec::new(),
+            deleted_files: Vec::new(),
+            warnings: None,
+        });
+        Ok(Outcome::Conversational)
+    }
+
+    /// Writes the plan's files, concurrently (one call per file, bounded) or in one call, and
+    /// reports each file as soon as it exists. Returns them in plan order.
+    async fn generate(&self, plan: &sdk::Plan) -> Result<Vec<ProjectFile>, Failure> {
+        let steps: Vec<&PlanStep> = plan.steps.iter().filter(|s| s.action != StepAction::Delete).collect();
+        let batches: Vec<Vec<PlanStep>> = match self.pipeline.limits.generation_mode {
+            GenerationMode::PerFile => steps.iter().map(|s| vec![(*s).clone()]).collect(),
+            GenerationMode::Single if steps.is_empty() => Vec::new(),
+            GenerationMode::Single => vec![steps.iter().map(|s| (*s).clone()).collect()],
+        };
+        let concurrency = self.pipeline.limits.generation_concurrency.max(1);
+        let mut calls = futures::stream::iter(batches.into_iter().map(|batch| {
+            let request = GenerateRequest {
+                messages: self.request.messages.clone(),
+                plan: plan.clone(),
+                context_files: self.context_for(&batch),
+                project_context: if self.request.files.is_empty() {
+                    self.request.project_context.clone()
+                } else {
+                    String::new()
+                },
+                steps: batch,
+                target: self.request.target,
+            };
+            async move { self.pipeline.runtime.generate(&self.ctx, &request).await }
+        }))
+        .buffer_unordered(concurrency);
+        let mut written: Vec<ProjectFile> = Vec::new();
+        while let Some(result) = calls.next().await {
+            for file in result? {
+                self.send(Event::FileGenerated { path: file.path.clone(), lines_count: file.content.split('\n').count() });
+                upsert(&mut written, file);
+            }
+        }
+        let order: Vec<&str> = steps.iter().map(|s| s.path.as_str()).collect();
+        written.sort_by_key(|f| order.iter().position(|p| *p == f.path).unwrap_or(usize::MAX));
+        Ok(written)
+    }
+
+    /// The files a generator call should see: the current versions of its own files, the entry
+    /// file, and files its steps mention by name.
+    fn context_for(&self, steps: &[PlanStep]) -> Vec<ProjectFile> {
+        let wanted = |file: &ProjectFile| {
+            let stem = file.path.rsplit('/').next().unwrap_or(&file.path).split('.').next().unwrap_or_default();
+            stem == "App"
+                || steps.iter().any(|s| s.path == file.path || (!stem.is_empty() && s.description.contains(stem)))
+        };
+        self.request.files.iter().filter(|f| wanted(f)).cloned().collect()
+    }
+
+    /// The project as it will be after this run: the known files, overwritten by what was written,
+    /// without what was deleted.
+    fn project_after(&self, written: &[ProjectFile], deleted: &[String]) -> Vec<ProjectFile> {
+        let mut files: Vec<ProjectFile> =
+            self.request.files.iter().filter(|f| !deleted.contains(&f.path)).cloned().collect();
+        for file in written {
+            upsert(&mut files, file.clone());
+        }
+        files
+    }
+
+    async fn validate(&self, written: &[ProjectFile], deleted: &[String], plan: &sdk::Plan) -> Result<ValidationReport, Failure> {
+        let files = self.project_after(written, deleted);
+        let known: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let request = ValidateRequest {
+            known_paths: self
+                .request
+                .file_tree
+                .iter()
+                .filter(|p| !known.contains(p.as_str()) && !deleted.contains(p))
+                .cloned()
+                .collect(),
+            files,
+            changed: written.iter().map(|f| f.path.clone()).collect(),
+            dependencies: plan.dependencies_needed.clone(),
+            target: self.request.target,
+        };
+        Ok(self.pipeline.runtime.validate(&self.ctx, &request).await?)
+    }
+
+    async fn fix(&self, written: &[ProjectFile], deleted: &[String], report: &ValidationReport) -> Result<Vec<ProjectFile>, Failure> {
+        let request = FixRequest {
+            messages: self.request.messages.clone(),
+            files: self.project_after(written, deleted),
+            diagnostics: report.errors.clone(),
+            target: self.request.target,
+        };
+        Ok(self.pipeline.runtime.fix(&self.ctx, &request).await?)
+    }
+}
+
+fn validation(report: &ValidationReport, fixer_exhausted: bool) -> Event {
+    Event::Validation {
+        errors: report.errors.clone(),
+        warnings: report.warnings.clone(),
+        confidence_score: report.confidence_score,
+        fixer_exhausted,
+    }
+}
+
+fn upsert(files: &mut Vec<ProjectFile>, file: ProjectFile) {
+    match files.iter_mut().find(|f| f.path == file.path) {
+        Some(existing) => *existing = file,
+        None => files.push(file),
+    }
+}

@@ -1,0 +1,35 @@
+//! Host bindings of the WIT contract `blink:agents@0.1.0`, one module per world.
+//!
+//! The shared interfaces are generated once (world `agent-host`) and every role's world points at
+//! them, so a `Plan` is one Rust type whichever component produced it. A future contract version
+//! gets a sibling module; this one stays as it is.
+
+pub mod host {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "agent-host",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+pub use host::blink::agents::{config, llm, log, types};
+
+macro_rules! role_world {
+    ($module:ident, $world:literal) => {
+        pub mod $module {
+            wasmtime::component::bindgen!({
+                path: "../wit",
+                world: $world,
+                imports: { default: async },
+                exports: { default: async },
+                with: { "blink:agents": crate::runtime::bindings::host::blink::agents },
+            });
+        }
+    };
+}
+
+role_world!(planner, "planner");
+role_world!(generator, "generator");
+role_world!(validator, "validator");
+role_world!(fixer, "fixer");

@@ -1,0 +1,120 @@
+//! The `llm` capability: the only way an agent reaches a model.
+//!
+//! Every call goes through the run's budget (model calls and tokens, enforced by the host whatever
+//! the agent does), stops when the run is cancelled, and forwards streamed tokens to the client.
+//! This is where credits are reserved and charged once accounts exist.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use blink_agent_sdk::{Completion, CompletionRequest, LlmError, StreamChannel, Usage};
+use tokio_util::sync::CancellationToken;
+
+use crate::llm::{ChatRequest, LlmProvider};
+
+/// What one run may spend on models, and what it has spent.
+#[derive(Debug)]
+pub struct RunBudget {
+    max_calls: u32,
+    max_tokens: u64,
+    calls: AtomicU32,
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
+}
+
+impl RunBudget {
+    pub fn new(max_calls: u32, max_tokens: u64) -> Self {
+        Self {
+            max_calls,
+            max_tokens,
+            calls: AtomicU32::new(0),
+            prompt_tokens: AtomicU64::new(0),
+            completion_tokens: AtomicU64::new(0),
+        }
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn tokens(&self) -> u64 {
+        self.prompt_tokens.load(Ordering::SeqCst) + self.completion_tokens.load(Ordering::SeqCst)
+    }
+
+    pub fn usage(&self) -> (u64, u64) {
+        (self.prompt_tokens.load(Ordering::SeqCst), self.completion_tokens.load(Ordering::SeqCst))
+    }
+
+    /// Takes one call from the budget, or says why not. Returns the tokens still available.
+    fn begin_call(&self) -> Result<u64, LlmError> {
+        let left = self.max_tokens.saturating_sub(self.tokens());
+        if left == 0 {
+            return Err(LlmError::BudgetExceeded(format!("this run used its {} model tokens", self.max_tokens)));
+        }
+        self.calls
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < self.max_calls).then_some(n + 1))
+            .map_err(|_| LlmError::BudgetExceeded(format!("this run made its {} model calls", self.max_calls)))?;
+        Ok(left)
+    }
+
+    fn record(&self, usage: &Usage) {
+        self.prompt_tokens.fetch_add(u64::from(usage.prompt_tokens), Ordering::SeqCst);
+        self.completion_tokens.fetch_add(u64::from(usage.completion_tokens), Ordering::SeqCst);
+    }
+}
+
+/// Receives the tokens of streamed calls, as they arrive.
+pub type StreamSink = Arc<dyn Fn(StreamChannel, &str) + Send + Sync>;
+
+/// One run's access to models, shared by every agent call of that run.
+#[derive(Clone)]
+pub struct LlmCapability {
+    provider: LlmProvider,
+    budget: Arc<RunBudget>,
+    cancel: CancellationToken,
+    sink: Option<StreamSink>,
+}
+
+impl LlmCapability {
+    pub fn new(provider: LlmProvider, budget: Arc<RunBudget>, cancel: CancellationToken, sink: Option<StreamSink>) -> Self {
+        Self { provider, budget, cancel, sink }
+    }
+
+    pub fn budget(&self) -> &RunBudget {
+        &self.budget
+    }
+
+    pub async fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
+        if self.cancel.is_cancelled() {
+            return Err(LlmError::Cancelled);
+        }
+        let Some(default_model) = self.provider.default_model() else {
+            return Err(LlmError::Unavailable(crate::llm::UNCONFIGURED.into()));
+        };
+        let tokens_left = self.budget.begin_call()?;
+        let cap = u32::try_from(tokens_left).unwrap_or(u32::MAX);
+        let chat = ChatRequest {
+            model: request.model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| default_model.to_string()),
+            messages: request.messages,
+            temperature: request.temperature.map(|t| t.clamp(0.0, 2.0)),
+            max_tokens: Some(request.max_tokens.unwrap_or(cap).min(cap)),
+            json_mode: request.json_mode,
+        };
+        let sink = self.sink.clone();
+        let mut forward = move |delta: &str| {
+            if let (Some(sink), Some(channel)) = (&sink, request.stream_to) {
+                sink(channel, delta);
+            }
+        };
+        let on_delta: Option<&mut (dyn FnMut(&str) + Send)> =
+            if request.stream_to.is_some() { Some(&mut forward) } else { None };
+        let result = tokio::select! {
+            _ = self.cancel.cancelled() => Err(LlmError::Cancelled),
+            r = self.provider.complete(&chat, on_delta) => r,
+        };
+        if let Ok(completion) = &result {
+            self.budget.record(&completion.usage);
+        }
+        result
+    }
+}

@@ -1,0 +1,391 @@
+//! The component runtime: runs the four agent roles as WebAssembly components under limits.
+//!
+//! One engine for the process; each role's active component sits behind an atomic pointer (the
+//! seam hot swap plugs into), and every call gets a fresh store with a memory cap, a CPU deadline
+//! counted in epoch ticks, a wall-clock timeout and an output-size cap. A component that traps,
+//! loops or grabs memory fails its own call with an [`AgentCallError`]; the host and other calls go
+//! on.
+
+pub mod bindings;
+mod cache;
+mod convert;
+mod engine;
+pub mod llm;
+mod state;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use blink_agent_sdk as sdk;
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use self::bindings::{fixer, generator, planner, validator};
+pub use self::cache::content_hash;
+use self::llm::LlmCapability;
+use self::state::{AgentState, MemoryExceeded};
+
+/// The built-in agents, compiled from `agents/` by the build script.
+pub mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_agents.rs"));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Planner,
+    Generator,
+    Validator,
+    Fixer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Planner, Role::Generator, Role::Validator, Role::Fixer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Planner => "planner",
+            Role::Generator => "generator",
+            Role::Validator => "validator",
+            Role::Fixer => "fixer",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown role {s:?}"))
+    }
+}
+
+/// Limits every agent call runs under.
+#[derive(Debug, Clone)]
+pub struct CallLimits {
+    pub memory_bytes: u64,
+    pub cpu: Duration,
+    pub wall: Duration,
+    pub output_bytes: usize,
+}
+
+/// A loaded component, type-checked against its role's world.
+pub struct Agent {
+    pub role: Role,
+    /// Content hash of the component.
+    pub version: Arc<str>,
+    pre: RolePre,
+}
+
+enum RolePre {
+    Planner(planner::PlannerPre<AgentState>),
+    Generator(generator::GeneratorPre<AgentState>),
+    Validator(validator::ValidatorPre<AgentState>),
+    Fixer(fixer::FixerPre<AgentState>),
+}
+
+/// Why an agent call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentCallError {
+    #[error("the {role} agent returned an error: {error}")]
+    Agent { role: Role, error: sdk::AgentError },
+    #[error("the {role} agent crashed: {message}")]
+    Trap { role: Role, message: String },
+    #[error("the {role} agent used more than its {}ms of CPU time", .limit.as_millis())]
+    CpuLimit { role: Role, limit: Duration },
+    #[error("the {role} agent did not finish within {}s", .limit.as_secs())]
+    Timeout { role: Role, limit: Duration },
+    #[error("the {role} agent exceeded its memory limit: {source}")]
+    MemoryLimit { role: Role, source: MemoryExceeded },
+    #[error("the {role} agent returned {size} bytes, over its limit of {limit} bytes")]
+    OutputLimit { role: Role, size: usize, limit: usize },
+    #[error("the run was cancelled")]
+    Cancelled,
+    #[error("the {role} agent could not start: {message}")]
+    Instantiate { role: Role, message: String },
+}
+
+impl AgentCallError {
+    /// The model error behind this failure, if a model call is what failed.
+    pub fn llm_error(&self) -> Option<&sdk::LlmError> {
+        match self {
+            Self::Agent { error: sdk::AgentError::Llm(e), .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What a call needs from the run it belongs to.
+#[derive(Clone)]
+pub struct CallContext {
+    pub llm: LlmCapability,
+    pub cancel: CancellationToken,
+    /// The operator's settings for each role.
+    pub config: Arc<BTreeMap<Role, Arc<BTreeMap<String, String>>>>,
+}
+
+impl CallContext {
+    fn config_for(&self, role: Role) -> Arc<BTreeMap<String, String>> {
+        self.config.get(&role).cloned().unwrap_or_default()
+    }
+}
+
+/// Marker for the interrupt the epoch callback raises when a call is cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+struct Interrupted;
+
+/// Marker for the interrupt the epoch callback raises when the CPU budget is spent.
+#[derive(Debug, thiserror::Error)]
+#[error("cpu limit")]
+struct CpuExhausted;
+
+pub struct AgentRuntime {
+    engine: Engine,
+    linker: Linker<AgentState>,
+    cache: cache::ComponentCache,
+    limits: CallLimits,
+    active: [ArcSwap<Agent>; 4],
+}
+
+impl AgentRuntime {
+    /// Starts the engine and loads the built-in agents.
+    pub fn new(cache_dir: &Path, limits: CallLimits, instances: u32) -> anyhow::Result<Self> {
+        let engine = engine::build(&engine::EngineLimits { memory_bytes: limits.memory_bytes, instances })?;
+        let mut linker = Linker::<AgentState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        bindings::host::AgentHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(anyhow::Error::from)?;
+        let cache = cache::ComponentCache::new(&engine, cache_dir)?;
+        let load = |role: Role, bytes: &[u8]| -> anyhow::Result<ArcSwap<Agent>> {
+            let agent = Self::compile(&engine, &linker, &cache, role, bytes)
+                .with_context(|| format!("loading the built-in {role}"))?;
+            Ok(ArcSwap::from_pointee(agent))
+        };
+        let active = [
+            load(Role::Planner, builtin::PLANNER)?,
+            load(Role::Generator, builtin::GENERATOR)?,
+            load(Role::Validator, builtin::VALIDATOR)?,
+            load(Role::Fixer, builtin::FIXER)?,
+        ];
+        Ok(Self { engine, linker, cache, limits, active })
+    }
+
+    fn compile(
+        engine: &Engine,
+        linker: &Linker<AgentState>,
+        cache: &cache::ComponentCache,
+        role: Role,
+        bytes: &[u8],
+    ) -> anyhow::Result<Agent> {
+        let version = content_hash(bytes);
+        let component: Component = cache.load(engine, &version, bytes)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("the component's imports do not match the {role} world"))?;
+        let typed = match role {
+            Role::Planner => planner::PlannerPre::new(pre).map(RolePre::Planner),
+            Role::Generator => generator::GeneratorPre::new(pre).map(RolePre::Generator),
+            Role::Validator => validator::ValidatorPre::new(pre).map(RolePre::Validator),
+            Role::Fixer => fixer::FixerPre::new(pre).map(RolePre::Fixer),
+        }
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("the component's exports do not match the {role} world"))?;
+        Ok(Agent { role, version: version.into(), pre: typed })
+    }
+
+    /// Compiles `bytes`, checks them against `role`'s world and makes them the role's active
+    /// component. Calls already running keep the component they started with.
+    pub fn install(&self, role: Role, bytes: &[u8]) -> anyhow::Result<Arc<Agent>> {
+        let agent = Arc::new(Self::compile(&self.engine, &self.linker, &self.cache, role, bytes)?);
+        self.active[role.index()].store(agent.clone());
+        Ok(agent)
+    }
+
+    /// The role's active component.
+    pub fn active(&self, role: Role) -> Arc<Agent> {
+        self.active[role.index()].load_full()
+    }
+
+    pub fn limits(&self) -> &CallLimits {
+        &self.limits
+    }
+
+    fn store(&self, agent: &Agent, ctx: &CallContext) -> Store<AgentState> {
+        let memory = usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX);
+        let state = AgentState::new(
+            agent.role,
+            agent.version.clone(),
+            ctx.llm.clone(),
+            ctx.config_for(agent.role),
+            memory,
+            self.limits.output_bytes,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(1);
+        let cpu = self.limits.cpu;
+        let cancel = ctx.cancel.clone();
+        store.epoch_deadline_callback(move |store| {
+            if cancel.is_cancelled() {
+                return Err(Interrupted.into());
+            }
+            if store.data().guest_time() > cpu {
+                return Err(CpuExhausted.into());
+            }
+            // Yielding at every tick keeps a busy agent from holding a runtime thread.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    /// Turns how a call ended into the caller's result, naming the limit that stopped it.
+    fn outcome<R>(
+        &self,
+        role: Role,
+        store: &Store<AgentState>,
+        result: Result<wasmtime::Result<Result<R, bindings::types::AgentError>>, tokio::time::error::Elapsed>,
+        size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, AgentCallError> {
+        let limits = &self.limits;
+        let value = match result {
+            Err(_) => return Err(AgentCallError::Timeout { role, limit: limits.wall }),
+            Ok(Err(error)) => {
+                if error.downcast_ref::<Interrupted>().is_some() {
+                    return Err(AgentCallError::Cancelled);
+                }
+                if error.downcast_ref::<CpuExhausted>().is_some() {
+                    return Err(AgentCallError::CpuLimit { role, limit: limits.cpu });
+                }
+                if let Some(m) = error.downcast_ref::<MemoryExceeded>() {
+                    let source = MemoryExceeded { desired: m.desired, limit: m.limit };
+                    return Err(AgentCallError::MemoryLimit { role, source });
+                }
+                let message = match error.downcast_ref::<wasmtime::Trap>() {
+                    Some(trap) => format!("{trap}"),
+                    None => format!("{error:#}"),
+                };
+                return Err(AgentCallError::Trap { role, message });
+            }
+            Ok(Ok(Err(error))) => {
+                return Err(AgentCallError::Agent { role, error: convert::agent_error_from(error) });
+            }
+            Ok(Ok(Ok(value))) => value,
+        };
+        let size = size(&value) + store.data().logged_bytes;
+        if size > limits.output_bytes {
+            return Err(AgentCallError::OutputLimit { role, size, limit: limits.output_bytes });
+        }
+        Ok(value)
+    }
+
+    fn instantiate_error(role: Role, e: wasmtime::Error) -> AgentCallError {
+        AgentCallError::Instantiate { role, message: format!("{e:#}") }
+    }
+
+    pub async fn plan(&self, ctx: &CallContext, request: &sdk::PlanRequest) -> Result<sdk::Plan, AgentCallError> {
+        let agent = self.active(Role::Planner);
+        let RolePre::Planner(pre) = &agent.pre else { unreachable!("the planner slot holds a planner") };
+        let mut store = self.store(&agent, ctx);
+        let request = convert::plan_request(request);
+        let result = tokio::time::timeout(self.limits.wall, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_plan(&mut store, &request).await
+        })
+        .await;
+        let plan = self.outcome(Role::Planner, &store, result, plan_size)?;
+        Ok(convert::plan_from(plan))
+    }
+
+    pub async fn answer(&self, ctx: &CallContext, request: &sdk::PlanRequest) -> Result<String, AgentCallError> {
+        let agent = self.active(Role::Planner);
+        let RolePre::Planner(pre) = &agent.pre else { unreachable!("the planner slot holds a planner") };
+        let mut store = self.store(&agent, ctx);
+        let request = convert::plan_request(request);
+        let result = tokio::time::timeout(self.limits.wall, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_answer(&mut store, &request).await
+        })
+        .await;
+        self.outcome(Role::Planner, &store, result, String::len)
+    }
+
+    pub async fn generate(
+        &self,
+        ctx: &CallContext,
+        request: &sdk::GenerateRequest,
+    ) -> Result<Vec<sdk::ProjectFile>, AgentCallError> {
+        let agent = self.active(Role::Generator);
+        let RolePre::Generator(pre) = &agent.pre else { unreachable!("the generator slot holds a generator") };
+        let mut store = self.store(&agent, ctx);
+        let request = convert::generate_request(request);
+        let result = tokio::time::timeout(self.limits.wall, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_generate(&mut store, &request).await
+        })
+        .await;
+        let files = self.outcome(Role::Generator, &store, result, |f| files_size(f))?;
+        Ok(convert::files_from(files))
+    }
+
+    pub async fn validate(
+        &self,
+        ctx: &CallContext,
+        request: &sdk::ValidateRequest,
+    ) -> Result<sdk::ValidationReport, AgentCallError> {
+        let agent = self.active(Role::Validator);
+        let RolePre::Validator(pre) = &agent.pre else { unreachable!("the validator slot holds a validator") };
+        let mut store = self.store(&agent, ctx);
+        let request = convert::validate_request(request);
+        let result = tokio::time::timeout(self.limits.wall, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_validate(&mut store, &request).await
+        })
+        .await;
+        let report = self.outcome(Role::Validator, &store, result, |r| {
+            r.errors.iter().chain(&r.warnings).map(|d| d.file.len() + d.message.len() + 16).sum()
+        })?;
+        Ok(convert::report_from(report))
+    }
+
+    pub async fn fix(&self, ctx: &CallContext, request: &sdk::FixRequest) -> Result<Vec<sdk::ProjectFile>, AgentCallError> {
+        let agent = self.active(Role::Fixer);
+        let RolePre::Fixer(pre) = &agent.pre else { unreachable!("the fixer slot holds a fixer") };
+        let mut store = self.store(&agent, ctx);
+        let request = convert::fix_request(request);
+        let result = tokio::time::timeout(self.limits.wall, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_fix(&mut store, &request).await
+        })
+        .await;
+        let files = self.outcome(Role::Fixer, &store, result, |f| files_size(f))?;
+        Ok(convert::files_from(files))
+    }
+}
+
+fn files_size(files: &[bindings::types::ProjectFile]) -> usize {
+    files.iter().map(|f| f.path.len() + f.content.len()).sum()
+}
+
+fn plan_size(plan: &bindings::types::Plan) -> usize {
+    let steps: usize = plan.steps.iter().map(|s| s.target.len() + s.path.len() + s.description.len() + 16).sum();
+    plan.intent.len()
+        + plan.reasoning.len()
+        + plan.reply.as_ref().map_or(0, String::len)
+        + plan.clarification_question.as_ref().map_or(0, String::len)
+        + plan.dependencies_needed.iter().map(String::len).sum::<usize>()
+        + steps
+}

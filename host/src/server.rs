@@ -1,0 +1,116 @@
+//! Assembles the host from its settings and serves until a shutdown signal.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::llm::LlmProvider;
+use crate::pipeline::{Pipeline, PipelineLimits};
+use crate::runtime::{AgentRuntime, CallLimits, Role};
+
+/// Per-role agent settings from the operator's JSON file.
+pub fn load_agent_config(settings: &Settings) -> anyhow::Result<BTreeMap<Role, Arc<BTreeMap<String, String>>>> {
+    let Some(path) = &settings.agents.agent_config else {
+        return Ok(BTreeMap::new());
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a JSON object of roles", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (role, values) in raw {
+        let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let values = values
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect();
+        out.insert(role, Arc::new(values));
+    }
+    Ok(out)
+}
+
+pub fn build_runtime(settings: &Settings) -> anyhow::Result<AgentRuntime> {
+    let a = &settings.agents;
+    let limits = CallLimits {
+        memory_bytes: a.agent_memory_mib.saturating_mul(1 << 20),
+        cpu: Duration::from_millis(a.agent_cpu_ms),
+        wall: Duration::from_secs(a.agent_wall_secs),
+        output_bytes: a.agent_output_bytes,
+    };
+    AgentRuntime::new(&settings.cache_dir(), limits, a.agent_instances)
+}
+
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    let started = std::time::Instant::now();
+    let runtime = Arc::new(build_runtime(&settings)?);
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "agents loaded");
+    for role in Role::ALL {
+        tracing::info!(%role, version = %runtime.active(role).version, contract = "blink:agents@0.1.0", "agent active");
+    }
+    let provider = LlmProvider::from_settings(&settings.llm)?;
+    if provider.default_model().is_none() {
+        tracing::warn!("{}", crate::llm::UNCONFIGURED);
+    }
+    let l = &settings.limits;
+    let pipeline = Pipeline {
+        runtime,
+        provider,
+        limits: PipelineLimits {
+            max_fix_rounds: l.max_fix_rounds,
+            max_model_calls: l.run_max_model_calls,
+            max_tokens: l.run_max_tokens,
+            generation_concurrency: l.generation_concurrency,
+            generation_mode: l.generation_mode,
+        },
+        agent_config: Arc::new(load_agent_config(&settings)?),
+    };
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        pipeline: Arc::new(pipeline),
+        auth: Arc::new(Authenticator::new(&settings.auth)?),
+        limits: Arc::new(settings.limits.clone()),
+        default_target: settings.target,
+        keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),
+        shutdown: shutdown.clone(),
+    };
+    let app = api::router(state, &settings);
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("binding {}", settings.addr))?;
+    // Tests and scripts read this line to find the port when BLINK_ADDR ends in :0.
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    println!("blink listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing streams in flight");
+            shutdown.cancel();
+        })
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
