@@ -20,7 +20,7 @@ use self::events::{ErrorCode, Event, Phase};
 use crate::config::GenerationMode;
 use crate::llm::LlmProvider;
 use crate::runtime::llm::{LlmCapability, RunBudget, StreamSink};
-use crate::runtime::{AgentCallError, AgentRuntime, CallContext, Role};
+use crate::runtime::{Agent, AgentCallError, AgentRuntime, CallContext, Role};
 
 /// What the frontend asked for, validated and bounded by the API.
 #[derive(Debug, Clone, Default)]
@@ -83,8 +83,17 @@ impl From<AgentCallError> for Failure {
     }
 }
 
+/// The components that serve one run, fixed at its start so a swap mid-run cannot mix versions.
+struct RunAgents {
+    planner: Arc<Agent>,
+    generator: Arc<Agent>,
+    validator: Arc<Agent>,
+    fixer: Arc<Agent>,
+}
+
 struct Run<'a> {
     pipeline: &'a Pipeline,
+    agents: RunAgents,
     events: UnboundedSender<Event>,
     ctx: CallContext,
     request: RunRequest,
@@ -104,7 +113,18 @@ impl Pipeline {
         });
         let llm = LlmCapability::new(self.provider.clone(), budget.clone(), cancel.clone(), Some(sink));
         let ctx = CallContext { llm, cancel: cancel.clone(), config: self.agent_config.clone() };
-        let run = Run { pipeline: self, events: events.clone(), ctx, request };
+        let runtime = &self.runtime;
+        let agents = RunAgents {
+            planner: runtime.active(Role::Planner),
+            generator: runtime.active(Role::Generator),
+            validator: runtime.active(Role::Validator),
+            fixer: runtime.active(Role::Fixer),
+        };
+        tracing::info!(
+            planner = %agents.planner.version, generator = %agents.generator.version,
+            validator = %agents.validator.version, fixer = %agents.fixer.version, "run started"
+        );
+        let run = Run { pipeline: self, agents, events: events.clone(), ctx, request };
         let outcome = match run.execute().await {
             Ok(outcome) => outcome,
             Err(failure) => {
@@ -143,7 +163,7 @@ impl Run<'_> {
             files: self.request.files.clone(),
             target: self.request.target,
         };
-        let plan = runtime.plan(&self.ctx, &plan_request).await?;
+        let plan = runtime.plan(&self.agents.planner, &self.ctx, &plan_request).await?;
         self.check_cancelled()?;
         let reasoning = if !plan.reasoning.trim().is_empty() {
             plan.reasoning.clone()
@@ -246,7 +266,7 @@ impl Run<'_> {
                 }
                 reply
             }
-            None => self.pipeline.runtime.answer(&self.ctx, request).await?,
+            None => self.pipeline.runtime.answer(&self.agents.planner, &self.ctx, request).await?,
         };
         self.send(Event::Result {
             conversational: true,
@@ -282,7 +302,7 @@ impl Run<'_> {
                 steps: batch,
                 target: self.request.target,
             };
-            async move { self.pipeline.runtime.generate(&self.ctx, &request).await }
+            async move { self.pipeline.runtime.generate(&self.agents.generator, &self.ctx, &request).await }
         }))
         .buffer_unordered(concurrency);
         let mut written: Vec<ProjectFile> = Vec::new();
@@ -335,7 +355,7 @@ impl Run<'_> {
             dependencies: plan.dependencies_needed.clone(),
             target: self.request.target,
         };
-        Ok(self.pipeline.runtime.validate(&self.ctx, &request).await?)
+        Ok(self.pipeline.runtime.validate(&self.agents.validator, &self.ctx, &request).await?)
     }
 
     async fn fix(&self, written: &[ProjectFile], deleted: &[String], report: &ValidationReport) -> Result<Vec<ProjectFile>, Failure> {
@@ -345,7 +365,7 @@ impl Run<'_> {
             diagnostics: report.errors.clone(),
             target: self.request.target,
         };
-        Ok(self.pipeline.runtime.fix(&self.ctx, &request).await?)
+        Ok(self.pipeline.runtime.fix(&self.agents.fixer, &self.ctx, &request).await?)
     }
 }
 

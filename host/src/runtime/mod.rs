@@ -112,6 +112,8 @@ pub enum AgentCallError {
     MemoryLimit { role: Role, source: MemoryExceeded },
     #[error("the {role} agent returned {size} bytes, over its limit of {limit} bytes")]
     OutputLimit { role: Role, size: usize, limit: usize },
+    #[error("a {actual} component was given where a {expected} was expected")]
+    WrongRole { expected: Role, actual: Role },
     #[error("the run was cancelled")]
     Cancelled,
     #[error("the {role} agent could not start: {message}")]
@@ -147,6 +149,15 @@ impl CallContext {
 #[derive(Debug, thiserror::Error)]
 #[error("cancelled")]
 struct Interrupted;
+
+/// Marker for a failure to create the instance (the pool is full, say), as opposed to a crash.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InstantiateFailed(String);
+
+fn instantiating(e: wasmtime::Error) -> wasmtime::Error {
+    InstantiateFailed(format!("{e:#}")).into()
+}
 
 /// Marker for the interrupt the epoch callback raises when the CPU budget is spent.
 #[derive(Debug, thiserror::Error)]
@@ -207,12 +218,15 @@ impl AgentRuntime {
         Ok(Agent { role, version: version.into(), pre: typed })
     }
 
-    /// Compiles `bytes`, checks them against `role`'s world and makes them the role's active
-    /// component. Calls already running keep the component they started with.
-    pub fn install(&self, role: Role, bytes: &[u8]) -> anyhow::Result<Arc<Agent>> {
-        let agent = Arc::new(Self::compile(&self.engine, &self.linker, &self.cache, role, bytes)?);
-        self.active[role.index()].store(agent.clone());
-        Ok(agent)
+    /// Compiles `bytes` (or takes them from the cache) and checks them against `role`'s world.
+    pub fn load(&self, role: Role, bytes: &[u8]) -> anyhow::Result<Arc<Agent>> {
+        Ok(Arc::new(Self::compile(&self.engine, &self.linker, &self.cache, role, bytes)?))
+    }
+
+    /// Makes `agent` its role's active component. Calls already running keep the component they
+    /// started with.
+    pub fn activate(&self, agent: Arc<Agent>) {
+        self.active[agent.role.index()].store(agent);
     }
 
     /// The role's active component.
@@ -270,6 +284,9 @@ impl AgentRuntime {
                 if error.downcast_ref::<CpuExhausted>().is_some() {
                     return Err(AgentCallError::CpuLimit { role, limit: limits.cpu });
                 }
+                if let Some(InstantiateFailed(message)) = error.downcast_ref::<InstantiateFailed>() {
+                    return Err(AgentCallError::Instantiate { role, message: message.clone() });
+                }
                 if let Some(m) = error.downcast_ref::<MemoryExceeded>() {
                     let source = MemoryExceeded { desired: m.desired, limit: m.limit };
                     return Err(AgentCallError::MemoryLimit { role, source });
@@ -292,17 +309,16 @@ impl AgentRuntime {
         Ok(value)
     }
 
-    fn instantiate_error(role: Role, e: wasmtime::Error) -> AgentCallError {
-        AgentCallError::Instantiate { role, message: format!("{e:#}") }
-    }
 
-    pub async fn plan(&self, ctx: &CallContext, request: &sdk::PlanRequest) -> Result<sdk::Plan, AgentCallError> {
-        let agent = self.active(Role::Planner);
-        let RolePre::Planner(pre) = &agent.pre else { unreachable!("the planner slot holds a planner") };
-        let mut store = self.store(&agent, ctx);
+    pub async fn plan(
+        &self,
+        agent: &Agent,
+        ctx: &CallContext, request: &sdk::PlanRequest) -> Result<sdk::Plan, AgentCallError> {
+        let RolePre::Planner(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Planner, actual: agent.role }) };
+        let mut store = self.store(agent, ctx);
         let request = convert::plan_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = pre.instantiate_async(&mut store).await.map_err(instantiating)?;
             instance.call_plan(&mut store, &request).await
         })
         .await;
@@ -310,13 +326,15 @@ impl AgentRuntime {
         Ok(convert::plan_from(plan))
     }
 
-    pub async fn answer(&self, ctx: &CallContext, request: &sdk::PlanRequest) -> Result<String, AgentCallError> {
-        let agent = self.active(Role::Planner);
-        let RolePre::Planner(pre) = &agent.pre else { unreachable!("the planner slot holds a planner") };
-        let mut store = self.store(&agent, ctx);
+    pub async fn answer(
+        &self,
+        agent: &Agent,
+        ctx: &CallContext, request: &sdk::PlanRequest) -> Result<String, AgentCallError> {
+        let RolePre::Planner(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Planner, actual: agent.role }) };
+        let mut store = self.store(agent, ctx);
         let request = convert::plan_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = pre.instantiate_async(&mut store).await.map_err(instantiating)?;
             instance.call_answer(&mut store, &request).await
         })
         .await;
@@ -325,15 +343,15 @@ impl AgentRuntime {
 
     pub async fn generate(
         &self,
+        agent: &Agent,
         ctx: &CallContext,
         request: &sdk::GenerateRequest,
     ) -> Result<Vec<sdk::ProjectFile>, AgentCallError> {
-        let agent = self.active(Role::Generator);
-        let RolePre::Generator(pre) = &agent.pre else { unreachable!("the generator slot holds a generator") };
-        let mut store = self.store(&agent, ctx);
+        let RolePre::Generator(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Generator, actual: agent.role }) };
+        let mut store = self.store(agent, ctx);
         let request = convert::generate_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = pre.instantiate_async(&mut store).await.map_err(instantiating)?;
             instance.call_generate(&mut store, &request).await
         })
         .await;
@@ -343,15 +361,15 @@ impl AgentRuntime {
 
     pub async fn validate(
         &self,
+        agent: &Agent,
         ctx: &CallContext,
         request: &sdk::ValidateRequest,
     ) -> Result<sdk::ValidationReport, AgentCallError> {
-        let agent = self.active(Role::Validator);
-        let RolePre::Validator(pre) = &agent.pre else { unreachable!("the validator slot holds a validator") };
-        let mut store = self.store(&agent, ctx);
+        let RolePre::Validator(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Validator, actual: agent.role }) };
+        let mut store = self.store(agent, ctx);
         let request = convert::validate_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = pre.instantiate_async(&mut store).await.map_err(instantiating)?;
             instance.call_validate(&mut store, &request).await
         })
         .await;
@@ -361,13 +379,15 @@ impl AgentRuntime {
         Ok(convert::report_from(report))
     }
 
-    pub async fn fix(&self, ctx: &CallContext, request: &sdk::FixRequest) -> Result<Vec<sdk::ProjectFile>, AgentCallError> {
-        let agent = self.active(Role::Fixer);
-        let RolePre::Fixer(pre) = &agent.pre else { unreachable!("the fixer slot holds a fixer") };
-        let mut store = self.store(&agent, ctx);
+    pub async fn fix(
+        &self,
+        agent: &Agent,
+        ctx: &CallContext, request: &sdk::FixRequest) -> Result<Vec<sdk::ProjectFile>, AgentCallError> {
+        let RolePre::Fixer(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Fixer, actual: agent.role }) };
+        let mut store = self.store(agent, ctx);
         let request = convert::fix_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = pre.instantiate_async(&mut store).await.map_err(instantiating)?;
             instance.call_fix(&mut store, &request).await
         })
         .await;

@@ -1,1 +1,11 @@
+//! Test support shared by every test of the workspace: the fake model server, JWT minting, the real
+//! `blink` binary under test, the SSE reader that follows the frontend's rules, and hostile
+//! components.
 
+pub mod fake_llm;
+pub mod host;
+pub mod jwt;
+pub mod sse;
+
+/// A validator component that misbehaves as its `mode` setting says (see `tests/components`).
+pub const HOSTILE_VALIDATOR: &str = env!("BLINK_HOSTILE_VALIDATOR");

@@ -1,0 +1,10 @@
+//! Builds the hostile test components from `tests/components`.
+
+use std::path::Path;
+
+fn main() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/Cargo.toml");
+    println!("cargo:rerun-if-changed={}", Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit").display());
+    let paths = blink_component_build::build_components(&manifest, &["blink-hostile-validator"]);
+    println!("cargo:rustc-env=BLINK_HOSTILE_VALIDATOR={}", paths[0].display());
+}

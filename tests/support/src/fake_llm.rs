@@ -1,0 +1,170 @@
+//! A fake OpenAI-compatible chat-completions server: real HTTP, streaming and non-streaming,
+//! scripted answers chosen by what the request contains, and a record of every request received.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// What the server answers to a matching request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// The assistant's text (streamed in word-sized chunks when the request asks for a stream).
+    Text(String),
+    /// An HTTP error with an OpenAI-style error body.
+    Status(u16, String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Every one of these must occur somewhere in the request's messages.
+    pub when: Vec<String>,
+    pub reply: Reply,
+    /// How many times the rule answers; `None` for always.
+    pub times: Option<usize>,
+    pub delay: Duration,
+}
+
+impl Rule {
+    pub fn text(when: &[&str], text: impl Into<String>) -> Self {
+        Self { when: when.iter().map(|s| s.to_string()).collect(), reply: Reply::Text(text.into()), times: None, delay: Duration::ZERO }
+    }
+    pub fn status(when: &[&str], status: u16, message: &str) -> Self {
+        Self { when: when.iter().map(|s| s.to_string()).collect(), reply: Reply::Status(status, message.into()), times: None, delay: Duration::ZERO }
+    }
+    pub fn once(mut self) -> Self {
+        self.times = Some(1);
+        self
+    }
+    pub fn times(mut self, n: usize) -> Self {
+        self.times = Some(n);
+        self
+    }
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// One request the server received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub body: Value,
+    pub authorization: Option<String>,
+}
+
+impl Received {
+    /// All message contents, joined.
+    pub fn text(&self) -> String {
+        messages_text(&self.body)
+    }
+    pub fn streamed(&self) -> bool {
+        self.body["stream"].as_bool().unwrap_or(false)
+    }
+}
+
+fn messages_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["content"].as_str()).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+#[derive(Default)]
+struct Inner {
+    rules: Vec<Rule>,
+    received: Vec<Received>,
+}
+
+#[derive(Clone)]
+pub struct FakeLlm {
+    inner: Arc<Mutex<Inner>>,
+    pub addr: SocketAddr,
+}
+
+impl FakeLlm {
+    /// Starts the server on a free loopback port, in the current tokio runtime.
+    pub async fn start(rules: Vec<Rule>) -> Self {
+        let inner = Arc::new(Mutex::new(Inner { rules, received: Vec::new() }));
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(complete))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake model server");
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        Self { inner, addr }
+    }
+
+    /// The value for `BLINK_LLM_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    pub fn push(&self, rule: Rule) {
+        self.inner.lock().unwrap().rules.push(rule);
+    }
+}
+
+async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let text = messages_text(&body);
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (reply, delay) = {
+        let mut inner = inner.lock().unwrap();
+        inner.received.push(Received { body: body.clone(), authorization });
+        let found = inner.rules.iter_mut().find(|r| r.times != Some(0) && r.when.iter().all(|w| text.contains(w.as_str())));
+        match found {
+            Some(rule) => {
+                if let Some(n) = rule.times.as_mut() {
+                    *n -= 1;
+                }
+                (rule.reply.clone(), rule.delay)
+            }
+            None => (Reply::Status(500, format!("fake model: no scripted answer for a request containing: {}", &text[..text.len().min(300)])), Duration::ZERO),
+        }
+    };
+    tokio::time::sleep(delay).await;
+    let model = body["model"].as_str().unwrap_or("fake-model").to_string();
+    let prompt_tokens = text.len().div_ceil(4);
+    match reply {
+        Reply::Status(status, message) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Json(json!({ "error": { "message": message, "type": "fake_error" } })),
+        )
+            .into_response(),
+        Reply::Text(content) => {
+            let completion_tokens = content.len().div_ceil(4);
+            let usage = json!({ "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens });
+            if body["stream"].as_bool().unwrap_or(false) {
+                let mut out = String::new();
+                for piece in content.split_inclusive(' ') {
+                    let chunk = json!({ "id": "c", "object": "chat.completion.chunk", "model": model, "choices": [{ "index": 0, "delta": { "content": piece }, "finish_reason": null }] });
+                    out.push_str(&format!("data: {chunk}\n\n"));
+                }
+                let last = json!({ "id": "c", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage });
+                out.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
+                Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from(out))
+                    .unwrap()
+            } else {
+                Json(json!({
+                    "id": "c", "object": "chat.completion", "model": model,
+                    "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
+                    "usage": usage,
+                }))
+                .into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The real `blink` binary, started on a free port with a fresh data directory, and stopped when
+//! the handle is dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct Blink {
+    child: Child,
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Blink {
+    /// Starts `bin serve` with `env` (on top of a free port, a temporary data directory, the
+    /// shared compile cache and the test JWT secret) and waits until it listens.
+    pub async fn start(bin: &str, env: &[(&str, String)]) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let log = data_dir.path().join("blink.log");
+        let mut command = Command::new(bin);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BLINK_ADDR", "127.0.0.1:0")
+            .env("BLINK_DATA_DIR", data_dir.path())
+            .env("BLINK_CACHE_DIR", shared_cache(bin))
+            .env("BLINK_JWT_SECRET", crate::jwt::SECRET)
+            .env("BLINK_LOG", "info,blink_host=debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start the blink binary");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("blink listening on ") {
+                    return url.trim().to_string();
+                }
+            }
+            String::new()
+        })
+        .await
+        .unwrap_or_default();
+        if url.is_empty() {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("blink did not start listening:\n{log}");
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, url, data_dir, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// POSTs `body` as JSON with `token`, returning status and the whole body as text.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> (u16, String) {
+        let mut request = reqwest::Client::new().post(format!("{}{path}", self.url)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request to blink");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+}
+
+/// One compile cache for every test host of a build, next to the binary: components are compiled
+/// once per build, not once per test.
+fn shared_cache(bin: &str) -> PathBuf {
+    Path::new(bin).parent().unwrap_or(Path::new(".")).join("blink-test-cache")
+}
