@@ -116,3 +116,9 @@ impl JwksServer {
         *self.hits.lock().unwrap()
     }
 }
+
+/// An unsigned token (`alg: none`), which no verifier may accept.
+pub fn unsigned(claims: &Value) -> String {
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(claims))
+}

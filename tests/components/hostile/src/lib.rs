@@ -30,7 +30,7 @@ impl Guest for Hostile {
             }
             Some("output") => {
                 let message = "x".repeat(1 << 20);
-                let errors = (0..64)
+                let errors = (0..16)
                     .map(|i| types::Diagnostic {
                         kind: types::DiagnosticKind::Syntax,
                         file: format!("F{i}.tsx"),
