@@ -87,6 +87,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port when BLINK_ADDR ends in :0.
     tracing::info!("listening on http://{}", listener.local_addr()?);
     println!("blink listening on http://{}", listener.local_addr()?);
+    // SSE writes many small frames: without TCP_NODELAY, Nagle holds each one for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -5,6 +5,7 @@
 //! after a streamed token reached the client, which would duplicate text), and always reports
 //! token usage, estimating it when a server leaves it out.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use blink_agent_sdk::{ChatMessage, Completion, LlmError, Usage};
@@ -23,11 +24,16 @@ pub struct ChatRequest {
     pub json_mode: bool,
 }
 
-/// How the host reaches models: a configured endpoint, or nothing (the host still serves and
-/// explains how to configure one).
+/// Answers computed in the process, for benchmarks and offline runs: the same metering,
+/// budgets and streaming as a remote model, with no network in between.
+pub type InProcessModel = Arc<dyn Fn(&ChatRequest) -> Result<String, LlmError> + Send + Sync>;
+
+/// How the host reaches models: a configured endpoint, an in-process model, or nothing (the host
+/// still serves and explains how to configure one).
 #[derive(Clone)]
 pub enum LlmProvider {
     OpenAi(OpenAiClient),
+    InProcess { model: String, answer: InProcessModel },
     Unconfigured,
 }
 
@@ -42,6 +48,7 @@ impl LlmProvider {
     pub fn default_model(&self) -> Option<&str> {
         match self {
             Self::OpenAi(c) => Some(&c.model),
+            Self::InProcess { model, .. } => Some(model),
             Self::Unconfigured => None,
         }
     }
@@ -55,6 +62,14 @@ impl LlmProvider {
     ) -> Result<Completion, LlmError> {
         match self {
             Self::OpenAi(client) => client.complete(request, on_delta).await,
+            Self::InProcess { model, answer } => {
+                let content = answer(request)?;
+                if let Some(on_delta) = on_delta {
+                    on_delta(&content);
+                }
+                let usage = estimate_usage(&request.messages, &content);
+                Ok(Completion { content, model: model.clone(), usage })
+            }
             Self::Unconfigured => Err(LlmError::Unavailable(UNCONFIGURED.into())),
         }
     }

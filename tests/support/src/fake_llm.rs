@@ -30,14 +30,16 @@ pub struct Rule {
     /// How many times the rule answers; `None` for always.
     pub times: Option<usize>,
     pub delay: Duration,
+    /// Extra latency per completion token, as a model that writes at a finite speed.
+    pub per_token: Duration,
 }
 
 impl Rule {
     pub fn text(when: &[&str], text: impl Into<String>) -> Self {
-        Self { when: when.iter().map(|s| s.to_string()).collect(), reply: Reply::Text(text.into()), times: None, delay: Duration::ZERO }
+        Self { when: when.iter().map(|s| s.to_string()).collect(), reply: Reply::Text(text.into()), times: None, delay: Duration::ZERO, per_token: Duration::ZERO }
     }
     pub fn status(when: &[&str], status: u16, message: &str) -> Self {
-        Self { when: when.iter().map(|s| s.to_string()).collect(), reply: Reply::Status(status, message.into()), times: None, delay: Duration::ZERO }
+        Self { when: when.iter().map(|s| s.to_string()).collect(), reply: Reply::Status(status, message.into()), times: None, delay: Duration::ZERO, per_token: Duration::ZERO }
     }
     pub fn once(mut self) -> Self {
         self.times = Some(1);
@@ -51,6 +53,10 @@ impl Rule {
         self.delay = delay;
         self
     }
+    pub fn per_token(mut self, per_token: Duration) -> Self {
+        self.per_token = per_token;
+        self
+    }
 }
 
 /// One request the server received.
@@ -58,6 +64,9 @@ impl Rule {
 pub struct Received {
     pub body: Value,
     pub authorization: Option<String>,
+    /// The usage the server reported for its answer (zero for errors).
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
 }
 
 impl Received {
@@ -98,6 +107,9 @@ impl FakeLlm {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake model server");
         let addr = listener.local_addr().unwrap();
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
         Self { inner, addr }
     }
@@ -119,23 +131,32 @@ impl FakeLlm {
 async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let text = messages_text(&body);
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let prompt_tokens = text.len().div_ceil(4);
     let (reply, delay) = {
         let mut inner = inner.lock().unwrap();
-        inner.received.push(Received { body: body.clone(), authorization });
         let found = inner.rules.iter_mut().find(|r| r.times != Some(0) && r.when.iter().all(|w| text.contains(w.as_str())));
-        match found {
+        let (reply, delay) = match found {
             Some(rule) => {
                 if let Some(n) = rule.times.as_mut() {
                     *n -= 1;
                 }
-                (rule.reply.clone(), rule.delay)
+                let delay = match &rule.reply {
+                    Reply::Text(t) => rule.delay + rule.per_token * u32::try_from(t.len().div_ceil(4)).unwrap_or(u32::MAX),
+                    Reply::Status(..) => rule.delay,
+                };
+                (rule.reply.clone(), delay)
             }
-            None => (Reply::Status(500, format!("fake model: no scripted answer for a request containing: {}", &text[..text.len().min(300)])), Duration::ZERO),
-        }
+            None => (Reply::Status(500, format!("fake model: no scripted answer for a request containing: {}", text.chars().take(300).collect::<String>())), Duration::ZERO),
+        };
+        let completion_tokens = match &reply {
+            Reply::Text(t) => t.len().div_ceil(4),
+            Reply::Status(..) => 0,
+        };
+        inner.received.push(Received { body: body.clone(), authorization, prompt_tokens, completion_tokens });
+        (reply, delay)
     };
     tokio::time::sleep(delay).await;
     let model = body["model"].as_str().unwrap_or("fake-model").to_string();
-    let prompt_tokens = text.len().div_ceil(4);
     match reply {
         Reply::Status(status, message) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -1,0 +1,355 @@
+//! The host's benchmark report: `cargo bench -p blink-host --bench report` writes
+//! `target/bench-report.md` (or `$BLINK_BENCH_REPORT`).
+//!
+//! Every figure is a ratio against a baseline measured in the same run on the same machine:
+//! 1. each built-in agent called as a component (fresh store + instantiate + call + drop, pooling
+//!    allocator) against the same Rust function called natively;
+//! 2. the host's overhead per orchestration through the real binary, with a model that answers
+//!    instantly (sequential latency, and throughput with concurrent clients);
+//! 3. a six-file plan generated concurrently against sequentially, the model answering each call
+//!    after 200 ms;
+//! 4. one model call per file against one call for all files, with a model that also takes time
+//!    per generated token, comparing wall time and tokens.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use blink_agent_sdk::{self as sdk, ChatMessage, Completion, CompletionRequest, LlmError, LogLevel, Usage};
+use blink_host::llm::{ChatRequest, InProcessModel, LlmProvider, estimate_usage};
+use blink_host::runtime::llm::{LlmCapability, RunBudget};
+use blink_host::runtime::{AgentRuntime, CallContext, CallLimits, Role};
+use blink_test_support::fake_llm::{FakeLlm, Rule};
+use blink_test_support::host::Blink;
+use blink_test_support::{jwt, sse};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blink");
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut report = String::from("# Blink host benchmark report\n\n");
+    let _ = writeln!(report, "Machine: {} cores. Command: `cargo bench -p blink-host --bench report`.\n", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    runtime.block_on(async {
+        agent_overhead(&mut report).await;
+        orchestration_overhead(&mut report).await;
+        concurrent_generation(&mut report).await;
+        generation_modes(&mut report).await;
+    });
+    let path = std::env::var("BLINK_BENCH_REPORT")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-report.md").to_string());
+    std::fs::write(&path, &report).unwrap();
+    println!("{report}\nReport written to {path}");
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap()
+}
+
+fn us(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Agents: component call against native call.
+
+const PLAN: &str = r#"{"intent": "add a footer", "risk_level": "low", "steps": [{"id": 1, "action": "create", "target": "Footer", "path": "Footer.tsx", "description": "A footer with links", "priority": "normal"}, {"id": 2, "action": "modify", "target": "App", "path": "App.tsx", "description": "Render the footer", "priority": "normal"}]}"#;
+const FOOTER: &str = "function Footer() {\n  const links = ['About', 'Blog', 'Contact'];\n  return (\n    <footer className=\"p-6 border-t\">\n      {links.map((l) => (<a key={l} className=\"mr-4\">{l}</a>))}\n    </footer>\n  );\n}\n";
+const APP: &str = "function App() {\n  const [n, setN] = React.useState(0);\n  return (\n    <div>\n      <button onClick={() => setN(n + 1)}>{n}</button>\n      <Footer />\n    </div>\n  );\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n";
+
+fn instant_model() -> InProcessModel {
+    Arc::new(|request: &ChatRequest| {
+        let text: String = request.messages.iter().map(|m| m.content.as_str()).collect();
+        Ok(if text.contains("You plan changes") {
+            PLAN.to_string()
+        } else {
+            format!("```tsx\n{FOOTER}```")
+        })
+    })
+}
+
+struct NativeHost {
+    model: InProcessModel,
+}
+
+impl sdk::Host for NativeHost {
+    fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
+        let chat = ChatRequest { model: "m".into(), messages: request.messages, temperature: request.temperature, max_tokens: request.max_tokens, json_mode: request.json_mode };
+        let content = (self.model)(&chat)?;
+        let usage: Usage = estimate_usage(&chat.messages, &content);
+        Ok(Completion { content, model: "m".into(), usage })
+    }
+    fn config(&self, key: &str) -> Option<String> {
+        (key == "thinking").then(|| "off".to_string())
+    }
+    fn log(&self, _: LogLevel, _: &str) {}
+}
+
+async fn agent_overhead(report: &mut String) {
+    const WARMUP: usize = 50;
+    const CALLS: usize = 1000;
+    let cache = tempfile::tempdir().unwrap();
+    let limits = CallLimits { memory_bytes: 256 << 20, cpu: Duration::from_secs(10), wall: Duration::from_secs(60), output_bytes: 8 << 20 };
+    let runtime = AgentRuntime::new(cache.path(), limits, 16).unwrap();
+    let model = instant_model();
+    let provider = LlmProvider::InProcess { model: "m".into(), answer: model.clone() };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let config = std::collections::BTreeMap::from([(Role::Planner, Arc::new(std::collections::BTreeMap::from([("thinking".to_string(), "off".to_string())])))]);
+    let ctx = CallContext {
+        llm: LlmCapability::new(provider, Arc::new(RunBudget::new(u32::MAX, u64::MAX)), cancel.clone(), None),
+        cancel,
+        config: Arc::new(config),
+    };
+    let native = NativeHost { model };
+
+    let plan_request = sdk::PlanRequest { messages: vec![ChatMessage::user("Add a footer with links")], file_tree: vec!["App.tsx".into()], project_context: APP.into(), ..Default::default() };
+    let plan = sdk::planner::normalize(sdk::json::extract(PLAN).unwrap());
+    let generate_request = sdk::GenerateRequest { messages: plan_request.messages.clone(), plan: plan.clone(), steps: vec![plan.steps[0].clone()], ..Default::default() };
+    let files = vec![sdk::ProjectFile::new("Footer.tsx", FOOTER), sdk::ProjectFile::new("App.tsx", APP), sdk::ProjectFile::new("Card.tsx", "function Card({ title }) {\n  return <div className=\"card\">{title}</div>;\n}\n")];
+    let validate_request = sdk::ValidateRequest { files: files.clone(), ..Default::default() };
+    let broken = sdk::ProjectFile::new("Footer.tsx", FOOTER.replace("</footer>", "</foot>"));
+    let fix_request = sdk::FixRequest {
+        files: vec![broken, sdk::ProjectFile::new("App.tsx", APP)],
+        diagnostics: vec![sdk::Diagnostic { kind: sdk::DiagnosticKind::Syntax, file: "Footer.tsx".into(), line: Some(6), message: "Expected `</footer>`".into(), severity: sdk::Severity::Critical }],
+        ..Default::default()
+    };
+
+    let _ = writeln!(report, "## 1. Agent call overhead: component against native\n");
+    let _ = writeln!(report, "{CALLS} calls each after {WARMUP} warm-up calls; the model answers in-process and instantly. A component call is a fresh store, instantiation from the pooling allocator, the call, and drop.\n");
+    let _ = writeln!(report, "| agent | native p50 µs | native p99 µs | component p50 µs | component p99 µs | overhead p50 µs | ratio p50 |");
+    let _ = writeln!(report, "|---|---|---|---|---|---|---|");
+
+    macro_rules! measure {
+        ($name:literal, $native:expr, $component:expr) => {{
+            let mut n = histogram();
+            let mut c = histogram();
+            for i in 0..WARMUP + CALLS {
+                let t = Instant::now();
+                std::hint::black_box($native);
+                if i >= WARMUP {
+                    n.record(t.elapsed().as_micros().max(1) as u64).unwrap();
+                }
+            }
+            for i in 0..WARMUP + CALLS {
+                let t = Instant::now();
+                std::hint::black_box($component.await.unwrap());
+                if i >= WARMUP {
+                    c.record(t.elapsed().as_micros().max(1) as u64).unwrap();
+                }
+            }
+            let _ = writeln!(
+                report,
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}× |",
+                $name, us(&n, 0.5), us(&n, 0.99), us(&c, 0.5), us(&c, 0.99), us(&c, 0.5) - us(&n, 0.5), us(&c, 0.5) / us(&n, 0.5)
+            );
+        }};
+    }
+    let agents = |role| runtime.active(role);
+    measure!("planner", sdk::planner::plan(&native, &plan_request).unwrap(), runtime.plan(&agents(Role::Planner), &ctx, &plan_request));
+    measure!("generator", sdk::generator::generate(&native, &generate_request).unwrap(), runtime.generate(&agents(Role::Generator), &ctx, &generate_request));
+    measure!("validator", sdk::validator::validate(&validate_request), runtime.validate(&agents(Role::Validator), &ctx, &validate_request));
+    measure!("fixer", sdk::fixer::fix(&native, &fix_request).unwrap(), runtime.fix(&agents(Role::Fixer), &ctx, &fix_request));
+    let _ = writeln!(report);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Orchestrations through the real binary.
+
+fn two_file_rules() -> Vec<Rule> {
+    vec![
+        Rule::text(&["thinking out loud"], "A footer component, rendered by App."),
+        Rule::text(&["You plan changes"], PLAN),
+        Rule::text(&["Your part:\n- create Footer.tsx"], format!("```tsx\n{FOOTER}```")),
+        Rule::text(&["Your part:\n- modify App.tsx"], format!("```tsx\n{APP}```")),
+    ]
+}
+
+fn body() -> Value {
+    json!({ "messages": [{ "role": "user", "content": "Add a footer with links" }], "projectContext": APP, "fileTree": "App.tsx" })
+}
+
+async fn run_once(client: &reqwest::Client, blink: &Blink, token: &str, body: &Value) -> Vec<(Duration, Value)> {
+    let start = Instant::now();
+    let response = client.post(format!("{}/api/orchestrator", blink.url)).bearer_auth(token).json(body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events: Vec<(Duration, Value)> = Vec::new();
+    let mut all = String::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        all.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(i) = buffer.find('\n') {
+            let line: String = buffer.drain(..=i).collect();
+            if let Some(data) = line.trim_end().strip_prefix("data: ")
+                && data != "[DONE]"
+            {
+                events.push((start.elapsed(), serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+    sse::events(&all);
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["type"], "result", "{last}");
+    assert_eq!(last["conversational"], false, "{last}");
+    events
+}
+
+async fn orchestration_overhead(report: &mut String) {
+    const SEQUENTIAL: usize = 100;
+    const CLIENTS: usize = 4;
+    const PER_CLIENT: usize = 50;
+    let llm = FakeLlm::start(two_file_rules()).await;
+    let blink = Blink::start(BIN, &[("BLINK_LLM_BASE_URL", llm.base_url()), ("BLINK_LOG", "warn".into())]).await;
+    let token = jwt::user_token("bench");
+    let client = reqwest::Client::new();
+    for _ in 0..10 {
+        run_once(&client, &blink, &token, &body()).await;
+    }
+    let mut latency = histogram();
+    for _ in 0..SEQUENTIAL {
+        let t = Instant::now();
+        run_once(&client, &blink, &token, &body()).await;
+        latency.record(t.elapsed().as_micros() as u64).unwrap();
+    }
+    let t = Instant::now();
+    futures::future::join_all((0..CLIENTS).map(|_| {
+        let (client, blink, token) = (&client, &blink, &token);
+        async move {
+            for _ in 0..PER_CLIENT {
+                run_once(client, blink, token, &body()).await;
+            }
+        }
+    }))
+    .await;
+    let throughput = (CLIENTS * PER_CLIENT) as f64 / t.elapsed().as_secs_f64();
+    let calls_per_run = llm.received().len() / (10 + SEQUENTIAL + CLIENTS * PER_CLIENT);
+    let _ = writeln!(report, "## 2. Host overhead per orchestration\n");
+    let _ = writeln!(report, "The real `blink` binary over HTTP/SSE, a two-file change (thinking, plan, two files generated concurrently, validation with no errors: {calls_per_run} model calls a run) against a fake OpenAI-compatible server on loopback that answers instantly. Everything measured is the host's own work plus loopback HTTP.\n");
+    let _ = writeln!(report, "| measure | value |\n|---|---|");
+    let _ = writeln!(report, "| sequential runs, p50 latency | {:.2} ms |", us(&latency, 0.5) / 1000.0);
+    let _ = writeln!(report, "| sequential runs, p99 latency | {:.2} ms |", us(&latency, 0.99) / 1000.0);
+    let _ = writeln!(report, "| throughput, {CLIENTS} concurrent clients | {throughput:.0} runs/s |\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3 and 4. Six-file plans.
+
+fn component(name: &str) -> String {
+    let mut code = format!("function {name}({{ title }}) {{\n  const [open, setOpen] = React.useState(false);\n  return (\n    <section className=\"p-6 rounded-xl shadow bg-white\">\n");
+    for i in 0..20 {
+        let _ = writeln!(code, "      <p className=\"text-slate-700 leading-relaxed\">{name} paragraph {i}: {{title}}</p>");
+    }
+    code.push_str("      <button onClick={() => setOpen(!open)}>{open ? 'Close' : 'Open'}</button>\n    </section>\n  );\n}\n");
+    code
+}
+
+fn six_file_plan() -> (String, Vec<(String, String)>) {
+    let mut steps = Vec::new();
+    let mut files = Vec::new();
+    for i in 1..=5 {
+        let name = format!("Section{i}");
+        steps.push(json!({ "id": i, "action": "create", "target": name, "path": format!("{name}.tsx"), "description": format!("Section number {i} of the landing page"), "priority": "normal" }));
+        files.push((format!("{name}.tsx"), component(&name)));
+    }
+    steps.push(json!({ "id": 6, "action": "modify", "target": "App", "path": "App.tsx", "description": "Render the five sections", "priority": "normal" }));
+    let app = "function App() {\n  return (\n    <main>\n      <Section1 title=\"a\" />\n      <Section2 title=\"b\" />\n      <Section3 title=\"c\" />\n      <Section4 title=\"d\" />\n      <Section5 title=\"e\" />\n    </main>\n  );\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n";
+    files.push(("App.tsx".into(), app.into()));
+    let plan = json!({ "intent": "landing page", "risk_level": "high", "steps": steps }).to_string();
+    (plan, files)
+}
+
+fn six_file_rules(delay: Duration, per_token: Duration) -> Vec<Rule> {
+    let (plan, files) = six_file_plan();
+    let batch = json!({ "files": files.iter().map(|(p, c)| json!({ "path": p, "content": c })).collect::<Vec<_>>() }).to_string();
+    let mut rules = vec![
+        Rule::text(&["thinking out loud"], "Five sections and an App that renders them.").delay(delay),
+        Rule::text(&["You plan changes"], plan).delay(delay),
+        // The single call names every file under "Your part:"; each per-file call names one.
+        Rule::text(&["Your part:\n- create Section1.tsx:", "- modify App.tsx:"], batch).delay(delay).per_token(per_token),
+    ];
+    for (path, content) in files {
+        let verb = if path == "App.tsx" { "modify" } else { "create" };
+        rules.push(Rule::text(&[&format!("Your part:\n- {verb} {path}:")], format!("```tsx\n{content}```")).delay(delay).per_token(per_token));
+    }
+    rules
+}
+
+struct SixFileRun {
+    generation: Duration,
+    total: Duration,
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    files: usize,
+}
+
+async fn six_file_runs(env: &[(&str, String)], rules: Vec<Rule>, runs: usize) -> Vec<SixFileRun> {
+    let llm = FakeLlm::start(rules).await;
+    let mut full_env = vec![("BLINK_LLM_BASE_URL", llm.base_url()), ("BLINK_LOG", "warn".into())];
+    full_env.extend(env.iter().cloned());
+    let blink = Blink::start(BIN, &full_env).await;
+    let token = jwt::user_token("bench");
+    let client = reqwest::Client::new();
+    let body = json!({ "messages": [{ "role": "user", "content": "Build a landing page with five sections" }], "fileTree": "App.tsx", "projectContext": "function App() { return null; }" });
+    let mut out = Vec::new();
+    for _ in 0..runs {
+        let seen = llm.received().len();
+        let events = run_once(&client, &blink, &token, &body).await;
+        let at = |phase: &str| events.iter().find(|(_, e)| e["phase"] == phase).map(|(t, _)| *t).unwrap();
+        let generated = llm.received()[seen..].iter().filter(|r| r.text().contains("Your part:")).cloned().collect::<Vec<_>>();
+        out.push(SixFileRun {
+            generation: at("validating") - at("generating"),
+            total: events.last().unwrap().0,
+            prompt_tokens: generated.iter().map(|r| r.prompt_tokens).sum(),
+            completion_tokens: generated.iter().map(|r| r.completion_tokens).sum(),
+            files: events.iter().filter(|(_, e)| e["type"] == "file_generated").count(),
+        });
+    }
+    out
+}
+
+fn mean(runs: &[SixFileRun], f: impl Fn(&SixFileRun) -> f64) -> f64 {
+    runs.iter().map(f).sum::<f64>() / runs.len() as f64
+}
+
+async fn concurrent_generation(report: &mut String) {
+    const RUNS: usize = 5;
+    let rules = || six_file_rules(Duration::from_millis(200), Duration::ZERO);
+    let sequential = six_file_runs(&[("BLINK_GENERATION_CONCURRENCY", "1".into())], rules(), RUNS).await;
+    let concurrent = six_file_runs(&[("BLINK_GENERATION_CONCURRENCY", "6".into())], rules(), RUNS).await;
+    assert!(sequential.iter().chain(&concurrent).all(|r| r.files == 6));
+    let generation = |r: &SixFileRun| r.generation.as_secs_f64() * 1000.0;
+    let total = |r: &SixFileRun| r.total.as_secs_f64() * 1000.0;
+    let _ = writeln!(report, "## 3. Six-file plan: concurrent against sequential generation\n");
+    let _ = writeln!(report, "The fake model answers every call after 200 ms. Mean of {RUNS} runs through the binary; the generation phase is the time from `phase:generating` to `phase:validating` as the client sees it.\n");
+    let _ = writeln!(report, "| generation | generation phase | whole run |\n|---|---|---|");
+    let _ = writeln!(report, "| sequential (concurrency 1) | {:.0} ms | {:.0} ms |", mean(&sequential, generation), mean(&sequential, total));
+    let _ = writeln!(report, "| concurrent (concurrency 6) | {:.0} ms | {:.0} ms |", mean(&concurrent, generation), mean(&concurrent, total));
+    let _ = writeln!(report, "| speed-up | {:.2}× | {:.2}× |\n", mean(&sequential, generation) / mean(&concurrent, generation), mean(&sequential, total) / mean(&concurrent, total));
+}
+
+async fn generation_modes(report: &mut String) {
+    const RUNS: usize = 3;
+    // A model that takes 200 ms to start and then writes 500 tokens a second.
+    let rules = || six_file_rules(Duration::from_millis(200), Duration::from_millis(2));
+    let per_file = six_file_runs(&[("BLINK_GENERATION_MODE", "per-file".into())], rules(), RUNS).await;
+    let single = six_file_runs(&[("BLINK_GENERATION_MODE", "single".into())], rules(), RUNS).await;
+    assert!(per_file.iter().chain(&single).all(|r| r.files == 6));
+    let generation = |r: &SixFileRun| r.generation.as_secs_f64() * 1000.0;
+    let _ = writeln!(report, "## 4. One call per file against one call for all files\n");
+    let _ = writeln!(report, "Same six-file plan; the fake model answers after 200 ms plus 2 ms per completion token (500 tokens/s), as real models take longer to write more. Per-file runs 4 calls at a time (the default `BLINK_GENERATION_CONCURRENCY`). Tokens are the generator calls' usage as the model server reported it. Mean of {RUNS} runs.\n");
+    let _ = writeln!(report, "| mode | generation phase | prompt tokens | completion tokens |\n|---|---|---|---|");
+    for (name, runs) in [("per-file (default)", &per_file), ("single call", &single)] {
+        let _ = writeln!(report, "| {name} | {:.0} ms | {:.0} | {:.0} |", mean(runs, generation), mean(runs, |r| r.prompt_tokens as f64), mean(runs, |r| r.completion_tokens as f64));
+    }
+    let _ = writeln!(
+        report,
+        "| per-file / single | {:.2}× | {:.2}× | {:.2}× |\n",
+        mean(&per_file, generation) / mean(&single, generation),
+        mean(&per_file, |r| r.prompt_tokens as f64) / mean(&single, |r| r.prompt_tokens as f64),
+        mean(&per_file, |r| r.completion_tokens as f64) / mean(&single, |r| r.completion_tokens as f64),
+    );
+}
