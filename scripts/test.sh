@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: installs what is missing, brings up what the
+# tests need, then checks formatting and lints and runs every test of the three workspaces
+# (the host, the agents, the test components). Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# Debian packages the build needs (a C compiler for ring and wasmtime's C shims).
+missing=()
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v git >/dev/null 2>&1 || missing+=(git)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is missing: install rustup (https://rustup.rs), then run this again;" >&2
+  echo "rust-toolchain.toml pins the toolchain and the wasm32-wasip2 target, which rustup fetches." >&2
+  exit 1
+fi
+# rustup reads rust-toolchain.toml; make sure its target is present even on an older rustup.
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+
+log "formatting"
+cargo fmt --all --check
+cargo fmt --manifest-path agents/Cargo.toml --all --check
+cargo fmt --manifest-path tests/components/Cargo.toml --all --check
+
+log "lints"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked --manifest-path agents/Cargo.toml --workspace --all-targets -- -D warnings
+cargo clippy --locked --manifest-path tests/components/Cargo.toml --workspace --all-targets -- -D warnings
+
+log "agent logic (native)"
+cargo test --locked --manifest-path agents/Cargo.toml --workspace
+
+log "host: unit, component runtime and end-to-end tests"
+cargo test --locked --workspace
