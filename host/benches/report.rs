@@ -31,7 +31,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_blink");
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut report = String::from("# Blink host benchmark report\n\n");
-    let _ = writeln!(report, "Machine: {} cores. Command: `cargo bench -p blink-host --bench report`.\n", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let _ = writeln!(
+        report,
+        "Machine: {} cores. Command: `cargo bench -p blink-host --bench report`.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     runtime.block_on(async {
         agent_overhead(&mut report).await;
         orchestration_overhead(&mut report).await;
@@ -62,11 +66,7 @@ const APP: &str = "function App() {\n  const [n, setN] = React.useState(0);\n  r
 fn instant_model() -> InProcessModel {
     Arc::new(|request: &ChatRequest| {
         let text: String = request.messages.iter().map(|m| m.content.as_str()).collect();
-        Ok(if text.contains("You plan changes") {
-            PLAN.to_string()
-        } else {
-            format!("```tsx\n{FOOTER}```")
-        })
+        Ok(if text.contains("You plan changes") { PLAN.to_string() } else { format!("```tsx\n{FOOTER}```") })
     })
 }
 
@@ -76,7 +76,13 @@ struct NativeHost {
 
 impl sdk::Host for NativeHost {
     fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
-        let chat = ChatRequest { model: "m".into(), messages: request.messages, temperature: request.temperature, max_tokens: request.max_tokens, json_mode: request.json_mode };
+        let chat = ChatRequest {
+            model: "m".into(),
+            messages: request.messages,
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+            json_mode: request.json_mode,
+        };
         let content = (self.model)(&chat)?;
         let usage: Usage = estimate_usage(&chat.messages, &content);
         Ok(Completion { content, model: "m".into(), usage })
@@ -91,12 +97,20 @@ async fn agent_overhead(report: &mut String) {
     const WARMUP: usize = 50;
     const CALLS: usize = 1000;
     let cache = tempfile::tempdir().unwrap();
-    let limits = CallLimits { memory_bytes: 256 << 20, cpu: Duration::from_secs(10), wall: Duration::from_secs(60), output_bytes: 8 << 20 };
+    let limits = CallLimits {
+        memory_bytes: 256 << 20,
+        cpu: Duration::from_secs(10),
+        wall: Duration::from_secs(60),
+        output_bytes: 8 << 20,
+    };
     let runtime = AgentRuntime::new(cache.path(), limits, 16).unwrap();
     let model = instant_model();
     let provider = LlmProvider::InProcess { model: "m".into(), answer: model.clone() };
     let cancel = tokio_util::sync::CancellationToken::new();
-    let config = std::collections::BTreeMap::from([(Role::Planner, Arc::new(std::collections::BTreeMap::from([("thinking".to_string(), "off".to_string())])))]);
+    let config = std::collections::BTreeMap::from([(
+        Role::Planner,
+        Arc::new(std::collections::BTreeMap::from([("thinking".to_string(), "off".to_string())])),
+    )]);
     let ctx = CallContext {
         llm: LlmCapability::new(provider, Arc::new(RunBudget::new(u32::MAX, u64::MAX)), cancel.clone(), None),
         cancel,
@@ -104,21 +118,50 @@ async fn agent_overhead(report: &mut String) {
     };
     let native = NativeHost { model };
 
-    let plan_request = sdk::PlanRequest { messages: vec![ChatMessage::user("Add a footer with links")], file_tree: vec!["App.tsx".into()], project_context: APP.into(), ..Default::default() };
+    let plan_request = sdk::PlanRequest {
+        messages: vec![ChatMessage::user("Add a footer with links")],
+        file_tree: vec!["App.tsx".into()],
+        project_context: APP.into(),
+        ..Default::default()
+    };
     let plan = sdk::planner::normalize(sdk::json::extract(PLAN).unwrap());
-    let generate_request = sdk::GenerateRequest { messages: plan_request.messages.clone(), plan: plan.clone(), steps: vec![plan.steps[0].clone()], ..Default::default() };
-    let files = vec![sdk::ProjectFile::new("Footer.tsx", FOOTER), sdk::ProjectFile::new("App.tsx", APP), sdk::ProjectFile::new("Card.tsx", "function Card({ title }) {\n  return <div className=\"card\">{title}</div>;\n}\n")];
+    let generate_request = sdk::GenerateRequest {
+        messages: plan_request.messages.clone(),
+        plan: plan.clone(),
+        steps: vec![plan.steps[0].clone()],
+        ..Default::default()
+    };
+    let files = vec![
+        sdk::ProjectFile::new("Footer.tsx", FOOTER),
+        sdk::ProjectFile::new("App.tsx", APP),
+        sdk::ProjectFile::new(
+            "Card.tsx",
+            "function Card({ title }) {\n  return <div className=\"card\">{title}</div>;\n}\n",
+        ),
+    ];
     let validate_request = sdk::ValidateRequest { files: files.clone(), ..Default::default() };
     let broken = sdk::ProjectFile::new("Footer.tsx", FOOTER.replace("</footer>", "</foot>"));
     let fix_request = sdk::FixRequest {
         files: vec![broken, sdk::ProjectFile::new("App.tsx", APP)],
-        diagnostics: vec![sdk::Diagnostic { kind: sdk::DiagnosticKind::Syntax, file: "Footer.tsx".into(), line: Some(6), message: "Expected `</footer>`".into(), severity: sdk::Severity::Critical }],
+        diagnostics: vec![sdk::Diagnostic {
+            kind: sdk::DiagnosticKind::Syntax,
+            file: "Footer.tsx".into(),
+            line: Some(6),
+            message: "Expected `</footer>`".into(),
+            severity: sdk::Severity::Critical,
+        }],
         ..Default::default()
     };
 
     let _ = writeln!(report, "## 1. Agent call overhead: component against native\n");
-    let _ = writeln!(report, "{CALLS} calls each after {WARMUP} warm-up calls; the model answers in-process and instantly. A component call is a fresh store, instantiation from the pooling allocator, the call, and drop.\n");
-    let _ = writeln!(report, "| agent | native p50 µs | native p99 µs | component p50 µs | component p99 µs | overhead p50 µs | ratio p50 |");
+    let _ = writeln!(
+        report,
+        "{CALLS} calls each after {WARMUP} warm-up calls; the model answers in-process and instantly. A component call is a fresh store, instantiation from the pooling allocator, the call, and drop.\n"
+    );
+    let _ = writeln!(
+        report,
+        "| agent | native p50 µs | native p99 µs | component p50 µs | component p99 µs | overhead p50 µs | ratio p50 |"
+    );
     let _ = writeln!(report, "|---|---|---|---|---|---|---|");
 
     macro_rules! measure {
@@ -142,15 +185,37 @@ async fn agent_overhead(report: &mut String) {
             let _ = writeln!(
                 report,
                 "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}× |",
-                $name, us(&n, 0.5), us(&n, 0.99), us(&c, 0.5), us(&c, 0.99), us(&c, 0.5) - us(&n, 0.5), us(&c, 0.5) / us(&n, 0.5)
+                $name,
+                us(&n, 0.5),
+                us(&n, 0.99),
+                us(&c, 0.5),
+                us(&c, 0.99),
+                us(&c, 0.5) - us(&n, 0.5),
+                us(&c, 0.5) / us(&n, 0.5)
             );
         }};
     }
     let agents = |role| runtime.active(role);
-    measure!("planner", sdk::planner::plan(&native, &plan_request).unwrap(), runtime.plan(&agents(Role::Planner), &ctx, &plan_request));
-    measure!("generator", sdk::generator::generate(&native, &generate_request).unwrap(), runtime.generate(&agents(Role::Generator), &ctx, &generate_request));
-    measure!("validator", sdk::validator::validate(&validate_request), runtime.validate(&agents(Role::Validator), &ctx, &validate_request));
-    measure!("fixer", sdk::fixer::fix(&native, &fix_request).unwrap(), runtime.fix(&agents(Role::Fixer), &ctx, &fix_request));
+    measure!(
+        "planner",
+        sdk::planner::plan(&native, &plan_request).unwrap(),
+        runtime.plan(&agents(Role::Planner), &ctx, &plan_request)
+    );
+    measure!(
+        "generator",
+        sdk::generator::generate(&native, &generate_request).unwrap(),
+        runtime.generate(&agents(Role::Generator), &ctx, &generate_request)
+    );
+    measure!(
+        "validator",
+        sdk::validator::validate(&validate_request),
+        runtime.validate(&agents(Role::Validator), &ctx, &validate_request)
+    );
+    measure!(
+        "fixer",
+        sdk::fixer::fix(&native, &fix_request).unwrap(),
+        runtime.fix(&agents(Role::Fixer), &ctx, &fix_request)
+    );
     let _ = writeln!(report);
 }
 
@@ -172,7 +237,8 @@ fn body() -> Value {
 
 async fn run_once(client: &reqwest::Client, blink: &Blink, token: &str, body: &Value) -> Vec<(Duration, Value)> {
     let start = Instant::now();
-    let response = client.post(format!("{}/api/orchestrator", blink.url)).bearer_auth(token).json(body).send().await.unwrap();
+    let response =
+        client.post(format!("{}/api/orchestrator", blink.url)).bearer_auth(token).json(body).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let mut stream = response.bytes_stream();
     let mut buffer = String::new();
@@ -228,7 +294,10 @@ async fn orchestration_overhead(report: &mut String) {
     let throughput = (CLIENTS * PER_CLIENT) as f64 / t.elapsed().as_secs_f64();
     let calls_per_run = llm.received().len() / (10 + SEQUENTIAL + CLIENTS * PER_CLIENT);
     let _ = writeln!(report, "## 2. Host overhead per orchestration\n");
-    let _ = writeln!(report, "The real `blink` binary over HTTP/SSE, a two-file change (thinking, plan, two files generated concurrently, validation with no errors: {calls_per_run} model calls a run) against a fake OpenAI-compatible server on loopback that answers instantly. Everything measured is the host's own work plus loopback HTTP.\n");
+    let _ = writeln!(
+        report,
+        "The real `blink` binary over HTTP/SSE, a two-file change (thinking, plan, two files generated concurrently, validation with no errors: {calls_per_run} model calls a run) against a fake OpenAI-compatible server on loopback that answers instantly. Everything measured is the host's own work plus loopback HTTP.\n"
+    );
     let _ = writeln!(report, "| measure | value |\n|---|---|");
     let _ = writeln!(report, "| sequential runs, p50 latency | {:.2} ms |", us(&latency, 0.5) / 1000.0);
     let _ = writeln!(report, "| sequential runs, p99 latency | {:.2} ms |", us(&latency, 0.99) / 1000.0);
@@ -239,11 +308,16 @@ async fn orchestration_overhead(report: &mut String) {
 // 3 and 4. Six-file plans.
 
 fn component(name: &str) -> String {
-    let mut code = format!("function {name}({{ title }}) {{\n  const [open, setOpen] = React.useState(false);\n  return (\n    <section className=\"p-6 rounded-xl shadow bg-white\">\n");
+    let mut code = format!(
+        "function {name}({{ title }}) {{\n  const [open, setOpen] = React.useState(false);\n  return (\n    <section className=\"p-6 rounded-xl shadow bg-white\">\n"
+    );
     for i in 0..20 {
-        let _ = writeln!(code, "      <p className=\"text-slate-700 leading-relaxed\">{name} paragraph {i}: {{title}}</p>");
+        let _ =
+            writeln!(code, "      <p className=\"text-slate-700 leading-relaxed\">{name} paragraph {i}: {{title}}</p>");
     }
-    code.push_str("      <button onClick={() => setOpen(!open)}>{open ? 'Close' : 'Open'}</button>\n    </section>\n  );\n}\n");
+    code.push_str(
+        "      <button onClick={() => setOpen(!open)}>{open ? 'Close' : 'Open'}</button>\n    </section>\n  );\n}\n",
+    );
     code
 }
 
@@ -264,16 +338,23 @@ fn six_file_plan() -> (String, Vec<(String, String)>) {
 
 fn six_file_rules(delay: Duration, per_token: Duration) -> Vec<Rule> {
     let (plan, files) = six_file_plan();
-    let batch = json!({ "files": files.iter().map(|(p, c)| json!({ "path": p, "content": c })).collect::<Vec<_>>() }).to_string();
+    let batch = json!({ "files": files.iter().map(|(p, c)| json!({ "path": p, "content": c })).collect::<Vec<_>>() })
+        .to_string();
     let mut rules = vec![
         Rule::text(&["thinking out loud"], "Five sections and an App that renders them.").delay(delay),
         Rule::text(&["You plan changes"], plan).delay(delay),
         // The single call names every file under "Your part:"; each per-file call names one.
-        Rule::text(&["Your part:\n- create Section1.tsx:", "- modify App.tsx:"], batch).delay(delay).per_token(per_token),
+        Rule::text(&["Your part:\n- create Section1.tsx:", "- modify App.tsx:"], batch)
+            .delay(delay)
+            .per_token(per_token),
     ];
     for (path, content) in files {
         let verb = if path == "App.tsx" { "modify" } else { "create" };
-        rules.push(Rule::text(&[&format!("Your part:\n- {verb} {path}:")], format!("```tsx\n{content}```")).delay(delay).per_token(per_token));
+        rules.push(
+            Rule::text(&[&format!("Your part:\n- {verb} {path}:")], format!("```tsx\n{content}```"))
+                .delay(delay)
+                .per_token(per_token),
+        );
     }
     rules
 }
@@ -299,7 +380,8 @@ async fn six_file_runs(env: &[(&str, String)], rules: Vec<Rule>, runs: usize) ->
         let seen = llm.received().len();
         let events = run_once(&client, &blink, &token, &body).await;
         let at = |phase: &str| events.iter().find(|(_, e)| e["phase"] == phase).map(|(t, _)| *t).unwrap();
-        let generated = llm.received()[seen..].iter().filter(|r| r.text().contains("Your part:")).cloned().collect::<Vec<_>>();
+        let generated =
+            llm.received()[seen..].iter().filter(|r| r.text().contains("Your part:")).cloned().collect::<Vec<_>>();
         out.push(SixFileRun {
             generation: at("validating") - at("generating"),
             total: events.last().unwrap().0,
@@ -324,11 +406,29 @@ async fn concurrent_generation(report: &mut String) {
     let generation = |r: &SixFileRun| r.generation.as_secs_f64() * 1000.0;
     let total = |r: &SixFileRun| r.total.as_secs_f64() * 1000.0;
     let _ = writeln!(report, "## 3. Six-file plan: concurrent against sequential generation\n");
-    let _ = writeln!(report, "The fake model answers every call after 200 ms. Mean of {RUNS} runs through the binary; the generation phase is the time from `phase:generating` to `phase:validating` as the client sees it.\n");
+    let _ = writeln!(
+        report,
+        "The fake model answers every call after 200 ms. Mean of {RUNS} runs through the binary; the generation phase is the time from `phase:generating` to `phase:validating` as the client sees it.\n"
+    );
     let _ = writeln!(report, "| generation | generation phase | whole run |\n|---|---|---|");
-    let _ = writeln!(report, "| sequential (concurrency 1) | {:.0} ms | {:.0} ms |", mean(&sequential, generation), mean(&sequential, total));
-    let _ = writeln!(report, "| concurrent (concurrency 6) | {:.0} ms | {:.0} ms |", mean(&concurrent, generation), mean(&concurrent, total));
-    let _ = writeln!(report, "| speed-up | {:.2}× | {:.2}× |\n", mean(&sequential, generation) / mean(&concurrent, generation), mean(&sequential, total) / mean(&concurrent, total));
+    let _ = writeln!(
+        report,
+        "| sequential (concurrency 1) | {:.0} ms | {:.0} ms |",
+        mean(&sequential, generation),
+        mean(&sequential, total)
+    );
+    let _ = writeln!(
+        report,
+        "| concurrent (concurrency 6) | {:.0} ms | {:.0} ms |",
+        mean(&concurrent, generation),
+        mean(&concurrent, total)
+    );
+    let _ = writeln!(
+        report,
+        "| speed-up | {:.2}× | {:.2}× |\n",
+        mean(&sequential, generation) / mean(&concurrent, generation),
+        mean(&sequential, total) / mean(&concurrent, total)
+    );
 }
 
 async fn generation_modes(report: &mut String) {
@@ -340,10 +440,19 @@ async fn generation_modes(report: &mut String) {
     assert!(per_file.iter().chain(&single).all(|r| r.files == 6));
     let generation = |r: &SixFileRun| r.generation.as_secs_f64() * 1000.0;
     let _ = writeln!(report, "## 4. One call per file against one call for all files\n");
-    let _ = writeln!(report, "Same six-file plan; the fake model answers after 200 ms plus 2 ms per completion token (500 tokens/s), as real models take longer to write more. Per-file runs 4 calls at a time (the default `BLINK_GENERATION_CONCURRENCY`). Tokens are the generator calls' usage as the model server reported it. Mean of {RUNS} runs.\n");
+    let _ = writeln!(
+        report,
+        "Same six-file plan; the fake model answers after 200 ms plus 2 ms per completion token (500 tokens/s), as real models take longer to write more. Per-file runs 4 calls at a time (the default `BLINK_GENERATION_CONCURRENCY`). Tokens are the generator calls' usage as the model server reported it. Mean of {RUNS} runs.\n"
+    );
     let _ = writeln!(report, "| mode | generation phase | prompt tokens | completion tokens |\n|---|---|---|---|");
     for (name, runs) in [("per-file (default)", &per_file), ("single call", &single)] {
-        let _ = writeln!(report, "| {name} | {:.0} ms | {:.0} | {:.0} |", mean(runs, generation), mean(runs, |r| r.prompt_tokens as f64), mean(runs, |r| r.completion_tokens as f64));
+        let _ = writeln!(
+            report,
+            "| {name} | {:.0} ms | {:.0} | {:.0} |",
+            mean(runs, generation),
+            mean(runs, |r| r.prompt_tokens as f64),
+            mean(runs, |r| r.completion_tokens as f64)
+        );
     }
     let _ = writeln!(
         report,

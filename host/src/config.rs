@@ -88,10 +88,7 @@ pub const DEFAULT_LLM_BASE_URL: &str = "https://api.openai.com/v1";
 impl LlmSettings {
     /// The key from the flag, `BLINK_LLM_API_KEY` or `OPENAI_API_KEY`.
     pub fn resolved_api_key(&self) -> Option<String> {
-        self.api_key
-            .clone()
-            .or_else(|| std::env::var("OPENAI_API_KEY").ok())
-            .filter(|k| !k.trim().is_empty())
+        self.api_key.clone().or_else(|| std::env::var("OPENAI_API_KEY").ok()).filter(|k| !k.trim().is_empty())
     }
 
     /// `None` when nothing is configured: with neither a key nor a base URL there is no model to call.

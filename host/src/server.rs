@@ -81,9 +81,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
     };
     let app = api::router(state, &settings);
-    let listener = tokio::net::TcpListener::bind(settings.addr)
-        .await
-        .with_context(|| format!("binding {}", settings.addr))?;
+    let listener =
+        tokio::net::TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
     // Tests and scripts read this line to find the port when BLINK_ADDR ends in :0.
     tracing::info!("listening on http://{}", listener.local_addr()?);
     println!("blink listening on http://{}", listener.local_addr()?);

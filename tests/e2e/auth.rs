@@ -67,7 +67,11 @@ async fn jwks_es256_and_rs256_with_key_rotation() {
     // Rotation: a new key appears and the old one is withdrawn.
     let ec2 = SigningKey::es256("ec-2");
     jwks.publish(&[&ec2, &rsa]);
-    assert_eq!(check(&blink, Some(&ec2.sign(&jwt::claims("bob")))).await.0, 400, "the new key is fetched on first sight");
+    assert_eq!(
+        check(&blink, Some(&ec2.sign(&jwt::claims("bob")))).await.0,
+        400,
+        "the new key is fetched on first sight"
+    );
     expect_401(check(&blink, Some(&ec.sign(&jwt::claims("bob")))).await, "withdrawn key");
 
     // A token signed by a key the JWKS never published, under a published key id.
@@ -86,7 +90,8 @@ async fn jwks_es256_and_rs256_with_key_rotation() {
 async fn unknown_key_ids_cannot_hammer_the_key_server() {
     let ec = SigningKey::es256("ec-1");
     let jwks = JwksServer::start(&[&ec]).await;
-    let blink = Blink::start(BIN, &[("BLINK_JWKS_URL", jwks.url()), ("BLINK_JWKS_MIN_REFRESH_SECS", "3600".into())]).await;
+    let blink =
+        Blink::start(BIN, &[("BLINK_JWKS_URL", jwks.url()), ("BLINK_JWKS_MIN_REFRESH_SECS", "3600".into())]).await;
     assert_eq!(check(&blink, Some(&ec.sign(&jwt::claims("carol")))).await.0, 400);
     let fetches = jwks.hits();
     for i in 0..5 {

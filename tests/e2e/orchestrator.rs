@@ -68,7 +68,14 @@ fn fenced(code: &str) -> String {
     format!("```tsx\n{code}```")
 }
 
-async fn two_file_change_with_one_fix_round(host_default: &str, target: &str, navbar_broken: &str, navbar_fixed: &str, app: &str, body: Value) {
+async fn two_file_change_with_one_fix_round(
+    host_default: &str,
+    target: &str,
+    navbar_broken: &str,
+    navbar_fixed: &str,
+    app: &str,
+    body: Value,
+) {
     let llm = FakeLlm::start(vec![
         Rule::text(&["thinking out loud"], THINKING),
         Rule::text(&["You plan changes"], plan_json(navbar_steps())),
@@ -84,9 +91,20 @@ async fn two_file_change_with_one_fix_round(host_default: &str, target: &str, na
     assert_eq!(
         sse::squash_deltas(&sse::sequence(&events)),
         [
-            "phase:planning", "thinking_delta", "intent_classified", "plan", "file_read", "phase:generating",
-            "file_generated", "file_generated", "phase:validating", "validation", "phase:fixing", "validation",
-            "phase:complete", "result",
+            "phase:planning",
+            "thinking_delta",
+            "intent_classified",
+            "plan",
+            "file_read",
+            "phase:generating",
+            "file_generated",
+            "file_generated",
+            "phase:validating",
+            "validation",
+            "phase:fixing",
+            "validation",
+            "phase:complete",
+            "result",
         ],
         "{events:#?}"
     );
@@ -99,7 +117,10 @@ async fn two_file_change_with_one_fix_round(host_default: &str, target: &str, na
     assert_eq!(intent["steps_count"], 2);
     let plan = &of_type(&events, "plan")[0]["plan"];
     assert_eq!(plan["intent"], "add a navbar");
-    assert_eq!(plan["steps"][0], json!({ "id": 1, "action": "create", "target": "Navbar", "path": "Navbar.tsx", "description": "A top navigation bar showing the site title.", "priority": "critical" }));
+    assert_eq!(
+        plan["steps"][0],
+        json!({ "id": 1, "action": "create", "target": "Navbar", "path": "Navbar.tsx", "description": "A top navigation bar showing the site title.", "priority": "critical" })
+    );
     assert_eq!(plan["steps"][1]["action"], "modify");
     assert_eq!(of_type(&events, "file_read")[0], &json!({ "type": "file_read", "path": "App.tsx" }));
     let generating = events.iter().find(|e| e["phase"] == "generating").unwrap();
@@ -109,7 +130,13 @@ async fn two_file_change_with_one_fix_round(host_default: &str, target: &str, na
         .map(|e| (e["path"].as_str().unwrap().to_string(), e["linesCount"].as_u64().unwrap()))
         .collect();
     generated.sort();
-    assert_eq!(generated, [("App.tsx".to_string(), app.split('\n').count() as u64), ("Navbar.tsx".to_string(), navbar_broken.split('\n').count() as u64)]);
+    assert_eq!(
+        generated,
+        [
+            ("App.tsx".to_string(), app.split('\n').count() as u64),
+            ("Navbar.tsx".to_string(), navbar_broken.split('\n').count() as u64)
+        ]
+    );
 
     let validations = of_type(&events, "validation");
     let first = validations[0];
@@ -161,7 +188,15 @@ async fn browser_two_file_change_with_one_fix_round() {
         "projectContext": old_app,
         "fileTree": "App.tsx",
     });
-    two_file_change_with_one_fix_round("browser", "browser", BROWSER_NAVBAR_BROKEN, BROWSER_NAVBAR_FIXED, BROWSER_APP, body).await;
+    two_file_change_with_one_fix_round(
+        "browser",
+        "browser",
+        BROWSER_NAVBAR_BROKEN,
+        BROWSER_NAVBAR_FIXED,
+        BROWSER_APP,
+        body,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -188,7 +223,8 @@ async fn a_question_gets_a_streamed_conversational_answer() {
     ])
     .await;
     let blink = blink_with(&llm, &[]).await;
-    let events = orchestrate(&blink, &json!({ "messages": [{ "role": "user", "content": "What are React hooks?" }] })).await;
+    let events =
+        orchestrate(&blink, &json!({ "messages": [{ "role": "user", "content": "What are React hooks?" }] })).await;
     assert_eq!(
         sse::squash_deltas(&sse::sequence(&events)),
         ["phase:planning", "thinking_delta", "intent_classified", "plan", "conv_start", "conv_delta", "result"]
@@ -277,11 +313,17 @@ async fn bad_requests_get_json_errors_before_any_stream() {
     assert_eq!(status, 413, "{text}");
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"], "payload_too_large");
     let (status, text) = post(json!({ "messages": [{ "role": "robot", "content": "hi" }] })).await;
-    assert_eq!((status, serde_json::from_str::<Value>(&text).unwrap()["error"].clone()), (400, json!("invalid_message")));
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&text).unwrap()["error"].clone()),
+        (400, json!("invalid_message"))
+    );
     let (status, text) = post(json!({ "messages": [user], "files": { "../../etc/passwd": "x" } })).await;
     assert_eq!((status, serde_json::from_str::<Value>(&text).unwrap()["error"].clone()), (400, json!("invalid_path")));
     let (status, text) = post(json!({ "messages": [user], "target": "deno" })).await;
-    assert_eq!((status, serde_json::from_str::<Value>(&text).unwrap()["error"].clone()), (400, json!("invalid_target")));
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&text).unwrap()["error"].clone()),
+        (400, json!("invalid_target"))
+    );
     let response = reqwest::Client::new()
         .post(format!("{}/api/orchestrator", blink.url))
         .bearer_auth(&token)
@@ -319,7 +361,8 @@ async fn cors_preflight_and_health() {
 
 #[tokio::test]
 async fn idle_streams_carry_keep_alive_comments() {
-    let plan = json!({ "intent": "hello", "conversational": true, "reply": "Hello! What shall we build?", "steps": [] });
+    let plan =
+        json!({ "intent": "hello", "conversational": true, "reply": "Hello! What shall we build?", "steps": [] });
     let llm = FakeLlm::start(vec![
         Rule::text(&["thinking out loud"], "Greeting."),
         Rule::text(&["You plan changes"], plan.to_string()).delay(Duration::from_millis(2500)),
@@ -327,7 +370,9 @@ async fn idle_streams_carry_keep_alive_comments() {
     .await;
     let blink = blink_with(&llm, &[("BLINK_SSE_KEEPALIVE_SECS", "1".into())]).await;
     let token = jwt::user_token("user-1");
-    let (status, text) = blink.post("/api/orchestrator", Some(&token), &json!({ "messages": [{ "role": "user", "content": "hello" }] })).await;
+    let (status, text) = blink
+        .post("/api/orchestrator", Some(&token), &json!({ "messages": [{ "role": "user", "content": "hello" }] }))
+        .await;
     assert_eq!(status, 200);
     assert!(text.contains("\n: keep-alive\n") || text.starts_with(": keep-alive\n"), "{text}");
     let events = sse::events(&text);
@@ -356,6 +401,9 @@ async fn a_client_that_disconnects_cancels_the_run() {
     drop(response);
     tokio::time::sleep(Duration::from_millis(3000)).await;
     let received = llm.received();
-    assert!(received.iter().all(|r| !r.text().contains("Your part:")), "a generator call was made after the client left");
+    assert!(
+        received.iter().all(|r| !r.text().contains("Your part:")),
+        "a generator call was made after the client left"
+    );
     assert!(blink.log().contains("Cancelled"), "{}", blink.log());
 }

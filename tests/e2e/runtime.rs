@@ -126,7 +126,8 @@ async fn the_instance_pool_is_a_hard_limit_and_slots_come_back() {
     let request = project();
     // Two looping calls hold both slots until their CPU limit; a third call meanwhile is refused.
     let (one, two) = (context(Some("loop")), context(Some("loop")));
-    let holders = async { tokio::join!(runtime.validate(&bad, &one, &request), runtime.validate(&bad, &two, &request)) };
+    let holders =
+        async { tokio::join!(runtime.validate(&bad, &one, &request), runtime.validate(&bad, &two, &request)) };
     let third = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
         runtime.validate(&bad, &context(Some("ok")), &request).await

@@ -27,7 +27,9 @@ pub fn build_components(manifest: &Path, packages: &[&str]) -> Vec<PathBuf> {
         command.args(["-p", package]);
     }
     // Flags meant for the host's own compilation must not leak into the guests'.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER"] {
+    for var in
+        ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER"]
+    {
         command.env_remove(var);
     }
     let status = command.status().expect("cannot run cargo to build the agent components");
@@ -37,8 +39,6 @@ pub fn build_components(manifest: &Path, packages: &[&str]) -> Vec<PathBuf> {
     println!("cargo:rerun-if-changed={}", workspace.display());
     packages
         .iter()
-        .map(|package| {
-            target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")))
-        })
+        .map(|package| target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_"))))
         .collect()
 }

@@ -35,7 +35,10 @@ impl Host for ComponentHost {
             .map(|c| sdk::Completion {
                 content: c.content,
                 model: c.model,
-                usage: sdk::Usage { prompt_tokens: c.usage.prompt_tokens, completion_tokens: c.usage.completion_tokens },
+                usage: sdk::Usage {
+                    prompt_tokens: c.usage.prompt_tokens,
+                    completion_tokens: c.usage.completion_tokens,
+                },
             })
             .map_err(Into::into)
     }

@@ -67,7 +67,8 @@ fn plans_survive_messy_model_output() {
 
 #[test]
 fn unparseable_plans_get_one_repair_round_then_a_clear_error() {
-    let fixed = "{\"intent\": \"add a footer\", \"steps\": [{\"path\": \"Footer.tsx\", \"description\": \"A footer\"}]}";
+    let fixed =
+        "{\"intent\": \"add a footer\", \"steps\": [{\"path\": \"Footer.tsx\", \"description\": \"A footer\"}]}";
     let host = Scripted::new(&["I think you should add a footer component.", fixed]);
     let plan = planner::plan(&host, &ask("add a footer")).unwrap();
     assert_eq!(plan.steps[0].path, "Footer.tsx");
@@ -122,15 +123,28 @@ fn the_thinking_stream_is_optional_but_stops_the_run_when_credits_do() {
 }
 
 fn step(path: &str) -> PlanStep {
-    PlanStep { id: 1, action: StepAction::Create, target: path.split('.').next().unwrap().into(), path: path.into(), description: "d".into(), priority: StepPriority::Normal }
+    PlanStep {
+        id: 1,
+        action: StepAction::Create,
+        target: path.split('.').next().unwrap().into(),
+        path: path.into(),
+        description: "d".into(),
+        priority: StepPriority::Normal,
+    }
 }
 
 #[test]
 fn the_generator_reads_fenced_files_and_json_batches() {
-    let host = Scripted::new(&["Here's the component:\n```tsx\nexport default function Footer() {\n  return <footer />;\n}\n```\nEnjoy!"]);
-    let request = GenerateRequest { steps: vec![step("Footer.tsx")], target: RuntimeTarget::Vite, ..Default::default() };
+    let host = Scripted::new(&[
+        "Here's the component:\n```tsx\nexport default function Footer() {\n  return <footer />;\n}\n```\nEnjoy!",
+    ]);
+    let request =
+        GenerateRequest { steps: vec![step("Footer.tsx")], target: RuntimeTarget::Vite, ..Default::default() };
     let files = generator::generate(&host, &request).unwrap();
-    assert_eq!(files, [ProjectFile::new("Footer.tsx", "export default function Footer() {\n  return <footer />;\n}\n")]);
+    assert_eq!(
+        files,
+        [ProjectFile::new("Footer.tsx", "export default function Footer() {\n  return <footer />;\n}\n")]
+    );
     assert!(!host.asked.borrow()[0].json_mode);
     assert!(host.asked.borrow()[0].messages[0].content.contains("ES modules"), "the vite rules are in the prompt");
 
@@ -142,7 +156,10 @@ fn the_generator_reads_fenced_files_and_json_batches() {
     let files = generator::generate(&host, &request).unwrap();
     assert_eq!(files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["A.tsx", "B.tsx"]);
     assert!(host.asked.borrow()[0].json_mode);
-    assert!(host.asked.borrow()[0].messages[0].content.contains("never write `import`"), "the browser rules are in the prompt");
+    assert!(
+        host.asked.borrow()[0].messages[0].content.contains("never write `import`"),
+        "the browser rules are in the prompt"
+    );
 
     let host = Scripted::new(&[r#"{"files": [{"path": "A.tsx", "content": "x"}]}"#]);
     match generator::generate(&host, &request) {
@@ -153,7 +170,13 @@ fn the_generator_reads_fenced_files_and_json_batches() {
 
 #[test]
 fn the_fixer_touches_only_files_with_errors() {
-    let diagnostic = Diagnostic { kind: DiagnosticKind::Syntax, file: "B.tsx".into(), line: Some(2), message: "Unexpected token".into(), severity: Severity::Critical };
+    let diagnostic = Diagnostic {
+        kind: DiagnosticKind::Syntax,
+        file: "B.tsx".into(),
+        line: Some(2),
+        message: "Unexpected token".into(),
+        severity: Severity::Critical,
+    };
     let request = FixRequest {
         files: vec![ProjectFile::new("A.tsx", "function A() {}\n"), ProjectFile::new("B.tsx", "function B( {\n}\n")],
         diagnostics: vec![diagnostic],

@@ -33,8 +33,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match &self {
             Self::MessagesRequired => (StatusCode::BAD_REQUEST, json!({ "error": "Messages array required" })),
-            Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, json!({ "error": code, "message": message })),
-            Self::Unauthorized(e) => (StatusCode::UNAUTHORIZED, json!({ "error": "Unauthorized", "message": e.to_string() })),
+            Self::BadRequest { code, message } => {
+                (StatusCode::BAD_REQUEST, json!({ "error": code, "message": message }))
+            }
+            Self::Unauthorized(e) => {
+                (StatusCode::UNAUTHORIZED, json!({ "error": "Unauthorized", "message": e.to_string() }))
+            }
             Self::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": "payload_too_large", "message": self.to_string() }))
             }

@@ -52,9 +52,10 @@ enum FileTree {
 }
 
 pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result<Bytes, BytesRejection>) -> Response {
-    let request = match body.map_err(|e| rejection(e, state.limits.max_body_bytes)).and_then(|bytes| {
-        parse(&bytes, &state.limits, state.default_target)
-    }) {
+    let request = match body
+        .map_err(|e| rejection(e, state.limits.max_body_bytes))
+        .and_then(|bytes| parse(&bytes, &state.limits, state.default_target))
+    {
         Ok(request) => request,
         Err(e) => return e.into_response(),
     };
@@ -71,11 +72,16 @@ fn rejection(e: BytesRejection, limit: usize) -> ApiError {
 }
 
 /// Validates and bounds the body. Returns the run request and the project id, if any.
-fn parse(bytes: &[u8], limits: &Limits, default_target: RuntimeTarget) -> Result<(RunRequest, Option<String>), ApiError> {
+fn parse(
+    bytes: &[u8],
+    limits: &Limits,
+    default_target: RuntimeTarget,
+) -> Result<(RunRequest, Option<String>), ApiError> {
     if bytes.len() > limits.max_body_bytes {
         return Err(ApiError::PayloadTooLarge { limit: limits.max_body_bytes });
     }
-    let body: Body = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}")))?;
+    let body: Body = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}")))?;
     let raw = body.messages.unwrap_or_default();
     if raw.is_empty() {
         return Err(ApiError::MessagesRequired);
@@ -92,12 +98,21 @@ fn parse(bytes: &[u8], limits: &Limits, default_target: RuntimeTarget) -> Result
             "user" => ChatRole::User,
             "assistant" => ChatRole::Assistant,
             "system" => ChatRole::System,
-            other => return Err(ApiError::bad_request("invalid_message", format!("messages[{i}].role {other:?} is not user, assistant or system"))),
+            other => {
+                return Err(ApiError::bad_request(
+                    "invalid_message",
+                    format!("messages[{i}].role {other:?} is not user, assistant or system"),
+                ));
+            }
         };
         let content = match m.content {
             Value::String(s) => s,
-            Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
-            _ => return Err(ApiError::bad_request("invalid_message", format!("messages[{i}].content must be a string"))),
+            Value::Array(parts) => {
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+            }
+            _ => {
+                return Err(ApiError::bad_request("invalid_message", format!("messages[{i}].content must be a string")));
+            }
         };
         messages.push(ChatMessage { role, content });
     }
@@ -107,7 +122,10 @@ fn parse(bytes: &[u8], limits: &Limits, default_target: RuntimeTarget) -> Result
 
     let files_map = body.files.unwrap_or_default();
     if files_map.len() > limits.max_files {
-        return Err(ApiError::bad_request("too_many_files", format!("{} files sent; at most {} are accepted", files_map.len(), limits.max_files)));
+        return Err(ApiError::bad_request(
+            "too_many_files",
+            format!("{} files sent; at most {} are accepted", files_map.len(), limits.max_files),
+        ));
     }
     let mut files = Vec::with_capacity(files_map.len());
     for (path, content) in files_map {
@@ -120,17 +138,24 @@ fn parse(bytes: &[u8], limits: &Limits, default_target: RuntimeTarget) -> Result
     if context_chars > limits.max_context_chars {
         return Err(ApiError::bad_request(
             "context_too_large",
-            format!("the conversation and project total {context_chars} characters; at most {} are accepted", limits.max_context_chars),
+            format!(
+                "the conversation and project total {context_chars} characters; at most {} are accepted",
+                limits.max_context_chars
+            ),
         ));
     }
     let file_tree = match body.file_tree {
         None => files.iter().map(|f| f.path.clone()).collect(),
-        Some(FileTree::Text(text)) => text.lines().map(str::trim).filter(|l| !l.is_empty()).map(clean_path).collect::<Result<_, _>>()?,
+        Some(FileTree::Text(text)) => {
+            text.lines().map(str::trim).filter(|l| !l.is_empty()).map(clean_path).collect::<Result<_, _>>()?
+        }
         Some(FileTree::List(list)) => list.iter().map(|p| clean_path(p)).collect::<Result<_, _>>()?,
     };
     let target = match body.target.as_deref() {
         None => default_target,
-        Some(t) => RuntimeTarget::parse(t).ok_or_else(|| ApiError::bad_request("invalid_target", format!("target {t:?} is neither \"browser\" nor \"vite\"")))?,
+        Some(t) => RuntimeTarget::parse(t).ok_or_else(|| {
+            ApiError::bad_request("invalid_target", format!("target {t:?} is neither \"browser\" nor \"vite\""))
+        })?,
     };
     Ok((RunRequest { messages, file_tree, project_context, files, target }, body.project_id))
 }

@@ -56,9 +56,13 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
         if settings.dev_no_auth {
-            tracing::warn!("AUTHENTICATION IS DISABLED (BLINK_DEV_NO_AUTH): every request runs as user `dev`. Never do this in production.");
+            tracing::warn!(
+                "AUTHENTICATION IS DISABLED (BLINK_DEV_NO_AUTH): every request runs as user `dev`. Never do this in production."
+            );
         } else if settings.jwt_secret.is_none() && settings.jwks_url.is_none() {
-            tracing::warn!("neither BLINK_JWT_SECRET nor BLINK_JWKS_URL is set: every authenticated route will answer 401");
+            tracing::warn!(
+                "neither BLINK_JWT_SECRET nor BLINK_JWKS_URL is set: every authenticated route will answer 401"
+            );
         }
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
         Ok(Self {
@@ -96,7 +100,8 @@ impl Authenticator {
                     .jwks
                     .as_ref()
                     .ok_or_else(|| AuthError::Invalid(format!("{:?} tokens are not accepted here", header.alg)))?;
-                let kid = header.kid.as_deref().ok_or_else(|| AuthError::Invalid("the token names no key id".into()))?;
+                let kid =
+                    header.kid.as_deref().ok_or_else(|| AuthError::Invalid("the token names no key id".into()))?;
                 jwks.key(kid, header.alg).await?
             }
             other => return Err(AuthError::Invalid(format!("unsupported algorithm {other:?}"))),
@@ -163,8 +168,17 @@ impl Jwks {
 
     async fn refresh(&self) -> Result<(), AuthError> {
         let unavailable = |e: reqwest::Error| AuthError::KeysUnavailable(e.to_string());
-        let set: JwkSet =
-            self.http.get(&self.url).send().await.map_err(unavailable)?.error_for_status().map_err(unavailable)?.json().await.map_err(unavailable)?;
+        let set: JwkSet = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .error_for_status()
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else { continue };

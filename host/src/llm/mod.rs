@@ -182,8 +182,12 @@ impl OpenAiClient {
             let detail = vendor_message(&text).unwrap_or_else(|| format!("HTTP {status}"));
             return Err(match status.as_u16() {
                 429 => Failure::Retry(LlmError::RateLimited(detail), retry_after),
-                500..=599 => Failure::Retry(LlmError::Unavailable(format!("model server error: {detail}")), retry_after),
-                401 | 403 => Failure::Fatal(LlmError::Unavailable(format!("the model endpoint refused the API key: {detail}"))),
+                500..=599 => {
+                    Failure::Retry(LlmError::Unavailable(format!("model server error: {detail}")), retry_after)
+                }
+                401 | 403 => {
+                    Failure::Fatal(LlmError::Unavailable(format!("the model endpoint refused the API key: {detail}")))
+                }
                 _ => Failure::Fatal(LlmError::Rejected(detail)),
             });
         }
@@ -198,9 +202,8 @@ impl OpenAiClient {
                 let mut usage = Usage::default();
                 let mut model = String::new();
                 while let Some(event) = events.next().await {
-                    let event = event.map_err(|e| {
-                        Failure::Retry(LlmError::Unavailable(format!("model stream broke: {e}")), None)
-                    })?;
+                    let event = event
+                        .map_err(|e| Failure::Retry(LlmError::Unavailable(format!("model stream broke: {e}")), None))?;
                     if event.data.trim() == "[DONE]" {
                         break;
                     }

@@ -308,7 +308,10 @@ impl Run<'_> {
         let mut written: Vec<ProjectFile> = Vec::new();
         while let Some(result) = calls.next().await {
             for file in result? {
-                self.send(Event::FileGenerated { path: file.path.clone(), lines_count: file.content.split('\n').count() });
+                self.send(Event::FileGenerated {
+                    path: file.path.clone(),
+                    lines_count: file.content.split('\n').count(),
+                });
                 upsert(&mut written, file);
             }
         }
@@ -339,7 +342,12 @@ impl Run<'_> {
         files
     }
 
-    async fn validate(&self, written: &[ProjectFile], deleted: &[String], plan: &sdk::Plan) -> Result<ValidationReport, Failure> {
+    async fn validate(
+        &self,
+        written: &[ProjectFile],
+        deleted: &[String],
+        plan: &sdk::Plan,
+    ) -> Result<ValidationReport, Failure> {
         let files = self.project_after(written, deleted);
         let known: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
         let request = ValidateRequest {
@@ -358,7 +366,12 @@ impl Run<'_> {
         Ok(self.pipeline.runtime.validate(&self.agents.validator, &self.ctx, &request).await?)
     }
 
-    async fn fix(&self, written: &[ProjectFile], deleted: &[String], report: &ValidationReport) -> Result<Vec<ProjectFile>, Failure> {
+    async fn fix(
+        &self,
+        written: &[ProjectFile],
+        deleted: &[String],
+        report: &ValidationReport,
+    ) -> Result<Vec<ProjectFile>, Failure> {
         let request = FixRequest {
             messages: self.request.messages.clone(),
             files: self.project_after(written, deleted),

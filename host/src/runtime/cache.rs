@@ -39,7 +39,8 @@ impl ComponentCache {
                 Err(e) => tracing::warn!(path = %path.display(), "cached component unusable ({e:#}); recompiling"),
             }
         }
-        let compiled = engine.precompile_component(bytes).map_err(anyhow::Error::from).context("compiling the component")?;
+        let compiled =
+            engine.precompile_component(bytes).map_err(anyhow::Error::from).context("compiling the component")?;
         let tmp = self.dir.join(format!(".{hash}-{}.{}.tmp", self.engine_key, std::process::id()));
         std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;

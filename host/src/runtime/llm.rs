@@ -76,7 +76,12 @@ pub struct LlmCapability {
 }
 
 impl LlmCapability {
-    pub fn new(provider: LlmProvider, budget: Arc<RunBudget>, cancel: CancellationToken, sink: Option<StreamSink>) -> Self {
+    pub fn new(
+        provider: LlmProvider,
+        budget: Arc<RunBudget>,
+        cancel: CancellationToken,
+        sink: Option<StreamSink>,
+    ) -> Self {
         Self { provider, budget, cancel, sink }
     }
 

@@ -309,12 +309,15 @@ impl AgentRuntime {
         Ok(value)
     }
 
-
     pub async fn plan(
         &self,
         agent: &Agent,
-        ctx: &CallContext, request: &sdk::PlanRequest) -> Result<sdk::Plan, AgentCallError> {
-        let RolePre::Planner(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Planner, actual: agent.role }) };
+        ctx: &CallContext,
+        request: &sdk::PlanRequest,
+    ) -> Result<sdk::Plan, AgentCallError> {
+        let RolePre::Planner(pre) = &agent.pre else {
+            return Err(AgentCallError::WrongRole { expected: Role::Planner, actual: agent.role });
+        };
         let mut store = self.store(agent, ctx);
         let request = convert::plan_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
@@ -329,8 +332,12 @@ impl AgentRuntime {
     pub async fn answer(
         &self,
         agent: &Agent,
-        ctx: &CallContext, request: &sdk::PlanRequest) -> Result<String, AgentCallError> {
-        let RolePre::Planner(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Planner, actual: agent.role }) };
+        ctx: &CallContext,
+        request: &sdk::PlanRequest,
+    ) -> Result<String, AgentCallError> {
+        let RolePre::Planner(pre) = &agent.pre else {
+            return Err(AgentCallError::WrongRole { expected: Role::Planner, actual: agent.role });
+        };
         let mut store = self.store(agent, ctx);
         let request = convert::plan_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
@@ -347,7 +354,9 @@ impl AgentRuntime {
         ctx: &CallContext,
         request: &sdk::GenerateRequest,
     ) -> Result<Vec<sdk::ProjectFile>, AgentCallError> {
-        let RolePre::Generator(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Generator, actual: agent.role }) };
+        let RolePre::Generator(pre) = &agent.pre else {
+            return Err(AgentCallError::WrongRole { expected: Role::Generator, actual: agent.role });
+        };
         let mut store = self.store(agent, ctx);
         let request = convert::generate_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
@@ -365,7 +374,9 @@ impl AgentRuntime {
         ctx: &CallContext,
         request: &sdk::ValidateRequest,
     ) -> Result<sdk::ValidationReport, AgentCallError> {
-        let RolePre::Validator(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Validator, actual: agent.role }) };
+        let RolePre::Validator(pre) = &agent.pre else {
+            return Err(AgentCallError::WrongRole { expected: Role::Validator, actual: agent.role });
+        };
         let mut store = self.store(agent, ctx);
         let request = convert::validate_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
@@ -382,8 +393,12 @@ impl AgentRuntime {
     pub async fn fix(
         &self,
         agent: &Agent,
-        ctx: &CallContext, request: &sdk::FixRequest) -> Result<Vec<sdk::ProjectFile>, AgentCallError> {
-        let RolePre::Fixer(pre) = &agent.pre else { return Err(AgentCallError::WrongRole { expected: Role::Fixer, actual: agent.role }) };
+        ctx: &CallContext,
+        request: &sdk::FixRequest,
+    ) -> Result<Vec<sdk::ProjectFile>, AgentCallError> {
+        let RolePre::Fixer(pre) = &agent.pre else {
+            return Err(AgentCallError::WrongRole { expected: Role::Fixer, actual: agent.role });
+        };
         let mut store = self.store(agent, ctx);
         let request = convert::fix_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {

@@ -123,7 +123,10 @@ impl llm::Host for AgentState {
             Ok(c) => Ok(llm::Completion {
                 content: c.content,
                 model: c.model,
-                usage: llm::Usage { prompt_tokens: c.usage.prompt_tokens, completion_tokens: c.usage.completion_tokens },
+                usage: llm::Usage {
+                    prompt_tokens: c.usage.prompt_tokens,
+                    completion_tokens: c.usage.completion_tokens,
+                },
             }),
             Err(e) => {
                 tracing::debug!(role = %self.role, version = %self.version, error = %e, "model call failed");

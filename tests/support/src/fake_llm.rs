@@ -36,10 +36,22 @@ pub struct Rule {
 
 impl Rule {
     pub fn text(when: &[&str], text: impl Into<String>) -> Self {
-        Self { when: when.iter().map(|s| s.to_string()).collect(), reply: Reply::Text(text.into()), times: None, delay: Duration::ZERO, per_token: Duration::ZERO }
+        Self {
+            when: when.iter().map(|s| s.to_string()).collect(),
+            reply: Reply::Text(text.into()),
+            times: None,
+            delay: Duration::ZERO,
+            per_token: Duration::ZERO,
+        }
     }
     pub fn status(when: &[&str], status: u16, message: &str) -> Self {
-        Self { when: when.iter().map(|s| s.to_string()).collect(), reply: Reply::Status(status, message.into()), times: None, delay: Duration::ZERO, per_token: Duration::ZERO }
+        Self {
+            when: when.iter().map(|s| s.to_string()).collect(),
+            reply: Reply::Status(status, message.into()),
+            times: None,
+            delay: Duration::ZERO,
+            per_token: Duration::ZERO,
+        }
     }
     pub fn once(mut self) -> Self {
         self.times = Some(1);
@@ -102,9 +114,7 @@ impl FakeLlm {
     /// Starts the server on a free loopback port, in the current tokio runtime.
     pub async fn start(rules: Vec<Rule>) -> Self {
         let inner = Arc::new(Mutex::new(Inner { rules, received: Vec::new() }));
-        let app = axum::Router::new()
-            .route("/v1/chat/completions", post(complete))
-            .with_state(inner.clone());
+        let app = axum::Router::new().route("/v1/chat/completions", post(complete)).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake model server");
         let addr = listener.local_addr().unwrap();
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -134,19 +144,31 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
     let prompt_tokens = text.len().div_ceil(4);
     let (reply, delay) = {
         let mut inner = inner.lock().unwrap();
-        let found = inner.rules.iter_mut().find(|r| r.times != Some(0) && r.when.iter().all(|w| text.contains(w.as_str())));
+        let found =
+            inner.rules.iter_mut().find(|r| r.times != Some(0) && r.when.iter().all(|w| text.contains(w.as_str())));
         let (reply, delay) = match found {
             Some(rule) => {
                 if let Some(n) = rule.times.as_mut() {
                     *n -= 1;
                 }
                 let delay = match &rule.reply {
-                    Reply::Text(t) => rule.delay + rule.per_token * u32::try_from(t.len().div_ceil(4)).unwrap_or(u32::MAX),
+                    Reply::Text(t) => {
+                        rule.delay + rule.per_token * u32::try_from(t.len().div_ceil(4)).unwrap_or(u32::MAX)
+                    }
                     Reply::Status(..) => rule.delay,
                 };
                 (rule.reply.clone(), delay)
             }
-            None => (Reply::Status(500, format!("fake model: no scripted answer for a request containing: {}", text.chars().take(300).collect::<String>())), Duration::ZERO),
+            None => (
+                Reply::Status(
+                    500,
+                    format!(
+                        "fake model: no scripted answer for a request containing: {}",
+                        text.chars().take(300).collect::<String>()
+                    ),
+                ),
+                Duration::ZERO,
+            ),
         };
         let completion_tokens = match &reply {
             Reply::Text(t) => t.len().div_ceil(4),
@@ -174,10 +196,7 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
                 }
                 let last = json!({ "id": "c", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage });
                 out.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
-                Response::builder()
-                    .header("content-type", "text/event-stream")
-                    .body(Body::from(out))
-                    .unwrap()
+                Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
             } else {
                 Json(json!({
                     "id": "c", "object": "chat.completion", "model": model,

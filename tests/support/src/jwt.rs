@@ -52,7 +52,12 @@ impl SigningKey {
             "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
             "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
         });
-        Self { kid: kid.into(), alg: Algorithm::ES256, encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(), jwk }
+        Self {
+            kid: kid.into(),
+            alg: Algorithm::ES256,
+            encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            jwk,
+        }
     }
 
     pub fn rs256(kid: &str) -> Self {
@@ -65,7 +70,12 @@ impl SigningKey {
             "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
             "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
         });
-        Self { kid: kid.into(), alg: Algorithm::RS256, encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(), jwk }
+        Self {
+            kid: kid.into(),
+            alg: Algorithm::RS256,
+            encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            jwk,
+        }
     }
 
     pub fn sign(&self, claims: &Value) -> String {

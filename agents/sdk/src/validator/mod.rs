@@ -61,9 +61,10 @@ pub fn validate(request: &ValidateRequest) -> ValidationReport {
     let mut all_files = files.clone();
     let mut opaque_names = BTreeSet::new();
     for path in request.known_paths.iter().map(|p| paths::normalize(p)).filter(|p| !p.is_empty()) {
-        if !all_files.contains_key(&path) {
-            opaque_names.insert(paths::file_name(&path).split('.').next().unwrap_or_default().to_string());
-            all_files.insert(path, "");
+        let name = paths::file_name(&path).split('.').next().unwrap_or_default().to_string();
+        if let std::collections::btree_map::Entry::Vacant(slot) = all_files.entry(path) {
+            slot.insert("");
+            opaque_names.insert(name);
         }
     }
     let project = Project { files: &all_files, scripts: &scripts, unparsed: &unparsed, opaque_names: &opaque_names };
