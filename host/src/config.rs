@@ -70,7 +70,7 @@ pub struct LlmSettings {
     #[arg(long = "llm-model", env = "BLINK_LLM_MODEL", default_value = "gpt-4o-mini")]
     pub model: String,
 
-    /// Seconds before a model call is abandoned (per attempt).
+    /// Seconds without a byte from the model before an attempt is abandoned.
     #[arg(long = "llm-timeout-secs", env = "BLINK_LLM_TIMEOUT_SECS", default_value_t = 180)]
     pub timeout_secs: u64,
 
@@ -138,9 +138,9 @@ pub struct Limits {
     #[arg(long, env = "BLINK_MAX_MESSAGES", default_value_t = 200)]
     pub max_messages: usize,
 
-    /// Most characters of `projectContext` plus `files` in one request.
-    #[arg(long, env = "BLINK_MAX_CONTEXT_CHARS", default_value_t = 2_000_000)]
-    pub max_context_chars: usize,
+    /// Most bytes of messages, `projectContext`, `fileTree` and `files` together in one request.
+    #[arg(long, env = "BLINK_MAX_CONTEXT_BYTES", default_value_t = 2_000_000)]
+    pub max_context_bytes: usize,
 
     /// Most files in one request's `files` map.
     #[arg(long, env = "BLINK_MAX_FILES", default_value_t = 500)]

@@ -407,3 +407,120 @@ async fn a_client_that_disconnects_cancels_the_run() {
     );
     assert!(blink.log().contains("Cancelled"), "{}", blink.log());
 }
+
+fn error_code(events: &[Value]) -> Option<String> {
+    of_type(events, "error").first().map(|e| e["code"].as_str().unwrap().to_string())
+}
+
+/// Thinking, plan and two files: four model calls, and no fix round (the files are clean).
+fn clean_two_file_rules() -> Vec<Rule> {
+    vec![
+        Rule::text(&["thinking out loud"], THINKING),
+        Rule::text(&["You plan changes"], plan_json(navbar_steps())),
+        Rule::text(&["Your part:\n- create Navbar.tsx"], fenced(BROWSER_NAVBAR_FIXED)),
+        Rule::text(&["Your part:\n- modify App.tsx"], fenced(BROWSER_APP)),
+    ]
+}
+
+fn navbar_request() -> Value {
+    json!({ "messages": [{ "role": "user", "content": "Add a navbar with the site title" }], "projectContext": "function App() {}", "fileTree": "App.tsx" })
+}
+
+#[tokio::test]
+async fn the_model_call_budget_holds_at_its_edge() {
+    let llm = FakeLlm::start(clean_two_file_rules()).await;
+    let blink = blink_with(&llm, &[("BLINK_RUN_MAX_MODEL_CALLS", "4".into())]).await;
+    let events = orchestrate(&blink, &navbar_request()).await;
+    assert_eq!(error_code(&events), None, "four calls fit a budget of four: {events:#?}");
+    assert_eq!(events.last().unwrap()["files"].as_array().unwrap().len(), 2);
+
+    let llm = FakeLlm::start(clean_two_file_rules()).await;
+    let blink = blink_with(&llm, &[("BLINK_RUN_MAX_MODEL_CALLS", "3".into())]).await;
+    let events = orchestrate(&blink, &navbar_request()).await;
+    assert_eq!(error_code(&events).as_deref(), Some("budget_exceeded"), "{events:#?}");
+    assert!(llm.received().len() <= 3, "the host let the run make {} calls", llm.received().len());
+}
+
+#[tokio::test]
+async fn the_token_budget_stops_a_run() {
+    let llm = FakeLlm::start(clean_two_file_rules()).await;
+    let blink = blink_with(&llm, &[("BLINK_RUN_MAX_TOKENS", "2000".into())]).await;
+    let events = orchestrate(&blink, &navbar_request()).await;
+    assert_eq!(error_code(&events).as_deref(), Some("budget_exceeded"), "{events:#?}");
+    let used: usize = llm.received().iter().map(|r| r.prompt_tokens + r.completion_tokens).sum();
+    assert!(used <= 2000, "{used} tokens used against a budget of 2000");
+}
+
+#[tokio::test]
+async fn the_fix_loop_stops_when_a_round_makes_no_progress() {
+    // The "fix" swaps one undefined component for another: still one error.
+    let still_broken = BROWSER_NAVBAR_BROKEN.replace("<Logo />", "<Brand />");
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], THINKING),
+        Rule::text(&["You plan changes"], plan_json(navbar_steps())),
+        Rule::text(&["Problems to fix"], fenced(&still_broken)),
+        Rule::text(&["Your part:\n- create Navbar.tsx"], fenced(BROWSER_NAVBAR_BROKEN)),
+        Rule::text(&["Your part:\n- modify App.tsx"], fenced(BROWSER_APP)),
+    ])
+    .await;
+    let blink = blink_with(&llm, &[("BLINK_MAX_FIX_ROUNDS", "5".into())]).await;
+    let events = orchestrate(&blink, &navbar_request()).await;
+    let validations = of_type(&events, "validation");
+    assert_eq!(validations.len(), 2, "one round, then stop: {events:#?}");
+    assert_eq!(validations[1]["fixerExhausted"], true);
+    assert_eq!(llm.received().iter().filter(|r| r.text().contains("Problems to fix")).count(), 1);
+    let result = events.last().unwrap();
+    assert_eq!(result["conversational"], false, "the files are delivered with their errors shown");
+    assert!(result["files"].as_array().unwrap().iter().any(|f| f["content"].as_str().unwrap().contains("<Brand />")));
+}
+
+#[tokio::test]
+async fn with_no_fix_rounds_the_first_validation_is_the_last() {
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], THINKING),
+        Rule::text(&["You plan changes"], plan_json(navbar_steps())),
+        Rule::text(&["Your part:\n- create Navbar.tsx"], fenced(BROWSER_NAVBAR_BROKEN)),
+        Rule::text(&["Your part:\n- modify App.tsx"], fenced(BROWSER_APP)),
+    ])
+    .await;
+    let blink = blink_with(&llm, &[("BLINK_MAX_FIX_ROUNDS", "0".into())]).await;
+    let events = orchestrate(&blink, &navbar_request()).await;
+    let validations = of_type(&events, "validation");
+    assert_eq!(validations.len(), 1);
+    assert_eq!(validations[0]["fixerExhausted"], true);
+    assert!(!sse::sequence(&events).contains(&"phase:fixing".to_string()));
+}
+
+#[tokio::test]
+async fn plans_cannot_reach_outside_the_project_or_delete_the_app() {
+    let steps = json!([
+        { "id": 1, "action": "create", "target": "Evil", "path": "../../etc/evil.tsx", "description": "escape", "priority": "normal" },
+        { "id": 2, "action": "delete", "target": "App", "path": "App.tsx", "description": "remove the app", "priority": "normal" },
+        { "id": 3, "action": "create", "target": "Navbar", "path": "Navbar.tsx", "description": "A navbar", "priority": "normal" },
+        { "id": 4, "action": "delete", "target": "Old", "path": "Old.tsx", "description": "unused", "priority": "optional" },
+    ]);
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], THINKING),
+        Rule::text(&["You plan changes"], plan_json(steps)),
+        Rule::text(&["Your part:\n- create Navbar.tsx"], fenced(BROWSER_NAVBAR_FIXED)),
+    ])
+    .await;
+    let blink = blink_with(&llm, &[]).await;
+    let body = json!({
+        "messages": [{ "role": "user", "content": "Add a navbar" }],
+        "files": { "App.tsx": BROWSER_APP, "Old.tsx": "function Old() { return null; }\n" },
+        "fileTree": "App.tsx\nOld.tsx",
+    });
+    let events = orchestrate(&blink, &body).await;
+    let plan = &of_type(&events, "plan")[0]["plan"];
+    let paths: Vec<&str> = plan["steps"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["Navbar.tsx", "Old.tsx"]);
+    assert_eq!(
+        of_type(&events, "file_read").iter().map(|e| e["path"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["Old.tsx"]
+    );
+    let result = events.last().unwrap();
+    assert_eq!(result["deletedFiles"], json!(["Old.tsx"]));
+    assert_eq!(result["files"], json!([{ "path": "Navbar.tsx", "content": BROWSER_NAVBAR_FIXED }]));
+    assert!(llm.received().iter().all(|r| !r.text().contains("Your part:\n- create ../../etc/evil.tsx")));
+}

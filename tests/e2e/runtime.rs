@@ -120,22 +120,43 @@ async fn cancelling_a_run_interrupts_a_busy_agent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_instance_pool_is_a_hard_limit_and_slots_come_back() {
+async fn calls_wait_for_a_free_instance_slot_and_slots_come_back() {
     let (runtime, _cache) = runtime(2);
     let bad = hostile(&runtime);
     let request = project();
-    // Two looping calls hold both slots until their CPU limit; a third call meanwhile is refused.
-    let (one, two) = (context(Some("loop")), context(Some("loop")));
-    let holders =
-        async { tokio::join!(runtime.validate(&bad, &one, &request), runtime.validate(&bad, &two, &request)) };
+    // Two looping calls hold both slots until their CPU limit; a third call waits for one.
+    let (one, two, three) = (context(Some("loop")), context(Some("loop")), context(Some("ok")));
+    let timed = |ctx| {
+        let (runtime, bad, request) = (&runtime, &bad, &request);
+        async move {
+            let result = runtime.validate(bad, ctx, request).await;
+            (result, std::time::Instant::now())
+        }
+    };
     let third = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        runtime.validate(&bad, &context(Some("ok")), &request).await
+        timed(&three).await
     };
-    let ((a, b), c) = tokio::join!(holders, third);
+    let ((a, a_done), (b, b_done), (c, c_done)) = tokio::join!(timed(&one), timed(&two), third);
     assert!(matches!(a, Err(AgentCallError::CpuLimit { .. })));
     assert!(matches!(b, Err(AgentCallError::CpuLimit { .. })));
-    assert!(matches!(c, Err(AgentCallError::Instantiate { .. })), "{c:?}");
+    c.expect("the waiting call runs once a slot is free");
+    assert!(c_done >= a_done.min(b_done), "the third call ran before a slot was free");
+
+    // A call waiting for a slot stops when its run is cancelled.
+    let (hold, hold2, waiter) = (context(Some("loop")), context(Some("loop")), context(Some("ok")));
+    let cancel = waiter.cancel.clone();
+    let (_, _, waited) =
+        tokio::join!(runtime.validate(&bad, &hold, &request), runtime.validate(&bad, &hold2, &request), async {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                cancel.cancel();
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            runtime.validate(&bad, &waiter, &request).await
+        });
+    assert!(matches!(waited, Err(AgentCallError::Cancelled)), "{waited:?}");
+
     // Slots are returned when calls end, however they ended.
     for _ in 0..20 {
         runtime.validate(&bad, &context(Some("ok")), &request).await.unwrap();

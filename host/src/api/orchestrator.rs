@@ -18,7 +18,8 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::{ApiError, AppState};
 use crate::auth::User;
 use crate::config::Limits;
-use crate::pipeline::RunRequest;
+use crate::pipeline::events::{ErrorCode, Event};
+use crate::pipeline::{RunRequest, paths};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -111,7 +112,10 @@ fn parse(
                 parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
             }
             _ => {
-                return Err(ApiError::bad_request("invalid_message", format!("messages[{i}].content must be a string")));
+                return Err(ApiError::bad_request(
+                    "invalid_message",
+                    format!("messages[{i}].content must be a string"),
+                ));
             }
         };
         messages.push(ChatMessage { role, content });
@@ -132,15 +136,21 @@ fn parse(
         files.push(ProjectFile { path: clean_path(&path)?, content });
     }
     let project_context = body.project_context.unwrap_or_default();
-    let context_chars = project_context.len()
+    let file_tree_bytes = match &body.file_tree {
+        None => 0,
+        Some(FileTree::Text(t)) => t.len(),
+        Some(FileTree::List(l)) => l.iter().map(|p| p.len() + 1).sum(),
+    };
+    let context_bytes = project_context.len()
+        + file_tree_bytes
         + files.iter().map(|f| f.content.len()).sum::<usize>()
         + messages.iter().map(|m| m.content.len()).sum::<usize>();
-    if context_chars > limits.max_context_chars {
+    if context_bytes > limits.max_context_bytes {
         return Err(ApiError::bad_request(
             "context_too_large",
             format!(
-                "the conversation and project total {context_chars} characters; at most {} are accepted",
-                limits.max_context_chars
+                "the conversation and project total {context_bytes} bytes; at most {} are accepted",
+                limits.max_context_bytes
             ),
         ));
     }
@@ -160,20 +170,10 @@ fn parse(
     Ok((RunRequest { messages, file_tree, project_context, files, target }, body.project_id))
 }
 
-/// A project-relative path, or a 400: generated paths are later written to disk, so nothing that
-/// could leave the project gets in.
+/// A project-relative path, or a 400: paths are later written to disk.
 fn clean_path(path: &str) -> Result<String, ApiError> {
-    let trimmed = path.trim().trim_start_matches("./");
-    let bad = trimmed.is_empty()
-        || trimmed.starts_with('/')
-        || trimmed.contains('\\')
-        || trimmed.contains('\0')
-        || trimmed.len() > 512
-        || trimmed.split('/').any(|c| c.is_empty() || c == "." || c == "..");
-    if bad {
-        return Err(ApiError::bad_request("invalid_path", format!("{path:?} is not a valid project file path")));
-    }
-    Ok(trimmed.to_string())
+    paths::project_path(path)
+        .ok_or_else(|| ApiError::bad_request("invalid_path", format!("{path:?} is not a valid project file path")))
 }
 
 fn stream(state: AppState, request: RunRequest) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
@@ -182,7 +182,15 @@ fn stream(state: AppState, request: RunRequest) -> Sse<impl Stream<Item = Result
     let pipeline = state.pipeline.clone();
     let run_cancel = cancel.clone();
     tokio::spawn(async move {
-        pipeline.run(request, tx, run_cancel).await;
+        use futures::FutureExt;
+        let failed = tx.clone();
+        // A bug must still end the stream the way the frontend understands.
+        if std::panic::AssertUnwindSafe(pipeline.run(request, tx, run_cancel)).catch_unwind().await.is_err() {
+            tracing::error!("the orchestration panicked");
+            for event in Event::failure(ErrorCode::AgentFailed, "Internal error: the run stopped unexpectedly.") {
+                let _ = failed.send(event);
+            }
+        }
     });
     // Dropping the response body (the client went away) cancels the run: no further model calls.
     let guard = cancel.drop_guard();
@@ -197,18 +205,4 @@ fn stream(state: AppState, request: RunRequest) -> Sse<impl Stream<Item = Result
             item
         });
     Sse::new(events).keep_alive(KeepAlive::new().interval(state.keepalive).text("keep-alive"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_that_leave_the_project_are_refused() {
-        for bad in ["../x.tsx", "/etc/passwd", "a/../../b", "", "a//b", "c:\\x", "a/./b"] {
-            assert!(clean_path(bad).is_err(), "{bad:?} accepted");
-        }
-        assert_eq!(clean_path("./src/App.tsx").unwrap(), "src/App.tsx");
-        assert_eq!(clean_path("Navbar.tsx").unwrap(), "Navbar.tsx");
-    }
 }

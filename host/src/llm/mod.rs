@@ -98,7 +98,8 @@ impl OpenAiClient {
     pub fn new(settings: &LlmSettings, base_url: String, api_key: Option<String>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(settings.timeout_secs))
+            // An idle gap, not a total: a long answer streams for as long as it keeps coming.
+            .read_timeout(Duration::from_secs(settings.timeout_secs))
             .user_agent(concat!("blink-host/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
@@ -172,16 +173,19 @@ impl OpenAiClient {
         let response = builder.send().await.map_err(|e| Failure::Retry(transport(e), None))?;
         let status = response.status();
         if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+            // OpenAI sends `retry-after-ms`; others the standard header in seconds.
+            let retry_after = header("retry-after-ms")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis)
+                .or_else(|| header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs));
             let text = response.text().await.unwrap_or_default();
             let detail = vendor_message(&text).unwrap_or_else(|| format!("HTTP {status}"));
             return Err(match status.as_u16() {
                 429 => Failure::Retry(LlmError::RateLimited(detail), retry_after),
+                408 => {
+                    Failure::Retry(LlmError::Unavailable(format!("the model server timed out: {detail}")), retry_after)
+                }
                 500..=599 => {
                     Failure::Retry(LlmError::Unavailable(format!("model server error: {detail}")), retry_after)
                 }
@@ -242,6 +246,10 @@ fn transport(e: reqwest::Error) -> LlmError {
 }
 
 fn parse_completion(value: &Value) -> Result<Completion, LlmError> {
+    // Some gateways (OpenRouter) report an upstream failure inside a 200.
+    if let Some(message) = value.get("error").and_then(error_message) {
+        return Err(LlmError::Unavailable(message));
+    }
     let content = value["choices"][0]["message"]["content"]
         .as_str()
         .ok_or_else(|| LlmError::Unavailable("the model answer has no message content".into()))?;

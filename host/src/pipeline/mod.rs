@@ -4,6 +4,7 @@
 //! limits here, and the fix loop stops as soon as a round does not reduce the errors.
 
 pub mod events;
+pub mod paths;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -163,7 +164,7 @@ impl Run<'_> {
             files: self.request.files.clone(),
             target: self.request.target,
         };
-        let plan = runtime.plan(&self.agents.planner, &self.ctx, &plan_request).await?;
+        let plan = sanitize_plan(runtime.plan(&self.agents.planner, &self.ctx, &plan_request).await?);
         self.check_cancelled()?;
         let reasoning = if !plan.reasoning.trim().is_empty() {
             plan.reasoning.clone()
@@ -182,7 +183,7 @@ impl Run<'_> {
             reasoning,
         });
         self.send(Event::Plan { plan: plan.clone() });
-        for step in plan.steps.iter().filter(|s| s.action != StepAction::Create) {
+        for step in plan.steps.iter().filter(|s| s.action != StepAction::Create && self.exists(&s.path)) {
             self.send(Event::FileRead { path: step.path.clone() });
         }
 
@@ -214,12 +215,15 @@ impl Run<'_> {
             self.send(Event::phase(Phase::Fixing, events::fixing(round, rounds, report.errors.len())));
             let fixed = match self.fix(&written, &deleted, &report).await {
                 Ok(fixed) => fixed,
-                // The budget is spent: deliver what exists, with its errors shown.
-                Err(Failure { code: ErrorCode::BudgetExceeded | ErrorCode::AgentFailed, message }) => {
+                // The user must hear that the run stopped for these; the rest is not worth
+                // throwing the generated files away for: they are delivered with their errors shown.
+                Err(stop @ Failure { code: ErrorCode::Cancelled | ErrorCode::InsufficientCredits, .. }) => {
+                    return Err(stop);
+                }
+                Err(Failure { message, .. }) => {
                     tracing::warn!("fix round {round} failed: {message}");
                     Vec::new()
                 }
-                Err(other) => return Err(other),
             };
             self.check_cancelled()?;
             if fixed.is_empty() {
@@ -308,6 +312,11 @@ impl Run<'_> {
         let mut written: Vec<ProjectFile> = Vec::new();
         while let Some(result) = calls.next().await {
             for file in result? {
+                let Some(path) = paths::project_path(&file.path) else {
+                    tracing::warn!(path = %file.path, "the generator returned a path outside the project; dropped");
+                    continue;
+                };
+                let file = ProjectFile { path, content: file.content };
                 self.send(Event::FileGenerated {
                     path: file.path.clone(),
                     lines_count: file.content.split('\n').count(),
@@ -378,8 +387,34 @@ impl Run<'_> {
             diagnostics: report.errors.clone(),
             target: self.request.target,
         };
-        Ok(self.pipeline.runtime.fix(&self.agents.fixer, &self.ctx, &request).await?)
+        let fixed = self.pipeline.runtime.fix(&self.agents.fixer, &self.ctx, &request).await?;
+        // The host, not the agent, keeps the fixer to the files that have errors.
+        Ok(fixed.into_iter().filter(|f| report.errors.iter().any(|d| d.file == f.path)).collect())
     }
+
+    /// Whether the project has `path` now, by content or by name.
+    fn exists(&self, path: &str) -> bool {
+        self.request.files.iter().any(|f| f.path == path) || self.request.file_tree.iter().any(|p| p == path)
+    }
+}
+
+/// Keeps a plan, whoever wrote it, to steps the host can carry out safely: paths inside the
+/// project, the entry file never deleted.
+fn sanitize_plan(mut plan: sdk::Plan) -> sdk::Plan {
+    plan.steps.retain_mut(|step| match paths::project_path(&step.path) {
+        Some(path) if !(step.action == StepAction::Delete && paths::is_entry(&path)) => {
+            step.path = path;
+            true
+        }
+        _ => {
+            tracing::warn!(path = %step.path, action = ?step.action, "plan step dropped: not a path this run may touch");
+            false
+        }
+    });
+    if !plan.conversational && plan.steps.is_empty() {
+        plan.conversational = true;
+    }
+    plan
 }
 
 fn validation(report: &ValidationReport, fixer_exhausted: bool) -> Event {

@@ -18,6 +18,8 @@ pub struct RunBudget {
     max_calls: u32,
     max_tokens: u64,
     calls: AtomicU32,
+    /// Tokens held by calls in flight.
+    reserved: AtomicU64,
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
 }
@@ -28,6 +30,7 @@ impl RunBudget {
             max_calls,
             max_tokens,
             calls: AtomicU32::new(0),
+            reserved: AtomicU64::new(0),
             prompt_tokens: AtomicU64::new(0),
             completion_tokens: AtomicU64::new(0),
         }
@@ -45,23 +48,37 @@ impl RunBudget {
         (self.prompt_tokens.load(Ordering::SeqCst), self.completion_tokens.load(Ordering::SeqCst))
     }
 
-    /// Takes one call from the budget, or says why not. Returns the tokens still available.
-    fn begin_call(&self) -> Result<u64, LlmError> {
-        let left = self.max_tokens.saturating_sub(self.tokens());
-        if left == 0 {
-            return Err(LlmError::BudgetExceeded(format!("this run used its {} model tokens", self.max_tokens)));
-        }
+    /// Takes one call and `reserve` tokens from the budget, or says why not. Concurrent calls
+    /// each hold their reservation, so together they cannot overspend.
+    fn begin_call(&self, reserve: u64) -> Result<(), LlmError> {
         self.calls
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < self.max_calls).then_some(n + 1))
             .map_err(|_| LlmError::BudgetExceeded(format!("this run made its {} model calls", self.max_calls)))?;
-        Ok(left)
+        let reserved = self.reserved.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+            (self.tokens() + r + reserve <= self.max_tokens).then_some(r + reserve)
+        });
+        if reserved.is_err() {
+            self.calls.fetch_sub(1, Ordering::SeqCst);
+            return Err(LlmError::BudgetExceeded(format!("this run used its {} model tokens", self.max_tokens)));
+        }
+        Ok(())
     }
 
-    fn record(&self, usage: &Usage) {
+    /// Tokens neither used nor reserved.
+    fn available(&self) -> u64 {
+        self.max_tokens.saturating_sub(self.tokens() + self.reserved.load(Ordering::SeqCst))
+    }
+
+    /// Releases a call's reservation and charges what it used.
+    fn settle(&self, reserved: u64, usage: &Usage) {
         self.prompt_tokens.fetch_add(u64::from(usage.prompt_tokens), Ordering::SeqCst);
         self.completion_tokens.fetch_add(u64::from(usage.completion_tokens), Ordering::SeqCst);
+        self.reserved.fetch_sub(reserved, Ordering::SeqCst);
     }
 }
+
+/// Tokens held for an answer whose length the agent did not cap.
+const DEFAULT_ANSWER_RESERVE: u64 = 16_384;
 
 /// Receives the tokens of streamed calls, as they arrive.
 pub type StreamSink = Arc<dyn Fn(StreamChannel, &str) + Send + Sync>;
@@ -96,13 +113,25 @@ impl LlmCapability {
         let Some(default_model) = self.provider.default_model() else {
             return Err(LlmError::Unavailable(crate::llm::UNCONFIGURED.into()));
         };
-        let tokens_left = self.budget.begin_call()?;
-        let cap = u32::try_from(tokens_left).unwrap_or(u32::MAX);
+        let prompt_estimate = request.messages.iter().map(|m| m.content.len() as u64 + 4).sum::<u64>().div_ceil(4);
+        // Without an explicit cap the model's own limit applies; the reservation then assumes a
+        // long answer, and the request is capped only when the budget is nearly spent.
+        let left = self.budget.available().saturating_sub(prompt_estimate);
+        let answer_cap = match request.max_tokens {
+            Some(n) => Some(u64::from(n).min(left)),
+            None if left < DEFAULT_ANSWER_RESERVE => Some(left),
+            None => None,
+        };
+        if answer_cap == Some(0) {
+            return Err(LlmError::BudgetExceeded("this run has no model tokens left".into()));
+        }
+        let reserve = prompt_estimate + answer_cap.unwrap_or(DEFAULT_ANSWER_RESERVE);
+        self.budget.begin_call(reserve)?;
         let chat = ChatRequest {
             model: request.model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| default_model.to_string()),
             messages: request.messages,
             temperature: request.temperature.map(|t| t.clamp(0.0, 2.0)),
-            max_tokens: Some(request.max_tokens.unwrap_or(cap).min(cap)),
+            max_tokens: answer_cap.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             json_mode: request.json_mode,
         };
         let sink = self.sink.clone();
@@ -117,9 +146,13 @@ impl LlmCapability {
             _ = self.cancel.cancelled() => Err(LlmError::Cancelled),
             r = self.provider.complete(&chat, on_delta) => r,
         };
-        if let Ok(completion) = &result {
-            self.budget.record(&completion.usage);
-        }
+        // A failed or cancelled call may still have been billed by the vendor: it is charged its
+        // prompt, as an estimate.
+        let used = match &result {
+            Ok(completion) => completion.usage.clone(),
+            Err(_) => Usage { prompt_tokens: u32::try_from(prompt_estimate).unwrap_or(u32::MAX), completion_tokens: 0 },
+        };
+        self.budget.settle(reserve, &used);
         result
     }
 }

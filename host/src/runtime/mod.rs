@@ -170,6 +170,9 @@ pub struct AgentRuntime {
     cache: cache::ComponentCache,
     limits: CallLimits,
     active: [ArcSwap<Agent>; 4],
+    /// One permit per pooled instance: a call waits for a free slot instead of failing when the
+    /// host is busy.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AgentRuntime {
@@ -191,7 +194,8 @@ impl AgentRuntime {
             load(Role::Validator, builtin::VALIDATOR)?,
             load(Role::Fixer, builtin::FIXER)?,
         ];
-        Ok(Self { engine, linker, cache, limits, active })
+        let slots = Arc::new(tokio::sync::Semaphore::new(instances.max(1) as usize));
+        Ok(Self { engine, linker, cache, limits, active, slots })
     }
 
     fn compile(
@@ -238,6 +242,14 @@ impl AgentRuntime {
         &self.limits
     }
 
+    /// Waits for a free instance slot, or for the run to be cancelled.
+    async fn slot(&self, ctx: &CallContext) -> Result<tokio::sync::OwnedSemaphorePermit, AgentCallError> {
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => Err(AgentCallError::Cancelled),
+            permit = self.slots.clone().acquire_owned() => permit.map_err(|_| AgentCallError::Cancelled),
+        }
+    }
+
     fn store(&self, agent: &Agent, ctx: &CallContext) -> Store<AgentState> {
         let memory = usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX);
         let state = AgentState::new(
@@ -251,13 +263,16 @@ impl AgentRuntime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
-        let cpu = self.limits.cpu;
         let cancel = ctx.cancel.clone();
-        store.epoch_deadline_callback(move |store| {
+        let max_ticks =
+            u32::try_from(self.limits.cpu.as_nanos() / engine::EPOCH_TICK.as_nanos()).unwrap_or(u32::MAX).max(1);
+        store.epoch_deadline_callback(move |mut store| {
             if cancel.is_cancelled() {
                 return Err(Interrupted.into());
             }
-            if store.data().guest_time() > cpu {
+            let state = store.data_mut();
+            state.cpu_ticks += 1;
+            if state.cpu_ticks > max_ticks {
                 return Err(CpuExhausted.into());
             }
             // Yielding at every tick keeps a busy agent from holding a runtime thread.
@@ -318,6 +333,7 @@ impl AgentRuntime {
         let RolePre::Planner(pre) = &agent.pre else {
             return Err(AgentCallError::WrongRole { expected: Role::Planner, actual: agent.role });
         };
+        let _slot = self.slot(ctx).await?;
         let mut store = self.store(agent, ctx);
         let request = convert::plan_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
@@ -338,6 +354,7 @@ impl AgentRuntime {
         let RolePre::Planner(pre) = &agent.pre else {
             return Err(AgentCallError::WrongRole { expected: Role::Planner, actual: agent.role });
         };
+        let _slot = self.slot(ctx).await?;
         let mut store = self.store(agent, ctx);
         let request = convert::plan_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
@@ -357,6 +374,7 @@ impl AgentRuntime {
         let RolePre::Generator(pre) = &agent.pre else {
             return Err(AgentCallError::WrongRole { expected: Role::Generator, actual: agent.role });
         };
+        let _slot = self.slot(ctx).await?;
         let mut store = self.store(agent, ctx);
         let request = convert::generate_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
@@ -377,6 +395,7 @@ impl AgentRuntime {
         let RolePre::Validator(pre) = &agent.pre else {
             return Err(AgentCallError::WrongRole { expected: Role::Validator, actual: agent.role });
         };
+        let _slot = self.slot(ctx).await?;
         let mut store = self.store(agent, ctx);
         let request = convert::validate_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {
@@ -399,6 +418,7 @@ impl AgentRuntime {
         let RolePre::Fixer(pre) = &agent.pre else {
             return Err(AgentCallError::WrongRole { expected: Role::Fixer, actual: agent.role });
         };
+        let _slot = self.slot(ctx).await?;
         let mut store = self.store(agent, ctx);
         let request = convert::fix_request(request);
         let result = tokio::time::timeout(self.limits.wall, async {

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use blink_agent_sdk as sdk;
 use wasmtime::ResourceLimiter;
@@ -51,9 +50,9 @@ pub struct AgentState {
     pub version: Arc<str>,
     llm: LlmCapability,
     config: Arc<BTreeMap<String, String>>,
-    pub started: Instant,
-    /// Time spent in host calls (model calls mostly), which the CPU deadline does not count.
-    pub host_time: Duration,
+    /// Epoch ticks the agent has run its own code for: the epoch callback fires only while guest
+    /// code runs, so neither model calls nor waiting for a thread count against the CPU limit.
+    pub cpu_ticks: u32,
     /// Bytes logged so far; logging stops counting against nothing once the output cap is reached.
     pub logged_bytes: usize,
     pub output_limit: usize,
@@ -82,16 +81,10 @@ impl AgentState {
             version,
             llm,
             config,
-            started: Instant::now(),
-            host_time: Duration::ZERO,
+            cpu_ticks: 0,
             logged_bytes: 0,
             output_limit,
         }
-    }
-
-    /// Time the agent has run its own code.
-    pub fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
     }
 }
 
@@ -105,7 +98,6 @@ impl types::Host for AgentState {}
 
 impl llm::Host for AgentState {
     async fn complete(&mut self, request: llm::CompletionRequest) -> Result<llm::Completion, types::LlmError> {
-        let started = Instant::now();
         let request = sdk::CompletionRequest {
             messages: request.messages.into_iter().map(convert::message_from).collect(),
             temperature: request.temperature,
@@ -118,7 +110,6 @@ impl llm::Host for AgentState {
             }),
         };
         let result = self.llm.complete(request).await;
-        self.host_time += started.elapsed();
         match result {
             Ok(c) => Ok(llm::Completion {
                 content: c.content,

@@ -86,6 +86,8 @@ impl SigningKey {
 }
 
 /// A JWKS endpoint on loopback, serving whatever keys it currently holds.
+type Published = (Arc<Mutex<Vec<Value>>>, Arc<Mutex<usize>>);
+
 #[derive(Clone)]
 pub struct JwksServer {
     keys: Arc<Mutex<Vec<Value>>>,
@@ -101,7 +103,7 @@ impl JwksServer {
         let app = axum::Router::new()
             .route(
                 "/auth/v1/.well-known/jwks.json",
-                get(|State((keys, hits)): State<(Arc<Mutex<Vec<Value>>>, Arc<Mutex<usize>>)>| async move {
+                get(|State((keys, hits)): State<Published>| async move {
                     *hits.lock().unwrap() += 1;
                     Json(json!({ "keys": keys.lock().unwrap().clone() }))
                 }),
