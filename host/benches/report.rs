@@ -85,7 +85,7 @@ impl sdk::Host for NativeHost {
         };
         let content = (self.model)(&chat)?;
         let usage: Usage = estimate_usage(&chat.messages, &content);
-        Ok(Completion { content, model: "m".into(), usage })
+        Ok(Completion { content, model: "m".into(), usage, truncated: false })
     }
     fn config(&self, key: &str) -> Option<String> {
         (key == "thinking").then(|| "off".to_string())

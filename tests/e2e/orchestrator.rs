@@ -524,3 +524,20 @@ async fn plans_cannot_reach_outside_the_project_or_delete_the_app() {
     assert_eq!(result["files"], json!([{ "path": "Navbar.tsx", "content": BROWSER_NAVBAR_FIXED }]));
     assert!(llm.received().iter().all(|r| !r.text().contains("Your part:\n- create ../../etc/evil.tsx")));
 }
+
+#[tokio::test]
+async fn a_file_cut_off_at_the_token_limit_is_not_delivered_as_whole() {
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], THINKING),
+        Rule::text(&["You plan changes"], plan_json(navbar_steps())),
+        Rule::text(&["Your part:\n- create Navbar.tsx"], "```tsx\nfunction Navbar() {\n  return (\n    <nav>")
+            .truncated(),
+        Rule::text(&["Your part:\n- modify App.tsx"], fenced(BROWSER_APP)),
+    ])
+    .await;
+    let blink = blink_with(&llm, &[]).await;
+    let events = orchestrate(&blink, &navbar_request()).await;
+    assert_eq!(error_code(&events).as_deref(), Some("agent_failed"), "{events:#?}");
+    let message = of_type(&events, "error")[0]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("token limit") && message.contains("Navbar.tsx"), "{message}");
+}

@@ -39,6 +39,7 @@ impl Host for ComponentHost {
                     prompt_tokens: c.usage.prompt_tokens,
                     completion_tokens: c.usage.completion_tokens,
                 },
+                truncated: c.truncated,
             })
             .map_err(Into::into)
     }

@@ -43,6 +43,12 @@ with exactly these paths: {}.",
         ..CompletionRequest::new(messages)
     };
     let answer = host.complete(request(messages.clone()))?;
+    if answer.truncated {
+        return Err(AgentError::BadModelOutput(format!(
+            "the model stopped at its token limit while writing {}; raise the agent's `max_tokens`",
+            paths.join(", ")
+        )));
+    }
     if single {
         let content = json::code_block(&answer.content);
         if content.trim().is_empty() {

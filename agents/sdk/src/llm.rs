@@ -38,6 +38,8 @@ pub struct Completion {
     pub content: String,
     pub model: String,
     pub usage: Usage,
+    /// The model stopped at its token limit: `content` is incomplete.
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

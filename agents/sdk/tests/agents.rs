@@ -26,7 +26,7 @@ impl Host for Scripted {
     fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
         self.asked.borrow_mut().push(request);
         let answer = self.answers.borrow_mut().pop_front().expect("the agent made an unscripted model call")?;
-        Ok(Completion { content: answer, model: "scripted".into(), usage: Usage::default() })
+        Ok(Completion { content: answer, model: "scripted".into(), usage: Usage::default(), truncated: false })
     }
     fn config(&self, key: &str) -> Option<String> {
         self.config.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())

@@ -16,9 +16,11 @@ pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
         .iter()
         .map(|role| (role.as_str().to_string(), json!(state.pipeline.runtime.active(*role).version.to_string())))
         .collect();
+    let llm = state.pipeline.provider.default_model().is_some();
     Json(json!({
-        "status": "ok",
-        "llm": state.pipeline.provider.default_model().is_some(),
+        // Without a model the host serves, but every orchestration answers `llm_unavailable`.
+        "status": if llm { "ok" } else { "degraded" },
+        "llm": llm,
         "agents": agents,
     }))
 }

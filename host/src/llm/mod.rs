@@ -68,7 +68,7 @@ impl LlmProvider {
                     on_delta(&content);
                 }
                 let usage = estimate_usage(&request.messages, &content);
-                Ok(Completion { content, model: model.clone(), usage })
+                Ok(Completion { content, model: model.clone(), usage, truncated: false })
             }
             Self::Unconfigured => Err(LlmError::Unavailable(UNCONFIGURED.into())),
         }
@@ -205,10 +205,13 @@ impl OpenAiClient {
                 let mut content = String::new();
                 let mut usage = Usage::default();
                 let mut model = String::new();
+                let mut truncated = false;
+                let mut finished = false;
                 while let Some(event) = events.next().await {
                     let event = event
                         .map_err(|e| Failure::Retry(LlmError::Unavailable(format!("model stream broke: {e}")), None))?;
                     if event.data.trim() == "[DONE]" {
+                        finished = true;
                         break;
                     }
                     let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else { continue };
@@ -221,6 +224,9 @@ impl OpenAiClient {
                     if let Some(u) = parse_usage(&chunk["usage"]) {
                         usage = u;
                     }
+                    if let Some(reason) = chunk["choices"][0]["finish_reason"].as_str() {
+                        truncated = reason == "length";
+                    }
                     if let Some(delta) = chunk["choices"][0]["delta"]["content"].as_str()
                         && !delta.is_empty()
                     {
@@ -229,7 +235,11 @@ impl OpenAiClient {
                         on_delta(delta);
                     }
                 }
-                Ok(Completion { content, model, usage })
+                // A stream that ends without `[DONE]` was cut by the network, not finished.
+                if !finished {
+                    return Err(Failure::Fatal(LlmError::Unavailable("the model stream ended early".into())));
+                }
+                Ok(Completion { content, model, usage, truncated })
             }
         }
     }
@@ -257,6 +267,7 @@ fn parse_completion(value: &Value) -> Result<Completion, LlmError> {
         content: content.to_string(),
         model: value["model"].as_str().unwrap_or_default().to_string(),
         usage: parse_usage(&value["usage"]).unwrap_or_default(),
+        truncated: value["choices"][0]["finish_reason"] == "length",
     })
 }
 

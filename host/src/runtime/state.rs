@@ -118,6 +118,7 @@ impl llm::Host for AgentState {
                     prompt_tokens: c.usage.prompt_tokens,
                     completion_tokens: c.usage.completion_tokens,
                 },
+                truncated: c.truncated,
             }),
             Err(e) => {
                 tracing::debug!(role = %self.role, version = %self.version, error = %e, "model call failed");

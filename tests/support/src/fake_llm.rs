@@ -32,6 +32,8 @@ pub struct Rule {
     pub delay: Duration,
     /// Extra latency per completion token, as a model that writes at a finite speed.
     pub per_token: Duration,
+    /// `stop`, or `length` for an answer cut at the token limit.
+    pub finish_reason: &'static str,
 }
 
 impl Rule {
@@ -42,6 +44,7 @@ impl Rule {
             times: None,
             delay: Duration::ZERO,
             per_token: Duration::ZERO,
+            finish_reason: "stop",
         }
     }
     pub fn status(when: &[&str], status: u16, message: &str) -> Self {
@@ -51,6 +54,7 @@ impl Rule {
             times: None,
             delay: Duration::ZERO,
             per_token: Duration::ZERO,
+            finish_reason: "stop",
         }
     }
     pub fn once(mut self) -> Self {
@@ -63,6 +67,11 @@ impl Rule {
     }
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+    /// Answers as a model that hit its token limit.
+    pub fn truncated(mut self) -> Self {
+        self.finish_reason = "length";
         self
     }
     pub fn per_token(mut self, per_token: Duration) -> Self {
@@ -142,11 +151,11 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
     let text = messages_text(&body);
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let prompt_tokens = text.len().div_ceil(4);
-    let (reply, delay) = {
+    let (reply, delay, finish_reason) = {
         let mut inner = inner.lock().unwrap();
         let found =
             inner.rules.iter_mut().find(|r| r.times != Some(0) && r.when.iter().all(|w| text.contains(w.as_str())));
-        let (reply, delay) = match found {
+        let (reply, delay, finish_reason) = match found {
             Some(rule) => {
                 if let Some(n) = rule.times.as_mut() {
                     *n -= 1;
@@ -157,7 +166,7 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
                     }
                     Reply::Status(..) => rule.delay,
                 };
-                (rule.reply.clone(), delay)
+                (rule.reply.clone(), delay, rule.finish_reason)
             }
             None => (
                 Reply::Status(
@@ -168,6 +177,7 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
                     ),
                 ),
                 Duration::ZERO,
+                "stop",
             ),
         };
         let completion_tokens = match &reply {
@@ -175,7 +185,7 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
             Reply::Status(..) => 0,
         };
         inner.received.push(Received { body: body.clone(), authorization, prompt_tokens, completion_tokens });
-        (reply, delay)
+        (reply, delay, finish_reason)
     };
     tokio::time::sleep(delay).await;
     let model = body["model"].as_str().unwrap_or("fake-model").to_string();
@@ -194,13 +204,13 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
                     let chunk = json!({ "id": "c", "object": "chat.completion.chunk", "model": model, "choices": [{ "index": 0, "delta": { "content": piece }, "finish_reason": null }] });
                     out.push_str(&format!("data: {chunk}\n\n"));
                 }
-                let last = json!({ "id": "c", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage });
+                let last = json!({ "id": "c", "object": "chat.completion.chunk", "model": model, "choices": [{ "index": 0, "delta": {}, "finish_reason": finish_reason }], "usage": usage });
                 out.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
                 Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
             } else {
                 Json(json!({
                     "id": "c", "object": "chat.completion", "model": model,
-                    "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
+                    "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": finish_reason }],
                     "usage": usage,
                 }))
                 .into_response()
