@@ -123,6 +123,10 @@ pub struct AuthSettings {
     #[arg(long = "jwks-refresh-secs", env = "BLINK_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
     pub jwks_min_refresh_secs: u64,
 
+    /// Seconds a fetched JWKS is trusted before it is read again (withdrawn keys stop working).
+    #[arg(long = "jwks-ttl-secs", env = "BLINK_JWKS_TTL_SECS", default_value_t = 600)]
+    pub jwks_ttl_secs: u64,
+
     /// DEVELOPMENT ONLY: accept requests without a token (every caller is user `dev`).
     #[arg(long = "dev-no-auth", env = "BLINK_DEV_NO_AUTH", default_value_t = false)]
     pub dev_no_auth: bool,

@@ -100,3 +100,16 @@ async fn unknown_key_ids_cannot_hammer_the_key_server() {
     }
     assert!(jwks.hits() <= fetches + 1, "{} fetches for 5 unknown key ids", jwks.hits() - fetches);
 }
+
+#[tokio::test]
+async fn a_key_withdrawn_from_the_jwks_stops_working_after_the_ttl() {
+    let old = SigningKey::es256("old");
+    let new = SigningKey::es256("new");
+    let jwks = JwksServer::start(&[&old, &new]).await;
+    let blink = Blink::start(BIN, &[("BLINK_JWKS_URL", jwks.url()), ("BLINK_JWKS_TTL_SECS", "1".into())]).await;
+    assert_eq!(check(&blink, Some(&old.sign(&jwt::claims("dave")))).await.0, 400);
+    jwks.publish(&[&new]);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    expect_401(check(&blink, Some(&old.sign(&jwt::claims("dave")))).await, "revoked key");
+    assert_eq!(check(&blink, Some(&new.sign(&jwt::claims("dave")))).await.0, 400);
+}

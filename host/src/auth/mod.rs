@@ -73,6 +73,7 @@ impl Authenticator {
                 keys: RwLock::new(HashMap::new()),
                 last_fetch: Mutex::new(None),
                 min_refresh: Duration::from_secs(settings.jwks_min_refresh_secs),
+                ttl: Duration::from_secs(settings.jwks_ttl_secs),
             }),
             audience: settings.audience.clone(),
             leeway: settings.leeway_secs,
@@ -138,21 +139,33 @@ struct Jwks {
     keys: RwLock<HashMap<String, (Algorithm, Arc<DecodingKey>)>>,
     last_fetch: Mutex<Option<Instant>>,
     min_refresh: Duration,
+    ttl: Duration,
 }
 
 impl Jwks {
     async fn key(&self, kid: &str, alg: Algorithm) -> Result<DecodingKey, AuthError> {
-        if let Some(key) = self.cached(kid, alg).await? {
+        // Keys are re-read after `ttl`, so a key withdrawn from the JWKS (revoked) stops working.
+        let stale = self.last_fetch.lock().await.is_none_or(|t| t.elapsed() >= self.ttl);
+        if !stale && let Some(key) = self.cached(kid, alg).await? {
             return Ok(key);
         }
         // An unknown key id means the keys rotated (or a forgery): refresh, at most once per
         // `min_refresh`, so forged ids cannot make us hammer the key server.
         {
             let mut last = self.last_fetch.lock().await;
-            let due = last.is_none_or(|t| t.elapsed() >= self.min_refresh);
-            if due {
+            // Checked again under the lock: concurrent requests refresh once, not each.
+            let gap = if stale { self.ttl } else { self.min_refresh };
+            if last.is_none_or(|t| t.elapsed() >= gap) {
                 *last = Some(Instant::now());
-                self.refresh().await?;
+                match self.refresh().await {
+                    Ok(()) => {}
+                    // A key server that is down does not lock everyone out: the keys already
+                    // known keep working until it is back.
+                    Err(e) if stale && !self.keys.read().await.is_empty() => {
+                        tracing::warn!("keeping the cached signing keys: {e}");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         self.cached(kid, alg).await?.ok_or_else(|| AuthError::Invalid(format!("unknown signing key {kid:?}")))

@@ -19,21 +19,32 @@ use super::llm::LlmCapability;
 
 /// The error a call fails with when its memory cap is hit.
 #[derive(Debug, thiserror::Error)]
-#[error("the agent tried to grow its memory to {desired} bytes, over its limit of {limit} bytes")]
+#[error("the agent tried to grow its memory to {desired} bytes in all, over its limit of {limit} bytes")]
 pub struct MemoryExceeded {
     pub desired: usize,
     pub limit: usize,
 }
 
+/// The call's memory cap, over all of the component's linear memories together: a component
+/// with several memories does not get the cap once for each.
 pub struct MemoryCap {
     pub limit: usize,
+    used: usize,
+}
+
+impl MemoryCap {
+    pub fn new(limit: usize) -> Self {
+        Self { limit, used: 0 }
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            return Err(MemoryExceeded { desired, limit: self.limit }.into());
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
+            return Err(MemoryExceeded { desired: total, limit: self.limit }.into());
         }
+        self.used = total;
         Ok(true)
     }
 
@@ -76,7 +87,7 @@ impl AgentState {
         Self {
             wasi,
             table: ResourceTable::new(),
-            memory: MemoryCap { limit: memory_limit },
+            memory: MemoryCap::new(memory_limit),
             role,
             version,
             llm,
