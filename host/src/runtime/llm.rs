@@ -102,10 +102,6 @@ impl LlmCapability {
         Self { provider, budget, cancel, sink }
     }
 
-    pub fn budget(&self) -> &RunBudget {
-        &self.budget
-    }
-
     pub async fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
         if self.cancel.is_cancelled() {
             return Err(LlmError::Cancelled);

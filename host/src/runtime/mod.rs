@@ -238,10 +238,6 @@ impl AgentRuntime {
         self.active[role.index()].load_full()
     }
 
-    pub fn limits(&self) -> &CallLimits {
-        &self.limits
-    }
-
     /// Waits for a free instance slot, or for the run to be cancelled.
     async fn slot(&self, ctx: &CallContext) -> Result<tokio::sync::OwnedSemaphorePermit, AgentCallError> {
         tokio::select! {
