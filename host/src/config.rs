@@ -41,6 +41,10 @@ pub struct Settings {
     #[arg(long, env = "BLINK_TARGET", default_value = "browser", value_parser = parse_target)]
     pub target: RuntimeTarget,
 
+    /// Seconds runs in flight may take to finish after a shutdown signal, before they are cancelled.
+    #[arg(long, env = "BLINK_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
     /// Seconds between keep-alive comments on an idle SSE stream.
     #[arg(long, env = "BLINK_SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,

@@ -81,6 +81,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
     };
     let app = api::router(state, &settings);
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
     let listener =
         tokio::net::TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
     // Tests and scripts read this line to find the port when BLINK_ADDR ends in :0.
@@ -95,8 +96,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: finishing streams in flight");
-            shutdown.cancel();
+            // New connections stop now; runs in flight get a grace period to finish, then are
+            // cancelled (their streams still end with the failure shape and `[DONE]`).
+            tracing::info!(grace_secs = grace.as_secs(), "shutting down: finishing runs in flight");
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                tracing::warn!("grace period over: cancelling the runs still going");
+                shutdown.cancel();
+            });
         })
         .await?;
     Ok(())

@@ -541,3 +541,37 @@ async fn a_file_cut_off_at_the_token_limit_is_not_delivered_as_whole() {
     let message = of_type(&events, "error")[0]["message"].as_str().unwrap().to_string();
     assert!(message.contains("token limit") && message.contains("Navbar.tsx"), "{message}");
 }
+
+async fn stream_text(response: reqwest::Response) -> String {
+    String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn shutdown_lets_runs_in_flight_finish_then_cancels_what_is_left() {
+    let plan = json!({ "intent": "hello", "conversational": true, "reply": "Hello there!", "steps": [] });
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], "Greeting."),
+        Rule::text(&["You plan changes", "slow"], plan.to_string()).delay(Duration::from_secs(30)),
+        Rule::text(&["You plan changes"], plan.to_string()).delay(Duration::from_millis(1500)),
+    ])
+    .await;
+    let mut blink = blink_with(&llm, &[("BLINK_SHUTDOWN_GRACE_SECS", "3".into())]).await;
+    let token = jwt::user_token("user-1");
+    let client = reqwest::Client::new();
+    let start = |content: &str| {
+        client
+            .post(format!("{}/api/orchestrator", blink.url))
+            .bearer_auth(&token)
+            .json(&json!({ "messages": [{ "role": "user", "content": content }] }))
+            .send()
+    };
+    let (quick, slow) = tokio::join!(start("hello"), start("hello, slow one"));
+    let (quick, slow) = (quick.unwrap(), slow.unwrap());
+    blink.terminate();
+    let (quick, slow) = tokio::join!(stream_text(quick), stream_text(slow));
+    let quick = sse::events(&quick);
+    assert_eq!(quick.last().unwrap()["reply"], "Hello there!", "a run in flight finishes: {quick:#?}");
+    let slow = sse::events(&slow);
+    assert_eq!(error_code(&slow).as_deref(), Some("cancelled"), "{slow:#?}");
+    assert_eq!(blink.wait(Duration::from_secs(10)).await, Some(true), "{}", blink.log());
+}

@@ -63,8 +63,16 @@ impl Blink {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+    /// Sends SIGTERM, as a service manager does to stop the host.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("blink is running");
+        let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns whether it exited cleanly.
+    pub async fn wait(&mut self, timeout: Duration) -> Option<bool> {
+        tokio::time::timeout(timeout, self.child.wait()).await.ok().map(|s| s.unwrap().success())
     }
 
     /// POSTs `body` as JSON with `token`, returning status and the whole body as text.
