@@ -3,8 +3,10 @@
 # tests need, then checks formatting and lints and runs every test of the three workspaces
 # (the host, the agents, the test components). Safe to run again: it only installs what is missing.
 set -euo pipefail
+shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")/.."
 
+started=$SECONDS
 log() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the build needs (a C compiler for ring and wasmtime's C shims).
@@ -35,8 +37,16 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --manifest-path agents/Cargo.toml --workspace --all-targets -- -D warnings
 cargo clippy --locked --manifest-path tests/components/Cargo.toml --workspace --all-targets -- -D warnings
 
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
 log "agent logic (native)"
-cargo test --locked --manifest-path agents/Cargo.toml --workspace
+cargo test --locked --manifest-path agents/Cargo.toml --workspace 2>&1 | tee -a "$results"
 
 log "host: unit, component runtime and end-to-end tests"
-cargo test --locked --workspace
+cargo test --locked --workspace 2>&1 | tee -a "$results"
+
+# One closing line for the whole suite (cargo prints one per test binary, the last often a
+# doc-test run with nothing in it).
+echo "test suite took $((SECONDS - started))s"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$results"
