@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 started=$SECONDS
 log() { printf '\n==> %s\n' "$*"; }
 
-# Debian packages the build needs (a C compiler for ring and wasmtime's C shims).
+# Debian packages the build and the tests need: a C compiler (ring, wasmtime's C shims) and
+# PostgreSQL (every database test runs on SQLite and on a real PostgreSQL).
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v git >/dev/null 2>&1 || missing+=(git)
+command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -26,6 +28,28 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 # rustup reads rust-toolchain.toml; make sure its target is present even on an older rustup.
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+
+log "PostgreSQL"
+# The Debian cluster, started if it is not running; a role for the tests that may create databases.
+cluster=$(pg_lsclusters --no-header | awk 'NR == 1 { print $1 " " $2 }')
+if [ -z "$cluster" ]; then
+  pg_createcluster "$(ls /usr/lib/postgresql | sort -V | tail -n 1)" main
+  cluster=$(pg_lsclusters --no-header | awk 'NR == 1 { print $1 " " $2 }')
+fi
+# shellcheck disable=SC2086
+pg_ctlcluster $cluster start 2>/dev/null || true
+# shellcheck disable=SC2086
+port=$(pg_lsclusters --no-header | awk -v c="$cluster" '$1 " " $2 == c { print $3 }')
+for _ in $(seq 1 30); do
+  su postgres -c "psql -p $port -tAc 'SELECT 1'" >/dev/null 2>&1 && break
+  sleep 1
+done
+su postgres -c "psql -p $port -v ON_ERROR_STOP=1 -tAc \"DO \\\$\\\$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blink_test') THEN
+    CREATE ROLE blink_test LOGIN CREATEDB PASSWORD 'blink_test';
+  END IF; END \\\$\\\$;\"" >/dev/null
+export BLINK_TEST_POSTGRES_URL="postgres://blink_test:blink_test@127.0.0.1:$port/postgres"
+echo "PostgreSQL on port $port"
 
 log "formatting"
 cargo fmt --all --check

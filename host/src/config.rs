@@ -22,6 +22,9 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
 
     #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
     pub llm: LlmSettings,
 
     #[command(flatten)]
@@ -53,6 +56,23 @@ pub struct Settings {
 impl Settings {
     pub fn cache_dir(&self) -> PathBuf {
         self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host/db` for PostgreSQL; default: SQLite at `<data dir>/blink.db`.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub url: Option<String>,
+
+    /// Credits a new user starts with, in micro-credits (1 credit = 1,000,000).
+    #[arg(long = "starting-credits", env = "BLINK_STARTING_CREDITS", default_value_t = 10_000_000)]
+    pub starting_credits: i64,
+}
+
+impl DatabaseSettings {
+    pub fn resolved_url(&self, data_dir: &std::path::Path) -> String {
+        self.url.clone().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| crate::db::sqlite_url(data_dir))
     }
 }
 

@@ -13,8 +13,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API.
+    /// Serve the HTTP API (applies pending database migrations first).
     Serve(Box<Settings>),
+    /// Apply pending database migrations and exit.
+    Migrate(Box<Settings>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +31,10 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(settings) => runtime.block_on(blink_host::server::serve(*settings)),
+        Command::Migrate(settings) => runtime.block_on(async {
+            blink_host::server::open_database(&settings).await?;
+            println!("database is up to date");
+            Ok(())
+        }),
     }
 }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::db::Database;
 use crate::llm::LlmProvider;
 use crate::pipeline::{Pipeline, PipelineLimits};
 use crate::runtime::{AgentRuntime, CallLimits, Role};
@@ -45,9 +46,19 @@ pub fn build_runtime(settings: &Settings) -> anyhow::Result<AgentRuntime> {
     AgentRuntime::new(&settings.cache_dir(), limits, a.agent_instances)
 }
 
+/// Connects to the configured database and brings its schema up to date.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    let database = Database::connect(&settings.database.resolved_url(&settings.data_dir)).await?;
+    database.migrate().await?;
+    Ok(database)
+}
+
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    let database = open_database(&settings).await?;
     let started = std::time::Instant::now();
     let runtime = Arc::new(build_runtime(&settings)?);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "agents loaded");
@@ -75,6 +86,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = AppState {
         pipeline: Arc::new(pipeline),
         auth: Arc::new(Authenticator::new(&settings.auth)?),
+        db: database,
+        starting_credits: settings.database.starting_credits,
         limits: Arc::new(settings.limits.clone()),
         default_target: settings.target,
         keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),

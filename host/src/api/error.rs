@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::db::DbError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -21,6 +22,21 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(m) => {
+                tracing::error!("database error: {m}");
+                Self::Unavailable("The database is unavailable; try again shortly.".into())
+            }
+            // Someone else's project is answered like a missing one, so ids do not leak.
+            DbError::ProjectIdTaken(_) => Self::NotFound("project"),
+        }
+    }
 }
 
 impl ApiError {
@@ -43,6 +59,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": "payload_too_large", "message": self.to_string() }))
             }
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "unavailable", "message": m })),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, json!({ "error": "not_found", "message": self.to_string() })),
         };
         (status, Json(body)).into_response()
     }

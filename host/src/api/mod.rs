@@ -4,6 +4,7 @@
 mod error;
 mod health;
 mod orchestrator;
+mod projects;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,19 +13,23 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 pub use self::error::ApiError;
-use crate::auth::{Authenticator, User};
+use crate::auth::{AuthError, Authenticator, User};
 use crate::config::{Limits, Settings};
+use crate::db::Database;
 use crate::pipeline::Pipeline;
 
 #[derive(Clone)]
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub auth: Arc<Authenticator>,
+    pub db: Database,
+    /// Micro-credits a user starts with on first sight.
+    pub starting_credits: i64,
     pub limits: Arc<Limits>,
     pub default_target: blink_agent_sdk::RuntimeTarget,
     pub keepalive: Duration,
@@ -37,6 +42,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/orchestrator", post(orchestrator::orchestrate))
+        .route("/api/projects", post(projects::create).get(projects::list))
+        .route("/api/projects/{id}", delete(projects::remove))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
@@ -68,6 +75,12 @@ impl FromRequestParts<AppState> for User {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        state.auth.authenticate(header).await.map_err(ApiError::Unauthorized)
+        let user = state.auth.authenticate(header).await.map_err(|e| match e {
+            AuthError::KeysUnavailable(m) => ApiError::Unavailable(m),
+            other => ApiError::Unauthorized(other),
+        })?;
+        // Every signed-in user has an account from their first request on.
+        state.db.ensure_user(&user.id, user.email.as_deref(), state.starting_credits).await?;
+        Ok(user)
     }
 }

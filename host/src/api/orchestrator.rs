@@ -53,15 +53,30 @@ enum FileTree {
 }
 
 pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result<Bytes, BytesRejection>) -> Response {
-    let request = match body
+    let parsed = body
         .map_err(|e| rejection(e, state.limits.max_body_bytes))
-        .and_then(|bytes| parse(&bytes, &state.limits, state.default_target))
-    {
-        Ok(request) => request,
+        .and_then(|bytes| parse(&bytes, &state.limits, state.default_target));
+    let (request, project_id) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return e.into_response(),
     };
-    tracing::info!(user = %user.id, messages = request.0.messages.len(), files = request.0.files.len(), target = request.0.target.as_str(), project = ?request.1, "orchestration");
-    stream(state, request.0).into_response()
+    if let Some(id) = &project_id
+        && let Err(e) = claim_project(&state, &user, id).await
+    {
+        return e.into_response();
+    }
+    tracing::info!(
+        user = %user.id, messages = request.messages.len(), files = request.files.len(),
+        target = request.target.as_str(), project = ?project_id, "orchestration"
+    );
+    stream(state, request).into_response()
+}
+
+/// The caller's project: created on first use, someone else's answered like a missing one.
+async fn claim_project(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
+    super::projects::check_project_id(id)?;
+    state.db.create_project(&user.id, id, "Untitled").await?;
+    Ok(())
 }
 
 fn rejection(e: BytesRejection, limit: usize) -> ApiError {

@@ -2,6 +2,7 @@
 //! `blink` binary under test, the SSE reader that follows the frontend's rules, and hostile
 //! components.
 
+pub mod db;
 pub mod fake_llm;
 pub mod host;
 pub mod jwt;

@@ -1,0 +1,65 @@
+//! `/api/projects`: a user's projects. Someone else's project answers 404, like a missing one.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+use crate::auth::User;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewProject {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Ids the frontend already has are uuids; anything of that alphabet and size is accepted.
+pub fn valid_project_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+pub fn check_project_id(id: &str) -> Result<(), ApiError> {
+    if valid_project_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_project_id",
+            format!("{id:?} is not a valid project id (1-64 letters, digits, - or _)"),
+        ))
+    }
+}
+
+pub async fn create(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let new: NewProject = if body.iter().all(u8::is_ascii_whitespace) {
+        NewProject::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}")))?
+    };
+    let id = new.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    check_project_id(&id)?;
+    let name = new.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).unwrap_or_else(|| "Untitled".into());
+    if name.chars().count() > 200 {
+        return Err(ApiError::bad_request("invalid_name", "a project name has at most 200 characters"));
+    }
+    let (project, created) = state.db.create_project(&user.id, &id, &name).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(project)).into_response())
+}
+
+pub async fn list(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    Ok(Json(state.db.projects(&user.id).await?).into_response())
+}
+
+pub async fn remove(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if !valid_project_id(&id) || !state.db.delete_project(&user.id, &id).await? {
+        return Err(ApiError::NotFound("project"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,132 @@
+//! Users and projects through the real binary, on the embedded SQLite and on a real PostgreSQL:
+//! accounts appear on first sight, a project belongs to its creator, and nobody else can see,
+//! use or delete it.
+
+use blink_test_support::db;
+use blink_test_support::host::Blink;
+use blink_test_support::jwt;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blink");
+
+async fn start(database: &Option<String>) -> Blink {
+    let env: Vec<(&str, String)> = database.iter().map(|url| ("DATABASE_URL", url.clone())).collect();
+    Blink::start(BIN, &env).await
+}
+
+/// The URL the test reads the host's database with.
+fn url_of(blink: &Blink, database: &Option<String>) -> String {
+    database.clone().unwrap_or_else(|| format!("sqlite://{}", blink.data_dir.path().join("blink.db").display()))
+}
+
+async fn request(blink: &Blink, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", blink.url);
+    let mut req = match method {
+        "GET" => client.get(url),
+        "DELETE" => client.delete(url),
+        _ => client.post(url),
+    }
+    .bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = req.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn projects_belong_to_their_creator_on_both_databases() {
+    for (backend, database) in db::backends().await {
+        let blink = start(&database).await;
+        let (alice, bob) = (jwt::user_token("alice"), jwt::user_token("bob"));
+        let id = "3f1c2a9e-0d7b-4c1e-9a55-2b8f6f0c1d2e";
+
+        let (status, project) =
+            request(&blink, "POST", "/api/projects", &alice, Some(json!({ "id": id, "name": "Shop" }))).await;
+        assert_eq!(status, 201, "{backend}: {project}");
+        assert_eq!(project["id"], id);
+        assert_eq!(project["name"], "Shop");
+        let (status, again) =
+            request(&blink, "POST", "/api/projects", &alice, Some(json!({ "id": id, "name": "Other" }))).await;
+        assert_eq!(
+            (status, again["name"].clone()),
+            (200, json!("Shop")),
+            "{backend}: creating twice returns the project"
+        );
+        let (status, generated) = request(&blink, "POST", "/api/projects", &alice, None).await;
+        assert_eq!(status, 201, "{backend}");
+        assert_eq!(generated["id"].as_str().unwrap().len(), 36, "{backend}: a uuid is generated");
+
+        let (_, list) = request(&blink, "GET", "/api/projects", &alice, None).await;
+        assert_eq!(list.as_array().unwrap().len(), 2, "{backend}: {list}");
+
+        // Bob sees none of it, and every route that takes Alice's id answers 404.
+        let (_, list) = request(&blink, "GET", "/api/projects", &bob, None).await;
+        assert_eq!(list, json!([]), "{backend}");
+        let (status, body) = request(&blink, "DELETE", &format!("/api/projects/{id}"), &bob, None).await;
+        assert_eq!((status, body["error"].clone()), (404, json!("not_found")), "{backend}");
+        let (status, body) = request(&blink, "POST", "/api/projects", &bob, Some(json!({ "id": id }))).await;
+        assert_eq!((status, body["error"].clone()), (404, json!("not_found")), "{backend}");
+        let chat = json!({ "messages": [{ "role": "user", "content": "hi" }], "projectId": id });
+        let (status, body) = request(&blink, "POST", "/api/orchestrator", &bob, Some(chat.clone())).await;
+        assert_eq!((status, body["error"].clone()), (404, json!("not_found")), "{backend}");
+
+        // A projectId never seen before is created for its caller on first use.
+        let fresh = json!({ "messages": [{ "role": "user", "content": "hi" }], "projectId": "bobs-first-project" });
+        let (status, _) = request(&blink, "POST", "/api/orchestrator", &bob, Some(fresh)).await;
+        assert_eq!(status, 200, "{backend}");
+        let (_, list) = request(&blink, "GET", "/api/projects", &bob, None).await;
+        assert_eq!(list[0]["id"], "bobs-first-project", "{backend}");
+
+        let (status, body) = request(&blink, "POST", "/api/projects", &alice, Some(json!({ "id": "../etc" }))).await;
+        assert_eq!((status, body["error"].clone()), (400, json!("invalid_project_id")), "{backend}");
+
+        let (status, _) = request(&blink, "DELETE", &format!("/api/projects/{id}"), &alice, None).await;
+        assert_eq!(status, 204, "{backend}");
+        let (status, _) = request(&blink, "DELETE", &format!("/api/projects/{id}"), &alice, None).await;
+        assert_eq!(status, 404, "{backend}: deleting twice");
+
+        let url = url_of(&blink, &database);
+        assert_eq!(db::scalar(&url, "SELECT COUNT(*) FROM users").await, 2, "{backend}: one account per user");
+        let balance = db::scalar(&url, "SELECT balance FROM users WHERE id = 'alice'").await;
+        assert_eq!(balance, 10_000_000, "{backend}: the starting balance");
+    }
+}
+
+#[tokio::test]
+async fn blink_migrate_prepares_a_database_and_is_idempotent() {
+    for (backend, database) in db::backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..2 {
+            let mut command = std::process::Command::new(BIN);
+            command.arg("migrate").env_clear().env("BLINK_DATA_DIR", dir.path());
+            if let Some(url) = &database {
+                command.env("DATABASE_URL", url);
+            }
+            let output = command.output().unwrap();
+            assert!(output.status.success(), "{backend}: {}", String::from_utf8_lossy(&output.stderr));
+            assert!(String::from_utf8_lossy(&output.stdout).contains("database is up to date"));
+        }
+        let url = database.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("blink.db").display()));
+        assert_eq!(db::scalar(&url, "SELECT COUNT(*) FROM projects").await, 0, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_the_host_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(BIN)
+        .args(["migrate"])
+        .env_clear()
+        .env("BLINK_DATA_DIR", dir.path())
+        .env("DATABASE_URL", "postgres://nobody:secret@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("connecting to the database at postgres://nobody:***@127.0.0.1:1/none"), "{stderr}");
+    assert!(!stderr.contains("secret"), "the password leaked: {stderr}");
+}
