@@ -68,6 +68,34 @@ pub struct DatabaseSettings {
     /// Credits a new user starts with, in micro-credits (1 credit = 1,000,000).
     #[arg(long = "starting-credits", env = "BLINK_STARTING_CREDITS", default_value_t = 10_000_000)]
     pub starting_credits: i64,
+
+    /// Model prices in micro-credits per 1,000 tokens, as JSON:
+    /// `{"default": {"prompt": 500, "completion": 1500}, "models": {"gpt-4o": {"prompt": 2500, "completion": 10000}}}`.
+    #[arg(long, env = "BLINK_PRICING", value_parser = parse_pricing, default_value = DEFAULT_PRICING)]
+    pub pricing: PricingSetting,
+
+    /// Operator token: a bearer equal to it is an admin (credit grants, usage).
+    #[arg(long = "admin-token", env = "BLINK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+const DEFAULT_PRICING: &str = r#"{"default": {"prompt": 500, "completion": 1500}}"#;
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PricingSetting {
+    pub default: crate::credits::Price,
+    #[serde(default)]
+    pub models: std::collections::BTreeMap<String, crate::credits::Price>,
+}
+
+fn parse_pricing(s: &str) -> Result<PricingSetting, String> {
+    let p: PricingSetting =
+        serde_json::from_str(s).map_err(|e| format!("BLINK_PRICING is not valid pricing JSON: {e}"))?;
+    let all = std::iter::once(&p.default).chain(p.models.values());
+    if all.into_iter().any(|price| price.prompt < 0 || price.completion < 0) {
+        return Err("prices cannot be negative".into());
+    }
+    Ok(p)
 }
 
 impl DatabaseSettings {

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod credits;
 pub mod db;
 pub mod llm;
 pub mod pipeline;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::credits::{Credits, Pricing};
 use crate::db::Database;
 use crate::llm::LlmProvider;
 use crate::pipeline::{Pipeline, PipelineLimits};
@@ -81,12 +82,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             generation_mode: l.generation_mode,
         },
         agent_config: Arc::new(load_agent_config(&settings)?),
+        credits: Some(Credits::new(
+            database.clone(),
+            Pricing { default: settings.database.pricing.default, models: settings.database.pricing.models.clone() },
+        )),
     };
     let shutdown = CancellationToken::new();
     let state = AppState {
         pipeline: Arc::new(pipeline),
         auth: Arc::new(Authenticator::new(&settings.auth)?),
         db: database,
+        admin_token: settings.database.admin_token.clone().filter(|t| !t.is_empty()).map(Arc::from),
         starting_credits: settings.database.starting_credits,
         limits: Arc::new(settings.limits.clone()),
         default_target: settings.target,

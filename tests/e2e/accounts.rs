@@ -130,3 +130,140 @@ async fn an_unreachable_database_stops_the_host_with_a_clear_error() {
     assert!(stderr.contains("connecting to the database at postgres://nobody:***@127.0.0.1:1/none"), "{stderr}");
     assert!(!stderr.contains("secret"), "the password leaked: {stderr}");
 }
+
+mod credits {
+    use super::*;
+    use blink_test_support::fake_llm::{FakeLlm, Rule};
+    use blink_test_support::sse;
+
+    /// Each run is one model call (no thinking stream; the plan is a greeting with its reply)
+    /// that costs exactly what it reserves: 4,000 completion tokens at 1,000 micro-credits per 1K.
+    const CALL_COST: i64 = 4_000;
+
+    async fn metered_host(llm: &FakeLlm, database: &Option<String>, starting: i64, dir: &tempfile::TempDir) -> Blink {
+        let config = dir.path().join("agents.json");
+        std::fs::write(&config, r#"{"planner": {"thinking": "off"}}"#).unwrap();
+        let mut env = vec![
+            ("BLINK_LLM_BASE_URL", llm.base_url()),
+            ("BLINK_STARTING_CREDITS", starting.to_string()),
+            ("BLINK_PRICING", r#"{"default": {"prompt": 0, "completion": 1000}}"#.to_string()),
+            ("BLINK_AGENT_CONFIG", config.display().to_string()),
+            ("BLINK_ADMIN_TOKEN", "operator-secret".to_string()),
+        ];
+        if let Some(url) = database {
+            env.push(("DATABASE_URL", url.clone()));
+        }
+        Blink::start(BIN, &env).await
+    }
+
+    fn greeting() -> Rule {
+        let plan = json!({ "intent": "greeting", "conversational": true, "reply": "Hello!", "steps": [] });
+        Rule::text(&["You plan changes"], plan.to_string())
+            .bill_max_tokens()
+            .delay(std::time::Duration::from_millis(50))
+    }
+
+    #[tokio::test]
+    async fn concurrency_cannot_spend_credits_a_user_does_not_have() {
+        const AFFORDABLE: i64 = 5;
+        const ATTEMPTS: usize = 24;
+        for (backend, database) in db::backends().await {
+            let llm = FakeLlm::start(vec![greeting()]).await;
+            let dir = tempfile::tempdir().unwrap();
+            let blink = metered_host(&llm, &database, AFFORDABLE * CALL_COST, &dir).await;
+            let token = jwt::user_token("carol");
+            let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
+            let results =
+                futures::future::join_all((0..ATTEMPTS).map(|_| blink.post("/api/orchestrator", Some(&token), &chat)))
+                    .await;
+
+            let mut answered = 0;
+            let mut refused = 0;
+            for (status, body) in &results {
+                match status {
+                    200 => {
+                        let events = sse::events(body);
+                        let last = events.last().unwrap();
+                        if last["reply"] == "Hello!" {
+                            answered += 1;
+                        } else {
+                            let error = events.iter().find(|e| e["type"] == "error").unwrap();
+                            assert_eq!(error["code"], "insufficient_credits", "{backend}: {events:?}");
+                            refused += 1;
+                        }
+                    }
+                    402 => {
+                        assert_eq!(body, r#"{"error":"no_credits","message":"Credits exhausted."}"#);
+                        refused += 1;
+                    }
+                    other => panic!("{backend}: unexpected {other}: {body}"),
+                }
+            }
+            assert_eq!(answered, AFFORDABLE, "{backend}: exactly the affordable runs are answered");
+            assert_eq!(refused, ATTEMPTS as i64 - AFFORDABLE, "{backend}");
+            assert_eq!(llm.received().len() as i64, AFFORDABLE, "{backend}: exactly N calls reached the model");
+
+            let (status, credits) = request(&blink, "GET", "/api/credits", &token, None).await;
+            assert_eq!(status, 200);
+            assert_eq!(credits["balance"], 0, "{backend}: {credits}");
+            let url = url_of(&blink, &database);
+            let ledger = db::scalar(
+                &url,
+                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM credit_ledger WHERE user_id = 'carol'",
+            )
+            .await;
+            assert_eq!(ledger, -AFFORDABLE * CALL_COST, "{backend}: the ledger sums to the balance change");
+            assert_eq!(db::scalar(&url, "SELECT balance FROM users WHERE id = 'carol'").await, 0);
+
+            // After a grant, the user can work again.
+            let grant = json!({ "userId": "carol", "amount": CALL_COST, "reason": "support ticket 42" });
+            let (status, body) =
+                request(&blink, "POST", "/api/admin/credits", "operator-secret", Some(grant.clone())).await;
+            assert_eq!((status, body["balance"].clone()), (200, json!(CALL_COST)), "{backend}: {body}");
+            let (status, body) = request(&blink, "POST", "/api/admin/credits", &token, Some(grant)).await;
+            assert_eq!((status, body["error"].clone()), (403, json!("forbidden")), "{backend}: users cannot grant");
+            let (status, text) = blink.post("/api/orchestrator", Some(&token), &chat).await;
+            assert_eq!(status, 200);
+            assert_eq!(sse::events(&text).last().unwrap()["reply"], "Hello!", "{backend}");
+            let (_, credits) = request(&blink, "GET", "/api/credits", &token, None).await;
+            assert_eq!(credits["balance"], 0, "{backend}");
+            let kinds: Vec<&str> =
+                credits["recent"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+            assert!(
+                kinds.contains(&"grant") && kinds.contains(&"reserve") && kinds.contains(&"settle"),
+                "{backend}: {kinds:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_admin_jwt_can_grant_and_a_failed_call_costs_nothing() {
+        for (backend, database) in db::backends().await {
+            let llm = FakeLlm::start(vec![Rule::status(&[], 503, "down")]).await;
+            let dir = tempfile::tempdir().unwrap();
+            let blink = metered_host(&llm, &database, CALL_COST, &dir).await;
+            let mut claims = jwt::claims("root");
+            claims["app_metadata"] = json!({ "role": "admin" });
+            let admin = jwt::hs256(&claims, jwt::SECRET);
+            let (status, body) =
+                request(&blink, "POST", "/api/admin/credits", &admin, Some(json!({ "userId": "erin", "amount": 7 })))
+                    .await;
+            assert_eq!((status, body["balance"].clone()), (200, json!(7)), "{backend}: {body}");
+            let (status, body) =
+                request(&blink, "POST", "/api/admin/credits", &admin, Some(json!({ "userId": "erin", "amount": 0 })))
+                    .await;
+            assert_eq!((status, body["error"].clone()), (400, json!("invalid_amount")), "{backend}");
+
+            // The model is down: the call fails, its reservation comes back.
+            let token = jwt::user_token("frank");
+            let (status, text) = blink
+                .post("/api/orchestrator", Some(&token), &json!({ "messages": [{ "role": "user", "content": "hi" }] }))
+                .await;
+            assert_eq!(status, 200);
+            let events = sse::events(&text);
+            assert_eq!(events.iter().find(|e| e["type"] == "error").unwrap()["code"], "llm_unavailable");
+            let (_, credits) = request(&blink, "GET", "/api/credits", &token, None).await;
+            assert_eq!(credits["balance"], CALL_COST, "{backend}: {credits}");
+        }
+    }
+}

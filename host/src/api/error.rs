@@ -24,6 +24,11 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this needs an administrator")]
+    Forbidden,
+    /// The exact body today's frontend expects when a user has no credits left.
+    #[error("Credits exhausted.")]
+    NoCredits,
 }
 
 impl From<DbError> for ApiError {
@@ -60,6 +65,10 @@ impl IntoResponse for ApiError {
             }
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "unavailable", "message": m })),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, json!({ "error": "not_found", "message": self.to_string() })),
+            Self::Forbidden => (StatusCode::FORBIDDEN, json!({ "error": "forbidden", "message": self.to_string() })),
+            Self::NoCredits => {
+                (StatusCode::PAYMENT_REQUIRED, json!({ "error": "no_credits", "message": "Credits exhausted." }))
+            }
         };
         (status, Json(body)).into_response()
     }

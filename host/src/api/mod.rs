@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, CORS and limits. Handlers are thin: extract, call the
 //! domain, map the result.
 
+mod credits;
 mod error;
 mod health;
 mod orchestrator;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub auth: Arc<Authenticator>,
     pub db: Database,
+    pub admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.
     pub starting_credits: i64,
     pub limits: Arc<Limits>,
@@ -43,6 +45,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/api/orchestrator", post(orchestrator::orchestrate))
         .route("/api/projects", post(projects::create).get(projects::list))
+        .route("/api/credits", get(credits::mine))
+        .route("/api/admin/credits", post(credits::grant))
         .route("/api/projects/{id}", delete(projects::remove))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.
@@ -68,6 +72,29 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("apikey"),
         ])
         .max_age(Duration::from_secs(86_400))
+}
+
+/// An operator: the `BLINK_ADMIN_TOKEN` bearer, or a user whose JWT says `app_metadata.role: admin`.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let bearer = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+        if let (Some(token), Some(bearer)) = (&state.admin_token, bearer)
+            && constant_time_eq(token.as_bytes(), bearer.as_bytes())
+        {
+            return Ok(Admin);
+        }
+        let user = User::from_request_parts(parts, state).await?;
+        if user.is_admin { Ok(Admin) } else { Err(ApiError::Forbidden) }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl FromRequestParts<AppState> for User {

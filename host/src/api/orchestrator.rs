@@ -65,11 +65,18 @@ pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result
     {
         return e.into_response();
     }
+    // No credits: say so before the stream, as the frontend expects.
+    match state.db.balance(&user.id).await {
+        Ok(balance) if balance <= 0 => return ApiError::NoCredits.into_response(),
+        Ok(_) => {}
+        Err(e) => return ApiError::from(e).into_response(),
+    }
     tracing::info!(
         user = %user.id, messages = request.messages.len(), files = request.files.len(),
         target = request.target.as_str(), project = ?project_id, "orchestration"
     );
-    stream(state, request).into_response()
+    let run_id = uuid::Uuid::new_v4().to_string();
+    stream(state, request, (user.id, run_id)).into_response()
 }
 
 /// The caller's project: created on first use, someone else's answered like a missing one.
@@ -191,7 +198,11 @@ fn clean_path(path: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request("invalid_path", format!("{path:?} is not a valid project file path")))
 }
 
-fn stream(state: AppState, request: RunRequest) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+fn stream(
+    state: AppState,
+    request: RunRequest,
+    account: (String, String),
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = state.shutdown.child_token();
     let pipeline = state.pipeline.clone();
@@ -200,7 +211,11 @@ fn stream(state: AppState, request: RunRequest) -> Sse<impl Stream<Item = Result
         use futures::FutureExt;
         let failed = tx.clone();
         // A bug must still end the stream the way the frontend understands.
-        if std::panic::AssertUnwindSafe(pipeline.run(request, tx, run_cancel)).catch_unwind().await.is_err() {
+        if std::panic::AssertUnwindSafe(pipeline.run(request, Some(account), tx, run_cancel))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
             tracing::error!("the orchestration panicked");
             for event in Event::failure(ErrorCode::AgentFailed, "Internal error: the run stopped unexpectedly.") {
                 let _ = failed.send(event);

@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use self::events::{ErrorCode, Event, Phase};
 use crate::config::GenerationMode;
+use crate::credits::Credits;
 use crate::llm::LlmProvider;
-use crate::runtime::llm::{LlmCapability, RunBudget, StreamSink};
+use crate::runtime::llm::{LlmCapability, Meter, RunBudget, StreamSink};
 use crate::runtime::{Agent, AgentCallError, AgentRuntime, CallContext, Role};
 
 /// What the frontend asked for, validated and bounded by the API.
@@ -48,6 +49,8 @@ pub struct Pipeline {
     pub provider: LlmProvider,
     pub limits: PipelineLimits,
     pub agent_config: Arc<BTreeMap<Role, Arc<BTreeMap<String, String>>>>,
+    /// Who pays for model calls; `None` runs unmetered (benchmarks, tools).
+    pub credits: Option<Credits>,
 }
 
 /// How a run ended, for logs and (later) the run record.
@@ -102,7 +105,14 @@ struct Run<'a> {
 
 impl Pipeline {
     /// Runs one orchestration, sending its events as they happen. The caller closes the stream.
-    pub async fn run(&self, request: RunRequest, events: UnboundedSender<Event>, cancel: CancellationToken) -> Outcome {
+    /// `account` is the user who pays and the run's id, when credits are on.
+    pub async fn run(
+        &self,
+        request: RunRequest,
+        account: Option<(String, String)>,
+        events: UnboundedSender<Event>,
+        cancel: CancellationToken,
+    ) -> Outcome {
         let budget = Arc::new(RunBudget::new(self.limits.max_model_calls, self.limits.max_tokens));
         let sink_events = events.clone();
         let sink: StreamSink = Arc::new(move |channel, delta: &str| {
@@ -112,7 +122,10 @@ impl Pipeline {
             };
             let _ = sink_events.send(event);
         });
-        let llm = LlmCapability::new(self.provider.clone(), budget.clone(), cancel.clone(), Some(sink));
+        let mut llm = LlmCapability::new(self.provider.clone(), budget.clone(), cancel.clone(), Some(sink));
+        if let (Some(credits), Some((user, run))) = (&self.credits, account) {
+            llm = llm.metered(Meter { credits: credits.clone(), user, run });
+        }
         let ctx = CallContext { llm, cancel: cancel.clone(), config: self.agent_config.clone() };
         let runtime = &self.runtime;
         let agents = RunAgents {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use blink_agent_sdk::{Completion, CompletionRequest, LlmError, StreamChannel, Usage};
 use tokio_util::sync::CancellationToken;
 
+use crate::credits::{CreditError, Credits};
 use crate::llm::{ChatRequest, LlmProvider};
 
 /// What one run may spend on models, and what it has spent.
@@ -83,6 +84,14 @@ const DEFAULT_ANSWER_RESERVE: u64 = 16_384;
 /// Receives the tokens of streamed calls, as they arrive.
 pub type StreamSink = Arc<dyn Fn(StreamChannel, &str) + Send + Sync>;
 
+/// Whose credits pay for a run's model calls.
+#[derive(Clone)]
+pub struct Meter {
+    pub credits: Credits,
+    pub user: String,
+    pub run: String,
+}
+
 /// One run's access to models, shared by every agent call of that run.
 #[derive(Clone)]
 pub struct LlmCapability {
@@ -90,6 +99,7 @@ pub struct LlmCapability {
     budget: Arc<RunBudget>,
     cancel: CancellationToken,
     sink: Option<StreamSink>,
+    meter: Option<Meter>,
 }
 
 impl LlmCapability {
@@ -99,7 +109,14 @@ impl LlmCapability {
         cancel: CancellationToken,
         sink: Option<StreamSink>,
     ) -> Self {
-        Self { provider, budget, cancel, sink }
+        Self { provider, budget, cancel, sink, meter: None }
+    }
+
+    /// Charges every call to `meter`'s user: credits are reserved before the call and settled
+    /// after it.
+    pub fn metered(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     pub async fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
@@ -122,9 +139,29 @@ impl LlmCapability {
             return Err(LlmError::BudgetExceeded("this run has no model tokens left".into()));
         }
         let reserve = prompt_estimate + answer_cap.unwrap_or(DEFAULT_ANSWER_RESERVE);
+        let model = request.model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| default_model.to_string());
         self.budget.begin_call(reserve)?;
+        let credits = match &self.meter {
+            None => None,
+            Some(meter) => {
+                let estimate =
+                    meter.credits.pricing().cost(&model, prompt_estimate, answer_cap.unwrap_or(DEFAULT_ANSWER_RESERVE));
+                match meter.credits.reserve(&meter.user, &meter.run, &model, estimate).await {
+                    Ok(reservation) => Some((meter, reservation)),
+                    Err(e) => {
+                        self.budget.settle(reserve, &Usage::default());
+                        return Err(match e {
+                            CreditError::Insufficient { .. } => {
+                                LlmError::InsufficientCredits("Credits exhausted.".into())
+                            }
+                            CreditError::Db(e) => LlmError::Unavailable(format!("cannot check credits: {e}")),
+                        });
+                    }
+                }
+            }
+        };
         let chat = ChatRequest {
-            model: request.model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| default_model.to_string()),
+            model: model.clone(),
             messages: request.messages,
             temperature: request.temperature.map(|t| t.clamp(0.0, 2.0)),
             max_tokens: answer_cap.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
@@ -149,6 +186,27 @@ impl LlmCapability {
             Err(_) => Usage { prompt_tokens: u32::try_from(prompt_estimate).unwrap_or(u32::MAX), completion_tokens: 0 },
         };
         self.budget.settle(reserve, &used);
+        if let Some((meter, reservation)) = credits {
+            let settled = match &result {
+                Ok(c) => meter
+                    .credits
+                    .settle(
+                        &meter.user,
+                        &meter.run,
+                        &model,
+                        reservation,
+                        c.usage.prompt_tokens.into(),
+                        c.usage.completion_tokens.into(),
+                    )
+                    .await
+                    .map(|_| ()),
+                Err(_) => meter.credits.release(&meter.user, &meter.run, &model, reservation).await,
+            };
+            if let Err(e) = settled {
+                // The reservation stays taken: the user is never undercharged by an outage.
+                tracing::error!(user = %meter.user, run = %meter.run, "settling credits failed: {e}");
+            }
+        }
         result
     }
 }

@@ -34,6 +34,8 @@ pub struct Rule {
     pub per_token: Duration,
     /// `stop`, or `length` for an answer cut at the token limit.
     pub finish_reason: &'static str,
+    /// Report the request's `max_tokens` as the completion tokens used, for exact billing tests.
+    pub bill_max_tokens: bool,
 }
 
 impl Rule {
@@ -45,6 +47,7 @@ impl Rule {
             delay: Duration::ZERO,
             per_token: Duration::ZERO,
             finish_reason: "stop",
+            bill_max_tokens: false,
         }
     }
     pub fn status(when: &[&str], status: u16, message: &str) -> Self {
@@ -55,6 +58,7 @@ impl Rule {
             delay: Duration::ZERO,
             per_token: Duration::ZERO,
             finish_reason: "stop",
+            bill_max_tokens: false,
         }
     }
     pub fn once(mut self) -> Self {
@@ -69,6 +73,12 @@ impl Rule {
         self.delay = delay;
         self
     }
+    /// Reports the request's `max_tokens` as the completion tokens used.
+    pub fn bill_max_tokens(mut self) -> Self {
+        self.bill_max_tokens = true;
+        self
+    }
+
     /// Answers as a model that hit its token limit.
     pub fn truncated(mut self) -> Self {
         self.finish_reason = "length";
@@ -151,7 +161,7 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
     let text = messages_text(&body);
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let prompt_tokens = text.len().div_ceil(4);
-    let (reply, delay, finish_reason) = {
+    let (reply, delay, finish_reason, completion_tokens) = {
         let mut inner = inner.lock().unwrap();
         let found =
             inner.rules.iter_mut().find(|r| r.times != Some(0) && r.when.iter().all(|w| text.contains(w.as_str())));
@@ -166,7 +176,7 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
                     }
                     Reply::Status(..) => rule.delay,
                 };
-                (rule.reply.clone(), delay, rule.finish_reason)
+                (rule.reply.clone(), delay, (rule.finish_reason, rule.bill_max_tokens))
             }
             None => (
                 Reply::Status(
@@ -177,15 +187,16 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
                     ),
                 ),
                 Duration::ZERO,
-                "stop",
+                ("stop", false),
             ),
         };
         let completion_tokens = match &reply {
+            Reply::Text(_) if finish_reason.1 => body["max_tokens"].as_u64().unwrap_or(0) as usize,
             Reply::Text(t) => t.len().div_ceil(4),
             Reply::Status(..) => 0,
         };
         inner.received.push(Received { body: body.clone(), authorization, prompt_tokens, completion_tokens });
-        (reply, delay, finish_reason)
+        (reply, delay, finish_reason.0, completion_tokens)
     };
     tokio::time::sleep(delay).await;
     let model = body["model"].as_str().unwrap_or("fake-model").to_string();
@@ -196,7 +207,6 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
         )
             .into_response(),
         Reply::Text(content) => {
-            let completion_tokens = content.len().div_ceil(4);
             let usage = json!({ "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens });
             if body["stream"].as_bool().unwrap_or(false) {
                 let mut out = String::new();

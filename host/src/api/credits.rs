@@ -1,0 +1,44 @@
+//! `GET /api/credits` (the caller's balance and recent usage) and `POST /api/admin/credits`
+//! (an operator grants or takes credits).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Admin, ApiError, AppState};
+use crate::auth::User;
+
+/// Recent ledger lines returned with a balance.
+const RECENT: i64 = 50;
+
+pub async fn mine(State(state): State<AppState>, user: User) -> Result<Json<Value>, ApiError> {
+    let balance = state.db.balance(&user.id).await?;
+    let recent = state.db.ledger(&user.id, RECENT).await?;
+    Ok(Json(json!({ "userId": user.id, "balance": balance, "recent": recent })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Grant {
+    user_id: String,
+    amount: i64,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn grant(State(state): State<AppState>, _admin: Admin, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let grant: Grant = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("expected {{\"userId\", \"amount\", \"reason\"}}: {e}"))
+    })?;
+    if grant.user_id.trim().is_empty() || grant.user_id.len() > 200 {
+        return Err(ApiError::bad_request("invalid_user", "userId must be 1 to 200 characters"));
+    }
+    if grant.amount == 0 {
+        return Err(ApiError::bad_request("invalid_amount", "amount must not be zero"));
+    }
+    let reason = grant.reason.unwrap_or_else(|| "admin grant".into());
+    let balance = state.db.grant(&grant.user_id, grant.amount, &reason).await?;
+    Ok(Json(json!({ "userId": grant.user_id, "balance": balance })))
+}

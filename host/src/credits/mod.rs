@@ -1,0 +1,135 @@
+//! Credits: a balance per user, reserved before every model call and settled after it.
+//!
+//! A reservation is one conditional update (`balance >= cost`), never a read then a write, so no
+//! amount of concurrency spends credits a user does not have. Every movement is written to the
+//! ledger in the same transaction as the balance change.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Database, DbError, now_ms};
+
+/// Micro-credits per 1,000 tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Price {
+    pub prompt: i64,
+    pub completion: i64,
+}
+
+/// Prices by model name, with a default for models not listed.
+#[derive(Debug, Clone)]
+pub struct Pricing {
+    pub default: Price,
+    pub models: BTreeMap<String, Price>,
+}
+
+impl Pricing {
+    pub fn price(&self, model: &str) -> Price {
+        self.models.get(model).copied().unwrap_or(self.default)
+    }
+
+    /// What `prompt` and `completion` tokens of `model` cost, rounded up.
+    pub fn cost(&self, model: &str, prompt: u64, completion: u64) -> i64 {
+        let p = self.price(model);
+        let micro = (prompt as i128 * p.prompt as i128 + completion as i128 * p.completion as i128 + 999) / 1000;
+        i64::try_from(micro).unwrap_or(i64::MAX)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreditError {
+    #[error("credits exhausted: this call needs {needed} micro-credits")]
+    Insufficient { needed: i64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Credits held for one model call until it is settled.
+#[derive(Debug)]
+pub struct Reservation {
+    pub amount: i64,
+}
+
+/// One line of a user's recent usage.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    pub kind: String,
+    pub amount: i64,
+    pub run_id: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Clone)]
+pub struct Credits {
+    db: Database,
+    pricing: Arc<Pricing>,
+}
+
+impl Credits {
+    pub fn new(db: Database, pricing: Pricing) -> Self {
+        Self { db, pricing: Arc::new(pricing) }
+    }
+
+    pub fn pricing(&self) -> &Pricing {
+        &self.pricing
+    }
+
+    pub async fn balance(&self, user: &str) -> Result<i64, DbError> {
+        self.db.balance(user).await
+    }
+
+    /// Takes `amount` from the user's balance if it is there, atomically.
+    pub async fn reserve(&self, user: &str, run: &str, model: &str, amount: i64) -> Result<Reservation, CreditError> {
+        let taken = self.db.debit_if_covered(user, run, model, amount).await?;
+        if !taken {
+            return Err(CreditError::Insufficient { needed: amount });
+        }
+        Ok(Reservation { amount })
+    }
+
+    /// Charges what the call really cost and gives back the rest of its reservation. A call that
+    /// cost more than was reserved takes the difference, down to a zero balance at most.
+    pub async fn settle(
+        &self,
+        user: &str,
+        run: &str,
+        model: &str,
+        reservation: Reservation,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    ) -> Result<i64, DbError> {
+        let cost = self.pricing.cost(model, prompt_tokens, completion_tokens);
+        self.db
+            .settle(user, run, model, reservation.amount, cost, prompt_tokens as i64, completion_tokens as i64)
+            .await?;
+        Ok(cost)
+    }
+
+    /// Gives a failed call's reservation back.
+    pub async fn release(&self, user: &str, run: &str, model: &str, reservation: Reservation) -> Result<(), DbError> {
+        self.db.settle(user, run, model, reservation.amount, 0, 0, 0).await
+    }
+
+    pub async fn grant(&self, user: &str, amount: i64, reason: &str) -> Result<i64, DbError> {
+        self.db.grant(user, amount, reason).await
+    }
+
+    pub async fn recent(&self, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
+        self.db.ledger(user, limit).await
+    }
+}
+
+pub(crate) fn entry_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub(crate) fn now() -> i64 {
+    now_ms()
+}
