@@ -267,3 +267,55 @@ mod credits {
         }
     }
 }
+
+#[tokio::test]
+async fn a_run_is_recorded_with_the_events_its_client_received() {
+    use blink_test_support::fake_llm::{FakeLlm, Rule};
+    use blink_test_support::sse;
+    for (backend, database) in db::backends().await {
+        let plan = json!({ "intent": "question", "conversational": true, "steps": [] });
+        let llm = FakeLlm::start(vec![
+            Rule::text(&["thinking out loud"], "A question about state."),
+            Rule::text(&["You plan changes"], plan.to_string()),
+            Rule::text(&["Answer the user's last message"], "Use the useState hook to keep state."),
+        ])
+        .await;
+        let mut env = vec![("BLINK_LLM_BASE_URL", llm.base_url())];
+        if let Some(url) = &database {
+            env.push(("DATABASE_URL", url.clone()));
+        }
+        let blink = Blink::start(BIN, &env).await;
+        let token = jwt::user_token("gina");
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/orchestrator", blink.url))
+            .bearer_auth(&token)
+            .json(&json!({ "messages": [{ "role": "user", "content": "How do I keep state?" }], "projectId": "gina-app" }))
+            .send()
+            .await
+            .unwrap();
+        let run_id = response.headers()["x-blink-run-id"].to_str().unwrap().to_string();
+        let received = sse::events(&response.text().await.unwrap());
+
+        // The record is written as the stream ends; give it a moment.
+        let mut run = Value::Null;
+        for _ in 0..50 {
+            let (status, body) = request(&blink, "GET", &format!("/api/runs/{run_id}"), &token, None).await;
+            if status == 200 {
+                run = body;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(run["events"], Value::Array(received.clone()), "{backend}: stored events differ from the stream");
+        assert_eq!(run["outcome"]["kind"], "conversational", "{backend}");
+        assert_eq!(run["projectId"], "gina-app");
+        assert_eq!(run["request"]["lastMessage"], "How do I keep state?");
+        assert_eq!(run["usage"]["modelCalls"], 3, "{backend}");
+        assert!(run["usage"]["promptTokens"].as_i64().unwrap() > 0);
+        for role in ["planner", "generator", "validator", "fixer"] {
+            assert_eq!(run["agents"][role].as_str().map(str::len), Some(64), "{backend}: {role} version");
+        }
+        let (status, _) = request(&blink, "GET", &format!("/api/runs/{run_id}"), &jwt::user_token("henry"), None).await;
+        assert_eq!(status, 404, "{backend}: another user cannot read the run");
+    }
+}

@@ -6,6 +6,7 @@ mod error;
 mod health;
 mod orchestrator;
 mod projects;
+mod runs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/orchestrator", post(orchestrator::orchestrate))
         .route("/api/projects", post(projects::create).get(projects::list))
         .route("/api/credits", get(credits::mine))
+        .route("/api/runs/{id}", get(runs::get))
         .route("/api/admin/credits", post(credits::grant))
         .route("/api/projects/{id}", delete(projects::remove))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
@@ -71,6 +73,7 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-client-info"),
             HeaderName::from_static("apikey"),
         ])
+        .expose_headers([HeaderName::from_static(orchestrator::RUN_ID_HEADER)])
         .max_age(Duration::from_secs(86_400))
 }
 

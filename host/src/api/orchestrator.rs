@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use blink_agent_sdk::{ChatMessage, ChatRole, ProjectFile, RuntimeTarget};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -18,6 +18,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::{ApiError, AppState};
 use crate::auth::User;
 use crate::config::Limits;
+use crate::db::{RunRecord, now_ms};
 use crate::pipeline::events::{ErrorCode, Event};
 use crate::pipeline::{RunRequest, paths};
 
@@ -76,7 +77,7 @@ pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result
         target = request.target.as_str(), project = ?project_id, "orchestration"
     );
     let run_id = uuid::Uuid::new_v4().to_string();
-    stream(state, request, (user.id, run_id)).into_response()
+    stream(state, request, (user.id, run_id), project_id).into_response()
 }
 
 /// The caller's project: created on first use, someone else's answered like a missing one.
@@ -198,41 +199,104 @@ fn clean_path(path: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request("invalid_path", format!("{path:?} is not a valid project file path")))
 }
 
+/// What a run record keeps of the request: enough to recognise it, not the whole project.
+fn summary(request: &RunRequest, project_id: &Option<String>) -> String {
+    let last =
+        request.messages.iter().rev().find(|m| m.role == ChatRole::User).map(|m| m.content.as_str()).unwrap_or("");
+    let last: String = last.chars().take(500).collect();
+    serde_json::json!({
+        "projectId": project_id,
+        "messages": request.messages.len(),
+        "lastMessage": last,
+        "files": request.files.len(),
+        "fileTree": request.file_tree.len(),
+        "projectContextBytes": request.project_context.len(),
+        "target": request.target.as_str(),
+    })
+    .to_string()
+}
+
 fn stream(
     state: AppState,
     request: RunRequest,
-    account: (String, String),
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (user, run_id): (String, String),
+    project_id: Option<String>,
+) -> impl IntoResponse {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let (client_tx, client_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let cancel = state.shutdown.child_token();
-    let pipeline = state.pipeline.clone();
     let run_cancel = cancel.clone();
+    let request_summary = summary(&request, &project_id);
+    let header_run_id = run_id.clone();
     tokio::spawn(async move {
         use futures::FutureExt;
-        let failed = tx.clone();
-        // A bug must still end the stream the way the frontend understands.
-        if std::panic::AssertUnwindSafe(pipeline.run(request, Some(account), tx, run_cancel))
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            tracing::error!("the orchestration panicked");
-            for event in Event::failure(ErrorCode::AgentFailed, "Internal error: the run stopped unexpectedly.") {
-                let _ = failed.send(event);
+        let created_at = now_ms();
+        let run = async {
+            let failed = tx.clone();
+            let account = Some((user.clone(), run_id.clone()));
+            // A bug must still end the stream the way the frontend understands.
+            match std::panic::AssertUnwindSafe(state.pipeline.run(request, account, tx, run_cancel))
+                .catch_unwind()
+                .await
+            {
+                Ok(report) => Some(report),
+                Err(_) => {
+                    tracing::error!(run = %run_id, "the orchestration panicked");
+                    for event in Event::failure(ErrorCode::AgentFailed, "Internal error: the run stopped unexpectedly.")
+                    {
+                        let _ = failed.send(event);
+                    }
+                    None
+                }
             }
+        };
+        // Every event is recorded as sent, whether or not the client is still there to read it.
+        let forward = async {
+            let mut lines = Vec::new();
+            while let Some(event) = rx.recv().await {
+                let line = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
+                let _ = client_tx.send(line.clone());
+                lines.push(line);
+            }
+            lines
+        };
+        let (report, lines) = tokio::join!(run, forward);
+        drop(client_tx);
+        let (outcome, agents, calls, prompt, completion) = match report {
+            Some(r) => {
+                (r.outcome.to_json(), serde_json::json!(r.agents), r.model_calls, r.prompt_tokens, r.completion_tokens)
+            }
+            None => (serde_json::json!({ "kind": "failed", "code": "agent_failed" }), serde_json::json!({}), 0, 0, 0),
+        };
+        let record = RunRecord {
+            id: run_id.clone(),
+            user_id: user,
+            project_id,
+            request: request_summary,
+            agents: agents.to_string(),
+            outcome: outcome.to_string(),
+            model_calls: i64::from(calls),
+            prompt_tokens: i64::try_from(prompt).unwrap_or(i64::MAX),
+            completion_tokens: i64::try_from(completion).unwrap_or(i64::MAX),
+            created_at,
+            finished_at: now_ms(),
+        };
+        if let Err(e) = state.db.record_run(&record, &lines).await {
+            tracing::error!(run = %run_id, "the run could not be recorded: {e}");
         }
     });
     // Dropping the response body (the client went away) cancels the run: no further model calls.
     let guard = cancel.drop_guard();
-    let events = UnboundedReceiverStream::new(rx)
-        .map(|event| {
-            let json = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
-            Ok(SseEvent::default().data(json))
-        })
+    let events = UnboundedReceiverStream::new(client_rx)
+        .map(|line| Ok::<_, Infallible>(SseEvent::default().data(line)))
         .chain(futures::stream::once(async { Ok(SseEvent::default().data("[DONE]")) }))
         .map(move |item| {
             let _keep = &guard;
             item
         });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(state.keepalive).text("keep-alive"))
+    let keepalive = KeepAlive::new().interval(state.keepalive).text("keep-alive");
+    ([(RUN_ID_HEADER, header_run_id)], Sse::new(events).keep_alive(keepalive))
 }
+
+/// The response header naming the run, for `GET /api/runs/{id}`.
+pub const RUN_ID_HEADER: &str = "x-blink-run-id";

@@ -61,6 +61,30 @@ pub enum Outcome {
     Failed(ErrorCode),
 }
 
+impl Outcome {
+    /// How the run ended, as stored with it.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Conversational => serde_json::json!({ "kind": "conversational" }),
+            Self::Files { count, errors_left } => {
+                serde_json::json!({ "kind": "files", "files": count, "errorsLeft": errors_left })
+            }
+            Self::Failed(code) => serde_json::json!({ "kind": "failed", "code": code }),
+        }
+    }
+}
+
+/// What a run did, for its record.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    /// Role → content hash of the component that served it.
+    pub agents: BTreeMap<String, String>,
+    pub model_calls: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
 struct Failure {
     code: ErrorCode,
     message: String,
@@ -112,7 +136,7 @@ impl Pipeline {
         account: Option<(String, String)>,
         events: UnboundedSender<Event>,
         cancel: CancellationToken,
-    ) -> Outcome {
+    ) -> RunReport {
         let budget = Arc::new(RunBudget::new(self.limits.max_model_calls, self.limits.max_tokens));
         let sink_events = events.clone();
         let sink: StreamSink = Arc::new(move |channel, delta: &str| {
@@ -138,6 +162,15 @@ impl Pipeline {
             planner = %agents.planner.version, generator = %agents.generator.version,
             validator = %agents.validator.version, fixer = %agents.fixer.version, "run started"
         );
+        let versions = [
+            (Role::Planner, &agents.planner),
+            (Role::Generator, &agents.generator),
+            (Role::Validator, &agents.validator),
+            (Role::Fixer, &agents.fixer),
+        ]
+        .into_iter()
+        .map(|(role, agent)| (role.as_str().to_string(), agent.version.to_string()))
+        .collect();
         let run = Run { pipeline: self, agents, events: events.clone(), ctx, request };
         let outcome = match run.execute().await {
             Ok(outcome) => outcome,
@@ -151,7 +184,7 @@ impl Pipeline {
         };
         let (prompt_tokens, completion_tokens) = budget.usage();
         tracing::info!(?outcome, model_calls = budget.calls(), prompt_tokens, completion_tokens, "run finished");
-        outcome
+        RunReport { outcome, agents: versions, model_calls: budget.calls(), prompt_tokens, completion_tokens }
     }
 }
 
