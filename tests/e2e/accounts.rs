@@ -319,3 +319,54 @@ async fn a_run_is_recorded_with_the_events_its_client_received() {
         assert_eq!(status, 404, "{backend}: another user cannot read the run");
     }
 }
+
+#[tokio::test]
+async fn a_database_outage_gives_clean_errors_and_service_comes_back() {
+    use blink_test_support::fake_llm::{FakeLlm, Rule};
+    use blink_test_support::sse;
+    let pg = db::PrivatePostgres::start();
+    let plan = json!({ "intent": "question", "conversational": true, "steps": [] });
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], "Thinking."),
+        Rule::text(&["You plan changes"], plan.to_string()).delay(std::time::Duration::from_millis(1500)),
+        Rule::text(&["Answer the user's last message"], "An answer."),
+    ])
+    .await;
+    let blink = Blink::start(BIN, &[("DATABASE_URL", pg.url()), ("BLINK_LLM_BASE_URL", llm.base_url())]).await;
+    let token = jwt::user_token("ivy");
+    assert_eq!(request(&blink, "GET", "/api/projects", &token, None).await.0, 200);
+
+    // The database goes away while a run is in flight: the run ends cleanly.
+    let chat = json!({ "messages": [{ "role": "user", "content": "What is JSX?" }] });
+    let in_flight = blink.post("/api/orchestrator", Some(&token), &chat);
+    let outage = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        pg.stop();
+    };
+    let ((status, text), ()) = tokio::join!(in_flight, outage);
+    assert_eq!(status, 200);
+    let events = sse::events(&text);
+    let error = events.iter().find(|e| e["type"] == "error").expect("the run reports the outage");
+    assert!(error["message"].as_str().unwrap().contains("credits"), "{error}");
+
+    // While it is down: 503 with a clear body, and the host stays up.
+    let (status, body) = request(&blink, "GET", "/api/projects", &token, None).await;
+    assert_eq!((status, body["error"].clone()), (503, json!("unavailable")), "{body}");
+    let (status, body) = request(&blink, "POST", "/api/orchestrator", &token, Some(chat.clone())).await;
+    assert_eq!((status, body["error"].clone()), (503, json!("unavailable")), "{body}");
+
+    // Back up: normal service, without a restart of the host.
+    pg.resume();
+    let mut status = 0;
+    for _ in 0..40 {
+        status = request(&blink, "GET", "/api/projects", &token, None).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, 200, "the host did not recover:\n{}", blink.log());
+    let (status, text) = blink.post("/api/orchestrator", Some(&token), &chat).await;
+    assert_eq!(status, 200);
+    assert_eq!(sse::events(&text).last().unwrap()["reply"], "An answer.");
+}

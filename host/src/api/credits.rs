@@ -42,3 +42,24 @@ pub async fn grant(State(state): State<AppState>, _admin: Admin, body: Bytes) ->
     let balance = state.db.grant(&grant.user_id, grant.amount, &reason).await?;
     Ok(Json(json!({ "userId": grant.user_id, "balance": balance })))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageQuery {
+    user_id: String,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `GET /api/admin/usage?userId=…`: a user's balance and ledger, for an operator.
+pub async fn usage(
+    State(state): State<AppState>,
+    _admin: Admin,
+    axum::extract::Query(query): axum::extract::Query<UsageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(200).clamp(1, 1000);
+    let balance = state.db.balance(&query.user_id).await?;
+    let ledger = state.db.ledger(&query.user_id, limit).await?;
+    let spent: i64 = ledger.iter().filter(|e| e.kind != "grant").map(|e| e.amount).sum();
+    Ok(Json(json!({ "userId": query.user_id, "balance": balance, "spentInListed": -spent, "ledger": ledger })))
+}

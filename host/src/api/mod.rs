@@ -49,6 +49,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/credits", get(credits::mine))
         .route("/api/runs/{id}", get(runs::get))
         .route("/api/admin/credits", post(credits::grant))
+        .route("/api/admin/usage", get(credits::usage))
         .route("/api/projects/{id}", delete(projects::remove))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.

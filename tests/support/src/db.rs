@@ -34,3 +34,83 @@ pub async fn scalar(url: &str, sql: &str) -> i64 {
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
     sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await.unwrap()
 }
+
+/// A PostgreSQL server of the test's own (its own data directory and port), so a test can stop
+/// and restart it without disturbing the shared one.
+pub struct PrivatePostgres {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> Self {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL is installed (scripts/test.sh)");
+        let mut versions: Vec<_> = versions.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        versions.sort();
+        let bin = versions.last().expect("a PostgreSQL version").join("bin");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("blink-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        run_as_postgres(&format!("chown postgres {}", dir.display()), true);
+        run_as_postgres(
+            &format!("{} -D {}/data --auth=trust -U postgres >/dev/null", bin.join("initdb").display(), dir.display()),
+            false,
+        );
+        let server = Self { dir, bin, port };
+        server.resume();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server at once, as a crash or an outage would.
+    pub fn stop(&self) {
+        run_as_postgres(
+            &format!(
+                "{} -D {}/data -m immediate stop >/dev/null",
+                self.bin.join("pg_ctl").display(),
+                self.dir.display()
+            ),
+            false,
+        );
+    }
+
+    pub fn resume(&self) {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.display());
+        run_as_postgres(
+            &format!(
+                "{} -D {}/data -o '{options}' -l {}/log -w start >/dev/null",
+                self.bin.join("pg_ctl").display(),
+                self.dir.display(),
+                self.dir.display()
+            ),
+            false,
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("su")
+            .args([
+                "postgres",
+                "-c",
+                &format!("{} -D {}/data -m immediate stop", self.bin.join("pg_ctl").display(), self.dir.display()),
+            ])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run_as_postgres(command: &str, as_root: bool) {
+    let status = if as_root {
+        std::process::Command::new("sh").args(["-c", command]).status()
+    } else {
+        std::process::Command::new("su").args(["postgres", "-c", command]).status()
+    }
+    .unwrap();
+    assert!(status.success(), "`{command}` failed");
+}
