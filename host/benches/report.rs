@@ -38,7 +38,8 @@ fn main() {
     );
     runtime.block_on(async {
         agent_overhead(&mut report).await;
-        orchestration_overhead(&mut report).await;
+        let per_call_ms = orchestration_overhead(&mut report).await;
+        credit_overhead(&mut report, per_call_ms).await;
         concurrent_generation(&mut report).await;
         generation_modes(&mut report).await;
     });
@@ -264,7 +265,8 @@ async fn run_once(client: &reqwest::Client, blink: &Blink, token: &str, body: &V
     events
 }
 
-async fn orchestration_overhead(report: &mut String) {
+/// Returns the host's overhead per model call (orchestration p50 / model calls per run), in ms.
+async fn orchestration_overhead(report: &mut String) -> f64 {
     const SEQUENTIAL: usize = 100;
     const CLIENTS: usize = 4;
     const PER_CLIENT: usize = 50;
@@ -302,6 +304,61 @@ async fn orchestration_overhead(report: &mut String) {
     let _ = writeln!(report, "| sequential runs, p50 latency | {:.2} ms |", us(&latency, 0.5) / 1000.0);
     let _ = writeln!(report, "| sequential runs, p99 latency | {:.2} ms |", us(&latency, 0.99) / 1000.0);
     let _ = writeln!(report, "| throughput, {CLIENTS} concurrent clients | {throughput:.0} runs/s |\n");
+    us(&latency, 0.5) / 1000.0 / calls_per_run.max(1) as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Credits: reserve + settle per model call.
+
+async fn credit_overhead(report: &mut String, per_call_ms: f64) {
+    use blink_host::credits::{Credits, Price, Pricing};
+    use blink_host::db::{Database, sqlite_url};
+    const WARMUP: usize = 50;
+    const CALLS: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut databases = vec![("SQLite (embedded, WAL)", Some(sqlite_url(dir.path())))];
+    let postgres = match std::env::var("BLINK_TEST_POSTGRES_URL") {
+        Ok(_) => Some(blink_test_support::db::fresh_postgres().await),
+        Err(_) => None,
+    };
+    databases.push(("PostgreSQL (loopback)", postgres));
+    let _ = writeln!(report, "## 5. Credit check per model call\n");
+    let _ = writeln!(
+        report,
+        "A reservation (one conditional update + a ledger line, in a transaction) and its settlement (the same), {CALLS} times after {WARMUP} warm-up calls, against the host's own overhead per model call measured in section 2 ({per_call_ms:.2} ms, which already includes one credit check per call).\n"
+    );
+    let _ = writeln!(
+        report,
+        "| database | reserve + settle p50 | p99 | share of the per-call host overhead |\n|---|---|---|---|"
+    );
+    for (name, url) in databases {
+        let Some(url) = url else {
+            let _ = writeln!(report, "| {name} | not measured: set BLINK_TEST_POSTGRES_URL | | |");
+            continue;
+        };
+        let db = Database::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        db.ensure_user("bench", None, i64::MAX / 4).await.unwrap();
+        let credits =
+            Credits::new(db, Pricing { default: Price { prompt: 500, completion: 1500 }, models: Default::default() });
+        let mut h = histogram();
+        for i in 0..WARMUP + CALLS {
+            let t = Instant::now();
+            let reservation = credits.reserve("bench", "run", "m", 30_000).await.unwrap();
+            credits.settle("bench", "run", "m", reservation, 1_000, 500).await.unwrap();
+            if i >= WARMUP {
+                h.record(t.elapsed().as_micros().max(1) as u64).unwrap();
+            }
+        }
+        let p50_ms = us(&h, 0.5) / 1000.0;
+        let _ = writeln!(
+            report,
+            "| {name} | {p50_ms:.3} ms | {:.3} ms | {:.0} % |",
+            us(&h, 0.99) / 1000.0,
+            100.0 * p50_ms / per_call_ms
+        );
+    }
+    let _ = writeln!(report);
 }
 
 // ---------------------------------------------------------------------------------------------
