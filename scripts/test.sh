@@ -48,6 +48,10 @@ su postgres -c "psql -p $port -v ON_ERROR_STOP=1 -tAc \"DO \\\$\\\$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'blink_test') THEN
     CREATE ROLE blink_test LOGIN CREATEDB PASSWORD 'blink_test';
   END IF; END \\\$\\\$;\"" >/dev/null
+# Databases earlier runs' tests created.
+for db in $(su postgres -c "psql -p $port -tAc \"SELECT datname FROM pg_database WHERE datname LIKE 'blink\\_test\\_%'\""); do
+  su postgres -c "dropdb -p $port --if-exists $db" || true
+done
 export BLINK_TEST_POSTGRES_URL="postgres://blink_test:blink_test@127.0.0.1:$port/postgres"
 echo "PostgreSQL on port $port"
 
