@@ -6,9 +6,11 @@
 //!    allocator) against the same Rust function called natively;
 //! 2. the host's overhead per orchestration through the real binary, with a model that answers
 //!    instantly (sequential latency, and throughput with concurrent clients);
-//! 3. a six-file plan generated concurrently against sequentially, the model answering each call
+//! 3. the credit check (reserve + settle) per model call on SQLite and PostgreSQL, against the
+//!    host's overhead per model call;
+//! 4. a six-file plan generated concurrently against sequentially, the model answering each call
 //!    after 200 ms;
-//! 4. one model call per file against one call for all files, with a model that also takes time
+//! 5. one model call per file against one call for all files, with a model that also takes time
 //!    per generated token, comparing wall time and tokens.
 
 use std::fmt::Write as _;
@@ -308,7 +310,7 @@ async fn orchestration_overhead(report: &mut String) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Credits: reserve + settle per model call.
+// 3. Credits: reserve + settle per model call.
 
 async fn credit_overhead(report: &mut String, per_call_ms: f64) {
     use blink_host::credits::{Credits, Price, Pricing};
@@ -322,7 +324,7 @@ async fn credit_overhead(report: &mut String, per_call_ms: f64) {
         Err(_) => None,
     };
     databases.push(("PostgreSQL (loopback)", postgres));
-    let _ = writeln!(report, "## 5. Credit check per model call\n");
+    let _ = writeln!(report, "## 3. Credit check per model call\n");
     let _ = writeln!(
         report,
         "A reservation (one conditional update + a ledger line, in a transaction) and its settlement (the same), {CALLS} times after {WARMUP} warm-up calls, against the host's own overhead per model call measured in section 2 ({per_call_ms:.2} ms, which already includes one credit check per call).\n"
@@ -362,7 +364,7 @@ async fn credit_overhead(report: &mut String, per_call_ms: f64) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3 and 4. Six-file plans.
+// 4 and 5. Six-file plans.
 
 fn component(name: &str) -> String {
     let mut code = format!(
@@ -462,7 +464,7 @@ async fn concurrent_generation(report: &mut String) {
     assert!(sequential.iter().chain(&concurrent).all(|r| r.files == 6));
     let generation = |r: &SixFileRun| r.generation.as_secs_f64() * 1000.0;
     let total = |r: &SixFileRun| r.total.as_secs_f64() * 1000.0;
-    let _ = writeln!(report, "## 3. Six-file plan: concurrent against sequential generation\n");
+    let _ = writeln!(report, "## 4. Six-file plan: concurrent against sequential generation\n");
     let _ = writeln!(
         report,
         "The fake model answers every call after 200 ms. Mean of {RUNS} runs through the binary; the generation phase is the time from `phase:generating` to `phase:validating` as the client sees it.\n"
@@ -496,7 +498,7 @@ async fn generation_modes(report: &mut String) {
     let single = six_file_runs(&[("BLINK_GENERATION_MODE", "single".into())], rules(), RUNS).await;
     assert!(per_file.iter().chain(&single).all(|r| r.files == 6));
     let generation = |r: &SixFileRun| r.generation.as_secs_f64() * 1000.0;
-    let _ = writeln!(report, "## 4. One call per file against one call for all files\n");
+    let _ = writeln!(report, "## 5. One call per file against one call for all files\n");
     let _ = writeln!(
         report,
         "Same six-file plan; the fake model answers after 200 ms plus 2 ms per completion token (500 tokens/s), as real models take longer to write more. Per-file runs 4 calls at a time (the default `BLINK_GENERATION_CONCURRENCY`). Tokens are the generator calls' usage as the model server reported it. Mean of {RUNS} runs.\n"
