@@ -347,6 +347,7 @@ async fn a_database_outage_gives_clean_errors_and_service_comes_back() {
     assert_eq!(status, 200);
     let events = sse::events(&text);
     let error = events.iter().find(|e| e["type"] == "error").expect("the run reports the outage");
+    assert_eq!(error["code"], "database_unavailable", "{error}");
     assert!(error["message"].as_str().unwrap().contains("credits"), "{error}");
 
     // While it is down: 503 with a clear body, and the host stays up.

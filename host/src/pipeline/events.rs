@@ -82,6 +82,8 @@ pub enum ErrorCode {
     BudgetExceeded,
     AgentFailed,
     Cancelled,
+    /// The host's database (credits) could not be reached.
+    DatabaseUnavailable,
 }
 
 impl Event {

@@ -171,11 +171,18 @@ impl Pipeline {
         .into_iter()
         .map(|(role, agent)| (role.as_str().to_string(), agent.version.to_string()))
         .collect();
+        let llm_handle = ctx.llm.clone();
         let run = Run { pipeline: self, agents, events: events.clone(), ctx, request };
         let outcome = match run.execute().await {
             Ok(outcome) => outcome,
             Err(failure) => {
-                let code = if cancel.is_cancelled() { ErrorCode::Cancelled } else { failure.code };
+                let code = if cancel.is_cancelled() {
+                    ErrorCode::Cancelled
+                } else if llm_handle.database_failed() {
+                    ErrorCode::DatabaseUnavailable
+                } else {
+                    failure.code
+                };
                 for event in Event::failure(code, &failure.message) {
                     let _ = events.send(event);
                 }

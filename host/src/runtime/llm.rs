@@ -100,6 +100,9 @@ pub struct LlmCapability {
     cancel: CancellationToken,
     sink: Option<StreamSink>,
     meter: Option<Meter>,
+    /// Set when a call failed because the credit database could not be reached, so the run can
+    /// report that rather than a model outage.
+    database_failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LlmCapability {
@@ -109,7 +112,7 @@ impl LlmCapability {
         cancel: CancellationToken,
         sink: Option<StreamSink>,
     ) -> Self {
-        Self { provider, budget, cancel, sink, meter: None }
+        Self { provider, budget, cancel, sink, meter: None, database_failed: Arc::default() }
     }
 
     /// Charges every call to `meter`'s user: credits are reserved before the call and settled
@@ -117,6 +120,11 @@ impl LlmCapability {
     pub fn metered(mut self, meter: Meter) -> Self {
         self.meter = Some(meter);
         self
+    }
+
+    /// Whether a call of this run failed on the credit database.
+    pub fn database_failed(&self) -> bool {
+        self.database_failed.load(Ordering::SeqCst)
     }
 
     pub async fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
@@ -154,7 +162,10 @@ impl LlmCapability {
                             CreditError::Insufficient { .. } => {
                                 LlmError::InsufficientCredits("Credits exhausted.".into())
                             }
-                            CreditError::Db(e) => LlmError::Unavailable(format!("cannot check credits: {e}")),
+                            CreditError::Db(e) => {
+                                self.database_failed.store(true, Ordering::SeqCst);
+                                LlmError::Unavailable(format!("cannot check credits: {e}"))
+                            }
                         });
                     }
                 }
