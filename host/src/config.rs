@@ -251,6 +251,10 @@ pub struct AgentSettings {
     #[arg(long, env = "BLINK_AGENT_INSTANCES", default_value_t = 64)]
     pub agent_instances: u32,
 
+    /// Largest component an operator may upload, in bytes.
+    #[arg(long, env = "BLINK_PLUGIN_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub plugin_max_bytes: usize,
+
     /// JSON file of per-role settings: `{"planner": {"temperature": "0.3", "system_prompt": "..."}}`.
     #[arg(long, env = "BLINK_AGENT_CONFIG")]
     pub agent_config: Option<PathBuf>,

@@ -10,5 +10,6 @@ pub mod credits;
 pub mod db;
 pub mod llm;
 pub mod pipeline;
+pub mod plugins;
 pub mod runtime;
 pub mod server;

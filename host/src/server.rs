@@ -14,6 +14,7 @@ use crate::credits::{Credits, Pricing};
 use crate::db::Database;
 use crate::llm::LlmProvider;
 use crate::pipeline::{Pipeline, PipelineLimits};
+use crate::plugins::PluginStore;
 use crate::runtime::{AgentRuntime, CallLimits, Role};
 
 /// Per-role agent settings from the operator's JSON file.
@@ -66,6 +67,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     for role in Role::ALL {
         tracing::info!(%role, version = %runtime.active(role).version, contract = "blink:agents@0.1.0", "agent active");
     }
+    let plugins = PluginStore::new(
+        database.clone(),
+        runtime.clone(),
+        settings.data_dir.join("plugins"),
+        settings.agents.plugin_max_bytes,
+    );
+    plugins.restore().await?;
     let provider = LlmProvider::from_settings(&settings.llm)?;
     if provider.default_model().is_none() {
         tracing::warn!("{}", crate::llm::UNCONFIGURED);
@@ -92,6 +100,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         pipeline: Arc::new(pipeline),
         auth: Arc::new(Authenticator::new(&settings.auth)?),
         db: database,
+        plugins,
         admin_token: settings.database.admin_token.clone().filter(|t| !t.is_empty()).map(Arc::from),
         starting_credits: settings.database.starting_credits,
         limits: Arc::new(settings.limits.clone()),

@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::plugins::PluginError;
+use crate::runtime::LoadError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -26,9 +28,33 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("this needs an administrator")]
     Forbidden,
+    /// A component that cannot serve the role it was uploaded for.
+    #[error("{message}")]
+    BadComponent { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{0}")]
+    Internal(String),
     /// The exact body today's frontend expects when a user has no credits left.
     #[error("Credits exhausted.")]
     NoCredits,
+}
+
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        let message = e.to_string();
+        match e {
+            PluginError::Load(LoadError::NotAComponent(_)) => Self::BadComponent { code: "not_a_component", message },
+            PluginError::Load(LoadError::WrongContract(_)) => Self::BadComponent { code: "wrong_contract", message },
+            PluginError::Load(LoadError::WrongWorld(_)) => Self::BadComponent { code: "wrong_world", message },
+            PluginError::TooLarge { limit, .. } => Self::PayloadTooLarge { limit },
+            PluginError::UnknownVersion(_) => Self::NotFound("plugin version"),
+            PluginError::Active(_) => Self::Conflict { code: "version_active", message },
+            PluginError::NothingToRollBack => Self::Conflict { code: "nothing_to_roll_back", message },
+            PluginError::Db(e) => e.into(),
+            PluginError::Storage(m) => Self::Internal(m),
+        }
+    }
 }
 
 impl From<DbError> for ApiError {
@@ -65,6 +91,14 @@ impl IntoResponse for ApiError {
             }
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "unavailable", "message": m })),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, json!({ "error": "not_found", "message": self.to_string() })),
+            Self::BadComponent { code, message } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": code, "message": message }))
+            }
+            Self::Conflict { code, message } => (StatusCode::CONFLICT, json!({ "error": code, "message": message })),
+            Self::Internal(m) => {
+                tracing::error!("internal error: {m}");
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal", "message": "Internal error." }))
+            }
             Self::Forbidden => (StatusCode::FORBIDDEN, json!({ "error": "forbidden", "message": self.to_string() })),
             Self::NoCredits => {
                 (StatusCode::PAYMENT_REQUIRED, json!({ "error": "no_credits", "message": "Credits exhausted." }))

@@ -5,6 +5,7 @@ mod credits;
 mod error;
 mod health;
 mod orchestrator;
+mod plugins;
 mod projects;
 mod runs;
 
@@ -30,6 +31,7 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub auth: Arc<Authenticator>,
     pub db: Database,
+    pub plugins: crate::plugins::PluginStore,
     pub admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.
     pub starting_credits: i64,
@@ -50,6 +52,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/runs/{id}", get(runs::get))
         .route("/api/admin/credits", post(credits::grant))
         .route("/api/admin/usage", get(credits::usage))
+        .route("/api/admin/plugins/{role}", post(plugins::upload).layer(DefaultBodyLimit::max(state.plugins.max_bytes)))
+        .route("/api/admin/plugins", get(plugins::list))
+        .route("/api/admin/plugins/{role}/rollback", post(plugins::rollback))
+        .route("/api/admin/plugins/{role}/{version}/activate", post(plugins::activate))
+        .route("/api/admin/plugins/{role}/{version}", delete(plugins::remove))
         .route("/api/projects/{id}", delete(projects::remove))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.

@@ -190,6 +190,8 @@ impl Database {
             back
         } else {
             // The overage is taken as far as the balance goes; the ledger records what was taken.
+            // Writing first takes SQLite's write lock, so the read below cannot go stale.
+            sqlx::query("UPDATE users SET balance = balance WHERE id = $1").bind(user).execute(&mut *tx).await?;
             let balance: i64 =
                 sqlx::query_scalar("SELECT balance FROM users WHERE id = $1").bind(user).fetch_one(&mut *tx).await?;
             let taken = (-back).min(balance);
@@ -346,6 +348,121 @@ impl Database {
             .fetch_all(&self.pool)
             .await?;
         Ok(Some((record, events)))
+    }
+}
+
+impl Database {
+    /// Stores a plugin version; `false` when those bytes were already a version of the role.
+    pub async fn insert_plugin_version(&self, v: &crate::plugins::PluginVersion) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "INSERT INTO plugin_versions (role, version, size, contract, author, notes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (role, version) DO NOTHING",
+        )
+        .bind(&v.role)
+        .bind(&v.version)
+        .bind(v.size)
+        .bind(&v.contract)
+        .bind(&v.author)
+        .bind(&v.notes)
+        .bind(v.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn plugin_version(
+        &self,
+        role: &str,
+        version: &str,
+    ) -> Result<Option<crate::plugins::PluginVersion>, DbError> {
+        let row = sqlx::query(
+            "SELECT role, version, size, contract, author, notes, created_at FROM plugin_versions WHERE role = $1 AND version = $2",
+        )
+        .bind(role)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(plugin_from_row))
+    }
+
+    pub async fn plugin_versions(&self) -> Result<Vec<crate::plugins::PluginVersion>, DbError> {
+        let rows = sqlx::query(
+            "SELECT role, version, size, contract, author, notes, created_at FROM plugin_versions ORDER BY role, created_at, version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(plugin_from_row).collect())
+    }
+
+    pub async fn plugin_version_exists_anywhere(&self, version: &str) -> Result<bool, DbError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_versions WHERE version = $1")
+            .bind(version)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn delete_plugin_version(&self, role: &str, version: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM plugin_versions WHERE role = $1 AND version = $2")
+            .bind(role)
+            .bind(version)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The role's active stored version and the one before it (`None`: the built-in).
+    pub async fn active_plugin(&self, role: &str) -> Result<Option<(String, Option<String>)>, DbError> {
+        let row = sqlx::query("SELECT version, previous FROM plugin_active WHERE role = $1")
+            .bind(role)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Records `version` as active, remembering the one it replaces for a rollback. Single
+    /// statements, each atomic: no read-then-write transaction for SQLite to refuse as stale.
+    pub async fn set_active_plugin(&self, role: &str, version: &str) -> Result<(), DbError> {
+        let now = now_ms();
+        let replaced = sqlx::query(
+            "UPDATE plugin_active SET previous = version, version = $2, changed_at = $3 WHERE role = $1 AND version <> $2",
+        )
+        .bind(role)
+        .bind(version)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if replaced == 0 {
+            sqlx::query(
+                "INSERT INTO plugin_active (role, version, previous, changed_at) VALUES ($1, $2, NULL, $3) \
+                 ON CONFLICT (role) DO NOTHING",
+            )
+            .bind(role)
+            .bind(version)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The built-in agent serves the role again.
+    pub async fn clear_active_plugin(&self, role: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM plugin_active WHERE role = $1").bind(role).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn plugin_from_row(r: sqlx::any::AnyRow) -> crate::plugins::PluginVersion {
+    crate::plugins::PluginVersion {
+        role: r.get(0),
+        version: r.get(1),
+        size: r.get(2),
+        contract: r.get(3),
+        author: r.get(4),
+        notes: r.get(5),
+        created_at: r.get(6),
     }
 }
 

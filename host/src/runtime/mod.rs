@@ -173,6 +173,36 @@ pub struct AgentRuntime {
     /// One permit per pooled instance: a call waits for a free slot instead of failing when the
     /// host is busy.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Content hashes of the built-in agents, by role.
+    builtin: [String; 4],
+}
+
+/// The contract version this host serves.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Why a component cannot serve a role.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly component this host can compile: {0}")]
+    NotAComponent(String),
+    #[error("{0}")]
+    WrongContract(String),
+    #[error("{0}")]
+    WrongWorld(String),
+}
+
+/// The versions of the `blink:agents` package a component imports.
+fn contracts_of(engine: &Engine, component: &Component) -> Vec<String> {
+    let mut versions: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .filter_map(|(name, _)| {
+            name.strip_prefix("blink:agents/").and_then(|rest| rest.split_once('@')).map(|(_, v)| v.to_string())
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
 }
 
 impl AgentRuntime {
@@ -185,6 +215,7 @@ impl AgentRuntime {
         let cache = cache::ComponentCache::new(&engine, cache_dir)?;
         let load = |role: Role, bytes: &[u8]| -> anyhow::Result<ArcSwap<Agent>> {
             let agent = Self::compile(&engine, &linker, &cache, role, bytes)
+                .map_err(anyhow::Error::from)
                 .with_context(|| format!("loading the built-in {role}"))?;
             Ok(ArcSwap::from_pointee(agent))
         };
@@ -195,7 +226,8 @@ impl AgentRuntime {
             load(Role::Fixer, builtin::FIXER)?,
         ];
         let slots = Arc::new(tokio::sync::Semaphore::new(instances.max(1) as usize));
-        Ok(Self { engine, linker, cache, limits, active, slots })
+        let builtin = [builtin::PLANNER, builtin::GENERATOR, builtin::VALIDATOR, builtin::FIXER].map(content_hash);
+        Ok(Self { engine, linker, cache, limits, active, slots, builtin })
     }
 
     fn compile(
@@ -204,27 +236,49 @@ impl AgentRuntime {
         cache: &cache::ComponentCache,
         role: Role,
         bytes: &[u8],
-    ) -> anyhow::Result<Agent> {
+    ) -> Result<Agent, LoadError> {
         let version = content_hash(bytes);
-        let component: Component = cache.load(engine, &version, bytes)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("the component's imports do not match the {role} world"))?;
+        let component: Component =
+            cache.load(engine, &version, bytes).map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
+        let contracts = contracts_of(engine, &component);
+        if let Some(other) = contracts.iter().find(|v| v.as_str() != CONTRACT_VERSION) {
+            return Err(LoadError::WrongContract(format!(
+                "the component was built against blink:agents@{other}; this host serves blink:agents@{CONTRACT_VERSION}"
+            )));
+        }
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            LoadError::WrongWorld(format!("the component's imports do not match the {role} world: {e:#}"))
+        })?;
         let typed = match role {
             Role::Planner => planner::PlannerPre::new(pre).map(RolePre::Planner),
             Role::Generator => generator::GeneratorPre::new(pre).map(RolePre::Generator),
             Role::Validator => validator::ValidatorPre::new(pre).map(RolePre::Validator),
             Role::Fixer => fixer::FixerPre::new(pre).map(RolePre::Fixer),
         }
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("the component's exports do not match the {role} world"))?;
+        .map_err(|e| LoadError::WrongWorld(format!("the component's exports do not match the {role} world: {e:#}")))?;
         Ok(Agent { role, version: version.into(), pre: typed })
     }
 
     /// Compiles `bytes` (or takes them from the cache) and checks them against `role`'s world.
-    pub fn load(&self, role: Role, bytes: &[u8]) -> anyhow::Result<Arc<Agent>> {
+    pub fn load(&self, role: Role, bytes: &[u8]) -> Result<Arc<Agent>, LoadError> {
         Ok(Arc::new(Self::compile(&self.engine, &self.linker, &self.cache, role, bytes)?))
+    }
+
+    /// The content hash of the built-in agent of `role`.
+    pub fn builtin_version(&self, role: Role) -> &str {
+        &self.builtin[role.index()]
+    }
+
+    /// Makes the built-in agent its role's active component again.
+    pub fn activate_builtin(&self, role: Role) -> Result<(), LoadError> {
+        let bytes = match role {
+            Role::Planner => builtin::PLANNER,
+            Role::Generator => builtin::GENERATOR,
+            Role::Validator => builtin::VALIDATOR,
+            Role::Fixer => builtin::FIXER,
+        };
+        self.activate(self.load(role, bytes)?);
+        Ok(())
     }
 
     /// Makes `agent` its role's active component. Calls already running keep the component they

@@ -19,7 +19,17 @@ impl Blink {
     /// Starts `bin serve` with `env` (on top of a free port, a temporary data directory, the
     /// shared compile cache and the test JWT secret) and waits until it listens.
     pub async fn start(bin: &str, env: &[(&str, String)]) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
+        Self::start_in(bin, tempfile::tempdir().unwrap(), env).await
+    }
+
+    /// Stops the host and hands back its data directory, to start another host on the same state.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill().await;
+        self.data_dir
+    }
+
+    /// Like [`Blink::start`], on an existing data directory.
+    pub async fn start_in(bin: &str, data_dir: tempfile::TempDir, env: &[(&str, String)]) -> Self {
         let log = data_dir.path().join("blink.log");
         let mut command = Command::new(bin);
         command

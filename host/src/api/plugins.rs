@@ -1,0 +1,92 @@
+//! `/api/admin/plugins`: operators upload, list, activate, roll back and delete agent versions.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Admin, ApiError, AppState};
+use crate::runtime::Role;
+
+fn role(name: &str) -> Result<Role, ApiError> {
+    name.parse::<Role>().map_err(|_| ApiError::NotFound("role"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UploadQuery {
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    notes: Option<String>,
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(role_name): Path<String>,
+    Query(query): Query<UploadQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let role = role(&role_name)?;
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit: state.plugins.max_bytes }
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })?;
+    let author = query.author.unwrap_or_else(|| "operator".into());
+    let notes = query.notes.unwrap_or_default();
+    let (version, created) = state.plugins.upload(role, &bytes, &author, &notes).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({ "version": version, "active": true }))).into_response())
+}
+
+pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+    let versions = state.plugins.list().await?;
+    let runtime = &state.pipeline.runtime;
+    let roles: serde_json::Map<String, Value> = Role::ALL
+        .iter()
+        .map(|r| {
+            let active = runtime.active(*r).version.to_string();
+            let builtin = runtime.builtin_version(*r).to_string();
+            let mine: Vec<&crate::plugins::PluginVersion> = versions.iter().filter(|v| v.role == r.as_str()).collect();
+            (r.as_str().to_string(), json!({ "active": active, "builtin": builtin, "versions": mine }))
+        })
+        .collect();
+    Ok(Json(Value::Object(roles)))
+}
+
+pub async fn activate(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((role_name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let role = role(&role_name)?;
+    state.plugins.activate(role, &version).await?;
+    Ok(Json(json!({ "role": role.as_str(), "active": state.pipeline.runtime.active(role).version.to_string() })))
+}
+
+pub async fn rollback(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(role_name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let role = role(&role_name)?;
+    state.plugins.rollback(role).await?;
+    Ok(Json(json!({ "role": role.as_str(), "active": state.pipeline.runtime.active(role).version.to_string() })))
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((role_name, version)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let role = role(&role_name)?;
+    state.plugins.delete(role, &version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,161 @@
+//! Operators swap agent versions over the admin API, through the real binary: upload (checked
+//! against the role's world), activate, roll back, delete, and the active set survives a restart.
+
+use blink_test_support::fake_llm::{FakeLlm, Rule};
+use blink_test_support::host::Blink;
+use blink_test_support::{HOSTILE_VALIDATOR, jwt, sse};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blink");
+const ADMIN: &str = "operator-secret";
+
+async fn call(blink: &Blink, method: reqwest::Method, path: &str, token: &str, body: Option<Vec<u8>>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", blink.url)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.header("content-type", "application/wasm").body(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null))
+}
+
+fn rules() -> Vec<Rule> {
+    let plan = json!({ "intent": "add a footer", "steps": [
+        { "id": 1, "action": "create", "target": "Footer", "path": "Footer.tsx", "description": "A footer" },
+        { "id": 2, "action": "modify", "target": "App", "path": "App.tsx", "description": "Render the footer" },
+    ]});
+    vec![
+        Rule::text(&["thinking out loud"], "A footer."),
+        Rule::text(&["You plan changes"], plan.to_string()),
+        Rule::text(
+            &["Your part:\n- create Footer.tsx"],
+            "```tsx\nfunction Footer() {\n  return <footer>Made with Blink</footer>;\n}\n```",
+        ),
+        Rule::text(
+            &["Your part:\n- modify App.tsx"],
+            "```tsx\nfunction App() {\n  return <div><Footer /></div>;\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n```",
+        ),
+    ]
+}
+
+/// The confidence score of a run's (last) validation: the plugin validator reports the number of
+/// files, the built-in one 100 for these clean files.
+async fn confidence(blink: &Blink) -> u64 {
+    let token = jwt::user_token("user-1");
+    let (status, text) = blink
+        .post(
+            "/api/orchestrator",
+            Some(&token),
+            &json!({ "messages": [{ "role": "user", "content": "Add a footer" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}\n{}", blink.log());
+    let events = sse::events(&text);
+    events.iter().rev().find(|e| e["type"] == "validation").unwrap_or_else(|| panic!("{events:#?}"))["confidence_score"]
+        .as_u64()
+        .unwrap()
+}
+
+fn env(llm: &FakeLlm, database: &Option<String>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("BLINK_LLM_BASE_URL", llm.base_url()),
+        ("BLINK_ADMIN_TOKEN", ADMIN.into()),
+        ("BLINK_PLUGIN_MAX_BYTES", (4 * 1024 * 1024).to_string()),
+    ];
+    if let Some(url) = database {
+        env.push(("DATABASE_URL", url.clone()));
+    }
+    env
+}
+
+#[tokio::test]
+async fn upload_activate_roll_back_and_survive_a_restart() {
+    for (_backend, database) in blink_test_support::db::backends().await {
+        upload_activate_roll_back_and_survive_a_restart_on(database).await;
+    }
+}
+
+async fn upload_activate_roll_back_and_survive_a_restart_on(database: Option<String>) {
+    use reqwest::Method;
+    let llm = FakeLlm::start(rules()).await;
+    let blink = Blink::start(BIN, &env(&llm, &database)).await;
+    let plugin = std::fs::read(HOSTILE_VALIDATOR).unwrap();
+    assert_eq!(confidence(&blink).await, 100, "the built-in validator serves first");
+
+    let (status, body) =
+        call(&blink, Method::POST, "/api/admin/plugins/validator?author=ops&notes=first", ADMIN, Some(plugin.clone()))
+            .await;
+    assert_eq!(status, 201, "{body}");
+    let version = body["version"]["version"].as_str().unwrap().to_string();
+    assert_eq!(body["version"]["author"], "ops");
+    assert_eq!(body["version"]["contract"], "blink:agents@0.1.0");
+    assert_eq!(body["version"]["size"], plugin.len());
+    let (status, _) = call(&blink, Method::POST, "/api/admin/plugins/validator", ADMIN, Some(plugin.clone())).await;
+    assert_eq!(status, 200, "the same bytes twice are one version");
+    assert_eq!(confidence(&blink).await, 2, "the uploaded validator serves new runs at once");
+
+    let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
+    assert_eq!(list["validator"]["active"], version.as_str());
+    assert_eq!(list["validator"]["versions"].as_array().unwrap().len(), 1);
+    let builtin = list["validator"]["builtin"].as_str().unwrap().to_string();
+    assert_ne!(builtin, version);
+
+    // Deleting the active version is refused; rolling back restores the built-in for new runs.
+    let (status, body) =
+        call(&blink, Method::DELETE, &format!("/api/admin/plugins/validator/{version}"), ADMIN, None).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("version_active")));
+    let (status, body) = call(&blink, Method::POST, "/api/admin/plugins/validator/rollback", ADMIN, None).await;
+    assert_eq!((status, body["active"].clone()), (200, json!(builtin)), "{body}");
+    assert_eq!(confidence(&blink).await, 100);
+    let (status, body) =
+        call(&blink, Method::POST, &format!("/api/admin/plugins/validator/{version}/activate"), ADMIN, None).await;
+    assert_eq!(status, 200, "{body}\n{}", blink.log());
+    assert_eq!(confidence(&blink).await, 2);
+
+    // The active set survives a restart.
+    let data = blink.stop().await;
+    let blink = Blink::start_in(BIN, data, &env(&llm, &database)).await;
+    let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
+    assert_eq!(list["validator"]["active"], version.as_str(), "{list}");
+    assert_eq!(confidence(&blink).await, 2);
+
+    let (status, _) = call(&blink, Method::POST, "/api/admin/plugins/validator/builtin/activate", ADMIN, None).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        call(&blink, Method::DELETE, &format!("/api/admin/plugins/validator/{version}"), ADMIN, None).await;
+    assert_eq!(status, 204);
+    let (status, body) =
+        call(&blink, Method::POST, &format!("/api/admin/plugins/validator/{version}/activate"), ADMIN, None).await;
+    assert_eq!((status, body["error"].clone()), (404, json!("not_found")));
+    assert_eq!(confidence(&blink).await, 100);
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_and_change_nothing() {
+    use reqwest::Method;
+    let llm = FakeLlm::start(rules()).await;
+    let blink = Blink::start(BIN, &env(&llm, &None)).await;
+    let plugin = std::fs::read(HOSTILE_VALIDATOR).unwrap();
+    let (_, before) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
+
+    let (status, body) =
+        call(&blink, Method::POST, "/api/admin/plugins/validator", ADMIN, Some(b"\0asm not really".to_vec())).await;
+    assert_eq!((status, body["error"].clone()), (422, json!("not_a_component")), "{body}");
+    let (status, body) = call(&blink, Method::POST, "/api/admin/plugins/planner", ADMIN, Some(plugin.clone())).await;
+    assert_eq!((status, body["error"].clone()), (422, json!("wrong_world")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("planner world"), "{body}");
+    let (status, body) = call(&blink, Method::POST, "/api/admin/plugins/painter", ADMIN, Some(plugin.clone())).await;
+    assert_eq!((status, body["error"].clone()), (404, json!("not_found")), "{body}");
+    let too_big = vec![0u8; 4 * 1024 * 1024 + 1];
+    let (status, body) = call(&blink, Method::POST, "/api/admin/plugins/validator", ADMIN, Some(too_big)).await;
+    assert_eq!((status, body["error"].clone()), (413, json!("payload_too_large")), "{body}");
+    let (status, body) =
+        call(&blink, Method::POST, "/api/admin/plugins/validator", &jwt::user_token("mallory"), Some(plugin)).await;
+    assert_eq!((status, body["error"].clone()), (403, json!("forbidden")), "{body}");
+    let (status, body) = call(&blink, Method::POST, "/api/admin/plugins/fixer/rollback", ADMIN, None).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("nothing_to_roll_back")), "{body}");
+
+    let (_, after) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
+    assert_eq!(before, after, "a refused upload changes nothing");
+    assert_eq!(confidence(&blink).await, 100);
+}
