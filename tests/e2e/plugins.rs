@@ -159,3 +159,84 @@ async fn bad_uploads_are_refused_and_change_nothing() {
     assert_eq!(before, after, "a refused upload changes nothing");
     assert_eq!(confidence(&blink).await, 100);
 }
+
+/// A steady stream of orchestrations while the validator is swapped 100 times: none fails, and
+/// each run records the version that served it (its validation shows which one did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn swapping_under_load_fails_no_request() {
+    use reqwest::Method;
+    const SWAPS: usize = 100;
+    const CLIENTS: usize = 4;
+    let llm = FakeLlm::start(rules()).await;
+    let blink = Blink::start(BIN, &env(&llm, &None)).await;
+    let (_, body) = call(
+        &blink,
+        Method::POST,
+        "/api/admin/plugins/validator",
+        ADMIN,
+        Some(std::fs::read(HOSTILE_VALIDATOR).unwrap()),
+    )
+    .await;
+    let plugin = body["version"]["version"].as_str().unwrap().to_string();
+    let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
+    let builtin = list["validator"]["builtin"].as_str().unwrap().to_string();
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let swapper = async {
+        for i in 0..SWAPS {
+            let target = if i % 2 == 0 { "builtin" } else { plugin.as_str() };
+            let (status, body) =
+                call(&blink, Method::POST, &format!("/api/admin/plugins/validator/{target}/activate"), ADMIN, None)
+                    .await;
+            assert_eq!(status, 200, "swap {i}: {body}");
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let client = |n: usize| {
+        let (blink, done) = (&blink, &done);
+        async move {
+            let token = jwt::user_token(&format!("load-{n}"));
+            let mut runs = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || runs.is_empty() {
+                let response = reqwest::Client::new()
+                    .post(format!("{}/api/orchestrator", blink.url))
+                    .bearer_auth(&token)
+                    .json(&json!({ "messages": [{ "role": "user", "content": "Add a footer" }] }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let run_id = response.headers()["x-blink-run-id"].to_str().unwrap().to_string();
+                let events = sse::events(&response.text().await.unwrap());
+                let result = events.last().unwrap();
+                assert_eq!(result["conversational"], false, "a run failed during the swaps: {events:#?}");
+                let score =
+                    events.iter().find(|e| e["type"] == "validation").unwrap()["confidence_score"].as_u64().unwrap();
+                runs.push((token.clone(), run_id, score));
+            }
+            runs
+        }
+    };
+    let ((), a, b, c, d) = tokio::join!(swapper, client(0), client(1), client(2), client(3));
+    let runs: Vec<_> = [a, b, c, d].into_iter().flatten().collect();
+    assert!(runs.len() >= CLIENTS, "{} runs", runs.len());
+    let mut served = std::collections::BTreeMap::new();
+    for (token, run_id, score) in &runs {
+        let mut record = Value::Null;
+        for _ in 0..50 {
+            let (status, body) = call(&blink, Method::GET, &format!("/api/runs/{run_id}"), token, None).await;
+            if status == 200 {
+                record = body;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let version =
+            record["agents"]["validator"].as_str().unwrap_or_else(|| panic!("run {run_id} not recorded")).to_string();
+        let expected = if version == plugin { 2 } else { 100 };
+        assert!(version == plugin || version == builtin, "run {run_id} recorded an unknown version {version}");
+        assert_eq!(*score, expected, "run {run_id}: the recorded version is not the one that validated");
+        *served.entry(version).or_insert(0) += 1;
+    }
+    println!("{} runs during {SWAPS} swaps: {served:?}", runs.len());
+}
