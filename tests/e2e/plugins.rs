@@ -240,3 +240,92 @@ async fn swapping_under_load_fails_no_request() {
     }
     println!("{} runs during {SWAPS} swaps: {served:?}", runs.len());
 }
+
+/// A canary with a 10 % share over 1,000 runs serves 100 of them on average, with a standard
+/// deviation of √(1000 · 0.1 · 0.9) ≈ 9.5. The test accepts ±5 standard deviations (53 to 147),
+/// so a correct host fails it less than once in a million runs, while a share applied wrongly
+/// (0 %, 50 %, or to the wrong role) is far outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_canary_serves_its_share_of_runs_and_stats_count_them() {
+    use reqwest::Method;
+    const RUNS: usize = 1000;
+    const CLIENTS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agents.json");
+    std::fs::write(&config, r#"{"planner": {"thinking": "off"}}"#).unwrap();
+    let plan = json!({ "intent": "greeting", "conversational": true, "reply": "Hello!", "steps": [] });
+    let llm = FakeLlm::start(vec![Rule::text(&["You plan changes"], plan.to_string())]).await;
+    let mut env = env(&llm, &None);
+    env.push(("BLINK_AGENT_CONFIG", config.display().to_string()));
+    env.push(("BLINK_LOG", "warn".into()));
+    let blink = Blink::start(BIN, &env).await;
+    let (_, body) = call(
+        &blink,
+        Method::POST,
+        "/api/admin/plugins/validator",
+        ADMIN,
+        Some(std::fs::read(HOSTILE_VALIDATOR).unwrap()),
+    )
+    .await;
+    let plugin = body["version"]["version"].as_str().unwrap().to_string();
+    call(&blink, Method::POST, "/api/admin/plugins/validator/builtin/activate", ADMIN, None).await;
+
+    let canary = json!({ "version": plugin, "share": 0.1 });
+    let request = reqwest::Client::new()
+        .put(format!("{}/api/admin/plugins/validator/canary", blink.url))
+        .bearer_auth(ADMIN)
+        .json(&canary)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(request.status(), 200);
+    let bad = reqwest::Client::new()
+        .put(format!("{}/api/admin/plugins/validator/canary", blink.url))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "version": plugin, "share": 1.5 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let token = jwt::user_token("canary-user");
+    let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
+    futures::future::join_all((0..CLIENTS).map(|_| {
+        let (blink, token, chat) = (&blink, &token, &chat);
+        async move {
+            for _ in 0..RUNS / CLIENTS {
+                let (status, text) = blink.post("/api/orchestrator", Some(token), chat).await;
+                assert_eq!(status, 200);
+                assert_eq!(sse::events(&text).last().unwrap()["reply"], "Hello!");
+            }
+        }
+    }))
+    .await;
+
+    // Runs are recorded as their streams end; wait until all are.
+    let runs_of = |version: String| {
+        let blink = &blink;
+        async move {
+            let (_, body) =
+                call(blink, Method::GET, &format!("/api/admin/plugins/validator/{version}/stats"), ADMIN, None).await;
+            body["stats"]["runs"].as_u64().unwrap()
+        }
+    };
+    let (mut on_canary, mut on_active) = (0, 0);
+    for _ in 0..100 {
+        on_canary = runs_of(plugin.clone()).await;
+        on_active = runs_of("builtin".into()).await;
+        if on_canary + on_active == RUNS as u64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(on_canary + on_active, RUNS as u64);
+    assert!((53..=147).contains(&on_canary), "the canary served {on_canary} of {RUNS} runs");
+
+    let (_, body) =
+        call(&blink, Method::GET, &format!("/api/admin/plugins/validator/{plugin}/stats"), ADMIN, None).await;
+    assert_eq!(body["stats"]["failed"], 0);
+    assert_eq!(body["stats"]["conversational"], on_canary);
+    assert!(body["stats"]["promptTokens"].as_i64().unwrap() > 0);
+}

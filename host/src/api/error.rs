@@ -50,6 +50,7 @@ impl From<PluginError> for ApiError {
             PluginError::TooLarge { limit, .. } => Self::PayloadTooLarge { limit },
             PluginError::UnknownVersion(_) => Self::NotFound("plugin version"),
             PluginError::Active(_) => Self::Conflict { code: "version_active", message },
+            PluginError::BadShare(_) => Self::bad_request("invalid_share", message),
             PluginError::NothingToRollBack => Self::Conflict { code: "nothing_to_roll_back", message },
             PluginError::Db(e) => e.into(),
             PluginError::Storage(m) => Self::Internal(m),

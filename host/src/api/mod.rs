@@ -55,6 +55,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/admin/plugins/{role}", post(plugins::upload).layer(DefaultBodyLimit::max(state.plugins.max_bytes)))
         .route("/api/admin/plugins", get(plugins::list))
         .route("/api/admin/plugins/{role}/rollback", post(plugins::rollback))
+        .route("/api/admin/plugins/{role}/canary", axum::routing::put(plugins::canary))
+        .route("/api/admin/plugins/{role}/{version}/stats", get(plugins::stats))
         .route("/api/admin/plugins/{role}/{version}/activate", post(plugins::activate))
         .route("/api/admin/plugins/{role}/{version}", delete(plugins::remove))
         .route("/api/projects/{id}", delete(projects::remove))

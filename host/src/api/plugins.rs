@@ -55,7 +55,12 @@ pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<V
             let active = runtime.active(*r).version.to_string();
             let builtin = runtime.builtin_version(*r).to_string();
             let mine: Vec<&crate::plugins::PluginVersion> = versions.iter().filter(|v| v.role == r.as_str()).collect();
-            (r.as_str().to_string(), json!({ "active": active, "builtin": builtin, "versions": mine }))
+            let canary =
+                runtime.canary(*r).map(|c| json!({ "version": c.agent.version.to_string(), "share": c.share }));
+            (
+                r.as_str().to_string(),
+                json!({ "active": active, "builtin": builtin, "canary": canary, "versions": mine }),
+            )
         })
         .collect();
     Ok(Json(Value::Object(roles)))
@@ -89,4 +94,39 @@ pub async fn remove(
     let role = role(&role_name)?;
     state.plugins.delete(role, &version).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CanaryBody {
+    version: String,
+    share: f64,
+}
+
+pub async fn canary(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(role_name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let role = role(&role_name)?;
+    let canary: CanaryBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("expected {{\"version\", \"share\"}}: {e}")))?;
+    state.plugins.set_canary(role, &canary.version, canary.share).await?;
+    let current = state.pipeline.runtime.canary(role);
+    Ok(Json(json!({
+        "role": role.as_str(),
+        "active": state.pipeline.runtime.active(role).version.to_string(),
+        "canary": current.map(|c| json!({ "version": c.agent.version.to_string(), "share": c.share })),
+    })))
+}
+
+pub async fn stats(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((role_name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let role = role(&role_name)?;
+    let version = if version == "builtin" { state.pipeline.runtime.builtin_version(role).to_string() } else { version };
+    let stats = state.plugins.stats(role, &version).await?;
+    Ok(Json(json!({ "role": role.as_str(), "version": version, "stats": stats })))
 }

@@ -447,6 +447,17 @@ impl Database {
         Ok(())
     }
 
+    /// Outcome JSON and tokens of every run that `version` of `role` served.
+    pub async fn runs_served_by(&self, role: &str, version: &str) -> Result<Vec<(String, i64, i64)>, DbError> {
+        // Agents are stored as a JSON object written by the host itself (serde_json, no spaces).
+        let pattern = format!("%\"{role}\":\"{version}\"%");
+        let rows = sqlx::query("SELECT outcome, prompt_tokens, completion_tokens FROM runs WHERE agents LIKE $1")
+            .bind(pattern)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
     /// The built-in agent serves the role again.
     pub async fn clear_active_plugin(&self, role: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM plugin_active WHERE role = $1").bind(role).execute(&self.pool).await?;

@@ -57,7 +57,7 @@ pub struct Pipeline {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Conversational,
-    Files { count: usize, errors_left: usize },
+    Files { count: usize, errors_left: usize, fix_rounds: u32, confidence: u8 },
     Failed(ErrorCode),
 }
 
@@ -66,9 +66,10 @@ impl Outcome {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Self::Conversational => serde_json::json!({ "kind": "conversational" }),
-            Self::Files { count, errors_left } => {
-                serde_json::json!({ "kind": "files", "files": count, "errorsLeft": errors_left })
-            }
+            Self::Files { count, errors_left, fix_rounds, confidence } => serde_json::json!({
+                "kind": "files", "files": count, "errorsLeft": errors_left,
+                "fixRounds": fix_rounds, "confidence": confidence,
+            }),
             Self::Failed(code) => serde_json::json!({ "kind": "failed", "code": code }),
         }
     }
@@ -153,10 +154,10 @@ impl Pipeline {
         let ctx = CallContext { llm, cancel: cancel.clone(), config: self.agent_config.clone() };
         let runtime = &self.runtime;
         let agents = RunAgents {
-            planner: runtime.active(Role::Planner),
-            generator: runtime.active(Role::Generator),
-            validator: runtime.active(Role::Validator),
-            fixer: runtime.active(Role::Fixer),
+            planner: runtime.pick(Role::Planner),
+            generator: runtime.pick(Role::Generator),
+            validator: runtime.pick(Role::Validator),
+            fixer: runtime.pick(Role::Fixer),
         };
         tracing::info!(
             planner = %agents.planner.version, generator = %agents.generator.version,
@@ -296,7 +297,12 @@ impl Run<'_> {
         }
 
         self.send(Event::phase(Phase::Complete, events::COMPLETE));
-        let outcome = Outcome::Files { count: written.len(), errors_left: report.errors.len() };
+        let outcome = Outcome::Files {
+            count: written.len(),
+            errors_left: report.errors.len(),
+            fix_rounds: round,
+            confidence: report.confidence_score,
+        };
         self.send(Event::Result {
             conversational: false,
             intent: Some(plan.intent.clone()),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::db::{Database, DbError, now_ms};
-use crate::runtime::{AgentRuntime, CONTRACT_VERSION, LoadError, Role, content_hash};
+use crate::runtime::{AgentRuntime, CONTRACT_VERSION, Canary, LoadError, Role, content_hash};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,6 +25,21 @@ pub struct PluginVersion {
     pub created_at: i64,
 }
 
+/// How the runs a version served went.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionStats {
+    pub runs: u64,
+    pub failed: u64,
+    pub conversational: u64,
+    pub with_files: u64,
+    pub fix_rounds: u64,
+    pub errors_left: u64,
+    pub mean_confidence: Option<f64>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     #[error(transparent)]
@@ -35,6 +50,8 @@ pub enum PluginError {
     UnknownVersion(String),
     #[error("version {0} is active; activate another version first")]
     Active(String),
+    #[error("share {0} is not between 0 and 1")]
+    BadShare(f64),
     #[error("there is no earlier version to roll back to")]
     NothingToRollBack,
     #[error(transparent)]
@@ -143,6 +160,59 @@ impl PluginStore {
             let _ = std::fs::remove_file(self.blob(version));
         }
         Ok(())
+    }
+
+    /// Sends `share` (0 to 1) of new runs to `version`; a share of 0 ends the canary.
+    pub async fn set_canary(&self, role: Role, version: &str, share: f64) -> Result<(), PluginError> {
+        if !(0.0..=1.0).contains(&share) || share.is_nan() {
+            return Err(PluginError::BadShare(share));
+        }
+        if share == 0.0 {
+            self.runtime.set_canary(role, None);
+            return Ok(());
+        }
+        let agent = if version == "builtin" || version == self.runtime.builtin_version(role) {
+            let runtime = self.runtime.clone();
+            tokio::task::spawn_blocking(move || runtime.builtin(role))
+                .await
+                .map_err(|e| PluginError::Storage(e.to_string()))??
+        } else {
+            if self.db.plugin_version(role.as_str(), version).await?.is_none() {
+                return Err(PluginError::UnknownVersion(version.into()));
+            }
+            self.load_stored(role, version).await?
+        };
+        self.runtime.set_canary(role, Some(Canary { agent, share }));
+        tracing::info!(%role, version, share, "canary set");
+        Ok(())
+    }
+
+    /// How runs served by `version` of `role` went.
+    pub async fn stats(&self, role: Role, version: &str) -> Result<VersionStats, PluginError> {
+        let runs = self.db.runs_served_by(role.as_str(), version).await?;
+        let mut stats = VersionStats::default();
+        let mut confidence_sum = 0u64;
+        for (outcome, prompt, completion) in runs {
+            stats.runs += 1;
+            stats.prompt_tokens += prompt;
+            stats.completion_tokens += completion;
+            let outcome: serde_json::Value = serde_json::from_str(&outcome).unwrap_or_default();
+            match outcome["kind"].as_str() {
+                Some("failed") => stats.failed += 1,
+                Some("conversational") => stats.conversational += 1,
+                Some("files") => {
+                    stats.with_files += 1;
+                    stats.fix_rounds += outcome["fixRounds"].as_u64().unwrap_or(0);
+                    stats.errors_left += outcome["errorsLeft"].as_u64().unwrap_or(0);
+                    confidence_sum += outcome["confidence"].as_u64().unwrap_or(0);
+                }
+                _ => {}
+            }
+        }
+        if stats.with_files > 0 {
+            stats.mean_confidence = Some(confidence_sum as f64 / stats.with_files as f64);
+        }
+        Ok(stats)
     }
 
     pub async fn list(&self) -> Result<Vec<PluginVersion>, PluginError> {

@@ -175,6 +175,16 @@ pub struct AgentRuntime {
     slots: Arc<tokio::sync::Semaphore>,
     /// Content hashes of the built-in agents, by role.
     builtin: [String; 4],
+    /// A candidate per role that serves a share of new runs.
+    canary: [ArcSwap<Option<Canary>>; 4],
+}
+
+/// A version trying out on a share of the runs.
+#[derive(Clone)]
+pub struct Canary {
+    pub agent: Arc<Agent>,
+    /// From 0 to 1.
+    pub share: f64,
 }
 
 /// The contract version this host serves.
@@ -227,7 +237,8 @@ impl AgentRuntime {
         ];
         let slots = Arc::new(tokio::sync::Semaphore::new(instances.max(1) as usize));
         let builtin = [builtin::PLANNER, builtin::GENERATOR, builtin::VALIDATOR, builtin::FIXER].map(content_hash);
-        Ok(Self { engine, linker, cache, limits, active, slots, builtin })
+        let canary = Default::default();
+        Ok(Self { engine, linker, cache, limits, active, slots, builtin, canary })
     }
 
     fn compile(
@@ -269,15 +280,20 @@ impl AgentRuntime {
         &self.builtin[role.index()]
     }
 
-    /// Makes the built-in agent its role's active component again.
-    pub fn activate_builtin(&self, role: Role) -> Result<(), LoadError> {
+    /// The built-in agent of `role`, loaded (from the compile cache).
+    pub fn builtin(&self, role: Role) -> Result<Arc<Agent>, LoadError> {
         let bytes = match role {
             Role::Planner => builtin::PLANNER,
             Role::Generator => builtin::GENERATOR,
             Role::Validator => builtin::VALIDATOR,
             Role::Fixer => builtin::FIXER,
         };
-        self.activate(self.load(role, bytes)?);
+        self.load(role, bytes)
+    }
+
+    /// Makes the built-in agent its role's active component again.
+    pub fn activate_builtin(&self, role: Role) -> Result<(), LoadError> {
+        self.activate(self.builtin(role)?);
         Ok(())
     }
 
@@ -290,6 +306,25 @@ impl AgentRuntime {
     /// The role's active component.
     pub fn active(&self, role: Role) -> Arc<Agent> {
         self.active[role.index()].load_full()
+    }
+
+    /// The component to serve a new run: the canary for its share of runs, else the active one.
+    pub fn pick(&self, role: Role) -> Arc<Agent> {
+        if let Some(canary) = self.canary[role.index()].load().as_ref()
+            && rand::random::<f64>() < canary.share
+        {
+            return canary.agent.clone();
+        }
+        self.active(role)
+    }
+
+    /// Sends `share` of new runs to a candidate; `None` ends the canary.
+    pub fn set_canary(&self, role: Role, canary: Option<Canary>) {
+        self.canary[role.index()].store(Arc::new(canary));
+    }
+
+    pub fn canary(&self, role: Role) -> Option<Canary> {
+        self.canary[role.index()].load().as_ref().clone()
     }
 
     /// Waits for a free instance slot, or for the run to be cancelled.
