@@ -17,6 +17,9 @@ enum Command {
     Serve(Box<Settings>),
     /// Apply pending database migrations and exit.
     Migrate(Box<Settings>),
+    /// Check, push and list agent components.
+    #[command(subcommand)]
+    Plugin(blink_host::cli::PluginCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +39,11 @@ fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }),
+        Command::Plugin(command) => {
+            if !runtime.block_on(blink_host::cli::run(command))? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

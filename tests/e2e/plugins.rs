@@ -329,3 +329,50 @@ async fn a_canary_serves_its_share_of_runs_and_stats_count_them() {
     assert_eq!(body["stats"]["conversational"], on_canary);
     assert!(body["stats"]["promptTokens"].as_i64().unwrap() > 0);
 }
+
+async fn blink_cli(args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(BIN).args(args).env_clear().output().await.unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn plugin_authors_check_push_and_list_from_the_command_line() {
+    let (ok, out, err) = blink_cli(&["plugin", "check", HOSTILE_VALIDATOR, "--role", "validator"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ok: ") && out.contains("serves the validator role of blink:agents@0.1.0"), "{out}");
+    let (ok, _, err) = blink_cli(&["plugin", "check", HOSTILE_VALIDATOR, "--role", "planner"]).await;
+    assert!(!ok);
+    assert!(err.contains("cannot serve the planner role") && err.contains("planner world"), "{err}");
+    let garbage = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(garbage.path(), b"not wasm").unwrap();
+    let (ok, _, err) = blink_cli(&["plugin", "check", garbage.path().to_str().unwrap(), "--role", "fixer"]).await;
+    assert!(!ok);
+    assert!(err.contains("not a WebAssembly component"), "{err}");
+
+    let llm = FakeLlm::start(rules()).await;
+    let blink = Blink::start(BIN, &env(&llm, &None)).await;
+    let host = ["--url", blink.url.as_str(), "--token", ADMIN];
+    let mut push =
+        vec!["plugin", "push", HOSTILE_VALIDATOR, "--role", "validator", "--author", "ada", "--notes", "stricter"];
+    push.extend(host);
+    let (ok, out, err) = blink_cli(&push).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("validator version") && out.contains("is active"), "{out}");
+    let mut list = vec!["plugin", "list"];
+    list.extend(host);
+    let (ok, out, _) = blink_cli(&list).await;
+    assert!(ok);
+    assert!(out.contains("planner: active") && out.contains("(built-in)"), "{out}");
+    assert!(out.contains("by ada stricter"), "{out}");
+    assert_eq!(confidence(&blink).await, 2, "the pushed validator serves");
+
+    let wrong =
+        ["plugin", "push", HOSTILE_VALIDATOR, "--role", "fixer", "--url", blink.url.as_str(), "--token", "nope"];
+    let (ok, _, err) = blink_cli(&wrong).await;
+    assert!(!ok);
+    assert!(err.contains("refused (401"), "{err}");
+}

@@ -1,0 +1,145 @@
+//! `blink plugin …`: what a plugin author runs before and while shipping an agent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::runtime::{AgentRuntime, CONTRACT_VERSION, CallLimits, Role, content_hash};
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Check that a component can serve a role: it compiles, imports only what the contract
+    /// offers, in this host's contract version, and exports the role's functions.
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        role: Role,
+    },
+    /// Upload a component to a running host and make it active for its role.
+    Push {
+        file: PathBuf,
+        #[arg(long)]
+        role: Role,
+        #[command(flatten)]
+        host: HostArgs,
+        /// Who made this version.
+        #[arg(long)]
+        author: Option<String>,
+        /// What changed.
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// List the versions a running host knows, and which are active.
+    List {
+        #[command(flatten)]
+        host: HostArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// The host's base URL.
+    #[arg(long, env = "BLINK_URL", default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// The operator token (`BLINK_ADMIN_TOKEN` of the host) or an admin's JWT.
+    #[arg(long, env = "BLINK_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+/// Runs a plugin command; `Ok(false)` when the check or the request failed (reported already).
+pub async fn run(command: PluginCommand) -> anyhow::Result<bool> {
+    match command {
+        PluginCommand::Check { file, role } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let cache = std::env::temp_dir().join(format!("blink-plugin-check-{}", std::process::id()));
+            let limits = CallLimits {
+                memory_bytes: 64 << 20,
+                cpu: Duration::from_secs(1),
+                wall: Duration::from_secs(10),
+                output_bytes: 1 << 20,
+            };
+            let runtime = AgentRuntime::new(&cache, limits, 2)?;
+            let result = runtime.load(role, &bytes);
+            let _ = std::fs::remove_dir_all(&cache);
+            match result {
+                Ok(agent) => {
+                    println!(
+                        "ok: {} serves the {role} role of blink:agents@{CONTRACT_VERSION} (version {}, {} bytes)",
+                        file.display(),
+                        agent.version,
+                        bytes.len()
+                    );
+                    Ok(true)
+                }
+                Err(e) => {
+                    eprintln!("{}: cannot serve the {role} role: {e}", file.display());
+                    Ok(false)
+                }
+            }
+        }
+        PluginCommand::Push { file, role, host, author, notes } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let mut url = reqwest::Url::parse(&format!("{}/api/admin/plugins/{role}", host.url.trim_end_matches('/')))?;
+            if let Some(author) = author {
+                url.query_pairs_mut().append_pair("author", &author);
+            }
+            if let Some(notes) = notes {
+                url.query_pairs_mut().append_pair("notes", &notes);
+            }
+            let version = content_hash(&bytes);
+            let response = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(&host.token)
+                .header("content-type", "application/wasm")
+                .body(bytes)
+                .send()
+                .await
+                .with_context(|| format!("reaching {}", host.url))?;
+            report(response, &format!("{role} version {version} is active")).await
+        }
+        PluginCommand::List { host } => {
+            let response = reqwest::Client::new()
+                .get(format!("{}/api/admin/plugins", host.url.trim_end_matches('/')))
+                .bearer_auth(&host.token)
+                .send()
+                .await
+                .with_context(|| format!("reaching {}", host.url))?;
+            if !response.status().is_success() {
+                return report(response, "").await;
+            }
+            let body: serde_json::Value = response.json().await?;
+            for role in Role::ALL {
+                let r = &body[role.as_str()];
+                let active = r["active"].as_str().unwrap_or_default();
+                let builtin = r["builtin"].as_str().unwrap_or_default();
+                println!("{role}: active {active}{}", if active == builtin { " (built-in)" } else { "" });
+                for v in r["versions"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} {} bytes by {} {}",
+                        v["version"].as_str().unwrap_or_default(),
+                        v["size"],
+                        v["author"].as_str().unwrap_or_default(),
+                        v["notes"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+async fn report(response: reqwest::Response, success: &str) -> anyhow::Result<bool> {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if status.is_success() {
+        println!("ok: {success}");
+        Ok(true)
+    } else {
+        let code = body["error"].as_str().unwrap_or("error");
+        let message = body["message"].as_str().unwrap_or_default();
+        eprintln!("refused ({status}, {code}): {message}");
+        Ok(false)
+    }
+}
