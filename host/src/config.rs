@@ -251,6 +251,10 @@ pub struct AgentSettings {
     #[arg(long, env = "BLINK_AGENT_INSTANCES", default_value_t = 64)]
     pub agent_instances: u32,
 
+    /// Directory watched for components (`<role>.wasm`); default `<data dir>/plugins-watch`.
+    #[arg(long, env = "BLINK_PLUGINS_WATCH_DIR")]
+    pub plugins_watch_dir: Option<PathBuf>,
+
     /// Largest component an operator may upload, in bytes.
     #[arg(long, env = "BLINK_PLUGIN_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub plugin_max_bytes: usize,

@@ -74,6 +74,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.agents.plugin_max_bytes,
     );
     plugins.restore().await?;
+    let watch_dir =
+        settings.agents.plugins_watch_dir.clone().unwrap_or_else(|| settings.data_dir.join("plugins-watch"));
+    let _watcher = crate::plugins::watch::watch(plugins.clone(), &watch_dir)?;
     let provider = LlmProvider::from_settings(&settings.llm)?;
     if provider.default_model().is_none() {
         tracing::warn!("{}", crate::llm::UNCONFIGURED);

@@ -376,3 +376,46 @@ async fn plugin_authors_check_push_and_list_from_the_command_line() {
     assert!(!ok);
     assert!(err.contains("refused (401"), "{err}");
 }
+
+#[tokio::test]
+async fn a_component_dropped_in_the_watched_directory_becomes_active() {
+    use reqwest::Method;
+    let llm = FakeLlm::start(rules()).await;
+    let watch = tempfile::tempdir().unwrap();
+    let mut env = env(&llm, &None);
+    env.push(("BLINK_PLUGINS_WATCH_DIR", watch.path().display().to_string()));
+    let blink = Blink::start(BIN, &env).await;
+    let active = || async {
+        let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
+        (
+            list["validator"]["active"].as_str().unwrap().to_string(),
+            list["validator"]["builtin"].as_str().unwrap().to_string(),
+        )
+    };
+    let (builtin, _) = active().await;
+
+    let bytes = std::fs::read(HOSTILE_VALIDATOR).unwrap();
+    std::fs::write(watch.path().join("validator-strict.wasm"), &bytes).unwrap();
+    let mut now = builtin.clone();
+    for _ in 0..100 {
+        now = active().await.0;
+        if now != builtin {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_ne!(now, builtin, "the dropped component was not activated:\n{}", blink.log());
+    assert_eq!(confidence(&blink).await, 2);
+
+    // A broken file leaves the active version in place, and the log says why.
+    std::fs::write(watch.path().join("validator.wasm"), b"\0asm broken").unwrap();
+    for _ in 0..100 {
+        if blink.log().contains("watched component refused") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(blink.log().contains("watched component refused"), "{}", blink.log());
+    assert_eq!(active().await.0, now);
+    assert_eq!(confidence(&blink).await, 2);
+}

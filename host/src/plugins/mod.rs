@@ -5,6 +5,8 @@
 //! bad upload changes nothing. The runtime swaps the active pointer atomically, so runs already
 //! going keep the version they started with, and the active set is restored at start.
 
+pub mod watch;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
