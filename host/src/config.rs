@@ -130,6 +130,14 @@ pub struct LlmSettings {
     #[arg(long = "llm-max-retries", env = "BLINK_LLM_MAX_RETRIES", default_value_t = 3)]
     pub max_retries: u32,
 
+    /// Record every model exchange to this cassette file (JSON lines, appended).
+    #[arg(long = "llm-record", env = "BLINK_LLM_RECORD")]
+    pub record: Option<PathBuf>,
+
+    /// Answer every model call from this cassette, with no model behind.
+    #[arg(long = "llm-replay", env = "BLINK_LLM_REPLAY")]
+    pub replay: Option<PathBuf>,
+
     /// First backoff delay in milliseconds; doubled each retry.
     #[arg(long = "llm-backoff-ms", env = "BLINK_LLM_BACKOFF_MS", default_value_t = 500)]
     pub backoff_ms: u64,

@@ -575,3 +575,36 @@ async fn shutdown_lets_runs_in_flight_finish_then_cancels_what_is_left() {
     assert_eq!(error_code(&slow).as_deref(), Some("cancelled"), "{slow:#?}");
     assert_eq!(blink.wait(Duration::from_secs(10)).await, Some(true), "{}", blink.log());
 }
+
+#[tokio::test]
+async fn a_recorded_run_replays_with_no_model_behind() {
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], THINKING),
+        Rule::text(&["You plan changes"], plan_json(navbar_steps())),
+        Rule::text(&["Problems to fix", "Navbar.tsx"], fenced(BROWSER_NAVBAR_FIXED)),
+        Rule::text(&["Your part:\n- create Navbar.tsx"], fenced(BROWSER_NAVBAR_BROKEN)),
+        Rule::text(&["Your part:\n- modify App.tsx"], fenced(BROWSER_APP)),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("navbar.jsonl");
+    let recording = blink_with(&llm, &[("BLINK_LLM_RECORD", cassette.display().to_string())]).await;
+    let recorded = orchestrate(&recording, &navbar_request()).await;
+    assert_eq!(error_code(&recorded), None, "{recorded:#?}");
+    assert_eq!(std::fs::read_to_string(&cassette).unwrap().lines().count(), 5, "one line per model exchange");
+
+    // No model at all: only the cassette.
+    let replaying = Blink::start(BIN, &[("BLINK_LLM_REPLAY", cassette.display().to_string())]).await;
+    let replayed = orchestrate(&replaying, &navbar_request()).await;
+    assert_eq!(sse::squash_deltas(&sse::sequence(&replayed)), sse::squash_deltas(&sse::sequence(&recorded)));
+    assert_eq!(deltas(&replayed, "thinking_delta"), THINKING);
+    assert_eq!(of_type(&replayed, "validation"), of_type(&recorded, "validation"));
+    assert_eq!(replayed.last(), recorded.last(), "the replayed run delivers the same files");
+    assert_eq!(llm.received().len(), 5, "the replay made no model call");
+
+    // A request the cassette never saw is a clear model error, not a hang.
+    let other = json!({ "messages": [{ "role": "user", "content": "Something else entirely" }] });
+    let events = orchestrate(&replaying, &other).await;
+    assert_eq!(error_code(&events).as_deref(), Some("llm_unavailable"));
+    assert!(of_type(&events, "error")[0]["message"].as_str().unwrap().contains("no recorded answer"), "{events:#?}");
+}

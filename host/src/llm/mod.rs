@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 use crate::config::LlmSettings;
 
+pub mod cassette;
+
 /// One chat completion, as the host asks for it.
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
@@ -28,20 +30,32 @@ pub struct ChatRequest {
 /// budgets and streaming as a remote model, with no network in between.
 pub type InProcessModel = Arc<dyn Fn(&ChatRequest) -> Result<String, LlmError> + Send + Sync>;
 
-/// How the host reaches models: a configured endpoint, an in-process model, or nothing (the host
-/// still serves and explains how to configure one).
+/// How the host reaches models: a configured endpoint (optionally recorded to a cassette), a
+/// replayed cassette, an in-process model, or nothing (the host still serves and explains how to
+/// configure one).
 #[derive(Clone)]
 pub enum LlmProvider {
     OpenAi(OpenAiClient),
+    Recording { inner: Box<LlmProvider>, recorder: Arc<cassette::Recorder> },
+    Replay(Arc<cassette::Replay>),
     InProcess { model: String, answer: InProcessModel },
     Unconfigured,
 }
 
 impl LlmProvider {
     pub fn from_settings(settings: &LlmSettings) -> anyhow::Result<Self> {
-        Ok(match settings.endpoint() {
+        if let Some(path) = &settings.replay {
+            return Ok(Self::Replay(Arc::new(cassette::Replay::open(path)?)));
+        }
+        let provider = match settings.endpoint() {
             Some((base_url, api_key)) => Self::OpenAi(OpenAiClient::new(settings, base_url, api_key)?),
             None => Self::Unconfigured,
+        };
+        Ok(match &settings.record {
+            Some(path) => {
+                Self::Recording { inner: Box::new(provider), recorder: Arc::new(cassette::Recorder::create(path)?) }
+            }
+            None => provider,
         })
     }
 
@@ -49,6 +63,8 @@ impl LlmProvider {
         match self {
             Self::OpenAi(c) => Some(&c.model),
             Self::InProcess { model, .. } => Some(model),
+            Self::Recording { inner, .. } => inner.default_model(),
+            Self::Replay(_) => Some("replay"),
             Self::Unconfigured => None,
         }
     }
@@ -69,6 +85,28 @@ impl LlmProvider {
                 }
                 let usage = estimate_usage(&request.messages, &content);
                 Ok(Completion { content, model: model.clone(), usage, truncated: false })
+            }
+            Self::Recording { inner, recorder } => {
+                let completion = Box::pin(inner.complete(request, on_delta)).await?;
+                recorder.record(request, &completion.model, &completion.content, &completion.usage);
+                Ok(completion)
+            }
+            Self::Replay(replay) => {
+                let exchange = replay.answer(request)?;
+                if let Some(on_delta) = on_delta {
+                    for piece in exchange.content.split_inclusive(' ') {
+                        on_delta(piece);
+                    }
+                }
+                Ok(Completion {
+                    content: exchange.content,
+                    model: exchange.model,
+                    usage: Usage {
+                        prompt_tokens: exchange.prompt_tokens,
+                        completion_tokens: exchange.completion_tokens,
+                    },
+                    truncated: false,
+                })
             }
             Self::Unconfigured => Err(LlmError::Unavailable(UNCONFIGURED.into())),
         }
