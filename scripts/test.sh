@@ -59,11 +59,13 @@ log "formatting"
 cargo fmt --all --check
 cargo fmt --manifest-path agents/Cargo.toml --all --check
 cargo fmt --manifest-path tests/components/Cargo.toml --all --check
+cargo fmt --manifest-path plugins/a11y-validator/Cargo.toml --all --check
 
 log "lints"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --manifest-path agents/Cargo.toml --workspace --all-targets -- -D warnings
 cargo clippy --locked --manifest-path tests/components/Cargo.toml --workspace --all-targets -- -D warnings
+cargo clippy --locked --manifest-path plugins/a11y-validator/Cargo.toml --all-targets -- -D warnings
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

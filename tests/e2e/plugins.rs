@@ -419,3 +419,50 @@ async fn a_component_dropped_in_the_watched_directory_becomes_active() {
     assert_eq!(active().await.0, now);
     assert_eq!(confidence(&blink).await, 2);
 }
+
+#[tokio::test]
+async fn the_example_accessibility_validator_reports_in_a_real_run() {
+    use reqwest::Method;
+    let (ok, out, err) =
+        blink_cli(&["plugin", "check", blink_test_support::A11Y_VALIDATOR, "--role", "validator"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+
+    let plan = json!({ "intent": "add a hero", "steps": [
+        { "id": 1, "action": "modify", "target": "App", "path": "App.tsx", "description": "A hero with a picture" },
+    ]});
+    let app = "function App() {\n  return (\n    <main>\n      <img src=\"/hero.png\" />\n      <button></button>\n      <div onClick={() => alert('hi')}>Go</div>\n    </main>\n  );\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n";
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], "A hero."),
+        Rule::text(&["You plan changes"], plan.to_string()),
+        Rule::text(&["Your part:\n- modify App.tsx"], format!("```tsx\n{app}```")),
+    ])
+    .await;
+    let blink = Blink::start(BIN, &env(&llm, &None)).await;
+    let (status, body) = call(
+        &blink,
+        Method::POST,
+        "/api/admin/plugins/validator",
+        ADMIN,
+        Some(std::fs::read(blink_test_support::A11Y_VALIDATOR).unwrap()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let token = jwt::user_token("user-1");
+    let (_, text) = blink
+        .post("/api/orchestrator", Some(&token), &json!({ "messages": [{ "role": "user", "content": "Add a hero" }] }))
+        .await;
+    let events = sse::events(&text);
+    let validation = events.iter().find(|e| e["type"] == "validation").unwrap();
+    let found: Vec<(u64, String)> = validation["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["line"].as_u64().unwrap(), w["message"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0].0 == 4 && found[0].1.contains("<img> has no alt text"), "{found:?}");
+    assert!(found[1].0 == 5 && found[1].1.contains("<button> has no accessible name"), "{found:?}");
+    assert!(found[2].0 == 6 && found[2].1.contains("clickable <div>"), "{found:?}");
+    assert_eq!(validation["confidence_score"], 85);
+}

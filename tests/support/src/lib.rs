@@ -10,3 +10,6 @@ pub mod sse;
 
 /// A validator component that misbehaves as its `mode` setting says (see `tests/components`).
 pub const HOSTILE_VALIDATOR: &str = env!("BLINK_HOSTILE_VALIDATOR");
+
+/// The accessibility validator of `plugins/a11y-validator`, the example third-party agent.
+pub const A11Y_VALIDATOR: &str = env!("BLINK_A11Y_VALIDATOR");
