@@ -19,6 +19,15 @@ async fn call(blink: &Blink, method: reqwest::Method, path: &str, token: &str, b
     (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null))
 }
 
+/// Uploads the component at `path` as the validator (it becomes active) and returns its version.
+async fn upload_validator(blink: &Blink, path: &str) -> String {
+    let (status, body) =
+        call(blink, reqwest::Method::POST, "/api/admin/plugins/validator", ADMIN, Some(std::fs::read(path).unwrap()))
+            .await;
+    assert!(status == 200 || status == 201, "{body}");
+    body["version"]["version"].as_str().unwrap().to_string()
+}
+
 fn rules() -> Vec<Rule> {
     let plan = json!({ "intent": "add a footer", "steps": [
         { "id": 1, "action": "create", "target": "Footer", "path": "Footer.tsx", "description": "A footer" },
@@ -169,15 +178,7 @@ async fn swapping_under_load_fails_no_request() {
     const CLIENTS: usize = 4;
     let llm = FakeLlm::start(rules()).await;
     let blink = Blink::start(BIN, &env(&llm, &None)).await;
-    let (_, body) = call(
-        &blink,
-        Method::POST,
-        "/api/admin/plugins/validator",
-        ADMIN,
-        Some(std::fs::read(HOSTILE_VALIDATOR).unwrap()),
-    )
-    .await;
-    let plugin = body["version"]["version"].as_str().unwrap().to_string();
+    let plugin = upload_validator(&blink, HOSTILE_VALIDATOR).await;
     let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
     let builtin = list["validator"]["builtin"].as_str().unwrap().to_string();
 
@@ -259,15 +260,7 @@ async fn a_canary_serves_its_share_of_runs_and_stats_count_them() {
     env.push(("BLINK_AGENT_CONFIG", config.display().to_string()));
     env.push(("BLINK_LOG", "warn".into()));
     let blink = Blink::start(BIN, &env).await;
-    let (_, body) = call(
-        &blink,
-        Method::POST,
-        "/api/admin/plugins/validator",
-        ADMIN,
-        Some(std::fs::read(HOSTILE_VALIDATOR).unwrap()),
-    )
-    .await;
-    let plugin = body["version"]["version"].as_str().unwrap().to_string();
+    let plugin = upload_validator(&blink, HOSTILE_VALIDATOR).await;
     call(&blink, Method::POST, "/api/admin/plugins/validator/builtin/activate", ADMIN, None).await;
 
     let canary = json!({ "version": plugin, "share": 0.1 });

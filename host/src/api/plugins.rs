@@ -12,6 +12,15 @@ use serde_json::{Value, json};
 use super::{Admin, ApiError, AppState};
 use crate::runtime::Role;
 
+/// The role's canary as the API shows it, `null` when there is none.
+fn canary_json(state: &AppState, role: Role) -> Value {
+    state
+        .pipeline
+        .runtime
+        .canary(role)
+        .map_or(Value::Null, |c| json!({ "version": c.agent.version.to_string(), "share": c.share }))
+}
+
 fn role(name: &str) -> Result<Role, ApiError> {
     name.parse::<Role>().map_err(|_| ApiError::NotFound("role"))
 }
@@ -112,11 +121,10 @@ pub async fn canary(
     let canary: CanaryBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("expected {{\"version\", \"share\"}}: {e}")))?;
     state.plugins.set_canary(role, &canary.version, canary.share).await?;
-    let current = state.pipeline.runtime.canary(role);
     Ok(Json(json!({
         "role": role.as_str(),
         "active": state.pipeline.runtime.active(role).version.to_string(),
-        "canary": current.map(|c| json!({ "version": c.agent.version.to_string(), "share": c.share })),
+        "canary": canary_json(&state, role),
     })))
 }
 
