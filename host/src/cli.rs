@@ -17,7 +17,7 @@ pub enum PluginCommand {
         #[arg(long)]
         role: Role,
     },
-    /// Upload a component to a running host and make it active for its role.
+    /// Upload a component to a running host and make it active for its role (or only store it).
     Push {
         file: PathBuf,
         #[arg(long)]
@@ -30,6 +30,10 @@ pub enum PluginCommand {
         /// What changed.
         #[arg(long)]
         notes: Option<String>,
+        /// Store the version without making it active: for canaries and validators that
+        /// projects chain.
+        #[arg(long)]
+        no_activate: bool,
     },
     /// List the versions a running host knows, and which are active.
     List {
@@ -79,7 +83,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<bool> {
                 }
             }
         }
-        PluginCommand::Push { file, role, host, author, notes } => {
+        PluginCommand::Push { file, role, host, author, notes, no_activate } => {
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let mut url = reqwest::Url::parse(&format!("{}/api/admin/plugins/{role}", host.url.trim_end_matches('/')))?;
             if let Some(author) = author {
@@ -87,6 +91,9 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<bool> {
             }
             if let Some(notes) = notes {
                 url.query_pairs_mut().append_pair("notes", &notes);
+            }
+            if no_activate {
+                url.query_pairs_mut().append_pair("activate", "false");
             }
             let version = content_hash(&bytes);
             let response = reqwest::Client::new()
@@ -97,7 +104,8 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<bool> {
                 .send()
                 .await
                 .with_context(|| format!("reaching {}", host.url))?;
-            report(response, &format!("{role} version {version} is active")).await
+            let done = if no_activate { "stored" } else { "active" };
+            report(response, &format!("{role} version {version} is {done}")).await
         }
         PluginCommand::List { host } => {
             let response = reqwest::Client::new()

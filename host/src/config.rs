@@ -270,4 +270,12 @@ pub struct AgentSettings {
     /// JSON file of per-role settings: `{"planner": {"temperature": "0.3", "system_prompt": "..."}}`.
     #[arg(long, env = "BLINK_AGENT_CONFIG")]
     pub agent_config: Option<PathBuf>,
+
+    /// Bytes of keys and values one role's settings may hold when set over the admin API.
+    #[arg(long, env = "BLINK_AGENT_SETTINGS_MAX_BYTES", default_value_t = 64 * 1024)]
+    pub agent_settings_max_bytes: usize,
+
+    /// Validators a project may chain after the main one.
+    #[arg(long, env = "BLINK_MAX_EXTRA_VALIDATORS", default_value_t = 4)]
+    pub max_extra_validators: usize,
 }

@@ -18,7 +18,7 @@ use crate::plugins::PluginStore;
 use crate::runtime::{AgentRuntime, CallLimits, Role};
 
 /// Per-role agent settings from the operator's JSON file.
-pub fn load_agent_config(settings: &Settings) -> anyhow::Result<BTreeMap<Role, Arc<BTreeMap<String, String>>>> {
+pub fn load_agent_config(settings: &Settings) -> anyhow::Result<crate::pipeline::AgentConfig> {
     let Some(path) = &settings.agents.agent_config else {
         return Ok(BTreeMap::new());
     };
@@ -72,8 +72,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         runtime.clone(),
         settings.data_dir.join("plugins"),
         settings.agents.plugin_max_bytes,
+        settings.agents.max_extra_validators,
     );
     plugins.restore().await?;
+    let agent_settings = Arc::new(crate::plugins::settings::AgentSettings::new(
+        database.clone(),
+        load_agent_config(&settings)?,
+        settings.agents.agent_settings_max_bytes,
+    ));
+    agent_settings.reload().await?;
     let watch_dir =
         settings.agents.plugins_watch_dir.clone().unwrap_or_else(|| settings.data_dir.join("plugins-watch"));
     let _watcher = crate::plugins::watch::watch(plugins.clone(), &watch_dir)?;
@@ -92,7 +99,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             generation_concurrency: l.generation_concurrency,
             generation_mode: l.generation_mode,
         },
-        agent_config: Arc::new(load_agent_config(&settings)?),
+        agent_config: agent_settings.handle(),
         credits: Some(Credits::new(
             database.clone(),
             Pricing { default: settings.database.pricing.default, models: settings.database.pricing.models.clone() },
@@ -104,6 +111,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         auth: Arc::new(Authenticator::new(&settings.auth)?),
         db: database,
         plugins,
+        agent_settings,
         admin_token: settings.database.admin_token.clone().filter(|t| !t.is_empty()).map(Arc::from),
         starting_credits: settings.database.starting_credits,
         limits: Arc::new(settings.limits.clone()),

@@ -459,3 +459,237 @@ async fn the_example_accessibility_validator_reports_in_a_real_run() {
     assert!(found[2].0 == 6 && found[2].1.contains("clickable <div>"), "{found:?}");
     assert_eq!(validation["confidence_score"], 85);
 }
+
+async fn send_json(blink: &Blink, method: reqwest::Method, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", blink.url))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null))
+}
+
+/// Stores a component for `role` without activating it and returns its version.
+async fn store_only(blink: &Blink, role: &str, bytes: Vec<u8>) -> String {
+    let path = format!("/api/admin/plugins/{role}?activate=false&notes=stored");
+    let (status, body) = call(blink, reqwest::Method::POST, &path, ADMIN, Some(bytes)).await;
+    assert!(status == 200 || status == 201, "{body}");
+    assert_eq!(body["active"], false, "{body}");
+    body["version"]["version"].as_str().unwrap().to_string()
+}
+
+/// Waits for a run's record (written as its stream ends) and returns it.
+async fn run_record(blink: &Blink, token: &str, run_id: &str) -> Value {
+    for _ in 0..100 {
+        let (status, body) = call(blink, reqwest::Method::GET, &format!("/api/runs/{run_id}"), token, None).await;
+        if status == 200 {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {run_id} was never recorded\n{}", blink.log());
+}
+
+/// Posts a chat and returns the run id and its events.
+async fn orchestrate(blink: &Blink, token: &str, body: &Value) -> (String, Vec<Value>) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/orchestrator", blink.url))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let run_id = response.headers()["x-blink-run-id"].to_str().unwrap().to_string();
+    (run_id, sse::events(&response.text().await.unwrap()))
+}
+
+#[tokio::test]
+async fn a_chained_validator_from_plugins_adds_its_diagnostics_to_a_real_run() {
+    use reqwest::Method;
+    let plan = json!({ "intent": "add a hero", "steps": [
+        { "id": 1, "action": "modify", "target": "App", "path": "App.tsx", "description": "A hero with a picture" },
+    ]});
+    let app = "function App() {\n  return (\n    <main>\n      <img src=\"/hero.png\" />\n      <button></button>\n      <div onClick={() => alert('hi')}>Go</div>\n      <p dangerouslySetInnerHTML={{ __html: '<b>hi</b>' }} />\n    </main>\n  );\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n";
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], "A hero."),
+        Rule::text(&["You plan changes"], plan.to_string()),
+        Rule::text(&["Your part:\n- modify App.tsx"], format!("```tsx\n{app}```")),
+    ])
+    .await;
+    let mut env = env(&llm, &None);
+    env.push(("BLINK_MAX_EXTRA_VALIDATORS", "1".into()));
+    let blink = Blink::start(BIN, &env).await;
+    let a11y = store_only(&blink, "validator", std::fs::read(blink_test_support::A11Y_VALIDATOR).unwrap()).await;
+    let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
+    assert_eq!(list["validator"]["active"], list["validator"]["builtin"], "a stored-only version is not active");
+
+    let owner = jwt::user_token("owner");
+    let (status, _) = send_json(&blink, Method::POST, "/api/projects", &owner, &json!({ "id": "hero" })).await;
+    assert_eq!(status, 201);
+    let (status, body) = call(&blink, Method::GET, "/api/projects/hero/pipeline", &owner, None).await;
+    assert_eq!((status, body.clone()), (200, json!({ "agents": {}, "extraValidators": [] })), "{body}");
+    let pipeline = json!({ "extraValidators": [a11y] });
+    let (status, body) = send_json(&blink, Method::PUT, "/api/projects/hero/pipeline", &owner, &pipeline).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The same chat in the project (both validators) and outside it (the built-in one only).
+    let chat = |project: Option<&str>| {
+        let mut body = json!({ "messages": [{ "role": "user", "content": "Add a hero" }] });
+        if let Some(project) = project {
+            body["projectId"] = json!(project);
+        }
+        body
+    };
+    let (run_id, events) = orchestrate(&blink, &owner, &chat(Some("hero"))).await;
+    let validation = events.iter().find(|e| e["type"] == "validation").unwrap_or_else(|| panic!("{events:#?}"));
+    let warnings: Vec<(u64, String)> = validation["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["line"].as_u64().unwrap_or(0), w["message"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(warnings.iter().any(|(_, m)| m.contains("dangerouslySetInnerHTML")), "built-in finding: {warnings:?}");
+    assert!(warnings.iter().any(|(l, m)| *l == 4 && m.contains("<img> has no alt text")), "{warnings:?}");
+    assert!(warnings.iter().any(|(l, m)| *l == 5 && m.contains("<button> has no accessible name")), "{warnings:?}");
+    assert!(warnings.iter().any(|(l, m)| *l == 6 && m.contains("clickable <div>")), "{warnings:?}");
+    let (_, alone) = orchestrate(&blink, &owner, &chat(None)).await;
+    let alone = alone.iter().find(|e| e["type"] == "validation").unwrap();
+    let alone_warnings = alone["warnings"].as_array().unwrap();
+    assert!(alone_warnings.iter().all(|w| !w["message"].as_str().unwrap().contains("alt text")), "{alone}");
+    assert_eq!(warnings.len(), alone_warnings.len() + 3, "the chain adds exactly the plugin's three findings");
+    assert!(
+        validation["confidence_score"].as_u64() <= alone["confidence_score"].as_u64(),
+        "the run is as confident as its least confident validator"
+    );
+    // The result carries the merged warnings too, and the run record names the chained version.
+    assert_eq!(events.last().unwrap()["warnings"].as_array().unwrap().len(), warnings.len());
+    let record = run_record(&blink, &owner, &run_id).await;
+    assert_eq!(record["agents"]["validator+1"], json!(a11y), "{record}");
+    let (_, stats) = call(&blink, Method::GET, &format!("/api/admin/plugins/validator/{a11y}/stats"), ADMIN, None).await;
+    assert_eq!(stats["stats"]["runs"], 1, "{stats}");
+
+    // A version a project chains cannot be deleted from under it.
+    let (status, body) = call(&blink, Method::DELETE, &format!("/api/admin/plugins/validator/{a11y}"), ADMIN, None).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("version_in_use")), "{body}");
+    // Only the owner sees or changes the pipeline.
+    let mallory = jwt::user_token("mallory");
+    let (status, _) = call(&blink, Method::GET, "/api/projects/hero/pipeline", &mallory, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = send_json(&blink, Method::PUT, "/api/projects/hero/pipeline", &mallory, &json!({})).await;
+    assert_eq!(status, 404);
+    // Bad pipelines are refused with a reason and change nothing.
+    let refused = [
+        (json!({ "extraValidators": ["0".repeat(64)] }), 422, "invalid_pipeline"),
+        (json!({ "agents": { "painter": "builtin" } }), 422, "invalid_pipeline"),
+        (json!({ "extraValidators": [a11y, a11y] }), 422, "invalid_pipeline"),
+        (json!({ "extraValidators": ["builtin"] }), 422, "invalid_pipeline"),
+        (json!({ "agents": { "planner": a11y } }), 422, "invalid_pipeline"),
+        (json!({ "extraValidator": [a11y] }), 400, "invalid_json"),
+    ];
+    for (bad, code, error) in refused {
+        let (status, body) = send_json(&blink, Method::PUT, "/api/projects/hero/pipeline", &owner, &bad).await;
+        assert_eq!((status, body["error"].clone()), (code, json!(error)), "{bad}: {body}");
+    }
+    let (_, body) = call(&blink, Method::GET, "/api/projects/hero/pipeline", &owner, None).await;
+    assert_eq!(body["extraValidators"], json!([a11y]));
+
+    // Taken out of the pipeline (the chain limit of 1 holds at its edge), it can go.
+    let (status, body) = send_json(&blink, Method::PUT, "/api/projects/hero/pipeline", &owner, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = call(&blink, Method::DELETE, &format!("/api/admin/plugins/validator/{a11y}"), ADMIN, None).await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn a_project_pins_a_version_and_keeps_it_across_swaps_and_restarts() {
+    use reqwest::Method;
+    let llm = FakeLlm::start(rules()).await;
+    let blink = Blink::start(BIN, &env(&llm, &None)).await;
+    let hostile = store_only(&blink, "validator", std::fs::read(HOSTILE_VALIDATOR).unwrap()).await;
+    let owner = jwt::user_token("owner");
+    send_json(&blink, Method::POST, "/api/projects", &owner, &json!({ "id": "pinned" })).await;
+    let pin = json!({ "agents": { "validator": hostile } });
+    let (status, body) = send_json(&blink, Method::PUT, "/api/projects/pinned/pipeline", &owner, &pin).await;
+    assert_eq!(status, 200, "{body}");
+    let score = |events: &[Value]| events.iter().find(|e| e["type"] == "validation").unwrap()["confidence_score"].clone();
+    let chat = |project: &str| json!({ "projectId": project, "messages": [{ "role": "user", "content": "Add a footer" }] });
+
+    // The hostile validator in "ok" mode scores the number of files (2); the built-in scores 100.
+    let (_, events) = orchestrate(&blink, &owner, &chat("pinned")).await;
+    assert_eq!(score(&events), 2, "the pinned version serves the project");
+    let (_, events) = orchestrate(&blink, &owner, &chat("other")).await;
+    assert_eq!(score(&events), 100, "other projects follow the active version");
+    // A canary of the whole host does not reach a pinned project.
+    let (status, _) = send_json(
+        &blink,
+        Method::PUT,
+        "/api/admin/plugins/validator/canary",
+        ADMIN,
+        &json!({ "version": "builtin", "share": 1.0 }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, events) = orchestrate(&blink, &owner, &chat("pinned")).await;
+    assert_eq!(score(&events), 2);
+
+    // The pin and the canary survive a restart.
+    let blink = Blink::start_in(BIN, blink.stop().await, &env(&llm, &None)).await;
+    let (_, events) = orchestrate(&blink, &owner, &chat("pinned")).await;
+    assert_eq!(score(&events), 2);
+    let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
+    assert_eq!(list["validator"]["canary"]["share"], 1.0, "{list}");
+    assert_eq!(list["validator"]["canary"]["version"], list["validator"]["builtin"], "{list}");
+}
+
+#[tokio::test]
+async fn operators_change_an_agents_prompt_without_a_new_component() {
+    use reqwest::Method;
+    let plan = json!({ "intent": "greeting", "conversational": true, "reply": "Hello!", "steps": [] });
+    let pirate = json!({ "intent": "greeting", "conversational": true, "reply": "Ahoy!", "steps": [] });
+    // The fake model answers by what the system prompt says, so the reply shows which prompt ran.
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], "Hi."),
+        Rule::text(&["Speak like a pirate"], pirate.to_string()),
+        Rule::text(&["You plan changes"], plan.to_string()),
+    ])
+    .await;
+    let blink = Blink::start(BIN, &env(&llm, &None)).await;
+    let token = jwt::user_token("user-1");
+    let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
+    let reply = |events: Vec<Value>| events.last().unwrap()["reply"].clone();
+    assert_eq!(reply(orchestrate(&blink, &token, &chat).await.1), "Hello!");
+
+    let settings = json!({ "system_prompt": "Speak like a pirate. Answer in JSON.", "temperature": 0.4 });
+    let (status, body) = send_json(&blink, Method::PUT, "/api/admin/agents/planner/settings", ADMIN, &settings).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["settings"]["temperature"], "0.4");
+    assert_eq!(reply(orchestrate(&blink, &token, &chat).await.1), "Ahoy!", "the next run reads the new prompt");
+
+    // Refused: not an admin, a nested value, an oversized prompt, an unknown role.
+    let (status, _) = send_json(&blink, Method::PUT, "/api/admin/agents/planner/settings", &token, &settings).await;
+    assert_eq!(status, 403);
+    let bad = [
+        (json!({ "system_prompt": { "nested": true } }), 400),
+        (json!({ "system_prompt": "x".repeat(64 * 1024) }), 400),
+        (json!({ "bad key!": "x" }), 400),
+        (json!(["not", "an", "object"]), 400),
+    ];
+    for (body, code) in bad {
+        let (status, answer) = send_json(&blink, Method::PUT, "/api/admin/agents/planner/settings", ADMIN, &body).await;
+        assert_eq!(status, code, "{answer}");
+    }
+    let (status, _) = send_json(&blink, Method::PUT, "/api/admin/agents/painter/settings", ADMIN, &settings).await;
+    assert_eq!(status, 404);
+
+    // Stored: a restart keeps the prompt; an empty object goes back to the default.
+    let blink = Blink::start_in(BIN, blink.stop().await, &env(&llm, &None)).await;
+    let (_, all) = call(&blink, Method::GET, "/api/admin/agents/settings", ADMIN, None).await;
+    assert_eq!(all["planner"]["overrides"]["temperature"], "0.4", "{all}");
+    assert_eq!(reply(orchestrate(&blink, &token, &chat).await.1), "Ahoy!");
+    send_json(&blink, Method::PUT, "/api/admin/agents/planner/settings", ADMIN, &json!({})).await;
+    assert_eq!(reply(orchestrate(&blink, &token, &chat).await.1), "Hello!");
+}

@@ -54,6 +54,17 @@ impl From<PluginError> for ApiError {
             PluginError::NothingToRollBack => Self::Conflict { code: "nothing_to_roll_back", message },
             PluginError::Db(e) => e.into(),
             PluginError::Storage(m) => Self::Internal(m),
+            PluginError::InUse { .. } => Self::Conflict { code: "version_in_use", message },
+            PluginError::BadPipeline(_) => Self::BadComponent { code: "invalid_pipeline", message },
+        }
+    }
+}
+
+impl From<crate::plugins::settings::SettingsError> for ApiError {
+    fn from(e: crate::plugins::settings::SettingsError) -> Self {
+        match e {
+            crate::plugins::settings::SettingsError::Invalid(m) => Self::bad_request("invalid_settings", m),
+            crate::plugins::settings::SettingsError::Db(e) => e.into(),
         }
     }
 }

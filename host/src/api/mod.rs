@@ -32,6 +32,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub db: Database,
     pub plugins: crate::plugins::PluginStore,
+    pub agent_settings: Arc<crate::plugins::settings::AgentSettings>,
     pub admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.
     pub starting_credits: i64,
@@ -58,8 +59,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/admin/plugins/{role}/canary", axum::routing::put(plugins::canary))
         .route("/api/admin/plugins/{role}/{version}/stats", get(plugins::stats))
         .route("/api/admin/plugins/{role}/{version}/activate", post(plugins::activate))
-        .route("/api/admin/plugins/{role}/{version}", delete(plugins::remove))
+        .route("/api/admin/plugins/{role}/{version}", delete(plugins::remove).get(plugins::download))
         .route("/api/projects/{id}", delete(projects::remove))
+        .route("/api/projects/{id}/pipeline", get(projects::pipeline).put(projects::set_pipeline))
+        .route("/api/admin/agents/settings", get(plugins::settings))
+        .route("/api/admin/agents/{role}/settings", axum::routing::put(plugins::set_settings))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))

@@ -20,7 +20,8 @@ use crate::auth::User;
 use crate::config::Limits;
 use crate::db::{RunRecord, now_ms};
 use crate::pipeline::events::{ErrorCode, Event};
-use crate::pipeline::{RunRequest, paths};
+use crate::pipeline::{AgentChoice, RunRequest, paths};
+use crate::plugins::PluginError;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -61,10 +62,20 @@ pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result
         Ok(parsed) => parsed,
         Err(e) => return e.into_response(),
     };
-    if let Some(id) = &project_id
-        && let Err(e) = claim_project(&state, &user, id).await
-    {
-        return e.into_response();
+    let mut choice = AgentChoice::default();
+    if let Some(id) = &project_id {
+        if let Err(e) = claim_project(&state, &user, id).await {
+            return e.into_response();
+        }
+        choice = match state.plugins.choice_for(id).await {
+            Ok(choice) => choice,
+            Err(PluginError::Db(e)) => return ApiError::from(e).into_response(),
+            Err(e) => {
+                tracing::error!(project = %id, "the project's pipeline cannot be loaded: {e}");
+                let message = format!("This project's agents cannot be loaded: {e}");
+                return ApiError::Unavailable(message).into_response();
+            }
+        };
     }
     // No credits: say so before the stream, as the frontend expects.
     match state.db.balance(&user.id).await {
@@ -77,7 +88,7 @@ pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result
         target = request.target.as_str(), project = ?project_id, "orchestration"
     );
     let run_id = uuid::Uuid::new_v4().to_string();
-    stream(state, request, (user.id, run_id), project_id).into_response()
+    stream(state, request, choice, (user.id, run_id), project_id).into_response()
 }
 
 /// The caller's project: created on first use, someone else's answered like a missing one.
@@ -219,6 +230,7 @@ fn summary(request: &RunRequest, project_id: &Option<String>) -> String {
 fn stream(
     state: AppState,
     request: RunRequest,
+    choice: AgentChoice,
     (user, run_id): (String, String),
     project_id: Option<String>,
 ) -> impl IntoResponse {
@@ -235,7 +247,7 @@ fn stream(
             let failed = tx.clone();
             let account = Some((user.clone(), run_id.clone()));
             // A bug must still end the stream the way the frontend understands.
-            match std::panic::AssertUnwindSafe(state.pipeline.run(request, account, tx, run_cancel))
+            match std::panic::AssertUnwindSafe(state.pipeline.run(request, account, choice, tx, run_cancel))
                 .catch_unwind()
                 .await
             {

@@ -31,6 +31,9 @@ pub struct UploadQuery {
     author: Option<String>,
     #[serde(default)]
     notes: Option<String>,
+    /// `false` stores the version without making it active.
+    #[serde(default)]
+    activate: Option<bool>,
 }
 
 pub async fn upload(
@@ -50,9 +53,22 @@ pub async fn upload(
     })?;
     let author = query.author.unwrap_or_else(|| "operator".into());
     let notes = query.notes.unwrap_or_default();
-    let (version, created) = state.plugins.upload(role, &bytes, &author, &notes).await?;
+    let activate = query.activate.unwrap_or(true);
+    let (version, created) = state.plugins.upload(role, &bytes, &author, &notes, activate).await?;
+    let active = state.pipeline.runtime.active(role).version.as_ref() == version.version;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({ "version": version, "active": true }))).into_response())
+    Ok((status, Json(json!({ "version": version, "active": active }))).into_response())
+}
+
+/// The bytes of a stored version or of the built-in agent, as they were uploaded.
+pub async fn download(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((role_name, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let role = role(&role_name)?;
+    let bytes = state.plugins.bytes(role, &version).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
 }
 
 pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
@@ -137,4 +153,35 @@ pub async fn stats(
     let version = if version == "builtin" { state.pipeline.runtime.builtin_version(role).to_string() } else { version };
     let stats = state.plugins.stats(role, &version).await?;
     Ok(Json(json!({ "role": role.as_str(), "version": version, "stats": stats })))
+}
+
+/// Each role's settings as runs see them, and the part set over the API.
+pub async fn settings(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+    let current = state.agent_settings.current();
+    let overrides = state.agent_settings.overrides().await?;
+    let roles: serde_json::Map<String, Value> = Role::ALL
+        .iter()
+        .map(|r| {
+            let effective = current.get(r).map(|m| json!(**m)).unwrap_or_else(|| json!({}));
+            let set = overrides.get(r).map(|m| json!(m)).unwrap_or_else(|| json!({}));
+            (r.as_str().to_string(), json!({ "settings": effective, "overrides": set }))
+        })
+        .collect();
+    Ok(Json(Value::Object(roles)))
+}
+
+/// Replaces the role's API-set settings; new runs read them at once, runs in flight keep theirs.
+pub async fn set_settings(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(role_name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let role = role(&role_name)?;
+    let values: serde_json::Map<String, Value> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("expected a JSON object of settings: {e}"))
+    })?;
+    state.agent_settings.set(role, values).await?;
+    let effective = state.agent_settings.current().get(&role).map(|m| json!(**m)).unwrap_or_else(|| json!({}));
+    Ok(Json(json!({ "role": role.as_str(), "settings": effective })))
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::auth::User;
+use crate::plugins::ProjectPipeline;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,4 +63,32 @@ pub async fn remove(State(state): State<AppState>, user: User, Path(id): Path<St
         return Err(ApiError::NotFound("project"));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The agents the project's runs use: pinned versions and chained validators.
+pub async fn pipeline(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+    owned(&state, &user, &id).await?;
+    Ok(Json(state.plugins.pipeline(&id).await?).into_response())
+}
+
+pub async fn set_pipeline(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    owned(&state, &user, &id).await?;
+    let pipeline: ProjectPipeline = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("expected {{\"agents\": {{role: version}}, \"extraValidators\": [version]}}: {e}"))
+    })?;
+    state.plugins.set_pipeline(&id, &pipeline).await?;
+    Ok(Json(pipeline).into_response())
+}
+
+/// A project of the caller's; anyone else's is answered like a missing one.
+async fn owned(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
+    if !valid_project_id(id) || state.db.project(&user.id, id).await?.is_none() {
+        return Err(ApiError::NotFound("project"));
+    }
+    Ok(())
 }

@@ -138,7 +138,11 @@ impl Database {
             .bind(owner)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM project_pipelines WHERE project_id = $1").bind(id).execute(&self.pool).await?;
+        Ok(true)
     }
 }
 
@@ -447,20 +451,113 @@ impl Database {
         Ok(())
     }
 
-    /// Outcome JSON and tokens of every run that `version` of `role` served.
+    /// Outcome JSON and tokens of every run that `version` of `role` served, as its main agent
+    /// or (for validators) as a chained one.
     pub async fn runs_served_by(&self, role: &str, version: &str) -> Result<Vec<(String, i64, i64)>, DbError> {
-        // Agents are stored as a JSON object written by the host itself (serde_json, no spaces).
-        let pattern = format!("%\"{role}\":\"{version}\"%");
-        let rows = sqlx::query("SELECT outcome, prompt_tokens, completion_tokens FROM runs WHERE agents LIKE $1")
-            .bind(pattern)
+        // A content hash is unique enough for LIKE to narrow the rows; the exact role is checked
+        // on the parsed agents, so no pattern can match across keys.
+        let rows = sqlx::query("SELECT outcome, prompt_tokens, completion_tokens, agents FROM runs WHERE agents LIKE $1")
+            .bind(format!("%{version}%"))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        let chained = format!("{role}+");
+        Ok(rows
+            .into_iter()
+            .filter(|r| {
+                let agents: std::collections::BTreeMap<String, String> =
+                    serde_json::from_str(&r.get::<String, _>(3)).unwrap_or_default();
+                agents.iter().any(|(k, v)| v == version && (k == role || k.starts_with(&chained)))
+            })
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// The built-in agent serves the role again.
     pub async fn clear_active_plugin(&self, role: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM plugin_active WHERE role = $1").bind(role).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+impl Database {
+    /// A project's pipeline settings (JSON), if it has any.
+    pub async fn project_pipeline(&self, project: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT config FROM project_pipelines WHERE project_id = $1")
+            .bind(project)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_project_pipeline(&self, project: &str, config: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO project_pipelines (project_id, config, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (project_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+        )
+        .bind(project)
+        .bind(config)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many project pipelines name `version` (a content hash, so a substring match is exact
+    /// enough).
+    pub async fn pipelines_using(&self, version: &str) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM project_pipelines WHERE config LIKE $1")
+            .bind(format!("%{version}%"))
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The role's canary: version and share in parts per million.
+    pub async fn canary(&self, role: &str) -> Result<Option<(String, i64)>, DbError> {
+        let row = sqlx::query("SELECT version, share_ppm FROM plugin_canaries WHERE role = $1")
+            .bind(role)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Records the role's canary; `None` ends it.
+    pub async fn set_canary(&self, role: &str, canary: Option<(&str, i64)>) -> Result<(), DbError> {
+        match canary {
+            None => {
+                sqlx::query("DELETE FROM plugin_canaries WHERE role = $1").bind(role).execute(&self.pool).await?;
+            }
+            Some((version, ppm)) => {
+                sqlx::query(
+                    "INSERT INTO plugin_canaries (role, version, share_ppm, changed_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (role) DO UPDATE SET version = excluded.version, share_ppm = excluded.share_ppm, \
+                     changed_at = excluded.changed_at",
+                )
+                .bind(role)
+                .bind(version)
+                .bind(ppm)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every role's settings set over the API (JSON objects).
+    pub async fn agent_settings(&self) -> Result<Vec<(String, String)>, DbError> {
+        let rows = sqlx::query("SELECT role, settings FROM agent_settings").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub async fn set_agent_settings(&self, role: &str, settings: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO agent_settings (role, settings, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (role) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+        )
+        .bind(role)
+        .bind(settings)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -44,11 +44,24 @@ pub struct PipelineLimits {
     pub generation_mode: GenerationMode,
 }
 
+/// Each role's settings, as the agents read them through `config`.
+pub type AgentConfig = BTreeMap<Role, Arc<BTreeMap<String, String>>>;
+
+/// What a project chose for its runs instead of the host's active agents.
+#[derive(Clone, Default)]
+pub struct AgentChoice {
+    /// Versions the project pinned, by role; they also keep the project out of canaries.
+    pub pinned: BTreeMap<Role, Arc<Agent>>,
+    /// Validators that check every result after the main one; their findings join its report.
+    pub extra_validators: Vec<Arc<Agent>>,
+}
+
 pub struct Pipeline {
     pub runtime: Arc<AgentRuntime>,
     pub provider: LlmProvider,
     pub limits: PipelineLimits,
-    pub agent_config: Arc<BTreeMap<Role, Arc<BTreeMap<String, String>>>>,
+    /// Swapped whole when an operator changes a setting; a run reads it once, at its start.
+    pub agent_config: Arc<arc_swap::ArcSwap<AgentConfig>>,
     /// Who pays for model calls; `None` runs unmetered (benchmarks, tools).
     pub credits: Option<Credits>,
 }
@@ -118,6 +131,7 @@ struct RunAgents {
     generator: Arc<Agent>,
     validator: Arc<Agent>,
     fixer: Arc<Agent>,
+    extra_validators: Vec<Arc<Agent>>,
 }
 
 struct Run<'a> {
@@ -135,6 +149,7 @@ impl Pipeline {
         &self,
         request: RunRequest,
         account: Option<(String, String)>,
+        choice: AgentChoice,
         events: UnboundedSender<Event>,
         cancel: CancellationToken,
     ) -> RunReport {
@@ -151,13 +166,14 @@ impl Pipeline {
         if let (Some(credits), Some((user, run))) = (&self.credits, account) {
             llm = llm.metered(Meter { credits: credits.clone(), user, run });
         }
-        let ctx = CallContext { llm, cancel: cancel.clone(), config: self.agent_config.clone() };
-        let runtime = &self.runtime;
+        let ctx = CallContext { llm, cancel: cancel.clone(), config: self.agent_config.load_full() };
+        let pick = |role| choice.pinned.get(&role).cloned().unwrap_or_else(|| self.runtime.pick(role));
         let agents = RunAgents {
-            planner: runtime.pick(Role::Planner),
-            generator: runtime.pick(Role::Generator),
-            validator: runtime.pick(Role::Validator),
-            fixer: runtime.pick(Role::Fixer),
+            planner: pick(Role::Planner),
+            generator: pick(Role::Generator),
+            validator: pick(Role::Validator),
+            fixer: pick(Role::Fixer),
+            extra_validators: choice.extra_validators,
         };
         tracing::info!(
             planner = %agents.planner.version, generator = %agents.generator.version,
@@ -171,6 +187,8 @@ impl Pipeline {
         ]
         .into_iter()
         .map(|(role, agent)| (role.as_str().to_string(), agent.version.to_string()))
+        // Chained validators are recorded as `validator+1`, `validator+2`, … in chain order.
+        .chain(agents.extra_validators.iter().enumerate().map(|(i, a)| (format!("validator+{}", i + 1), a.version.to_string())))
         .collect();
         let llm_handle = ctx.llm.clone();
         let run = Run { pipeline: self, agents, events: events.clone(), ctx, request };
@@ -431,7 +449,24 @@ impl Run<'_> {
             dependencies: plan.dependencies_needed.clone(),
             target: self.request.target,
         };
-        Ok(self.pipeline.runtime.validate(&self.agents.validator, &self.ctx, &request).await?)
+        let runtime = &self.pipeline.runtime;
+        let (main, extra) = futures::join!(
+            runtime.validate(&self.agents.validator, &self.ctx, &request),
+            futures::future::join_all(
+                self.agents.extra_validators.iter().map(|agent| runtime.validate(agent, &self.ctx, &request))
+            )
+        );
+        let mut report = main?;
+        for (agent, result) in self.agents.extra_validators.iter().zip(extra) {
+            match result {
+                Ok(more) => merge_report(&mut report, more),
+                // A chained validator is a second opinion: its failure must not cost the user the
+                // run. The operator sees it in the log and in the version's stats.
+                Err(AgentCallError::Cancelled) => return Err(AgentCallError::Cancelled.into()),
+                Err(e) => tracing::warn!(version = %agent.version, "a chained validator failed: {e}"),
+            }
+        }
+        Ok(report)
     }
 
     async fn fix(
@@ -483,6 +518,22 @@ fn validation(report: &ValidationReport, fixer_exhausted: bool) -> Event {
         confidence_score: report.confidence_score,
         fixer_exhausted,
     }
+}
+
+/// Adds a chained validator's findings to the report, once each; the run is as confident as its
+/// least confident validator.
+fn merge_report(report: &mut ValidationReport, more: ValidationReport) {
+    for error in more.errors {
+        if !report.errors.contains(&error) {
+            report.errors.push(error);
+        }
+    }
+    for warning in more.warnings {
+        if !report.warnings.contains(&warning) {
+            report.warnings.push(warning);
+        }
+    }
+    report.confidence_score = report.confidence_score.min(more.confidence_score);
 }
 
 fn upsert(files: &mut Vec<ProjectFile>, file: ProjectFile) {

@@ -5,15 +5,30 @@
 //! bad upload changes nothing. The runtime swaps the active pointer atomically, so runs already
 //! going keep the version they started with, and the active set is restored at start.
 
+pub mod settings;
 pub mod watch;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::db::{Database, DbError, now_ms};
-use crate::runtime::{AgentRuntime, CONTRACT_VERSION, Canary, LoadError, Role, content_hash};
+use crate::pipeline::AgentChoice;
+use crate::runtime::{Agent, AgentRuntime, CONTRACT_VERSION, Canary, LoadError, Role, content_hash};
+
+/// A project's choice of agents, as stored and as the API takes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectPipeline {
+    /// Role → a stored version or `builtin`; a role left out follows the host's active version.
+    #[serde(default)]
+    pub agents: BTreeMap<String, String>,
+    /// Stored validator versions that run after the main validator, in order.
+    #[serde(default)]
+    pub extra_validators: Vec<String>,
+}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,7 +75,15 @@ pub enum PluginError {
     Db(#[from] DbError),
     #[error("cannot store the component: {0}")]
     Storage(String),
+    #[error("version {version} is in {pipelines} project pipeline(s); take it out of them first")]
+    InUse { version: String, pipelines: i64 },
+    #[error("{0}")]
+    BadPipeline(String),
 }
+
+/// Loaded components kept for pinned versions, chained validators and canaries, so a run does
+/// not deserialize them again. Bounded: past the cap the least recently loaded goes.
+const LOADED_CAP: usize = 64;
 
 #[derive(Clone)]
 pub struct PluginStore {
@@ -68,11 +91,20 @@ pub struct PluginStore {
     runtime: Arc<AgentRuntime>,
     dir: PathBuf,
     pub max_bytes: usize,
+    /// How many validators a project may chain after the main one.
+    pub max_extra_validators: usize,
+    loaded: Arc<Mutex<HashMap<(Role, String), (u64, Arc<Agent>)>>>,
 }
 
 impl PluginStore {
-    pub fn new(db: Database, runtime: Arc<AgentRuntime>, dir: PathBuf, max_bytes: usize) -> Self {
-        Self { db, runtime, dir, max_bytes }
+    pub fn new(
+        db: Database,
+        runtime: Arc<AgentRuntime>,
+        dir: PathBuf,
+        max_bytes: usize,
+        max_extra_validators: usize,
+    ) -> Self {
+        Self { db, runtime, dir, max_bytes, max_extra_validators, loaded: Default::default() }
     }
 
     fn blob(&self, version: &str) -> PathBuf {
@@ -80,13 +112,14 @@ impl PluginStore {
     }
 
     /// Checks `bytes` against `role`, stores them as a version (the same bytes twice are one
-    /// version) and makes it active.
+    /// version) and, if asked, makes it active.
     pub async fn upload(
         &self,
         role: Role,
         bytes: &[u8],
         author: &str,
         notes: &str,
+        activate: bool,
     ) -> Result<(PluginVersion, bool), PluginError> {
         if bytes.len() > self.max_bytes {
             return Err(PluginError::TooLarge { size: bytes.len(), limit: self.max_bytes });
@@ -117,10 +150,26 @@ impl PluginStore {
         };
         let created = self.db.insert_plugin_version(&record).await?;
         let stored = self.db.plugin_version(role.as_str(), &version).await?.unwrap_or(record);
-        self.db.set_active_plugin(role.as_str(), &version).await?;
-        self.runtime.activate(agent);
-        tracing::info!(%role, version, "plugin version uploaded and activated");
+        let agent = self.remember((role, version.clone()), agent);
+        if activate {
+            self.db.set_active_plugin(role.as_str(), &version).await?;
+            self.runtime.activate(agent);
+            tracing::info!(%role, version, "plugin version uploaded and activated");
+        } else {
+            tracing::info!(%role, version, "plugin version uploaded");
+        }
         Ok((stored, created))
+    }
+
+    /// The component bytes of a stored version or (`builtin`) of the built-in agent.
+    pub async fn bytes(&self, role: Role, version: &str) -> Result<Vec<u8>, PluginError> {
+        if version == "builtin" || version == self.runtime.builtin_version(role) {
+            return Ok(crate::runtime::builtin_bytes(role).to_vec());
+        }
+        if self.db.plugin_version(role.as_str(), version).await?.is_none() {
+            return Err(PluginError::UnknownVersion(version.into()));
+        }
+        std::fs::read(self.blob(version)).map_err(|e| PluginError::Storage(format!("reading version {version}: {e}")))
     }
 
     /// Makes a stored version (or `builtin`) the role's active one.
@@ -154,6 +203,10 @@ impl PluginStore {
         if self.runtime.active(role).version.as_ref() == version {
             return Err(PluginError::Active(version.into()));
         }
+        let pipelines = self.db.pipelines_using(version).await?;
+        if pipelines > 0 {
+            return Err(PluginError::InUse { version: version.into(), pipelines });
+        }
         if !self.db.delete_plugin_version(role.as_str(), version).await? {
             return Err(PluginError::UnknownVersion(version.into()));
         }
@@ -170,23 +223,117 @@ impl PluginStore {
             return Err(PluginError::BadShare(share));
         }
         if share == 0.0 {
+            self.db.set_canary(role.as_str(), None).await?;
             self.runtime.set_canary(role, None);
             return Ok(());
         }
-        let agent = if version == "builtin" || version == self.runtime.builtin_version(role) {
-            let runtime = self.runtime.clone();
-            tokio::task::spawn_blocking(move || runtime.builtin(role))
-                .await
-                .map_err(|e| PluginError::Storage(e.to_string()))??
-        } else {
-            if self.db.plugin_version(role.as_str(), version).await?.is_none() {
-                return Err(PluginError::UnknownVersion(version.into()));
-            }
-            self.load_stored(role, version).await?
-        };
-        self.runtime.set_canary(role, Some(Canary { agent, share }));
+        let agent = self.agent(role, version).await?;
+        // Parts per million: what is stored is what serves, after a restart too.
+        let ppm = (share * 1e6).round() as i64;
+        self.db.set_canary(role.as_str(), Some((&agent.version, ppm))).await?;
+        self.runtime.set_canary(role, Some(Canary { agent, share: ppm as f64 / 1e6 }));
         tracing::info!(%role, version, share, "canary set");
         Ok(())
+    }
+
+    /// A stored version of `role`, or its built-in (`builtin` or the built-in's hash), loaded.
+    pub async fn agent(&self, role: Role, version: &str) -> Result<Arc<Agent>, PluginError> {
+        if version == "builtin" || version == self.runtime.builtin_version(role) {
+            let key = (role, self.runtime.builtin_version(role).to_string());
+            if let Some(agent) = self.cached(&key) {
+                return Ok(agent);
+            }
+            let runtime = self.runtime.clone();
+            let agent = tokio::task::spawn_blocking(move || runtime.builtin(role))
+                .await
+                .map_err(|e| PluginError::Storage(e.to_string()))??;
+            return Ok(self.remember(key, agent));
+        }
+        if self.db.plugin_version(role.as_str(), version).await?.is_none() {
+            return Err(PluginError::UnknownVersion(version.into()));
+        }
+        self.load_stored(role, version).await
+    }
+
+    fn cached(&self, key: &(Role, String)) -> Option<Arc<Agent>> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        let tick = loaded.values().map(|(t, _)| *t).max().unwrap_or(0) + 1;
+        loaded.get_mut(key).map(|(t, agent)| {
+            *t = tick;
+            agent.clone()
+        })
+    }
+
+    fn remember(&self, key: (Role, String), agent: Arc<Agent>) -> Arc<Agent> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if loaded.len() >= LOADED_CAP
+            && let Some(oldest) = loaded.iter().min_by_key(|(_, (t, _))| *t).map(|(k, _)| k.clone())
+        {
+            loaded.remove(&oldest);
+        }
+        let tick = loaded.values().map(|(t, _)| *t).max().unwrap_or(0) + 1;
+        loaded.insert(key, (tick, agent.clone()));
+        agent
+    }
+
+    /// Checks a project's pipeline: known roles, versions that exist, a bounded chain.
+    pub async fn check_pipeline(&self, pipeline: &ProjectPipeline) -> Result<(), PluginError> {
+        for (role, version) in &pipeline.agents {
+            let role: Role = role.parse().map_err(PluginError::BadPipeline)?;
+            self.agent(role, version).await.map_err(|e| match e {
+                PluginError::UnknownVersion(v) => PluginError::BadPipeline(format!("no version {v} of the {role}")),
+                other => other,
+            })?;
+        }
+        if pipeline.extra_validators.len() > self.max_extra_validators {
+            return Err(PluginError::BadPipeline(format!(
+                "{} extra validators; at most {} may be chained",
+                pipeline.extra_validators.len(),
+                self.max_extra_validators
+            )));
+        }
+        for (i, version) in pipeline.extra_validators.iter().enumerate() {
+            if pipeline.extra_validators[..i].contains(version) {
+                return Err(PluginError::BadPipeline(format!("validator {version} is chained twice")));
+            }
+            if version == "builtin" || version == self.runtime.builtin_version(Role::Validator) {
+                return Err(PluginError::BadPipeline("the built-in validator always runs first; chain other versions".into()));
+            }
+            self.agent(Role::Validator, version).await.map_err(|e| match e {
+                PluginError::UnknownVersion(v) => PluginError::BadPipeline(format!("no validator version {v}")),
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A project's stored pipeline, or the default (the host's active agents, nothing chained).
+    pub async fn pipeline(&self, project: &str) -> Result<ProjectPipeline, PluginError> {
+        Ok(match self.db.project_pipeline(project).await? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| PluginError::Storage(format!("pipeline of {project}: {e}")))?,
+            None => ProjectPipeline::default(),
+        })
+    }
+
+    pub async fn set_pipeline(&self, project: &str, pipeline: &ProjectPipeline) -> Result<(), PluginError> {
+        self.check_pipeline(pipeline).await?;
+        let json = serde_json::to_string(pipeline).map_err(|e| PluginError::Storage(e.to_string()))?;
+        self.db.set_project_pipeline(project, &json).await?;
+        Ok(())
+    }
+
+    /// The agents a run of `project` uses besides (or instead of) the host's active ones.
+    pub async fn choice_for(&self, project: &str) -> Result<AgentChoice, PluginError> {
+        let pipeline = self.pipeline(project).await?;
+        let mut choice = AgentChoice::default();
+        for (role, version) in &pipeline.agents {
+            let role: Role = role.parse().map_err(PluginError::BadPipeline)?;
+            choice.pinned.insert(role, self.agent(role, version).await?);
+        }
+        for version in &pipeline.extra_validators {
+            choice.extra_validators.push(self.agent(Role::Validator, version).await?);
+        }
+        Ok(choice)
     }
 
     /// How runs served by `version` of `role` went.
@@ -221,13 +368,18 @@ impl PluginStore {
         Ok(self.db.plugin_versions().await?)
     }
 
-    async fn load_stored(&self, role: Role, version: &str) -> Result<Arc<crate::runtime::Agent>, PluginError> {
+    async fn load_stored(&self, role: Role, version: &str) -> Result<Arc<Agent>, PluginError> {
+        let key = (role, version.to_string());
+        if let Some(agent) = self.cached(&key) {
+            return Ok(agent);
+        }
         let bytes = std::fs::read(self.blob(version))
             .map_err(|e| PluginError::Storage(format!("reading version {version}: {e}")))?;
         let runtime = self.runtime.clone();
-        Ok(tokio::task::spawn_blocking(move || runtime.load(role, &bytes))
+        let agent = tokio::task::spawn_blocking(move || runtime.load(role, &bytes))
             .await
-            .map_err(|e| PluginError::Storage(e.to_string()))??)
+            .map_err(|e| PluginError::Storage(e.to_string()))??;
+        Ok(self.remember(key, agent))
     }
 
     /// Makes the stored active versions active again after a restart. A version that cannot be
@@ -243,6 +395,16 @@ impl PluginStore {
                 Err(e) => {
                     tracing::error!(%role, version, "cannot restore the active plugin version, keeping the built-in: {e}")
                 }
+            }
+        }
+        for role in Role::ALL {
+            let Some((version, ppm)) = self.db.canary(role.as_str()).await? else { continue };
+            match self.agent(role, &version).await {
+                Ok(agent) => {
+                    self.runtime.set_canary(role, Some(Canary { agent, share: ppm as f64 / 1e6 }));
+                    tracing::info!(%role, version, share = ppm as f64 / 1e6, "restored the canary");
+                }
+                Err(e) => tracing::error!(%role, version, "cannot restore the canary, leaving none: {e}"),
             }
         }
         Ok(())

@@ -73,6 +73,16 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// The component bytes of the built-in agent of `role`.
+pub fn builtin_bytes(role: Role) -> &'static [u8] {
+    match role {
+        Role::Planner => builtin::PLANNER,
+        Role::Generator => builtin::GENERATOR,
+        Role::Validator => builtin::VALIDATOR,
+        Role::Fixer => builtin::FIXER,
+    }
+}
+
 /// Limits every agent call runs under.
 #[derive(Debug, Clone)]
 pub struct CallLimits {
@@ -282,13 +292,7 @@ impl AgentRuntime {
 
     /// The built-in agent of `role`, loaded (from the compile cache).
     pub fn builtin(&self, role: Role) -> Result<Arc<Agent>, LoadError> {
-        let bytes = match role {
-            Role::Planner => builtin::PLANNER,
-            Role::Generator => builtin::GENERATOR,
-            Role::Validator => builtin::VALIDATOR,
-            Role::Fixer => builtin::FIXER,
-        };
-        self.load(role, bytes)
+        self.load(role, builtin_bytes(role))
     }
 
     /// Makes the built-in agent its role's active component again.
