@@ -139,6 +139,25 @@ async fn upload_activate_roll_back_and_survive_a_restart_on(database: Option<Str
     assert_eq!(confidence(&blink).await, 100);
 }
 
+/// `bytes` with every `blink:agents/…@0.1.0` import renamed to the given version.
+fn retarget_contract(bytes: &[u8], version: &[u8; 5]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let prefix = b"blink:agents/";
+    let mut renamed = 0;
+    let mut i = 0;
+    while let Some(at) = out[i..].windows(prefix.len()).position(|w| w == prefix) {
+        let start = i + at;
+        let name_end = out[start..].iter().position(|b| *b == b'@').map(|p| start + p).unwrap();
+        if &out[name_end + 1..name_end + 6] == b"0.1.0" {
+            out[name_end + 1..name_end + 6].copy_from_slice(version);
+            renamed += 1;
+        }
+        i = name_end;
+    }
+    assert!(renamed > 0, "the component names no blink:agents import");
+    out
+}
+
 #[tokio::test]
 async fn bad_uploads_are_refused_and_change_nothing() {
     use reqwest::Method;
@@ -153,6 +172,17 @@ async fn bad_uploads_are_refused_and_change_nothing() {
     let (status, body) = call(&blink, Method::POST, "/api/admin/plugins/planner", ADMIN, Some(plugin.clone())).await;
     assert_eq!((status, body["error"].clone()), (422, json!("wrong_world")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("planner world"), "{body}");
+    // The same component as if built against the next contract: its imports name
+    // `blink:agents/…@0.2.0` (the version string has the same length, so only names change).
+    let next_contract = retarget_contract(&plugin, b"0.2.0");
+    let (status, body) =
+        call(&blink, Method::POST, "/api/admin/plugins/validator", ADMIN, Some(next_contract.clone())).await;
+    assert_eq!((status, body["error"].clone()), (422, json!("wrong_contract")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("blink:agents@0.2.0"), "{body}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &next_contract).unwrap();
+    let (ok, _, err) = blink_cli(&["plugin", "check", file.path().to_str().unwrap(), "--role", "validator"]).await;
+    assert!(!ok && err.contains("blink:agents@0.2.0"), "{err}");
     let (status, body) = call(&blink, Method::POST, "/api/admin/plugins/painter", ADMIN, Some(plugin.clone())).await;
     assert_eq!((status, body["error"].clone()), (404, json!("not_found")), "{body}");
     let too_big = vec![0u8; 4 * 1024 * 1024 + 1];
@@ -169,29 +199,64 @@ async fn bad_uploads_are_refused_and_change_nothing() {
     assert_eq!(confidence(&blink).await, 100);
 }
 
-/// A steady stream of orchestrations while the validator is swapped 100 times: none fails, and
-/// each run records the version that served it (its validation shows which one did).
+/// The built-in `role` agent with a custom section appended: other bytes, so another version,
+/// that behaves exactly like the built-in one.
+async fn variant_of_builtin(blink: &Blink, role: &str) -> Vec<u8> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/admin/plugins/{role}/builtin", blink.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut bytes = response.bytes().await.unwrap().to_vec();
+    let name = b"blink-test-variant";
+    // A custom section: id 0, its size, then its name (length-prefixed); all sizes fit one byte.
+    bytes.extend_from_slice(&[0, 1 + name.len() as u8, name.len() as u8]);
+    bytes.extend_from_slice(name);
+    bytes
+}
+
+/// A steady stream of orchestrations while each role's active version is swapped 100 times: no
+/// request fails, and every run records, for each role, a version that was active when it started.
+/// The validator's two versions also tell themselves apart in the run's output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn swapping_under_load_fails_no_request() {
+    use std::time::Instant;
+
     use reqwest::Method;
     const SWAPS: usize = 100;
     const CLIENTS: usize = 4;
     let llm = FakeLlm::start(rules()).await;
     let blink = Blink::start(BIN, &env(&llm, &None)).await;
-    let plugin = upload_validator(&blink, HOSTILE_VALIDATOR).await;
     let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
-    let builtin = list["validator"]["builtin"].as_str().unwrap().to_string();
+    let mut versions = std::collections::BTreeMap::new();
+    for role in ["planner", "generator", "validator", "fixer"] {
+        let bytes = match role {
+            "validator" => std::fs::read(HOSTILE_VALIDATOR).unwrap(),
+            _ => variant_of_builtin(&blink, role).await,
+        };
+        let other = store_only(&blink, role, bytes).await;
+        versions.insert(role, [list[role]["builtin"].as_str().unwrap().to_string(), other]);
+    }
+    let hostile = versions["validator"][1].clone();
 
     let done = std::sync::atomic::AtomicBool::new(false);
     let swapper = async {
+        // (started, finished, role, version) of every activation.
+        let mut swaps = Vec::new();
         for i in 0..SWAPS {
-            let target = if i % 2 == 0 { "builtin" } else { plugin.as_str() };
-            let (status, body) =
-                call(&blink, Method::POST, &format!("/api/admin/plugins/validator/{target}/activate"), ADMIN, None)
-                    .await;
-            assert_eq!(status, 200, "swap {i}: {body}");
+            for (role, pair) in &versions {
+                let target = &pair[(i + 1) % 2];
+                let started = Instant::now();
+                let path = format!("/api/admin/plugins/{role}/{target}/activate");
+                let (status, body) = call(&blink, Method::POST, &path, ADMIN, None).await;
+                assert_eq!(status, 200, "swap {i} of the {role}: {body}");
+                swaps.push((started, Instant::now(), *role, target.clone()));
+            }
         }
         done.store(true, std::sync::atomic::Ordering::SeqCst);
+        swaps
     };
     let client = |n: usize| {
         let (blink, done) = (&blink, &done);
@@ -199,6 +264,7 @@ async fn swapping_under_load_fails_no_request() {
             let token = jwt::user_token(&format!("load-{n}"));
             let mut runs = Vec::new();
             while !done.load(std::sync::atomic::Ordering::SeqCst) || runs.is_empty() {
+                let sent = Instant::now();
                 let response = reqwest::Client::new()
                     .post(format!("{}/api/orchestrator", blink.url))
                     .bearer_auth(&token)
@@ -206,6 +272,7 @@ async fn swapping_under_load_fails_no_request() {
                     .send()
                     .await
                     .unwrap();
+                let answered = Instant::now();
                 assert_eq!(response.status(), 200);
                 let run_id = response.headers()["x-blink-run-id"].to_str().unwrap().to_string();
                 let events = sse::events(&response.text().await.unwrap());
@@ -213,33 +280,37 @@ async fn swapping_under_load_fails_no_request() {
                 assert_eq!(result["conversational"], false, "a run failed during the swaps: {events:#?}");
                 let score =
                     events.iter().find(|e| e["type"] == "validation").unwrap()["confidence_score"].as_u64().unwrap();
-                runs.push((token.clone(), run_id, score));
+                runs.push((token.clone(), run_id, score, sent, answered));
             }
             runs
         }
     };
-    let ((), a, b, c, d) = tokio::join!(swapper, client(0), client(1), client(2), client(3));
+    let (swaps, a, b, c, d) = tokio::join!(swapper, client(0), client(1), client(2), client(3));
     let runs: Vec<_> = [a, b, c, d].into_iter().flatten().collect();
     assert!(runs.len() >= CLIENTS, "{} runs", runs.len());
+    // A run starts between its request being sent and its stream being answered. The versions
+    // that may serve it: the one active when the request was sent, and any activated meanwhile.
+    let allowed = |role: &str, sent: Instant, answered: Instant| -> Vec<String> {
+        let of_role = swaps.iter().filter(|s| s.2 == role);
+        let before = of_role.clone().filter(|s| s.1 <= sent).last().map(|s| s.3.clone());
+        let before = before.unwrap_or_else(|| versions[role][0].clone());
+        let during = of_role.filter(|s| s.0 <= answered && s.1 >= sent).map(|s| s.3.clone());
+        std::iter::once(before).chain(during).collect()
+    };
     let mut served = std::collections::BTreeMap::new();
-    for (token, run_id, score) in &runs {
-        let mut record = Value::Null;
-        for _ in 0..50 {
-            let (status, body) = call(&blink, Method::GET, &format!("/api/runs/{run_id}"), token, None).await;
-            if status == 200 {
-                record = body;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for (token, run_id, score, sent, answered) in &runs {
+        let record = run_record(&blink, token, run_id).await;
+        for role in versions.keys() {
+            let version = record["agents"][role].as_str().unwrap_or_else(|| panic!("{record}")).to_string();
+            let allowed = allowed(role, *sent, *answered);
+            assert!(allowed.contains(&version), "run {run_id}: the {role} {version} was not active then ({allowed:?})");
+            *served.entry((*role, version == versions[role][1])).or_insert(0) += 1;
         }
-        let version =
-            record["agents"]["validator"].as_str().unwrap_or_else(|| panic!("run {run_id} not recorded")).to_string();
-        let expected = if version == plugin { 2 } else { 100 };
-        assert!(version == plugin || version == builtin, "run {run_id} recorded an unknown version {version}");
-        assert_eq!(*score, expected, "run {run_id}: the recorded version is not the one that validated");
-        *served.entry(version).or_insert(0) += 1;
+        let validator = record["agents"]["validator"].as_str().unwrap();
+        let expected = if validator == hostile { 2 } else { 100 };
+        assert_eq!(*score, expected, "run {run_id}: the recorded validator is not the one that validated");
     }
-    println!("{} runs during {SWAPS} swaps: {served:?}", runs.len());
+    println!("{} runs during {} swaps: (role, served by the other version) → runs: {served:?}", runs.len(), swaps.len());
 }
 
 /// A canary with a 10 % share over 1,000 runs serves 100 of them on average, with a standard
