@@ -54,10 +54,16 @@ pub async fn upload(
     let author = query.author.unwrap_or_else(|| "operator".into());
     let notes = query.notes.unwrap_or_default();
     let activate = query.activate.unwrap_or(true);
-    let (version, created) = state.plugins.upload(role, &bytes, &author, &notes, activate).await?;
-    let active = state.pipeline.runtime.active(role).version.as_ref() == version.version;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({ "version": version, "active": active }))).into_response())
+    let uploaded = state.plugins.upload(role, &bytes, &author, &notes, activate).await?;
+    let active = state.pipeline.runtime.active(role).version.as_ref() == uploaded.version.version;
+    let status = if uploaded.created { StatusCode::CREATED } else { StatusCode::OK };
+    let body = json!({
+        "version": uploaded.version,
+        "active": active,
+        "compileMs": uploaded.compile.as_secs_f64() * 1e3,
+        "activationMs": uploaded.activation.as_secs_f64() * 1e3,
+    });
+    Ok((status, Json(body)).into_response())
 }
 
 /// The bytes of a stored version or of the built-in agent, as they were uploaded.

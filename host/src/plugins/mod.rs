@@ -42,6 +42,17 @@ pub struct PluginVersion {
     pub created_at: i64,
 }
 
+/// What an upload did, and how long its two halves took.
+pub struct Uploaded {
+    pub version: PluginVersion,
+    /// False when these bytes were already a version.
+    pub created: bool,
+    /// Compiling and type-checking (or loading from the compile cache).
+    pub compile: std::time::Duration,
+    /// Storing the bytes and the record, and swapping the version in.
+    pub activation: std::time::Duration,
+}
+
 /// How the runs a version served went.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -120,16 +131,18 @@ impl PluginStore {
         author: &str,
         notes: &str,
         activate: bool,
-    ) -> Result<(PluginVersion, bool), PluginError> {
+    ) -> Result<Uploaded, PluginError> {
         if bytes.len() > self.max_bytes {
             return Err(PluginError::TooLarge { size: bytes.len(), limit: self.max_bytes });
         }
         let runtime = self.runtime.clone();
         let owned = bytes.to_vec();
+        let started = std::time::Instant::now();
         // Compiling takes a while: off the async threads.
         let agent = tokio::task::spawn_blocking(move || runtime.load(role, &owned))
             .await
             .map_err(|e| PluginError::Storage(e.to_string()))??;
+        let compile = started.elapsed();
         let version = content_hash(bytes);
         std::fs::create_dir_all(&self.dir).map_err(|e| PluginError::Storage(e.to_string()))?;
         let path = self.blob(&version);
@@ -158,7 +171,7 @@ impl PluginStore {
         } else {
             tracing::info!(%role, version, "plugin version uploaded");
         }
-        Ok((stored, created))
+        Ok(Uploaded { version: stored, created, compile, activation: started.elapsed() - compile })
     }
 
     /// The component bytes of a stored version or (`builtin`) of the built-in agent.

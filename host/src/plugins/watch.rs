@@ -68,8 +68,9 @@ async fn install(store: &PluginStore, path: &Path) {
     };
     let notes = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
     match store.upload(role, &bytes, "watched-dir", &notes, true).await {
-        Ok((version, _)) => {
-            tracing::info!(%role, version = %version.version, file = %path.display(), "watched component activated")
+        Ok(uploaded) => {
+            let version = &uploaded.version.version;
+            tracing::info!(%role, version, file = %path.display(), "watched component activated")
         }
         Err(e) => {
             tracing::warn!(%role, file = %path.display(), "watched component refused, the active version stays: {e}")
