@@ -76,7 +76,14 @@ cargo test --locked --manifest-path agents/Cargo.toml --workspace 2>&1 | tee -a 
 log "host: unit, component runtime and end-to-end tests"
 cargo test --locked --workspace 2>&1 | tee -a "$results"
 
+# After the end-to-end tests, which built the plugin (and its bindings, which the glue tests use).
+log "the Python example plugin's checks"
+python3 -m unittest discover -s plugins/py-quality-validator -t plugins/py-quality-validator 2>&1 | tee -a "$results"
+
 # One closing line for the whole suite (cargo prints one per test binary, the last often a
 # doc-test run with nothing in it).
 echo "test suite took $((SECONDS - started))s"
-awk '/^test result:/ { p += $4; f += $6 } END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$results"
+awk '/^test result:/ { p += $4; f += $6 }
+     /^Ran [0-9]+ tests?/ { ran = $2 } /^FAILED \(/ { bad = 1 }
+     END { if (ran) { if (bad) f += 1; else p += ran } }
+     END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$results"

@@ -587,13 +587,8 @@ async fn upload_then_run(component: &[u8], cache: &std::path::Path) -> UploadRun
     let version = uploaded["version"]["version"].as_str().unwrap().to_string();
     let token = jwt::user_token("bench");
     let started = Instant::now();
-    let response = client
-        .post(format!("{}/api/orchestrator", blink.url))
-        .bearer_auth(&token)
-        .json(&body())
-        .send()
-        .await
-        .unwrap();
+    let response =
+        client.post(format!("{}/api/orchestrator", blink.url)).bearer_auth(&token).json(&body()).send().await.unwrap();
     let run_id = response.headers()["x-blink-run-id"].to_str().unwrap().to_string();
     let text = response.text().await.unwrap();
     let first_run_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -626,8 +621,11 @@ async fn upload_then_run(component: &[u8], cache: &std::path::Path) -> UploadRun
 
 async fn plugins(report: &mut String) {
     const REPEATS: usize = 3;
-    let _ = writeln!(report, "## 6. Plugins
-");
+    let _ = writeln!(
+        report,
+        "## 6. Plugins
+"
+    );
     let _ = writeln!(
         report,
         "Upload of a validator over the admin API to a freshly started host, then the first run (two files, instant model) served by it; mean of {REPEATS}. Cold: an empty compile cache. Warm: the cache the cold upload filled (a restart, or the same bytes on another host sharing it).\n"

@@ -310,7 +310,11 @@ async fn swapping_under_load_fails_no_request() {
         let expected = if validator == hostile { 2 } else { 100 };
         assert_eq!(*score, expected, "run {run_id}: the recorded validator is not the one that validated");
     }
-    println!("{} runs during {} swaps: (role, served by the other version) → runs: {served:?}", runs.len(), swaps.len());
+    println!(
+        "{} runs during {} swaps: (role, served by the other version) → runs: {served:?}",
+        runs.len(),
+        swaps.len()
+    );
 }
 
 /// A canary with a 10 % share over 1,000 runs serves 100 of them on average, with a standard
@@ -640,11 +644,13 @@ async fn a_chained_validator_from_plugins_adds_its_diagnostics_to_a_real_run() {
     assert_eq!(events.last().unwrap()["warnings"].as_array().unwrap().len(), warnings.len());
     let record = run_record(&blink, &owner, &run_id).await;
     assert_eq!(record["agents"]["validator+1"], json!(a11y), "{record}");
-    let (_, stats) = call(&blink, Method::GET, &format!("/api/admin/plugins/validator/{a11y}/stats"), ADMIN, None).await;
+    let (_, stats) =
+        call(&blink, Method::GET, &format!("/api/admin/plugins/validator/{a11y}/stats"), ADMIN, None).await;
     assert_eq!(stats["stats"]["runs"], 1, "{stats}");
 
     // A version a project chains cannot be deleted from under it.
-    let (status, body) = call(&blink, Method::DELETE, &format!("/api/admin/plugins/validator/{a11y}"), ADMIN, None).await;
+    let (status, body) =
+        call(&blink, Method::DELETE, &format!("/api/admin/plugins/validator/{a11y}"), ADMIN, None).await;
     assert_eq!((status, body["error"].clone()), (409, json!("version_in_use")), "{body}");
     // Only the owner sees or changes the pipeline.
     let mallory = jwt::user_token("mallory");
@@ -686,8 +692,10 @@ async fn a_project_pins_a_version_and_keeps_it_across_swaps_and_restarts() {
     let pin = json!({ "agents": { "validator": hostile } });
     let (status, body) = send_json(&blink, Method::PUT, "/api/projects/pinned/pipeline", &owner, &pin).await;
     assert_eq!(status, 200, "{body}");
-    let score = |events: &[Value]| events.iter().find(|e| e["type"] == "validation").unwrap()["confidence_score"].clone();
-    let chat = |project: &str| json!({ "projectId": project, "messages": [{ "role": "user", "content": "Add a footer" }] });
+    let score =
+        |events: &[Value]| events.iter().find(|e| e["type"] == "validation").unwrap()["confidence_score"].clone();
+    let chat =
+        |project: &str| json!({ "projectId": project, "messages": [{ "role": "user", "content": "Add a footer" }] });
 
     // The hostile validator in "ok" mode scores the number of files (2); the built-in scores 100.
     let (_, events) = orchestrate(&blink, &owner, &chat("pinned")).await;
@@ -763,4 +771,64 @@ async fn operators_change_an_agents_prompt_without_a_new_component() {
     assert_eq!(reply(orchestrate(&blink, &token, &chat).await.1), "Ahoy!");
     send_json(&blink, Method::PUT, "/api/admin/agents/planner/settings", ADMIN, &json!({})).await;
     assert_eq!(reply(orchestrate(&blink, &token, &chat).await.1), "Hello!");
+}
+
+/// The Python example (`plugins/py-quality-validator`, built here with componentize-py as its
+/// author would build it) chained after the built-in validator: its error drives a fix round, its
+/// warnings reach the user.
+#[tokio::test]
+async fn a_python_validator_chained_after_the_built_in_one_drives_a_fix_round() {
+    use reqwest::Method;
+    let out = tempfile::tempdir().unwrap();
+    let wasm = out.path().join("py_quality_validator.wasm");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/py-quality-validator/build.sh");
+    let built = tokio::process::Command::new("bash").arg(script).arg(&wasm).output().await.unwrap();
+    assert!(built.status.success(), "build.sh failed:\n{}", String::from_utf8_lossy(&built.stderr));
+    let (ok, said, err) = blink_cli(&["plugin", "check", wasm.to_str().unwrap(), "--role", "validator"]).await;
+    assert!(ok && said.starts_with("ok: "), "{said}{err}");
+
+    let plan = json!({ "intent": "a counter", "steps": [
+        { "id": 1, "action": "modify", "target": "App", "path": "App.tsx", "description": "A counter" },
+    ]});
+    let broken = "// TODO: persist the count\nfunction App() {\n  const [count, setCount] = React.useState(0);\n  console.log('render', count);\n  if (count > 99) debugger;\n  return <button onClick={() => setCount(count + 1)}>{count}</button>;\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n";
+    let fixed = broken.replace("  if (count > 99) debugger;\n", "");
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], "A counter."),
+        Rule::text(&["You plan changes"], plan.to_string()),
+        Rule::text(&["Problems to fix", "debugger"], format!("```tsx\n{fixed}```")),
+        Rule::text(&["Your part:\n- modify App.tsx"], format!("```tsx\n{broken}```")),
+    ])
+    .await;
+    let mut env = env(&llm, &None);
+    env.push(("BLINK_PLUGIN_MAX_BYTES", (64 * 1024 * 1024).to_string()));
+    let blink = Blink::start(BIN, &env).await;
+    let python = store_only(&blink, "validator", std::fs::read(&wasm).unwrap()).await;
+    let owner = jwt::user_token("owner");
+    let pipeline = json!({ "extraValidators": [python] });
+    let (status, body) = send_json(&blink, Method::PUT, "/api/projects/counter/pipeline", &owner, &pipeline).await;
+    assert_eq!(status, 404, "a project must exist before its pipeline is set: {body}");
+    send_json(&blink, Method::POST, "/api/projects", &owner, &json!({ "id": "counter" })).await;
+    let (status, body) = send_json(&blink, Method::PUT, "/api/projects/counter/pipeline", &owner, &pipeline).await;
+    assert_eq!(status, 200, "{body}");
+
+    let chat = json!({ "projectId": "counter", "messages": [{ "role": "user", "content": "A counter" }] });
+    let (_, events) = orchestrate(&blink, &owner, &chat).await;
+    let validations: Vec<&Value> = events.iter().filter(|e| e["type"] == "validation").collect();
+    assert_eq!(validations.len(), 2, "{events:#?}");
+    let first = validations[0];
+    assert_eq!(first["errors"][0]["line"], 5, "{first}");
+    assert!(first["errors"][0]["message"].as_str().unwrap().contains("`debugger` statement"), "{first}");
+    let warned = |v: &Value, what: &str, line: u64| {
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["line"] == line && w["message"].as_str().unwrap().contains(what))
+    };
+    assert!(warned(first, "TODO comment", 1) && warned(first, "console.log", 4), "{first}");
+    assert!(events.iter().any(|e| e["type"] == "phase" && e["phase"] == "fixing"), "{events:#?}");
+    let last = validations[1];
+    assert_eq!(last["errors"], json!([]), "the fixer removed the chained validator's error: {last}");
+    let result = events.last().unwrap();
+    assert!(!result["files"][0]["content"].as_str().unwrap().contains("debugger"), "{result}");
 }

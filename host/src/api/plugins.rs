@@ -184,9 +184,8 @@ pub async fn set_settings(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let role = role(&role_name)?;
-    let values: serde_json::Map<String, Value> = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("expected a JSON object of settings: {e}"))
-    })?;
+    let values: serde_json::Map<String, Value> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("expected a JSON object of settings: {e}")))?;
     state.agent_settings.set(role, values).await?;
     let effective = state.agent_settings.current().get(&role).map(|m| json!(**m)).unwrap_or_else(|| json!({}));
     Ok(Json(json!({ "role": role.as_str(), "settings": effective })))

@@ -79,7 +79,10 @@ pub async fn set_pipeline(
 ) -> Result<Response, ApiError> {
     owned(&state, &user, &id).await?;
     let pipeline: ProjectPipeline = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("expected {{\"agents\": {{role: version}}, \"extraValidators\": [version]}}: {e}"))
+        ApiError::bad_request(
+            "invalid_json",
+            format!("expected {{\"agents\": {{role: version}}, \"extraValidators\": [version]}}: {e}"),
+        )
     })?;
     state.plugins.set_pipeline(&id, &pipeline).await?;
     Ok(Json(pipeline).into_response())

@@ -456,10 +456,11 @@ impl Database {
     pub async fn runs_served_by(&self, role: &str, version: &str) -> Result<Vec<(String, i64, i64)>, DbError> {
         // A content hash is unique enough for LIKE to narrow the rows; the exact role is checked
         // on the parsed agents, so no pattern can match across keys.
-        let rows = sqlx::query("SELECT outcome, prompt_tokens, completion_tokens, agents FROM runs WHERE agents LIKE $1")
-            .bind(format!("%{version}%"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT outcome, prompt_tokens, completion_tokens, agents FROM runs WHERE agents LIKE $1")
+                .bind(format!("%{version}%"))
+                .fetch_all(&self.pool)
+                .await?;
         let chained = format!("{role}+");
         Ok(rows
             .into_iter()

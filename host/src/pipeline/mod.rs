@@ -188,7 +188,13 @@ impl Pipeline {
         .into_iter()
         .map(|(role, agent)| (role.as_str().to_string(), agent.version.to_string()))
         // Chained validators are recorded as `validator+1`, `validator+2`, … in chain order.
-        .chain(agents.extra_validators.iter().enumerate().map(|(i, a)| (format!("validator+{}", i + 1), a.version.to_string())))
+        .chain(
+            agents
+                .extra_validators
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("validator+{}", i + 1), a.version.to_string())),
+        )
         .collect();
         let llm_handle = ctx.llm.clone();
         let run = Run { pipeline: self, agents, events: events.clone(), ctx, request };

@@ -310,7 +310,9 @@ impl PluginStore {
                 return Err(PluginError::BadPipeline(format!("validator {version} is chained twice")));
             }
             if version == "builtin" || version == self.runtime.builtin_version(Role::Validator) {
-                return Err(PluginError::BadPipeline("the built-in validator always runs first; chain other versions".into()));
+                return Err(PluginError::BadPipeline(
+                    "the built-in validator always runs first; chain other versions".into(),
+                ));
             }
             self.agent(Role::Validator, version).await.map_err(|e| match e {
                 PluginError::UnknownVersion(v) => PluginError::BadPipeline(format!("no validator version {v}")),
@@ -323,7 +325,9 @@ impl PluginStore {
     /// A project's stored pipeline, or the default (the host's active agents, nothing chained).
     pub async fn pipeline(&self, project: &str) -> Result<ProjectPipeline, PluginError> {
         Ok(match self.db.project_pipeline(project).await? {
-            Some(json) => serde_json::from_str(&json).map_err(|e| PluginError::Storage(format!("pipeline of {project}: {e}")))?,
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| PluginError::Storage(format!("pipeline of {project}: {e}")))?
+            }
             None => ProjectPipeline::default(),
         })
     }

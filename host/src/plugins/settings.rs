@@ -72,11 +72,20 @@ impl AgentSettings {
 
     /// Replaces the API-set settings of `role` (an empty map goes back to the file's) and applies
     /// them to new runs at once. Values are strings; numbers and booleans are taken as written.
-    pub async fn set(&self, role: Role, values: serde_json::Map<String, serde_json::Value>) -> Result<(), SettingsError> {
+    pub async fn set(
+        &self,
+        role: Role,
+        values: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), SettingsError> {
         let mut settings = BTreeMap::new();
         for (key, value) in values {
-            if key.is_empty() || key.len() > 64 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(SettingsError::Invalid(format!("{key:?} is not a setting name (1-64 letters, digits, _ or -)")));
+            if key.is_empty()
+                || key.len() > 64
+                || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(SettingsError::Invalid(format!(
+                    "{key:?} is not a setting name (1-64 letters, digits, _ or -)"
+                )));
             }
             let value = match value {
                 serde_json::Value::String(s) => s,
