@@ -292,7 +292,7 @@ async fn swapping_under_load_fails_no_request() {
     // that may serve it: the one active when the request was sent, and any activated meanwhile.
     let allowed = |role: &str, sent: Instant, answered: Instant| -> Vec<String> {
         let of_role = swaps.iter().filter(|s| s.2 == role);
-        let before = of_role.clone().filter(|s| s.1 <= sent).last().map(|s| s.3.clone());
+        let before = of_role.clone().rfind(|s| s.1 <= sent).map(|s| s.3.clone());
         let before = before.unwrap_or_else(|| versions[role][0].clone());
         let during = of_role.filter(|s| s.0 <= answered && s.1 >= sent).map(|s| s.3.clone());
         std::iter::once(before).chain(during).collect()

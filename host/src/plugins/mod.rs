@@ -96,6 +96,9 @@ pub enum PluginError {
 /// not deserialize them again. Bounded: past the cap the least recently loaded goes.
 const LOADED_CAP: usize = 64;
 
+/// Loaded components by role and version, each with the tick it was last used at.
+type LoadedAgents = HashMap<(Role, String), (u64, Arc<Agent>)>;
+
 #[derive(Clone)]
 pub struct PluginStore {
     db: Database,
@@ -104,7 +107,7 @@ pub struct PluginStore {
     pub max_bytes: usize,
     /// How many validators a project may chain after the main one.
     pub max_extra_validators: usize,
-    loaded: Arc<Mutex<HashMap<(Role, String), (u64, Arc<Agent>)>>>,
+    loaded: Arc<Mutex<LoadedAgents>>,
 }
 
 impl PluginStore {
