@@ -6,7 +6,9 @@
 # The image is assembled from this machine's Node.js (the `node` on PATH, or
 # $BLINK_NODE_BIN), the shared libraries it and the template's native addons
 # need (found with ldd), /usr/bin/env, dash as /bin/sh, npm, and an `npm ci`
-# of sandbox/template done in a build directory outside the repository.
+# of sandbox/template done in a build directory outside the repository. The
+# root filesystem is streamed to `docker import` as one tar (no builder, no
+# buildx, no base image; ~6x faster than the legacy builder's COPY here).
 #
 # Layout of the image (see sandbox/README.md):
 #   /usr/bin/node, /usr/bin/npm, /usr/bin/npx, /usr/bin/env, /bin/sh (dash)
@@ -15,7 +17,7 @@
 #   /template              the template's files, to seed a new project
 #   /app                   mount point of the writable project directory
 #   /tmp                   mount point of a tmpfs
-#   user sandbox (1000:1000), HOME=/tmp
+#   user sandbox (1000:1000), HOME=/tmp, npm cache in /tmp/.npm
 #
 # Idempotent: the image carries the label org.blink.sandbox.inputs=<sha256 of
 # its inputs> (this script, the template's files, the node binary, npm's
@@ -35,13 +37,15 @@ TAG="${1:-blink-sandbox:latest}"
 DOCKER="${DOCKER:-docker}"
 LABEL_KEY="org.blink.sandbox.inputs"
 
+start_ns=$(date +%s%N)
+elapsed_ms() { echo "$((($(date +%s%N) - start_ns) / 1000000))"; }
+log() { printf '[build-image] %6d ms  %s\n' "$(elapsed_ms)" "$*" >&2; }
+die() { printf '[build-image] error: %s\n' "$*" >&2; exit 1; }
+
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 template="$here/template"
+extras="$here/image"   # files installed into the image (blink-npm)
 script="$here/$(basename "${BASH_SOURCE[0]}")"
-start_ns=$(date +%s%N)
-
-log() { printf '[build-image] %s\n' "$*" >&2; }
-die() { printf '[build-image] error: %s\n' "$*" >&2; exit 1; }
 
 command -v "$DOCKER" >/dev/null || die "docker client '$DOCKER' not found"
 "$DOCKER" info >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running?)"
@@ -62,9 +66,10 @@ esac
 npm_dir="$(readlink -f "$npm_dir")"
 [ -f "$npm_dir/bin/npm-cli.js" ] || die "npm not found next to node (looked in $npm_dir)"
 npm_version="$("$node_bin" "$npm_dir/bin/npm-cli.js" -v)"
+npm() { "$node_bin" "$npm_dir/bin/npm-cli.js" "$@"; }
 
 # ---------------------------------------------------------------- input hash
-# Template files: everything in sandbox/template except what .gitignore ignores.
+# Template files: everything in sandbox/template but dependencies and build output.
 template_files() {
   (cd "$template" && find . -type f \
     -not -path './node_modules/*' -not -path './dist/*' -not -name '*.local' \
@@ -72,13 +77,14 @@ template_files() {
 }
 inputs_hash="$(
   {
-    echo "script $(sha256sum "$script" | cut -d' ' -f1)"
-    echo "node $node_version $(sha256sum "$node_bin" | cut -d' ' -f1)"
+    echo "script $(sha256sum <"$script" | cut -d' ' -f1)"
+    echo "node $node_version $(sha256sum <"$node_bin" | cut -d' ' -f1)"
     echo "npm $npm_version"
     echo "strip ${BLINK_STRIP_NODE:-1}"
     template_files | while IFS= read -r f; do
-      echo "template $f $(sha256sum "$template/$f" | cut -d' ' -f1)"
+      echo "template $f $(sha256sum <"$template/$f" | cut -d' ' -f1)"
     done
+    for f in "$extras"/*; do echo "image $(basename "$f") $(sha256sum <"$f" | cut -d' ' -f1)"; done
   } | sha256sum | cut -d' ' -f1
 )"
 log "inputs $inputs_hash (node $node_version, npm $npm_version)"
@@ -87,13 +93,16 @@ report() {
   local id size
   id="$("$DOCKER" image inspect -f '{{.Id}}' "$TAG")"
   size="$("$DOCKER" image inspect -f '{{.Size}}' "$TAG")"
-  printf 'image %s id %s size %s MB (%s bytes) built in %s ms\n' "$TAG" "$id" \
-    "$((size / 1000000))" "$size" "$((($(date +%s%N) - start_ns) / 1000000))"
+  printf 'image %s id %s size %s MB (%s bytes) in %s ms\n' \
+    "$TAG" "$id" "$((size / 1000000))" "$size" "$(elapsed_ms)"
 }
 
-existing="$("$DOCKER" images -q --no-trunc --filter "label=$LABEL_KEY=$inputs_hash" | head -n1)"
+existing_image() {
+  "$DOCKER" images -q --no-trunc --filter "label=$LABEL_KEY=$inputs_hash" | head -n1
+}
+existing="$(existing_image)"
 if [ -n "$existing" ] && [ "${BLINK_FORCE:-0}" != 1 ]; then
-  log "an image with these inputs exists ($existing); tagging it $TAG"
+  log "an image with these inputs exists; tagging it $TAG"
   "$DOCKER" tag "$existing" "$TAG"
   report
   exit 0
@@ -108,75 +117,94 @@ fi
 case "$(readlink -f "$cache")/" in
   "$(readlink -f "$here/..")"/*) die "the build directory must be outside the repository ($cache)";;
 esac
-ctx="$cache/context"
-rm -rf "$ctx"
-mkdir -p "$ctx/base" "$ctx/template"
+# One build at a time per cache directory (concurrent CI jobs, tests).
+exec 9>"$cache/lock"
+flock 9
 log "build directory $cache"
 
 # ---------------------------------------------------------------- dependencies
-# `npm ci` keyed by the lock file and the node/npm versions; reused across builds.
-lock_hash="$(cat "$template/package.json" "$template/package-lock.json" \
-  | { cat; echo "$node_version $npm_version"; } | sha256sum | cut -c1-16)"
-deps="$cache/deps-$lock_hash"
+# `npm ci` keyed by the manifest, the lock file and the node/npm versions;
+# reused across builds (only the two most recent trees are kept).
+deps_key="$( { cat "$template/package.json" "$template/package-lock.json"; \
+  echo "$node_version $npm_version"; } | sha256sum | cut -c1-16)"
+deps="$cache/deps-$deps_key"
 if [ ! -d "$deps/node_modules" ]; then
-  log "npm ci (dependencies of the template) in $deps"
+  log "npm ci of the template in $deps"
   rm -rf "$deps.tmp"
   mkdir -p "$deps.tmp"
   cp "$template/package.json" "$template/package-lock.json" "$deps.tmp/"
-  (cd "$deps.tmp" && "$node_bin" "$npm_dir/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error >&2)
+  (cd "$deps.tmp" && npm ci --no-audit --no-fund --loglevel=error >&2)
   rm -rf "$deps" && mv "$deps.tmp" "$deps"
-  # Keep only the two most recent dependency trees.
-  { ls -1dt "$cache"/deps-* 2>/dev/null | grep -v '\.tmp$' | tail -n +3 | xargs -r rm -rf; } || true
+  { ls -1dt "$cache"/deps-* | grep -v '\.tmp$' | tail -n +3 | xargs -r rm -rf; } 2>/dev/null || true
 else
-  log "reusing dependencies $deps"
+  log "reusing the dependencies in $deps"
 fi
 
-# ---------------------------------------------------------------- base layer
-base="$ctx/base"
+# ---------------------------------------------------------------- root filesystem
+root="$cache/rootfs"
+rm -rf "$root"
 # Merged /usr layout, as in Debian 12.
-mkdir -p "$base/usr/bin" "$base/usr/lib" "$base/usr/lib64" "$base/usr/sbin" \
-  "$base/etc" "$base/tmp" "$base/app" "$base/proc" "$base/sys" "$base/dev" "$base/root"
-ln -s usr/bin "$base/bin"
-ln -s usr/lib "$base/lib"
-ln -s usr/lib64 "$base/lib64"
-ln -s usr/sbin "$base/sbin"
-chmod 1777 "$base/tmp"
-chmod 700 "$base/root"
+mkdir -p "$root/usr/bin" "$root/usr/local/bin" "$root/usr/lib/node_modules" "$root/usr/lib64" "$root/usr/sbin" \
+  "$root/usr/etc" "$root/etc" "$root/tmp" "$root/app" "$root/root" \
+  "$root/proc" "$root/sys" "$root/dev"
+ln -s usr/bin "$root/bin"
+ln -s usr/lib "$root/lib"
+ln -s usr/lib64 "$root/lib64"
+ln -s usr/sbin "$root/sbin"
+chmod 1777 "$root/tmp"
+chmod 755 "$root/app"
+chmod 700 "$root/root"
 
-# Copies a file to the same path inside the image, following symlinks, and
-# placing it under the canonical (merged-usr) directory.
+# Copies a file to the same path inside the image (following symlinks), under
+# its canonical directory, so /lib/x/... and /usr/lib/x/... both resolve.
 put() {
-  local src="$1" dir
-  dir="$(readlink -f "$(dirname "$src")")"
-  mkdir -p "$base$dir"
-  cp -L --preserve=mode "$src" "$base$dir/$(basename "$src")"
+  local dir
+  dir="$(readlink -f "$(dirname "$1")")"
+  mkdir -p "$root$dir"
+  cp -L --preserve=mode "$1" "$root$dir/$(basename "$1")"
 }
 
 if [ "${BLINK_STRIP_NODE:-1}" = 1 ] && command -v strip >/dev/null; then
-  strip -o "$base/usr/bin/node" "$node_bin"
+  strip -o "$root/usr/bin/node" "$node_bin"
 else
-  cp "$node_bin" "$base/usr/bin/node"
+  cp "$node_bin" "$root/usr/bin/node"
 fi
-chmod 755 "$base/usr/bin/node"
+chmod 755 "$root/usr/bin/node"
+# npm's bin scripts start with `#!/usr/bin/env node`.
 put /usr/bin/env
-cp -L "$(readlink -f /bin/sh | grep -q dash && readlink -f /bin/sh || command -v dash)" "$base/usr/bin/dash"
-ln -s dash "$base/usr/bin/sh"
-# Not executable here (no bash): libc detection (detect-libc, napi-rs loaders)
-# reads this file's text to tell glibc from musl without spawning a process.
-[ -f /usr/bin/ldd ] && cp -L /usr/bin/ldd "$base/usr/bin/ldd" && chmod 644 "$base/usr/bin/ldd"
+# npm runs lifecycle scripts with /bin/sh.
+dash_bin="$(command -v dash || true)"
+[ -n "$dash_bin" ] || die "dash not found (Debian: apt-get install dash)"
+cp -L "$dash_bin" "$root/usr/bin/dash"
+ln -s dash "$root/usr/bin/sh"
+# Text only (there is no bash to run it): detect-libc and the napi-rs loaders
+# (rolldown, lightningcss, tailwind's oxide) read it to tell glibc from musl
+# without spawning `ldd --version`.
+if [ -f /usr/bin/ldd ]; then cp -L /usr/bin/ldd "$root/usr/bin/ldd"; chmod 644 "$root/usr/bin/ldd"; fi
 
-# npm, with the usual bin links.
-mkdir -p "$base/usr/lib/node_modules"
-cp -a "$npm_dir" "$base/usr/lib/node_modules/npm"
-ln -s ../lib/node_modules/npm/bin/npm-cli.js "$base/usr/bin/npm"
-ln -s ../lib/node_modules/npm/bin/npx-cli.js "$base/usr/bin/npx"
+# npm, with the usual bin links, and a global npmrc (<prefix>/etc/npmrc):
+# cache and logs in the tmpfs, no update checks, audits or funding messages.
+cp -a "$npm_dir" "$root/usr/lib/node_modules/npm"
+ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
+ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
+cat >"$root/usr/etc/npmrc" <<'EOF'
+omit-lockfile-registry-resolved=true
+cache=/tmp/.npm
+logs-dir=/tmp/.npm/_logs
+update-notifier=false
+fund=false
+audit=false
+EOF
+
+# blink-npm: npm with the image's packages linked into ./node_modules first.
+install -m 755 "$extras/blink-npm" "$root/usr/local/bin/blink-npm"
 
 # Shared libraries: whatever ldd reports for every ELF file we ship.
 elf_files() {
-  printf '%s\n' "$node_bin" /usr/bin/env "$base/usr/bin/dash"
+  printf '%s\n' "$node_bin" /usr/bin/env "$dash_bin"
   find "$deps/node_modules" "$npm_dir" -type f \( -name '*.node' -o -perm -u+x \) -print \
     | while IFS= read -r f; do
-        [ "$(head -c 4 "$f" | od -An -c | tr -d ' \n')" = '177ELF' ] && printf '%s\n' "$f"
+        if [ "$(head -c 4 "$f" | od -An -c | tr -d ' \n')" = '177ELF' ]; then printf '%s\n' "$f"; fi
       done
 }
 libs="$(
@@ -186,60 +214,45 @@ libs="$(
 )"
 [ -n "$libs" ] || die "ldd found no shared libraries (is node dynamically linked?)"
 while IFS= read -r lib; do put "$lib"; done <<<"$libs"
-log "shared libraries: $(echo $libs | tr '\n' ' ')"
+log "shared libraries: $(echo $libs)"
 
 # Users: root and the unprivileged sandbox user (uid/gid 1000), HOME=/tmp.
-cat >"$base/etc/passwd" <<'EOF'
+cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 sandbox:x:1000:1000:sandbox:/tmp:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/sh
 EOF
-cat >"$base/etc/group" <<'EOF'
+cat >"$root/etc/group" <<'EOF'
 root:x:0:
 sandbox:x:1000:
 nogroup:x:65534:
 EOF
-# npm's global config: no update checks, audits or funding messages; caches and
-# logs in the tmpfs (the root filesystem is read-only at run time).
-mkdir -p "$base/usr/etc"
-cat >"$base/usr/etc/npmrc" <<'EOF'
-update-notifier=false
-fund=false
-audit=false
-cache=/tmp/.npm
-logs-dir=/tmp/.npm/_logs
-EOF
 
-# ---------------------------------------------------------------- template
-(cd "$template" && template_files | while IFS= read -r f; do
-  mkdir -p "$ctx/template/$(dirname "$f")"
-  cp -p "$f" "$ctx/template/$f"
-done)
+# The template's files (to seed projects) and its dependencies (hard links:
+# the tar below reads them, nothing is copied).
+template_files | while IFS= read -r f; do
+  mkdir -p "$root/template/$(dirname "$f")"
+  cp "$template/$f" "$root/template/$f"
+done
+cp -al "$deps/node_modules" "$root/node_modules" 2>/dev/null || cp -a "$deps/node_modules" "$root/node_modules"
 
-# Dependencies go in their own layer; docker's context must hold them, so
-# hard-link them into the context (same filesystem) instead of copying.
-cp -al "$deps/node_modules" "$ctx/node_modules" 2>/dev/null || cp -a "$deps/node_modules" "$ctx/node_modules"
-
-cat >"$ctx/Dockerfile" <<EOF
-FROM scratch
-COPY base/ /
-COPY node_modules/ /node_modules/
-COPY template/ /template/
-ENV PATH=/app/node_modules/.bin:/node_modules/.bin:/usr/local/bin:/usr/bin:/bin \\
-    HOME=/tmp \\
-    BLINK_NODE_MODULES=/node_modules
-USER 1000:1000
-WORKDIR /app
-EXPOSE 5173
-LABEL $LABEL_KEY="$inputs_hash" \\
-      org.blink.sandbox.node="$node_version" \\
-      org.blink.sandbox.npm="$npm_version"
-CMD ["node", "/node_modules/vite/bin/vite.js", "--configLoader", "runner"]
-EOF
-
-log "docker build"
-# The legacy builder needs no buildx plugin and handles FROM scratch + COPY.
-DOCKER_BUILDKIT=0 "$DOCKER" build --quiet -t "$TAG" "$ctx" >/dev/null 2>"$cache/docker-build.log" \
-  || { cat "$cache/docker-build.log" >&2; die "docker build failed"; }
-rm -rf "$ctx"
+# ---------------------------------------------------------------- import
+log "docker import"
+tar -C "$root" --sort=name --numeric-owner --owner=0 --group=0 -cf - . \
+  | "$DOCKER" import \
+      --change 'ENV PATH=/app/node_modules/.bin:/node_modules/.bin:/usr/local/bin:/usr/bin:/bin' \
+      --change 'ENV HOME=/tmp' \
+      --change 'ENV BLINK_NODE_MODULES=/node_modules' \
+      --change 'ENV NO_COLOR=1' \
+      --change 'ENV MIMALLOC_PURGE_DELAY=0' \
+      --change 'ENV MIMALLOC_PURGE_DECOMMITS=1' \
+      --change 'ENV MIMALLOC_ARENA_EAGER_COMMIT=0' \
+      --change 'USER 1000:1000' \
+      --change 'WORKDIR /app' \
+      --change 'EXPOSE 5173' \
+      --change "LABEL $LABEL_KEY=$inputs_hash org.blink.sandbox.node=$node_version org.blink.sandbox.npm=$npm_version" \
+      --change 'CMD ["node", "/node_modules/vite/bin/vite.js", "--configLoader", "runner"]' \
+      --message "blink sandbox $inputs_hash" \
+      - "$TAG" >/dev/null
+rm -rf "$root"
 report

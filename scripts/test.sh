@@ -15,6 +15,9 @@ missing=()
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+# The sandbox tests drive a real Docker engine (Debian's), and a real browser (headless Chromium).
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -54,6 +57,22 @@ for db in $(su postgres -c "psql -p $port -tAc \"SELECT datname FROM pg_database
 done
 export BLINK_TEST_POSTGRES_URL="postgres://blink_test:blink_test@127.0.0.1:$port/postgres"
 echo "PostgreSQL on port $port"
+
+log "Docker engine and the sandbox image"
+if ! docker info >/dev/null 2>&1; then
+  mkdir -p /var/log
+  nohup dockerd >/var/log/blink-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start:" >&2; tail -n 30 /var/log/blink-dockerd.log >&2; exit 1; }
+fi
+# Sandboxes an interrupted earlier run left behind.
+stale=$(docker ps -aq --filter label=blink.sandbox=1)
+[ -z "$stale" ] || docker rm -f $stale >/dev/null
+# Builds only when its inputs changed (the script labels the image with their hash).
+./sandbox/build-image.sh
 
 log "formatting"
 cargo fmt --all --check

@@ -14,7 +14,10 @@
 //!    per generated token, comparing wall time and tokens;
 //! 6. plugins: upload to first run served by the new version (compile and activation), with the
 //!    compile cache cold and warm, and the runtime's per-call overhead on a trivial agent against
-//!    the same function called natively.
+//!    the same function called natively;
+//! 7. sandboxes (real Docker engine and image): a cold preview through the host against a plain
+//!    `docker run` of the same image and command, update to HMR message, `vite build` in the
+//!    sandbox against the same build on the machine, and an idle sandbox's memory.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -63,6 +66,9 @@ fn main() {
         }
         if wanted(6) {
             plugins(&mut report).await;
+        }
+        if wanted(7) {
+            sandboxes(&mut report).await;
         }
     });
     let path = std::env::var("BLINK_BENCH_REPORT")
@@ -715,4 +721,215 @@ async fn plugins(report: &mut String) {
         row(&component, 0.5) - row(&native, 0.5),
         row(&component, 0.99) - row(&native, 0.99)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Sandboxes.
+
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker").args(args).output().expect("the docker CLI");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn sandbox_app(marker: &str) -> String {
+    format!("export default function App() {{\n  return <h1>{marker}</h1>;\n}}\n")
+}
+
+/// Polls `url` until it answers 200 with `needle` in the body.
+async fn until_served(client: &reqwest::Client, url: &str, needle: &str) {
+    for _ in 0..2000 {
+        if let Ok(r) = client.get(url).send().await
+            && r.status() == 200
+            && r.text().await.is_ok_and(|t| t.contains(needle))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{url} never served {needle:?}");
+}
+
+fn mean_ms(samples: &[Duration]) -> f64 {
+    samples.iter().map(|d| d.as_secs_f64() * 1e3).sum::<f64>() / samples.len() as f64
+}
+
+/// Starts the image by hand, as `docker run` would with the same command, on the default bridge,
+/// and times it to the app's module being served.
+async fn plain_docker_run(client: &reqwest::Client, template: &std::path::Path) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(template, dir.path());
+    std::fs::write(dir.path().join("src/App.tsx"), sandbox_app("Plain run")).unwrap();
+    std::process::Command::new("chown").args(["-R", "1000:1000"]).arg(dir.path()).status().unwrap();
+    let mount = format!("{}:/app", dir.path().display());
+    let started = Instant::now();
+    let id = docker(&[
+        "run",
+        "-d",
+        "--rm",
+        "--user",
+        "1000:1000",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-v",
+        &mount,
+        "-w",
+        "/app",
+        "--entrypoint",
+        "node",
+        "blink-sandbox:latest",
+        "/node_modules/vite/bin/vite.js",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "5173",
+        "--configLoader",
+        "runner",
+    ]);
+    let ip = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &id]);
+    until_served(client, &format!("http://{ip}:5173/src/main.tsx"), "App").await;
+    let elapsed = started.elapsed();
+    docker(&["rm", "-f", &id]);
+    elapsed
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "node_modules" || name == "dist" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+async fn sandboxes(report: &mut String) {
+    const REPEATS: usize = 5;
+    let template = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../sandbox/template"));
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let blink = Blink::start(BIN, &[("BLINK_SANDBOXES", "true".into()), ("BLINK_LOG", "warn".into())]).await;
+    let token = jwt::user_token("bench-sandbox");
+    let mut cold = Vec::new();
+    let mut plain = Vec::new();
+    let mut updates = Vec::new();
+    let mut memory = Vec::new();
+    let mut projects = Vec::new();
+    for i in 0..REPEATS {
+        plain.push(plain_docker_run(&client, template).await);
+        let project = format!("bench-{}-{i}", std::process::id());
+        projects.push(project.clone());
+        let started = Instant::now();
+        let body = json!({ "projectId": project, "files": { "App.tsx": sandbox_app("Cold") } });
+        let response =
+            client.post(format!("{}/api/preview", blink.url)).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        until_served(&client, &format!("{}/preview/{project}/src/main.tsx", blink.url), "App").await;
+        cold.push(started.elapsed());
+
+        // Update to change visible: the HMR message a page's client receives through the proxy.
+        let (_, vite_client) = (
+            0,
+            client
+                .get(format!("{}/preview/{project}/@vite/client", blink.url))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        let ws_token =
+            vite_client.split("wsToken = \"").nth(1).and_then(|t| t.split('"').next()).unwrap_or_default().to_string();
+        let ws = format!("{}/preview/{project}/?token={ws_token}", blink.url.replacen("http://", "ws://", 1));
+        let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws).unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let _connected = socket.next().await;
+        let started = Instant::now();
+        let body = json!({ "projectId": project, "files": { "App.tsx": sandbox_app(&format!("Update {i}")) } });
+        let response =
+            client.post(format!("{}/api/preview", blink.url)).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
+            if message.to_text().is_ok_and(|t| t.contains("App.tsx")) {
+                break;
+            }
+        }
+        updates.push(started.elapsed());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let usage = docker(&["stats", "--no-stream", "--format", "{{.MemUsage}}", &format!("sandbox-{project}")]);
+        memory.push(usage.split('/').next().unwrap_or_default().trim().to_string());
+    }
+
+    // vite build: in the sandbox through the API, and the same build run directly on the machine
+    // with the image's node_modules.
+    let mut in_sandbox = Vec::new();
+    for project in projects.iter().take(3) {
+        let started = Instant::now();
+        let response = client
+            .post(format!("{}/api/build", blink.url))
+            .bearer_auth(&token)
+            .json(&json!({ "projectId": project }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        in_sandbox.push(started.elapsed());
+    }
+    let modules = tempfile::tempdir().unwrap();
+    let holder = docker(&["create", "blink-sandbox:latest"]);
+    docker(&["cp", &format!("{holder}:/node_modules"), &modules.path().display().to_string()]);
+    docker(&["rm", &holder]);
+    let mut direct = Vec::new();
+    for _ in 0..3 {
+        let root = tempfile::tempdir().unwrap();
+        let project = root.path().join("app");
+        copy_dir(template, &project);
+        std::fs::write(project.join("src/App.tsx"), sandbox_app("Cold")).unwrap();
+        std::os::unix::fs::symlink(modules.path().join("node_modules"), project.join("node_modules")).unwrap();
+        let started = Instant::now();
+        let status = std::process::Command::new("node")
+            .args(["node_modules/vite/bin/vite.js", "build", "--configLoader", "runner"])
+            .current_dir(&project)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        direct.push(started.elapsed());
+    }
+    for project in &projects {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &format!("sandbox-{project}")]).output();
+    }
+
+    let _ = writeln!(report, "## 7. Sandboxes\n");
+    let _ = writeln!(
+        report,
+        "Real Docker engine and sandbox image; means of {REPEATS} (builds: 3). Baselines run in the same process, same image, same command.\n"
+    );
+    let _ = writeln!(report, "| measure | Blink host ms | baseline ms | ratio |");
+    let _ = writeln!(report, "|---|---|---|---|");
+    let _ = writeln!(
+        report,
+        "| cold preview: request → app module served through the proxy (baseline: plain `docker run`, no limits, no proxy) | {:.0} | {:.0} | {:.2}× |",
+        mean_ms(&cold),
+        mean_ms(&plain),
+        mean_ms(&cold) / mean_ms(&plain)
+    );
+    let _ = writeln!(
+        report,
+        "| `vite build` (baseline: the same build run directly on the machine) | {:.0} | {:.0} | {:.2}× |",
+        mean_ms(&in_sandbox),
+        mean_ms(&direct),
+        mean_ms(&in_sandbox) / mean_ms(&direct)
+    );
+    let _ = writeln!(report, "| update posted → HMR update message through the proxy | {:.0} | | |", mean_ms(&updates));
+    let _ = writeln!(report, "\nIdle sandbox memory (`docker stats`, 2 s after an update): {}.\n", memory.join(", "));
 }

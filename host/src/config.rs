@@ -36,6 +36,9 @@ pub struct Settings {
     #[command(flatten)]
     pub agents: AgentSettings,
 
+    #[command(flatten)]
+    pub sandbox: SandboxSettings,
+
     /// Origins allowed by CORS, comma-separated; `*` allows any.
     #[arg(long, env = "BLINK_CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -278,4 +281,72 @@ pub struct AgentSettings {
     /// Validators a project may chain after the main one.
     #[arg(long, env = "BLINK_MAX_EXTRA_VALIDATORS", default_value_t = 4)]
     pub max_extra_validators: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxSettings {
+    /// Run project sandboxes (Docker) for `/api/preview` and `/api/build`.
+    #[arg(long, env = "BLINK_SANDBOXES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sandboxes: bool,
+
+    /// The sandbox image (`sandbox/build-image.sh` builds it).
+    #[arg(long, env = "BLINK_SANDBOX_IMAGE", default_value = "blink-sandbox:latest")]
+    pub sandbox_image: String,
+
+    /// The internal Docker network sandboxes join: no route out; created if missing.
+    #[arg(long, env = "BLINK_SANDBOX_NETWORK", default_value = "blink-sandboxes")]
+    pub sandbox_network: String,
+
+    /// Memory per sandbox, in MiB (no swap on top).
+    #[arg(long, env = "BLINK_SANDBOX_MEMORY_MIB", default_value_t = 512)]
+    pub sandbox_memory_mib: i64,
+
+    /// CPUs per sandbox.
+    #[arg(long, env = "BLINK_SANDBOX_CPUS", default_value_t = 1.0)]
+    pub sandbox_cpus: f64,
+
+    /// Processes per sandbox.
+    #[arg(long, env = "BLINK_SANDBOX_PIDS", default_value_t = 100)]
+    pub sandbox_pids: i64,
+
+    /// Size of the sandbox's writable /tmp, in MiB.
+    #[arg(long, env = "BLINK_SANDBOX_TMPFS_MIB", default_value_t = 64)]
+    pub sandbox_tmpfs_mib: u64,
+
+    /// Sandboxes running at once; past it, a new preview gets 503 `sandbox_limit`.
+    #[arg(long, env = "BLINK_SANDBOX_MAX", default_value_t = 16)]
+    pub sandbox_max: usize,
+
+    /// Seconds without requests after which a sandbox is removed (its files stay).
+    #[arg(long, env = "BLINK_SANDBOX_IDLE_SECS", default_value_t = 900)]
+    pub sandbox_idle_secs: u64,
+
+    /// Seconds a new dev server may take to answer.
+    #[arg(long, env = "BLINK_SANDBOX_READY_SECS", default_value_t = 60)]
+    pub sandbox_ready_secs: u64,
+
+    /// Seconds `vite build` may take.
+    #[arg(long, env = "BLINK_SANDBOX_BUILD_SECS", default_value_t = 300)]
+    pub sandbox_build_secs: u64,
+
+    /// Seconds installing a project's extra npm packages may take.
+    #[arg(long, env = "BLINK_SANDBOX_INSTALL_SECS", default_value_t = 300)]
+    pub sandbox_install_secs: u64,
+
+    /// Files a project may post to `/api/preview`.
+    #[arg(long, env = "BLINK_PROJECT_MAX_FILES", default_value_t = 500)]
+    pub project_max_files: usize,
+
+    /// Bytes of names and contents a project may post to `/api/preview`.
+    #[arg(long, env = "BLINK_PROJECT_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub project_max_bytes: usize,
+
+    /// The preview URL given to the frontend: `{origin}` is how the caller reached the host,
+    /// `{projectId}` the project. By host name: `https://preview-{projectId}.example.com/`.
+    #[arg(long, env = "BLINK_PREVIEW_URL", default_value = "{origin}/preview/{projectId}/")]
+    pub preview_url: String,
+
+    /// The npm registry the host's registry proxy fetches from for sandboxes.
+    #[arg(long, env = "BLINK_NPM_REGISTRY", default_value = "https://registry.npmjs.org")]
+    pub npm_registry: String,
 }

@@ -12,5 +12,7 @@ pub mod db;
 pub mod llm;
 pub mod pipeline;
 pub mod plugins;
+pub mod preview;
 pub mod runtime;
 pub mod server;
+pub mod workspace;

@@ -15,7 +15,9 @@ use crate::db::Database;
 use crate::llm::LlmProvider;
 use crate::pipeline::{Pipeline, PipelineLimits};
 use crate::plugins::PluginStore;
+use crate::preview::{PreviewSettings, Previews};
 use crate::runtime::{AgentRuntime, CallLimits, Role};
+use crate::workspace::Workspaces;
 
 /// Per-role agent settings from the operator's JSON file.
 pub fn load_agent_config(settings: &Settings) -> anyhow::Result<crate::pipeline::AgentConfig> {
@@ -55,6 +57,69 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let database = Database::connect(&settings.database.resolved_url(&settings.data_dir)).await?;
     database.migrate().await?;
     Ok(database)
+}
+
+/// The sandbox layer: the Docker backend, the registry proxy sandboxes install packages through,
+/// re-adoption of the sandboxes a previous run left, and the idle reaper. An engine that is down
+/// does not stop the host: previews answer 503 `sandbox_unavailable` until it is back.
+async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Arc<Previews>> {
+    let s = &settings.sandbox;
+    let config = blink_sandbox::DockerConfig {
+        image: s.sandbox_image.clone(),
+        network: s.sandbox_network.clone(),
+        limits: blink_sandbox::Limits {
+            memory_bytes: s.sandbox_memory_mib.saturating_mul(1 << 20),
+            nano_cpus: (s.sandbox_cpus * 1e9) as i64,
+            pids: s.sandbox_pids,
+            tmpfs_bytes: s.sandbox_tmpfs_mib.saturating_mul(1 << 20),
+        },
+        ..blink_sandbox::DockerConfig::default()
+    };
+    let dev_port = config.dev_port;
+    let user = config.user.clone();
+    let backend: Arc<dyn blink_sandbox::SandboxBackend> =
+        Arc::new(blink_sandbox::DockerBackend::connect(config).await?);
+    let registry_url = match backend.host_address().await {
+        Ok(ip) => {
+            let listener = tokio::net::TcpListener::bind((ip, 0))
+                .await
+                .with_context(|| format!("binding the registry proxy on the sandbox network's gateway {ip}"))?;
+            let cache = settings.data_dir.join("npm-cache");
+            let (_, url) =
+                crate::preview::registry::RegistryProxy::serve(listener, &s.npm_registry, cache, shutdown.clone())
+                    .await?;
+            Some(url)
+        }
+        Err(e) => {
+            tracing::warn!("sandboxes are unavailable for now, and so is their registry proxy: {e}");
+            None
+        }
+    };
+    let owner = user.split_once(':').and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
+    let workspaces =
+        Workspaces::new(settings.data_dir.join("projects"), owner, s.project_max_files, s.project_max_bytes);
+    let previews = Arc::new(Previews::new(
+        backend,
+        workspaces,
+        PreviewSettings {
+            url_template: s.preview_url.clone(),
+            idle: Duration::from_secs(s.sandbox_idle_secs),
+            max_sandboxes: s.sandbox_max,
+            ready_timeout: Duration::from_secs(s.sandbox_ready_secs),
+            build_timeout: Duration::from_secs(s.sandbox_build_secs),
+            install_timeout: Duration::from_secs(s.sandbox_install_secs),
+            dev_port,
+            builds_dir: settings.data_dir.join("builds"),
+            registry_url,
+        },
+    ));
+    match previews.adopt().await {
+        Ok(n) => tracing::info!(adopted = n, "sandboxes"),
+        Err(e) => tracing::warn!("cannot list running sandboxes: {e}"),
+    }
+    let every = Duration::from_secs((s.sandbox_idle_secs / 4).clamp(1, 60));
+    tokio::spawn(previews.clone().reap_idle(every, shutdown));
+    Ok(previews)
 }
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -106,7 +171,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )),
     };
     let shutdown = CancellationToken::new();
+    let previews =
+        if settings.sandbox.sandboxes { Some(start_previews(&settings, shutdown.clone()).await?) } else { None };
     let state = AppState {
+        previews,
+        proxy: crate::preview::proxy::client(),
         pipeline: Arc::new(pipeline),
         auth: Arc::new(Authenticator::new(&settings.auth)?),
         db: database,

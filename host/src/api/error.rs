@@ -33,6 +33,9 @@ pub enum ApiError {
     BadComponent { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Any other failure with its own status and stable code.
+    #[error("{message}")]
+    Coded { status: StatusCode, code: &'static str, message: String },
     #[error("{0}")]
     Internal(String),
     /// The exact body today's frontend expects when a user has no credits left.
@@ -107,6 +110,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": code, "message": message }))
             }
             Self::Conflict { code, message } => (StatusCode::CONFLICT, json!({ "error": code, "message": message })),
+            Self::Coded { status, code, message } => (*status, json!({ "error": code, "message": message })),
             Self::Internal(m) => {
                 tracing::error!("internal error: {m}");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal", "message": "Internal error." }))

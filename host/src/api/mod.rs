@@ -6,7 +6,8 @@ mod error;
 mod health;
 mod orchestrator;
 mod plugins;
-mod projects;
+mod preview;
+pub mod projects;
 mod runs;
 
 use std::sync::Arc;
@@ -32,6 +33,9 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub db: Database,
     pub plugins: crate::plugins::PluginStore,
+    /// `None` when sandboxes are turned off.
+    pub previews: Option<Arc<crate::preview::Previews>>,
+    pub proxy: crate::preview::proxy::ProxyClient,
     pub agent_settings: Arc<crate::plugins::settings::AgentSettings>,
     pub admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.
@@ -64,12 +68,31 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/projects/{id}/pipeline", get(projects::pipeline).put(projects::set_pipeline))
         .route("/api/admin/agents/settings", get(plugins::settings))
         .route("/api/admin/agents/{role}/settings", axum::routing::put(plugins::set_settings))
+        .route("/api/preview", post(preview::preview))
+        .route("/api/build", post(preview::build))
+        .route("/api/projects/{id}/logs", get(preview::logs))
+        .route("/preview/{id}", axum::routing::any(crate::preview::proxy::by_path_root))
+        .route("/preview/{id}/", axum::routing::any(crate::preview::proxy::by_path_index))
+        .route("/preview/{id}/{*rest}", axum::routing::any(crate::preview::proxy::by_path))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(cors(&settings.cors_origins))
         .layer(TraceLayer::new_for_http())
+        // Outermost: a request whose host name names a preview never reaches the API.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), preview_host))
         .with_state(state)
+}
+
+async fn preview_host(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match crate::preview::proxy::by_host(&state, request).await {
+        Ok(response) => response,
+        Err(request) => next.run(request).await,
+    }
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -92,7 +92,7 @@ pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result
 }
 
 /// The caller's project: created on first use, someone else's answered like a missing one.
-async fn claim_project(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
+pub(super) async fn claim_project(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
     super::projects::check_project_id(id)?;
     state.db.create_project(&user.id, id, "Untitled").await?;
     Ok(())

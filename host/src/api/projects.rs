@@ -62,6 +62,13 @@ pub async fn remove(State(state): State<AppState>, user: User, Path(id): Path<St
     if !valid_project_id(&id) || !state.db.delete_project(&user.id, &id).await? {
         return Err(ApiError::NotFound("project"));
     }
+    // The record is gone; its sandbox, files and builds go with it. A failure here is logged,
+    // not returned: the project no longer exists for the user either way.
+    if let Some(previews) = &state.previews
+        && let Err(e) = previews.forget(&id).await
+    {
+        tracing::warn!(project = %id, "the deleted project's sandbox or files could not be removed: {e}");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

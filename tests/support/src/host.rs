@@ -41,6 +41,8 @@ impl Blink {
             .env("BLINK_CACHE_DIR", shared_cache(bin))
             .env("BLINK_JWT_SECRET", crate::jwt::SECRET)
             .env("BLINK_LOG", "info,blink_host=debug")
+            // Sandboxes are Docker containers: only the tests about them turn them on.
+            .env("BLINK_SANDBOXES", "false")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .kill_on_drop(true);

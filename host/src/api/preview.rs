@@ -1,0 +1,122 @@
+//! `/api/preview`, `/api/build` and `/api/projects/{id}/logs`: a project's sandbox, as the
+//! frontend drives it.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::auth::User;
+use crate::preview::{PreviewError, Previews, human_size};
+use crate::workspace::WorkspaceError;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PreviewBody {
+    project_id: String,
+    #[serde(default)]
+    files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BuildBody {
+    project_id: String,
+}
+
+impl From<PreviewError> for ApiError {
+    fn from(e: PreviewError) -> Self {
+        let message = e.to_string();
+        let coded = |status, code| ApiError::Coded { status, code, message: message.clone() };
+        match e {
+            PreviewError::Workspace(WorkspaceError::InvalidPath { .. }) => {
+                ApiError::bad_request("invalid_path", message)
+            }
+            PreviewError::Workspace(WorkspaceError::TooManyFiles(..)) => {
+                ApiError::bad_request("too_many_files", message)
+            }
+            PreviewError::Workspace(WorkspaceError::TooLarge(..)) => {
+                coded(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            PreviewError::Workspace(WorkspaceError::Io(_)) => ApiError::Internal(message),
+            PreviewError::Unavailable(_) => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_unavailable"),
+            PreviewError::AtCapacity { .. } => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_limit"),
+            PreviewError::NotReady(_) => coded(StatusCode::GATEWAY_TIMEOUT, "preview_timeout"),
+            PreviewError::BuildFailed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "build_failed"),
+            PreviewError::InstallFailed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "install_failed"),
+            PreviewError::NotRunning => coded(StatusCode::NOT_FOUND, "not_running"),
+            PreviewError::Sandbox(_) => coded(StatusCode::BAD_GATEWAY, "sandbox_failed"),
+        }
+    }
+}
+
+fn previews(state: &AppState) -> Result<&Previews, ApiError> {
+    state.previews.as_deref().ok_or_else(|| ApiError::Coded {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "sandbox_unavailable",
+        message: "Sandboxes are turned off on this host (BLINK_SANDBOXES=false).".into(),
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, shape: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("expected {shape}: {e}")))
+}
+
+/// The scheme and host the caller reached us by, for URLs it can open.
+fn origin(headers: &HeaderMap) -> String {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = get("x-forwarded-host").or_else(|| get(header::HOST.as_str())).unwrap_or("localhost");
+    let scheme = get("x-forwarded-proto").unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+pub async fn preview(
+    State(state): State<AppState>,
+    user: User,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: PreviewBody = parse(&body, r#"{"projectId": "…", "files": {"App.tsx": "…"}}"#)?;
+    super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
+    let previews = previews(&state)?;
+    previews.preview(&body.project_id, &body.files).await?;
+    let url = previews.preview_url(&body.project_id, &origin(&headers));
+    Ok(Json(json!({ "previewUrl": url })).into_response())
+}
+
+pub async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let body: BuildBody = parse(&body, r#"{"projectId": "…"}"#)?;
+    super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
+    let build = previews(&state)?.build(&body.project_id).await?;
+    tracing::info!(project = %body.project_id, bytes = build.bytes, files = build.files, "build kept");
+    Ok(Json(json!({
+        "distPath": format!("/builds/{}/dist", body.project_id),
+        "size": human_size(build.bytes),
+        "bytes": build.bytes,
+        "files": build.files,
+    }))
+    .into_response())
+}
+
+/// The sandbox's output as SSE: `data: {"line": "…"}` events, the recent lines first.
+pub async fn logs(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if !super::projects::valid_project_id(&id) || state.db.project(&user.id, &id).await?.is_none() {
+        return Err(ApiError::NotFound("project"));
+    }
+    let lines = previews(&state)?.logs(&id).await?;
+    let shutdown = state.shutdown.clone();
+    let events = lines
+        .map(|line| Ok::<_, Infallible>(SseEvent::default().data(json!({ "line": line }).to_string())))
+        .take_until(async move { shutdown.cancelled().await });
+    let keepalive = KeepAlive::new().interval(state.keepalive).text("keep-alive");
+    Ok(Sse::new(events).keep_alive(keepalive).into_response())
+}

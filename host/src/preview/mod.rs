@@ -1,0 +1,540 @@
+//! Live previews and production builds: one sandbox (a container) per project, running the Vite
+//! dev server over the project's directory, reached through the host's reverse proxy.
+//!
+//! The host owns the lifecycle: a project never gets two sandboxes (one lock per project), a cap
+//! bounds how many run at once, idle ones are removed, and running ones are re-adopted after a
+//! restart (the backend finds them by label). Files live in the project's workspace on the host;
+//! the sandbox mounts it, so an update is a write on the host that Vite's watcher turns into HMR.
+
+pub mod proxy;
+pub mod registry;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use blink_sandbox::{SandboxBackend, SandboxError, SandboxSpec};
+use tokio::sync::broadcast;
+
+use crate::db::now_ms;
+use crate::workspace::{WorkspaceError, Workspaces};
+
+/// Lines of sandbox output kept per project for a logs client that connects later.
+const RECENT_LINES: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct PreviewSettings {
+    /// `{projectId}` and `{origin}` (the request's scheme and host) are replaced.
+    pub url_template: String,
+    pub idle: Duration,
+    pub max_sandboxes: usize,
+    pub ready_timeout: Duration,
+    pub build_timeout: Duration,
+    pub install_timeout: Duration,
+    /// The Vite dev server's port inside the sandbox.
+    pub dev_port: u16,
+    /// Where builds are kept: `<dir>/<projectId>/dist`.
+    pub builds_dir: std::path::PathBuf,
+    /// The registry the sandbox's npm reaches through the host, as the sandbox sees it.
+    pub registry_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error("the sandbox engine is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{running} sandboxes are running, the most this host allows; try again when one stops")]
+    AtCapacity { running: usize },
+    #[error("the dev server did not answer within {}s", .0.as_secs())]
+    NotReady(Duration),
+    #[error("the build failed:\n{0}")]
+    BuildFailed(String),
+    #[error("installing the project's packages failed:\n{0}")]
+    InstallFailed(String),
+    #[error("no sandbox is running for this project")]
+    NotRunning,
+    #[error("sandbox error: {0}")]
+    Sandbox(String),
+}
+
+impl From<SandboxError> for PreviewError {
+    fn from(e: SandboxError) -> Self {
+        match e {
+            SandboxError::EngineUnavailable(m) => Self::Unavailable(m),
+            other => Self::Sandbox(other.to_string()),
+        }
+    }
+}
+
+/// A project's sandbox as the host tracks it.
+#[derive(Default)]
+struct Entry {
+    /// Held while the sandbox is created, updated or built: one at a time per project.
+    lock: tokio::sync::Mutex<()>,
+    address: Mutex<Option<SocketAddr>>,
+    last_used: std::sync::atomic::AtomicI64,
+    /// The dependencies last installed, to install again only when `package.json` changes them.
+    installed: Mutex<Option<String>>,
+    recent: Mutex<VecDeque<String>>,
+    live: Mutex<Option<broadcast::Sender<String>>>,
+}
+
+impl Entry {
+    fn touch(&self) {
+        self.last_used.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn address(&self) -> Option<SocketAddr> {
+        *self.address.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps a line of install or build output for the logs stream.
+    fn record(&self, line: String) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_LINES {
+            recent.pop_front();
+        }
+        recent.push_back(line.clone());
+        if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let _ = live.send(line);
+        }
+    }
+
+    fn subscribe(&self) -> (Vec<String>, broadcast::Receiver<String>) {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = live.get_or_insert_with(|| broadcast::channel(1024).0);
+        (recent, sender.subscribe())
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub dist: std::path::PathBuf,
+    pub bytes: u64,
+    pub files: usize,
+}
+
+pub struct Previews {
+    backend: Arc<dyn SandboxBackend>,
+    pub workspaces: Workspaces,
+    settings: PreviewSettings,
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    http: reqwest::Client,
+}
+
+impl Previews {
+    pub fn new(backend: Arc<dyn SandboxBackend>, workspaces: Workspaces, settings: PreviewSettings) -> Self {
+        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        Self { backend, workspaces, settings, entries: Mutex::default(), http }
+    }
+
+    fn entry(&self, project: &str) -> Arc<Entry> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).entry(project.to_string()).or_default().clone()
+    }
+
+    fn existing(&self, project: &str) -> Option<Arc<Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(project).cloned()
+    }
+
+    /// The base path the dev server serves the project under, behind the proxy.
+    pub fn base_path(project: &str) -> String {
+        format!("/preview/{project}/")
+    }
+
+    pub fn preview_url(&self, project: &str, origin: &str) -> String {
+        self.settings.url_template.replace("{projectId}", project).replace("{origin}", origin.trim_end_matches('/'))
+    }
+
+    /// Takes the sandboxes a previous run of the host left running: they serve again at once.
+    pub async fn adopt(&self) -> Result<usize, PreviewError> {
+        let mut adopted = 0;
+        for info in self.backend.list().await? {
+            if !info.running {
+                continue;
+            }
+            let entry = self.entry(&info.project);
+            *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = info.address;
+            entry.touch();
+            adopted += 1;
+            tracing::info!(project = %info.project, address = ?info.address, "sandbox adopted");
+        }
+        Ok(adopted)
+    }
+
+    fn spec(&self, project: &str, app_dir: std::path::PathBuf) -> SandboxSpec {
+        let mut env = vec![("BLINK_BASE".to_string(), Self::base_path(project))];
+        if let Some(registry) = &self.settings.registry_url {
+            env.push(("npm_config_registry".into(), registry.clone()));
+        }
+        SandboxSpec { project: project.to_string(), app_dir, env, command: dev_server_command(self.settings.dev_port) }
+    }
+
+    /// Writes the files, starts the project's sandbox if it is not running, installs new
+    /// packages, and returns once the dev server answers.
+    pub async fn preview(&self, project: &str, files: &BTreeMap<String, String>) -> Result<SocketAddr, PreviewError> {
+        let entry = self.entry(project);
+        let _guard = entry.lock.lock().await;
+        entry.touch();
+        let workspaces = self.workspaces.clone();
+        let (owned_project, owned_files) = (project.to_string(), files.clone());
+        let applied = tokio::task::spawn_blocking(move || workspaces.apply(&owned_project, &owned_files))
+            .await
+            .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
+        tracing::debug!(project, written = applied.written.len(), deleted = applied.deleted.len(), "files applied");
+        self.start(project, &entry).await?;
+        self.install_if_needed(project, &entry).await?;
+        let address = entry.address().ok_or(PreviewError::NotRunning)?;
+        self.wait_ready(project, address).await?;
+        entry.touch();
+        Ok(address)
+    }
+
+    async fn start(&self, project: &str, entry: &Entry) -> Result<SocketAddr, PreviewError> {
+        if let Some(info) = self.backend.inspect(project).await?
+            && info.running
+            && let Some(address) = info.address
+        {
+            *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = Some(address);
+            return Ok(address);
+        }
+        let running = self.backend.list().await?.iter().filter(|s| s.running).count();
+        if running >= self.settings.max_sandboxes {
+            return Err(PreviewError::AtCapacity { running });
+        }
+        let app_dir = self.workspaces.app_dir(project);
+        let info = self.backend.ensure(&self.spec(project, app_dir)).await?;
+        let address = info.address.ok_or_else(|| PreviewError::Sandbox("the sandbox has no address".into()))?;
+        *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = Some(address);
+        tracing::info!(project, %address, "sandbox started");
+        Ok(address)
+    }
+
+    /// Installs the packages `package.json` lists beyond the template's. The image's packages are
+    /// shared and read-only, so the extra ones go to `.blink-packages/` in the project and are
+    /// linked into `node_modules/`, where Vite resolves them; their own dependencies resolve from
+    /// where they really are. Peer dependencies (React…) are the image's: never a second copy.
+    async fn install_if_needed(&self, project: &str, entry: &Entry) -> Result<(), PreviewError> {
+        let app_dir = self.workspaces.app_dir(project);
+        let manifest = std::fs::read_to_string(app_dir.join("package.json")).unwrap_or_default();
+        let template = dependencies(crate::workspace::template_file("package.json").unwrap_or_default());
+        let mut extra = Vec::new();
+        for (name, spec) in dependencies(&manifest) {
+            if template.contains_key(&name) {
+                continue;
+            }
+            if !valid_package(&name, &spec) {
+                return Err(PreviewError::InstallFailed(format!(
+                    "{name}@{spec} is not a registry package this sandbox can install"
+                )));
+            }
+            extra.push(format!("{name}@{spec}"));
+        }
+        let key = extra.join(" ");
+        if extra.is_empty()
+            || entry.installed.lock().unwrap_or_else(|e| e.into_inner()).as_deref() == Some(key.as_str())
+        {
+            return Ok(());
+        }
+        let workspaces = self.workspaces.clone();
+        let owned = project.to_string();
+        tokio::task::spawn_blocking(move || {
+            workspaces.write_internal(&owned, ".blink-packages/package.json", b"{\"private\": true}\n")
+        })
+        .await
+        .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
+        let env = self.spec(project, app_dir).env;
+        let mut install: Vec<String> = [
+            "npm",
+            "install",
+            "--prefix",
+            "/app/.blink-packages",
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            "--legacy-peer-deps",
+            "--cache",
+            "/tmp/.npm",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        install.extend(extra.iter().cloned());
+        entry.record(format!("[install] {}", install.join(" ")));
+        let out = self.backend.exec(project, &install, &env, self.settings.install_timeout).await?;
+        for line in out.output.lines() {
+            entry.record(format!("[install] {line}"));
+        }
+        if out.exit_code != 0 {
+            return Err(PreviewError::InstallFailed(install_failure(&out.output)));
+        }
+        let names: Vec<&str> = extra.iter().map(|e| e.rsplit_once('@').map_or(e.as_str(), |(n, _)| n)).collect();
+        let mut link_env = env.clone();
+        link_env.push(("BLINK_LINK".into(), names.join(",")));
+        let link = vec!["node".to_string(), "-e".to_string(), LINK_SCRIPT.to_string()];
+        let out = self.backend.exec(project, &link, &link_env, Duration::from_secs(30)).await?;
+        if out.exit_code != 0 {
+            return Err(PreviewError::InstallFailed(relevant_lines(&out.output)));
+        }
+        entry.record(format!("[install] linked {}", names.join(", ")));
+        *entry.installed.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        // Vite resolves and pre-bundles dependencies when it starts, and remembers a package it
+        // could not find: new packages need a fresh dev server.
+        self.backend.stop(project).await?;
+        self.start(project, entry).await?;
+        Ok(())
+    }
+
+    async fn wait_ready(&self, project: &str, address: SocketAddr) -> Result<(), PreviewError> {
+        let url = format!("http://{address}{}", Self::base_path(project));
+        let deadline = tokio::time::Instant::now() + self.settings.ready_timeout;
+        loop {
+            if let Ok(response) = self.http.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PreviewError::NotReady(self.settings.ready_timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Where the project's dev server answers, if its sandbox runs; marks the project as used.
+    pub fn upstream(&self, project: &str) -> Option<SocketAddr> {
+        let entry = self.existing(project)?;
+        entry.touch();
+        entry.address()
+    }
+
+    /// Runs `vite build` in the project's sandbox and keeps `dist/` as the project's latest build.
+    pub async fn build(&self, project: &str) -> Result<Build, PreviewError> {
+        let entry = self.entry(project);
+        {
+            let _guard = entry.lock.lock().await;
+            entry.touch();
+            let workspaces = self.workspaces.clone();
+            let owned = project.to_string();
+            tokio::task::spawn_blocking(move || workspaces.ensure(&owned))
+                .await
+                .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
+            self.start(project, &entry).await?;
+            self.install_if_needed(project, &entry).await?;
+        }
+        let _guard = entry.lock.lock().await;
+        let mut env = self.spec(project, self.workspaces.app_dir(project)).env;
+        // A production build is served from the root of its own domain.
+        env.retain(|(k, _)| k != "BLINK_BASE");
+        env.push(("BLINK_BASE".into(), "/".into()));
+        let command = vite_command(&["build"]);
+        entry.record(format!("[build] {}", command.join(" ")));
+        let out = self.backend.exec(project, &command, &env, self.settings.build_timeout).await?;
+        for line in out.output.lines() {
+            entry.record(format!("[build] {line}"));
+        }
+        if out.exit_code != 0 {
+            return Err(PreviewError::BuildFailed(relevant_lines(&out.output)));
+        }
+        let source = self.workspaces.app_dir(project).join("dist");
+        let target = self.settings.builds_dir.join(project);
+        let build = tokio::task::spawn_blocking(move || keep_build(&source, &target))
+            .await
+            .map_err(|e| PreviewError::Sandbox(e.to_string()))?
+            .map_err(|e| PreviewError::Sandbox(format!("keeping the build: {e}")))?;
+        entry.touch();
+        Ok(build)
+    }
+
+    /// The sandbox's output: recent lines first, then live ones.
+    pub async fn logs(&self, project: &str) -> Result<futures::stream::BoxStream<'static, String>, PreviewError> {
+        use futures::StreamExt;
+        let entry = self.entry(project);
+        let (recent, live) = entry.subscribe();
+        let dev = match self.backend.logs(project, 200).await {
+            Ok(stream) => stream.filter_map(|l| async move { l.ok().map(|l| format!("[dev] {l}")) }).boxed(),
+            Err(SandboxError::NotFound(_)) => futures::stream::empty().boxed(),
+            Err(e) => return Err(e.into()),
+        };
+        let live = tokio_stream::wrappers::BroadcastStream::new(live).filter_map(|l| async move { l.ok() });
+        Ok(futures::stream::iter(recent).chain(futures::stream::select(dev, live)).boxed())
+    }
+
+    /// Stops and removes the project's sandbox; its files stay.
+    pub async fn stop(&self, project: &str) -> Result<(), PreviewError> {
+        if let Some(entry) = self.existing(project) {
+            let _guard = entry.lock.lock().await;
+            self.backend.remove(project).await?;
+            *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        } else {
+            self.backend.remove(project).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the project's sandbox, files and builds (the project is being deleted).
+    pub async fn forget(&self, project: &str) -> Result<(), PreviewError> {
+        self.stop(project).await?;
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(project);
+        self.workspaces.remove(project)?;
+        match std::fs::remove_dir_all(self.settings.builds_dir.join(project)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(PreviewError::Sandbox(e.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes sandboxes nobody used for the idle time; runs until the host stops.
+    pub async fn reap_idle(self: Arc<Self>, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let idle_ms = i64::try_from(self.settings.idle.as_millis()).unwrap_or(i64::MAX);
+            let stale: Vec<String> = self
+                .entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|(_, e)| {
+                    e.address().is_some() && now_ms() - e.last_used.load(std::sync::atomic::Ordering::Relaxed) > idle_ms
+                })
+                .map(|(p, _)| p.clone())
+                .collect();
+            for project in stale {
+                match self.stop(&project).await {
+                    Ok(()) => tracing::info!(project, "idle sandbox removed"),
+                    Err(e) => tracing::warn!(project, "cannot remove an idle sandbox: {e}"),
+                }
+            }
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), PreviewError> {
+        Ok(self.backend.ping().await?)
+    }
+}
+
+/// The image's Vite, run by node directly: the root filesystem is read-only and npm's bin shims
+/// are not needed.
+fn vite_command(args: &[&str]) -> Vec<String> {
+    let mut command: Vec<String> = ["node", "/node_modules/vite/bin/vite.js"].into_iter().map(String::from).collect();
+    command.extend(args.iter().map(|a| a.to_string()));
+    command.push("--configLoader".into());
+    command.push("runner".into());
+    command
+}
+
+fn dev_server_command(port: u16) -> Vec<String> {
+    let port = port.to_string();
+    vite_command(&["--host", "0.0.0.0", "--port", &port, "--strictPort"])
+}
+
+/// Links each package of `BLINK_LINK` from `.blink-packages/node_modules` into `node_modules`.
+const LINK_SCRIPT: &str = "const fs = require('fs'), path = require('path');\
+for (const name of (process.env.BLINK_LINK || '').split(',').filter(Boolean)) {\
+  const target = path.join('/app/node_modules', name);\
+  fs.mkdirSync(path.dirname(target), { recursive: true });\
+  fs.rmSync(target, { recursive: true, force: true });\
+  fs.symlinkSync(path.join('/app/.blink-packages/node_modules', name), target, 'dir');\
+}";
+
+/// A package name and version range npm takes from a registry: no URLs, paths or git specs, and
+/// nothing npm could read as an option.
+fn valid_package(name: &str, spec: &str) -> bool {
+    let name_ok = {
+        let bare = name.strip_prefix('@').and_then(|n| n.split_once('/')).map_or(Some(name), |(scope, rest)| {
+            (!scope.is_empty()
+                && scope.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._~".contains(c)))
+            .then_some(rest)
+        });
+        bare.is_some_and(|n| {
+            !n.is_empty()
+                && n.len() <= 214
+                && !n.starts_with(['.', '_', '-'])
+                && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._~".contains(c))
+        })
+    };
+    let spec_ok = !spec.is_empty()
+        && !spec.starts_with('-')
+        && spec.chars().all(|c| c.is_ascii_alphanumeric() || " .^~<>=|*-+x".contains(c))
+        && spec.len() <= 64;
+    name_ok && spec_ok
+}
+
+/// npm's failure, said plainly when a package does not exist.
+fn install_failure(output: &str) -> String {
+    let missing: Vec<&str> =
+        output.lines().filter_map(|l| l.split('\'').nth(1).filter(|_| l.contains("is not in this registry"))).collect();
+    if missing.is_empty() {
+        relevant_lines(output)
+    } else {
+        format!("no such package in the npm registry: {}", missing.join(", "))
+    }
+}
+
+/// `dependencies` and `devDependencies` of a `package.json`, by name.
+fn dependencies(manifest: &str) -> BTreeMap<String, String> {
+    let value: serde_json::Value = serde_json::from_str(manifest).unwrap_or_default();
+    ["dependencies", "devDependencies"]
+        .iter()
+        .filter_map(|k| value[k].as_object())
+        .flat_map(|deps| deps.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())))
+        .collect()
+}
+
+/// The lines of a failed command's output worth showing: errors and their context, at most 40.
+fn relevant_lines(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    let first_error = lines.iter().position(|l| {
+        let lower = l.to_ascii_lowercase();
+        lower.contains("error") || lower.contains("failed") || lower.contains("404")
+    });
+    let start = first_error.unwrap_or(lines.len().saturating_sub(40));
+    lines[start..].iter().take(40).copied().collect::<Vec<_>>().join("\n")
+}
+
+/// Copies `dist/` beside the previous build, then swaps it in, so the kept build is always whole.
+fn keep_build(source: &std::path::Path, target: &std::path::Path) -> std::io::Result<Build> {
+    std::fs::create_dir_all(target)?;
+    let fresh = target.join(format!(".dist-{}", uuid::Uuid::new_v4()));
+    let (bytes, files) = copy_tree(source, &fresh)?;
+    let dist = target.join("dist");
+    let old = target.join(format!(".old-{}", uuid::Uuid::new_v4()));
+    if dist.exists() {
+        std::fs::rename(&dist, &old)?;
+    }
+    std::fs::rename(&fresh, &dist)?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(Build { dist, bytes, files })
+}
+
+/// Copies regular files and directories only: a symlink the build left is not followed.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<(u64, usize)> {
+    std::fs::create_dir_all(to)?;
+    let (mut bytes, mut files) = (0, 0);
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            let (b, f) = copy_tree(&entry.path(), &target)?;
+            bytes += b;
+            files += f;
+        } else if kind.is_file() {
+            bytes += std::fs::copy(entry.path(), &target)?;
+            files += 1;
+        }
+    }
+    Ok((bytes, files))
+}
+
+/// A build's size as the seed reports it: `"245KB"`.
+pub fn human_size(bytes: u64) -> String {
+    format!("{}KB", (bytes as f64 / 1024.0).round() as u64)
+}

@@ -1,0 +1,126 @@
+//! The reverse proxy in front of every project's dev server: HTTP and the HMR WebSocket, by path
+//! (`/preview/{projectId}/…`, the embedded default) or by host name (`preview-{projectId}.…`).
+//!
+//! Vite serves each project under its base path, so both ways forward that path unchanged; a
+//! request by host name for `/x` is forwarded as `/preview/{projectId}/x`.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::Previews;
+use crate::api::AppState;
+
+pub type ProxyClient = Client<HttpConnector, Body>;
+
+pub fn client() -> ProxyClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// Headers that belong to one hop, not to the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] =
+    &["keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"];
+
+/// `/preview/{projectId}` without the trailing slash: Vite only answers under the base.
+pub async fn by_path_root(Path(project): Path<String>) -> Response {
+    let location = format!("/preview/{project}/");
+    (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response()
+}
+
+pub async fn by_path(
+    State(state): State<AppState>,
+    Path((project, _)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    forward(&state, &project, request).await
+}
+
+pub async fn by_path_index(State(state): State<AppState>, Path(project): Path<String>, request: Request) -> Response {
+    forward(&state, &project, request).await
+}
+
+/// The project a `preview-{projectId}.…` host name names, if it does.
+pub fn project_of_host(host: &str) -> Option<&str> {
+    let first = host.split('.').next()?;
+    let project = first.strip_prefix("preview-")?;
+    crate::api::projects::valid_project_id(project).then_some(project)
+}
+
+/// Serves a request whose host name names a preview; `None` lets the API handle it.
+pub async fn by_host(state: &AppState, mut request: Request) -> Result<Response, Request> {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
+    let Some(project) = project_of_host(&host).map(str::to_string) else {
+        return Err(request);
+    };
+    let base = Previews::base_path(&project);
+    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    if !path_and_query.starts_with(&base) {
+        let rewritten = format!("{}{}", base.trim_end_matches('/'), path_and_query);
+        if let Ok(uri) = rewritten.parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+    }
+    Ok(forward(state, &project, request).await)
+}
+
+async fn forward(state: &AppState, project: &str, mut request: Request) -> Response {
+    let Some(upstream) = state.previews.as_ref().and_then(|p| p.upstream(project)) else {
+        return (StatusCode::NOT_FOUND, "No preview is running for this project.").into_response();
+    };
+    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let Ok(uri) = format!("http://{upstream}{path_and_query}").parse::<Uri>() else {
+        return (StatusCode::BAD_REQUEST, "Bad preview path.").into_response();
+    };
+    let upgrade = request
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        .then(|| hyper::upgrade::on(&mut request));
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    if upgrade.is_none() {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+    if let Ok(host) = HeaderValue::from_str(&upstream.to_string()) {
+        headers.insert(header::HOST, host);
+    }
+    let mut response = match state.proxy.request(request).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::warn!(project, "preview upstream failed: {e}");
+            return (StatusCode::BAD_GATEWAY, "The preview's dev server did not answer.").into_response();
+        }
+    };
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_side) = upgrade
+    {
+        let upstream_side = hyper::upgrade::on(&mut response);
+        let project = project.to_string();
+        tokio::spawn(async move {
+            match tokio::try_join!(client_side, upstream_side) {
+                Ok((client, server)) => {
+                    let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut server).await {
+                        tracing::debug!(project, "preview websocket closed: {e}");
+                    }
+                }
+                Err(e) => tracing::debug!(project, "preview websocket upgrade failed: {e}"),
+            }
+        });
+    }
+    let (mut parts, body) = response.into_parts();
+    for name in HOP_BY_HOP {
+        parts.headers.remove(*name);
+    }
+    Response::from_parts(parts, Body::new(body))
+}

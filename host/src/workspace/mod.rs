@@ -1,0 +1,322 @@
+//! Each project's files on disk, opened as a capability: every path is resolved inside the
+//! project's directory (cap-std), so no posted name and no symlink planted by code running in the
+//! sandbox can reach a file outside it.
+//!
+//! A project's directory holds the sandbox template (seeded on first use) with the project's own
+//! files over it. The frontend posts flat names (`App.tsx`); they belong in `src/` unless they
+//! already name `src/…`, `public/…` or one of the template's root files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, DirBuilder, OpenOptions};
+
+/// The sandbox template (`sandbox/template`), embedded by the build script.
+mod template {
+    include!(concat!(env!("OUT_DIR"), "/sandbox_template.rs"));
+}
+
+/// Files at the template's root that a posted name may replace as they are.
+const ROOT_FILES: &[&str] = &[
+    "package.json",
+    "package-lock.json",
+    "index.html",
+    "vite.config.ts",
+    "vite.config.js",
+    "tsconfig.json",
+    "tsconfig.node.json",
+    "tsconfig.app.json",
+    "postcss.config.js",
+    "tailwind.config.js",
+    "tailwind.config.ts",
+];
+
+/// Where the posted-files list lives, beside (not inside) the directory the sandbox can write.
+const POSTED: &str = "posted.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("{path:?} is not a valid file path: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    #[error("{0} files posted; at most {1} are accepted")]
+    TooManyFiles(usize, usize),
+    #[error("the files total {0} bytes; at most {1} are accepted")]
+    TooLarge(usize, usize),
+    #[error("cannot write the project's files: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What applying a set of posted files changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Workspace paths written because they are new or their content changed.
+    pub written: Vec<String>,
+    /// Workspace paths removed because an earlier post had them and this one does not.
+    pub deleted: Vec<String>,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workspaces {
+    root: PathBuf,
+    /// The sandbox user, who must be able to write in the project (Vite's cache, `dist/`).
+    owner: Option<(u32, u32)>,
+    pub max_files: usize,
+    pub max_bytes: usize,
+}
+
+/// A file of the sandbox template, as text.
+pub fn template_file(path: &str) -> Option<&'static str> {
+    template::FILES.iter().find(|(p, _)| *p == path).and_then(|(_, bytes)| std::str::from_utf8(bytes).ok())
+}
+
+/// Checks a posted name and returns where it lives in the project.
+pub fn workspace_path(posted: &str) -> Result<String, WorkspaceError> {
+    let invalid = |reason| WorkspaceError::InvalidPath { path: posted.to_string(), reason };
+    if posted.is_empty() || posted.len() > 512 {
+        return Err(invalid("it must have 1 to 512 characters"));
+    }
+    if posted.contains('\0') {
+        return Err(invalid("it contains a NUL byte"));
+    }
+    if posted.starts_with('/') || posted.contains('\\') || posted.contains(':') {
+        return Err(invalid("it must be a relative path with / separators"));
+    }
+    let segments: Vec<&str> = posted.split('/').collect();
+    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+        return Err(invalid("it must not contain empty, . or .. segments"));
+    }
+    if segments.iter().any(|s| s.chars().any(char::is_control)) {
+        return Err(invalid("it contains a control character"));
+    }
+    if matches!(segments[0], "node_modules" | "dist" | ".git") {
+        return Err(invalid("node_modules, dist and .git are managed by the host"));
+    }
+    if segments[0] == "src" || segments[0] == "public" || (segments.len() == 1 && ROOT_FILES.contains(&posted)) {
+        Ok(posted.to_string())
+    } else {
+        Ok(format!("src/{posted}"))
+    }
+}
+
+impl Workspaces {
+    pub fn new(root: PathBuf, owner: Option<(u32, u32)>, max_files: usize, max_bytes: usize) -> Self {
+        Self { root, owner, max_files, max_bytes }
+    }
+
+    /// The directory the project's sandbox mounts as its app.
+    pub fn app_dir(&self, project: &str) -> PathBuf {
+        self.root.join(project).join("app")
+    }
+
+    fn open(&self, project: &str) -> Result<(Dir, Dir), WorkspaceError> {
+        let base = self.root.join(project);
+        std::fs::create_dir_all(base.join("app"))?;
+        let outer = Dir::open_ambient_dir(&base, ambient_authority())?;
+        let app = outer.open_dir("app")?;
+        Ok((outer, app))
+    }
+
+    /// Seeds a new project with the template; an existing one is left as it is.
+    pub fn ensure(&self, project: &str) -> Result<PathBuf, WorkspaceError> {
+        let (outer, app) = self.open(project)?;
+        if !outer.exists(".seeded") {
+            for (path, bytes) in template::FILES {
+                if !app.exists(path) {
+                    self.write(&app, path, bytes)?;
+                }
+            }
+            self.chown_dir(&app)?;
+            outer.write(".seeded", b"")?;
+        }
+        Ok(self.app_dir(project))
+    }
+
+    /// Makes the posted files the project's own: writes what is new or changed, and removes the
+    /// files an earlier post had that this one does not. Template files nobody posted stay.
+    pub fn apply(&self, project: &str, files: &BTreeMap<String, String>) -> Result<Applied, WorkspaceError> {
+        if files.len() > self.max_files {
+            return Err(WorkspaceError::TooManyFiles(files.len(), self.max_files));
+        }
+        let total: usize = files.iter().map(|(p, c)| p.len() + c.len()).sum();
+        if total > self.max_bytes {
+            return Err(WorkspaceError::TooLarge(total, self.max_bytes));
+        }
+        // Every name is checked before anything is written: a bad name changes nothing.
+        let mut mapped = BTreeMap::new();
+        for (posted, content) in files {
+            mapped.insert(workspace_path(posted)?, content);
+        }
+        self.ensure(project)?;
+        let (outer, app) = self.open(project)?;
+        for path in mapped.keys() {
+            check_parents(&app, path)?;
+        }
+        let before: BTreeSet<String> =
+            outer.read_to_string(POSTED).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+        let mut applied = Applied::default();
+        for (path, content) in &mapped {
+            let same = app.read(path).is_ok_and(|old| old == content.as_bytes());
+            if same {
+                applied.unchanged += 1;
+            } else {
+                self.write(&app, path, content.as_bytes()).map_err(|e| self.escape_to_invalid(path, e))?;
+                applied.written.push(path.clone());
+            }
+        }
+        for gone in before.iter().filter(|p| !mapped.contains_key(*p)) {
+            match app.remove_file(gone) {
+                Ok(()) => applied.deleted.push(gone.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let now: BTreeSet<&String> = mapped.keys().collect();
+        let json = serde_json::to_vec(&now).map_err(std::io::Error::other)?;
+        atomic_write(&outer, POSTED, &json)?;
+        Ok(applied)
+    }
+
+    /// Writes a file the host itself manages in the project (not a posted one).
+    pub fn write_internal(&self, project: &str, path: &str, bytes: &[u8]) -> Result<(), WorkspaceError> {
+        let (_, app) = self.open(project)?;
+        check_parents(&app, path)?;
+        self.write(&app, path, bytes)
+    }
+
+    /// The project's files as posted, by workspace path.
+    pub fn posted(&self, project: &str) -> Result<Vec<String>, WorkspaceError> {
+        let (outer, _) = self.open(project)?;
+        Ok(outer.read_to_string(POSTED).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
+    }
+
+    /// Removes the project's directory and everything in it.
+    pub fn remove(&self, project: &str) -> Result<(), WorkspaceError> {
+        match std::fs::remove_dir_all(self.root.join(project)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn write(&self, app: &Dir, path: &str, bytes: &[u8]) -> Result<(), WorkspaceError> {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            let mut builder = DirBuilder::new();
+            builder.recursive(true);
+            app.create_dir_with(parent, &builder)?;
+            // Each directory on the way, so the sandbox user can write beside the file.
+            let mut partial = PathBuf::new();
+            for part in parent.components() {
+                partial.push(part);
+                self.chown_dir(&app.open_dir(&partial)?)?;
+            }
+        }
+        atomic_write(app, path, bytes)?;
+        if let Some((uid, gid)) = self.owner {
+            let file = app.open(path)?;
+            rustix::fs::fchown(&file, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
+                .map_err(std::io::Error::from)?;
+        }
+        Ok(())
+    }
+
+    fn chown_dir(&self, dir: &Dir) -> Result<(), WorkspaceError> {
+        if let Some((uid, gid)) = self.owner {
+            // cap-std may hold directories as O_PATH descriptors, which fchown refuses; chownat
+            // with an empty path acts on the descriptor itself.
+            let (uid, gid) = (Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)));
+            rustix::fs::chownat(dir, "", uid, gid, rustix::fs::AtFlags::EMPTY_PATH).map_err(std::io::Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// cap-std refuses a path that leaves the directory (through a symlink the sandbox planted,
+    /// say) with `PermissionDenied`; to the caller that is a bad path, not a server fault.
+    fn escape_to_invalid(&self, path: &str, e: WorkspaceError) -> WorkspaceError {
+        match e {
+            WorkspaceError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+                WorkspaceError::InvalidPath { path: path.to_string(), reason: "it leads outside the project" }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Refuses a path whose directories include a symlink (code in the sandbox can plant one) or a
+/// file. cap-std would refuse an escape anyway; this names the problem before anything is written.
+fn check_parents(app: &Dir, path: &str) -> Result<(), WorkspaceError> {
+    let invalid = |reason| WorkspaceError::InvalidPath { path: path.to_string(), reason };
+    let mut partial = PathBuf::new();
+    let parents: Vec<_> = Path::new(path).parent().map(|p| p.components().collect()).unwrap_or_default();
+    for part in parents {
+        partial.push(part);
+        match app.symlink_metadata(&partial) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(invalid("it goes through a symbolic link")),
+            Ok(meta) if !meta.is_dir() => return Err(invalid("one of its directories is a file")),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file and a rename, so a reader (Vite) never sees half a file.
+fn atomic_write(dir: &Dir, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = format!("{path}.blink-tmp");
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    let mut file = dir.open_with(&tmp, &options)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    drop(file);
+    dir.rename(&tmp, dir, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posted_names_land_in_src_unless_they_name_the_template() {
+        assert_eq!(workspace_path("App.tsx").unwrap(), "src/App.tsx");
+        assert_eq!(workspace_path("components/Nav.tsx").unwrap(), "src/components/Nav.tsx");
+        assert_eq!(workspace_path("src/main.tsx").unwrap(), "src/main.tsx");
+        assert_eq!(workspace_path("public/logo.svg").unwrap(), "public/logo.svg");
+        assert_eq!(workspace_path("package.json").unwrap(), "package.json");
+        assert_eq!(workspace_path("index.html").unwrap(), "index.html");
+        for bad in ["", "../x", "a/../../x", "/etc/passwd", "a\0b", "a//b", "./a", "C:\\x", "node_modules/x", "dist/a"]
+        {
+            assert!(workspace_path(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn apply_writes_changes_removes_dropped_files_and_refuses_escapes() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = Workspaces::new(root.path().to_path_buf(), None, 100, 1 << 20);
+        let files = |pairs: &[(&str, &str)]| pairs.iter().map(|(p, c)| (p.to_string(), c.to_string())).collect();
+        let first = ws.apply("p1", &files(&[("App.tsx", "a"), ("Nav.tsx", "n")])).unwrap();
+        assert_eq!(first.written, vec!["src/App.tsx", "src/Nav.tsx"]);
+        let app = ws.app_dir("p1");
+        assert!(app.join("package.json").exists(), "the template is seeded");
+        let second = ws.apply("p1", &files(&[("App.tsx", "b")])).unwrap();
+        assert_eq!(
+            (second.written, second.deleted),
+            (vec!["src/App.tsx".to_string()], vec!["src/Nav.tsx".to_string()])
+        );
+        assert!(!app.join("src/Nav.tsx").exists());
+        assert!(app.join("src/main.tsx").exists(), "template files nobody posted stay");
+
+        // A symlink planted inside the project (as code in the sandbox could) leads nowhere.
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), app.join("src/evil")).unwrap();
+        let err = ws.apply("p1", &files(&[("evil/x.tsx", "pwned")])).unwrap_err();
+        assert!(matches!(err, WorkspaceError::InvalidPath { .. }), "{err}");
+        assert!(!outside.path().join("x.tsx").exists());
+        // A bad name anywhere in a post changes nothing.
+        assert!(ws.apply("p1", &files(&[("App.tsx", "c"), ("../x", "y")])).is_err());
+        assert_eq!(std::fs::read_to_string(app.join("src/App.tsx")).unwrap(), "b");
+    }
+}

@@ -1,0 +1,509 @@
+//! The Docker backend: sandboxes as containers of the local engine, through bollard.
+//!
+//! Each sandbox is a container named `sandbox-{project}` on an internal network, with a read-only
+//! root, the project's directory bind-mounted at `/app`, a tmpfs at `/tmp`, every capability
+//! dropped, `no-new-privileges`, an unprivileged user, and memory, CPU and PID limits. The engine
+//! is reached lazily: a host whose engine is down starts anyway and gets
+//! [`SandboxError::EngineUnavailable`] from each call until it is back.
+
+mod exec;
+mod network;
+mod seal;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, ContainerSummaryStateEnum, HostConfig, HostConfigLogConfig, Mount,
+    MountType, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StartContainerOptions, StopContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::error::{self, SandboxError};
+use crate::output::Lines;
+use crate::{
+    APP_DIR, DockerConfig, ExecOutput, PROJECT_LABEL, SANDBOX_LABEL, SandboxBackend, SandboxInfo, SandboxSpec,
+    container_name, validate_project,
+};
+
+use network::NetworkInfo;
+
+/// Seconds the engine may take to answer a request (streams, such as logs, are not bounded).
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+/// Seconds the main process gets to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT_SECS: i32 = 5;
+/// The engine keeps this much of a sandbox's own output (`logs`), in a few rotated files.
+const LOG_MAX_SIZE: &str = "2m";
+const LOG_MAX_FILES: &str = "2";
+/// The kernel's OOM killer picks sandbox processes before the host's when the machine runs short.
+const OOM_SCORE_ADJ: i64 = 500;
+
+/// Sandboxes as containers of the local Docker engine.
+pub struct DockerBackend {
+    config: DockerConfig,
+    uid: u32,
+    gid: u32,
+    /// `unix://` and the socket's path.
+    socket: String,
+    /// Set once the engine first answers: bollard refuses a missing socket and version
+    /// negotiation needs the engine up, and neither may stop the host from starting.
+    engine: OnceCell<Engine>,
+    /// The sandboxes' network once found or created; reset when the engine no longer knows it.
+    network: Mutex<Option<NetworkInfo>>,
+}
+
+/// A client that has agreed on an API version with the engine.
+struct Engine {
+    docker: Docker,
+    /// Engines before 25 (API 1.44) give containers on internal networks a default route through
+    /// the host, which reaches every address of the host; such sandboxes are sealed after start.
+    seal_default_route: bool,
+}
+
+impl DockerBackend {
+    /// Connects to the local engine through [`DockerConfig::socket`]. The engine need not be up:
+    /// if it is down this logs a warning, and each later call returns
+    /// [`SandboxError::EngineUnavailable`] until it answers.
+    pub async fn connect(config: DockerConfig) -> Result<Self, SandboxError> {
+        let (uid, gid) = parse_user(&config.user)?;
+        if config.image.is_empty() || config.network.is_empty() {
+            return Err(SandboxError::Invalid("the sandbox image and network must be named".into()));
+        }
+        let socket = match (&config.socket, std::env::var("DOCKER_HOST")) {
+            (Some(path), _) => format!("unix://{}", path.display()),
+            (None, Ok(host)) if host.starts_with("unix://") => host,
+            (None, _) => "unix:///var/run/docker.sock".to_string(),
+        };
+        let backend = Self { config, uid, gid, socket, engine: OnceCell::new(), network: Mutex::new(None) };
+        if let Err(e) = backend.engine().await {
+            tracing::warn!("{e}");
+        }
+        Ok(backend)
+    }
+
+    /// The configuration sandboxes are created with.
+    pub fn config(&self) -> &DockerConfig {
+        &self.config
+    }
+
+    async fn engine(&self) -> Result<&Engine, SandboxError> {
+        self.engine
+            .get_or_try_init(|| async {
+                let docker =
+                    Docker::connect_with_unix(&self.socket, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                        .map_err(|e| self.engine_error(e))?
+                        .negotiate_version()
+                        .await
+                        .map_err(|e| self.engine_error(e))?;
+                let version = docker.client_version();
+                let seal_default_route = (version.major_version, version.minor_version) < (1, 44);
+                tracing::info!(
+                    api = %format!("{}.{}", version.major_version, version.minor_version),
+                    seal_default_route,
+                    "connected to the Docker engine"
+                );
+                Ok(Engine { docker, seal_default_route })
+            })
+            .await
+    }
+
+    fn engine_error(&self, e: bollard::errors::Error) -> SandboxError {
+        error::engine(e, &self.socket)
+    }
+
+    /// Maps an error about one project's container.
+    fn container_error(&self, e: bollard::errors::Error, project: &str) -> SandboxError {
+        match error::status(&e) {
+            Some(404) => SandboxError::NotFound(project.to_string()),
+            Some(409) if error::message(&e).contains("not running") || error::message(&e).contains("paused") => {
+                SandboxError::NotRunning(project.to_string())
+            }
+            _ => self.engine_error(e),
+        }
+    }
+
+    /// The project's container, running or not. A container that has the name but not our label
+    /// is refused: it is not ours to start, run commands in or report.
+    async fn find(&self, engine: &Engine, project: &str) -> Result<Option<SandboxInfo>, SandboxError> {
+        let name = container_name(project)?;
+        // The name filter is a regular expression over names, which carry a leading '/'; project
+        // ids hold no metacharacters.
+        let filters = HashMap::from([("name", vec![format!("^/{name}$")])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let found = engine.docker.list_containers(Some(options)).await.map_err(|e| self.engine_error(e))?;
+        let Some(summary) = found.into_iter().next() else { return Ok(None) };
+        if summary.labels.as_ref().and_then(|l| l.get(SANDBOX_LABEL)).map(String::as_str) != Some("1") {
+            return Err(SandboxError::Engine(format!(
+                "a container named {name} exists that Blink did not create; remove or rename it"
+            )));
+        }
+        Ok(self.info(summary))
+    }
+
+    fn info(&self, summary: ContainerSummary) -> Option<SandboxInfo> {
+        let name = summary.names.as_ref()?.first()?.trim_start_matches('/').to_string();
+        let labels = summary.labels.unwrap_or_default();
+        let project = match labels.get(PROJECT_LABEL) {
+            Some(project) => project.clone(),
+            None => name.strip_prefix("sandbox-")?.to_string(),
+        };
+        let running = summary.state == Some(ContainerSummaryStateEnum::RUNNING);
+        let address = summary
+            .network_settings
+            .and_then(|settings| settings.networks)
+            .and_then(|networks| networks.get(&self.config.network)?.ip_address.clone())
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+            .filter(|_| running)
+            .map(|ip| SocketAddr::new(ip, self.config.dev_port));
+        Some(SandboxInfo {
+            project,
+            name,
+            id: summary.id?,
+            running,
+            address,
+            created: summary.created.unwrap_or(0),
+            labels,
+        })
+    }
+
+    /// Creates the container; another caller having created it first is not an error.
+    async fn create(&self, engine: &Engine, spec: &SandboxSpec, app_dir: &Path) -> Result<(), SandboxError> {
+        let network = self.network(engine).await?;
+        let body = self.container_body(engine, spec, app_dir, &network).await?;
+        let options = CreateContainerOptionsBuilder::default().name(&container_name(&spec.project)?).build();
+        match engine.docker.create_container(Some(options), body).await {
+            Ok(created) => {
+                for warning in created.warnings {
+                    tracing::debug!(project = %spec.project, "engine warning: {warning}");
+                }
+                Ok(())
+            }
+            Err(e) if error::status(&e) == Some(409) => Ok(()),
+            Err(e) if error::status(&e) == Some(404) && error::message(&e).contains("image") => {
+                Err(SandboxError::ImageMissing(self.config.image.clone()))
+            }
+            Err(e) if error::status(&e) == Some(404) && error::message(&e).contains("network") => {
+                // Someone removed the network since it was set up: find or create it again next time.
+                *self.network.lock().await = None;
+                Err(SandboxError::Network(format!("{} (it will be set up again)", error::message(&e))))
+            }
+            Err(e) => Err(self.engine_error(e)),
+        }
+    }
+
+    async fn container_body(
+        &self,
+        engine: &Engine,
+        spec: &SandboxSpec,
+        app_dir: &Path,
+        network: &NetworkInfo,
+    ) -> Result<ContainerCreateBody, SandboxError> {
+        let limits = &self.config.limits;
+        let labels = HashMap::from([
+            (SANDBOX_LABEL.to_string(), "1".to_string()),
+            (PROJECT_LABEL.to_string(), spec.project.clone()),
+        ]);
+        let (entrypoint, cmd) = if engine.seal_default_route {
+            let command =
+                if spec.command.is_empty() { self.image_command(engine).await? } else { spec.command.clone() };
+            (Some(seal::gate_entrypoint()), Some(command))
+        } else if spec.command.is_empty() {
+            (None, None)
+        } else {
+            (None, Some(spec.command.clone()))
+        };
+        let host_config = HostConfig {
+            memory: Some(limits.memory_bytes),
+            // Swap equal to memory means no swap at all.
+            memory_swap: Some(limits.memory_bytes),
+            nano_cpus: Some(limits.nano_cpus),
+            pids_limit: Some(limits.pids),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={},mode=1777", limits.tmpfs_bytes),
+            )])),
+            mounts: Some(vec![Mount {
+                target: Some(APP_DIR.to_string()),
+                source: Some(app_dir.to_string_lossy().into_owned()),
+                typ: Some(MountType::BIND),
+                read_only: Some(false),
+                ..Default::default()
+            }]),
+            cap_drop: Some(vec!["ALL".to_string()]),
+            security_opt: Some(vec!["no-new-privileges".to_string()]),
+            // By id: engines before 25 may hold two networks of one name for a moment.
+            network_mode: Some(network.id.clone()),
+            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
+            // The engine's tini as PID 1 reaps zombies and forwards SIGTERM, so stops are quick.
+            init: Some(true),
+            oom_score_adj: Some(OOM_SCORE_ADJ),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".to_string()),
+                config: Some(HashMap::from([
+                    ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
+                    ("max-file".to_string(), LOG_MAX_FILES.to_string()),
+                ])),
+            }),
+            ..Default::default()
+        };
+        Ok(ContainerCreateBody {
+            image: Some(self.config.image.clone()),
+            user: Some(self.config.user.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            entrypoint,
+            cmd,
+            working_dir: Some(APP_DIR.to_string()),
+            labels: Some(labels),
+            stop_timeout: Some(STOP_TIMEOUT_SECS.into()),
+            host_config: Some(host_config),
+            ..Default::default()
+        })
+    }
+
+    /// The image's own command, for a spec that names none while the entrypoint is replaced.
+    async fn image_command(&self, engine: &Engine) -> Result<Vec<String>, SandboxError> {
+        let image = engine.docker.inspect_image(&self.config.image).await.map_err(|e| {
+            if error::status(&e) == Some(404) {
+                SandboxError::ImageMissing(self.config.image.clone())
+            } else {
+                self.engine_error(e)
+            }
+        })?;
+        let config = image.config.unwrap_or_default();
+        let command: Vec<String> =
+            config.entrypoint.into_iter().flatten().chain(config.cmd.into_iter().flatten()).collect();
+        if command.is_empty() {
+            return Err(SandboxError::Invalid(format!(
+                "the image {} has no command and the spec names none",
+                self.config.image
+            )));
+        }
+        Ok(command)
+    }
+
+    /// Starts a stopped sandbox and seals it; a running one is only sealed (idempotent), since a
+    /// concurrent caller may have started it an instant ago.
+    async fn bring_up(
+        &self,
+        engine: &Engine,
+        info: SandboxInfo,
+        app_dir: &Path,
+        app_dir_prepared: bool,
+    ) -> Result<SandboxInfo, SandboxError> {
+        if !info.running {
+            if !app_dir_prepared {
+                prepare_app_dir(app_dir.to_path_buf(), self.uid, self.gid).await?;
+            }
+            if let Err(e) = engine.docker.start_container(&info.name, None::<StartContainerOptions>).await {
+                // Another caller may have started it meanwhile; only a sandbox still down is an error.
+                let now = self.find(engine, &info.project).await?;
+                if !now.is_some_and(|n| n.running) {
+                    return Err(match error::status(&e) {
+                        Some(404) if error::message(&e).contains("network") => {
+                            SandboxError::Network(error::message(&e).to_string())
+                        }
+                        _ => self.container_error(e, &info.project),
+                    });
+                }
+            }
+        }
+        if engine.seal_default_route
+            && let Err(e) = seal::remove_default_route(&engine.docker, &info.name).await
+        {
+            // Fail closed: a sandbox with a route to the host's addresses must not run.
+            let _ = self.remove(&info.project).await;
+            return Err(e);
+        }
+        self.find(engine, &info.project).await?.ok_or_else(|| SandboxError::NotFound(info.project.clone()))
+    }
+}
+
+#[async_trait::async_trait]
+impl SandboxBackend for DockerBackend {
+    async fn ping(&self) -> Result<(), SandboxError> {
+        let engine = self.engine().await?;
+        engine.docker.ping().await.map_err(|e| self.engine_error(e))?;
+        Ok(())
+    }
+
+    async fn ensure(&self, spec: &SandboxSpec) -> Result<SandboxInfo, SandboxError> {
+        validate_project(&spec.project)?;
+        let app_dir = std::path::absolute(&spec.app_dir)
+            .map_err(|source| SandboxError::AppDir { path: spec.app_dir.clone(), source })?;
+        let engine = self.engine().await?;
+        let (existing, prepared) = match self.find(engine, &spec.project).await? {
+            Some(info) => (info, false),
+            None => {
+                let started = std::time::Instant::now();
+                prepare_app_dir(app_dir.clone(), self.uid, self.gid).await?;
+                self.create(engine, spec, &app_dir).await?;
+                tracing::debug!(project = %spec.project, elapsed = ?started.elapsed(), "sandbox created");
+                // Whoever created it, the engine now has exactly one container of that name.
+                let info = self.find(engine, &spec.project).await?;
+                (info.ok_or_else(|| SandboxError::NotFound(spec.project.clone()))?, true)
+            }
+        };
+        self.bring_up(engine, existing, &app_dir, prepared).await
+    }
+
+    async fn inspect(&self, project: &str) -> Result<Option<SandboxInfo>, SandboxError> {
+        validate_project(project)?;
+        let engine = self.engine().await?;
+        self.find(engine, project).await
+    }
+
+    async fn exec(
+        &self,
+        project: &str,
+        command: &[String],
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<ExecOutput, SandboxError> {
+        let name = container_name(project)?;
+        if command.is_empty() {
+            return Err(SandboxError::Invalid("an empty command".into()));
+        }
+        let engine = self.engine().await?;
+        exec::run(self, engine, project, &name, command, env, timeout).await
+    }
+
+    async fn logs(
+        &self,
+        project: &str,
+        tail: usize,
+    ) -> Result<BoxStream<'static, Result<String, SandboxError>>, SandboxError> {
+        let engine = self.engine().await?;
+        let info = self.find(engine, project).await?.ok_or_else(|| SandboxError::NotFound(project.to_string()))?;
+        let options =
+            LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).tail(&tail.to_string()).build();
+        let chunks = engine.docker.logs(&info.id, Some(options));
+        let socket = self.socket.clone();
+        // One line buffer per stream: a partial line on stdout must not swallow stderr's lines.
+        let state = (chunks.boxed(), Lines::default(), Lines::default(), std::collections::VecDeque::new(), false);
+        let lines = futures::stream::unfold(state, move |(mut chunks, mut out, mut err, mut ready, mut ended)| {
+            let socket = socket.clone();
+            async move {
+                loop {
+                    if let Some(line) = ready.pop_front() {
+                        return Some((Ok(line), (chunks, out, err, ready, ended)));
+                    }
+                    if ended {
+                        return None;
+                    }
+                    let mut fresh = Vec::new();
+                    match chunks.next().await {
+                        Some(Ok(bollard::container::LogOutput::StdErr { message })) => err.push(&message, &mut fresh),
+                        Some(Ok(chunk)) => out.push(chunk.as_ref(), &mut fresh),
+                        Some(Err(e)) => {
+                            ended = true;
+                            return Some((Err(error::engine(e, &socket)), (chunks, out, err, ready, ended)));
+                        }
+                        None => {
+                            ended = true;
+                            fresh.extend(out.finish());
+                            fresh.extend(err.finish());
+                        }
+                    }
+                    ready.extend(fresh);
+                }
+            }
+        });
+        Ok(lines.boxed())
+    }
+
+    async fn stop(&self, project: &str) -> Result<(), SandboxError> {
+        let name = container_name(project)?;
+        let engine = self.engine().await?;
+        let options = StopContainerOptionsBuilder::default().t(STOP_TIMEOUT_SECS).build();
+        engine.docker.stop_container(&name, Some(options)).await.map_err(|e| self.container_error(e, project))
+    }
+
+    async fn remove(&self, project: &str) -> Result<(), SandboxError> {
+        let name = container_name(project)?;
+        let engine = self.engine().await?;
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match engine.docker.remove_container(&name, Some(options)).await {
+            Ok(()) => Ok(()),
+            // Gone already, or being removed by another caller.
+            Err(e) if matches!(error::status(&e), Some(404 | 409)) => Ok(()),
+            Err(e) => Err(self.engine_error(e)),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<SandboxInfo>, SandboxError> {
+        let engine = self.engine().await?;
+        let filters = HashMap::from([("label", vec![format!("{SANDBOX_LABEL}=1")])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let found = engine.docker.list_containers(Some(options)).await.map_err(|e| self.engine_error(e))?;
+        Ok(found.into_iter().filter_map(|summary| self.info(summary)).collect())
+    }
+
+    async fn host_address(&self) -> Result<IpAddr, SandboxError> {
+        let engine = self.engine().await?;
+        Ok(self.network(engine).await?.gateway)
+    }
+}
+
+/// `uid:gid`, numeric: the project directory is handed to that owner.
+fn parse_user(user: &str) -> Result<(u32, u32), SandboxError> {
+    let parsed = user.split_once(':').and_then(|(uid, gid)| Some((uid.parse().ok()?, gid.parse().ok()?)));
+    match parsed {
+        Some((0, _)) | None => {
+            Err(SandboxError::Invalid(format!("the sandbox user must be a numeric, non-root uid:gid, not {user:?}")))
+        }
+        Some(ids) => Ok(ids),
+    }
+}
+
+/// Creates the project directory if needed and gives everything in it to the sandbox user: the
+/// host runs as root, and the dev server, installs and builds write there. Symbolic links are
+/// changed themselves, never followed.
+async fn prepare_app_dir(path: PathBuf, uid: u32, gid: u32) -> Result<(), SandboxError> {
+    let task_path = path.clone();
+    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::create_dir_all(&task_path)?;
+        let mut pending = vec![task_path];
+        while let Some(path) = pending.pop() {
+            let meta = std::fs::symlink_metadata(&path)?;
+            if meta.uid() != uid || meta.gid() != gid {
+                std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+            }
+            if meta.is_dir() {
+                for entry in std::fs::read_dir(&path)? {
+                    pending.push(entry?.path());
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(SandboxError::AppDir { path, source }),
+        Err(join) => Err(SandboxError::AppDir { path, source: std::io::Error::other(join.to_string()) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users() {
+        assert_eq!(parse_user("1000:1000").ok(), Some((1000, 1000)));
+        assert!(parse_user("sandbox").is_err());
+        assert!(parse_user("0:0").is_err());
+        assert!(parse_user("1000").is_err());
+    }
+}

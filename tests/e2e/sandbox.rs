@@ -1,0 +1,521 @@
+//! Project sandboxes through the real binary and a real Docker engine: preview, HMR through the
+//! proxy, builds, path attacks, packages through the registry proxy, logs, limits, restarts.
+//!
+//! Needs `dockerd` and the sandbox image (`sandbox/build-image.sh`); `scripts/test.sh` provides
+//! both. Without them these tests fail, naming what is missing.
+
+use std::time::Duration;
+
+use blink_test_support::host::Blink;
+use blink_test_support::jwt;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blink");
+
+fn app(marker: &str) -> String {
+    format!("export default function App() {{\n  return <h1 className=\"text-2xl\">{marker}</h1>;\n}}\n")
+}
+
+/// A project id no other test (or earlier run) uses.
+fn project() -> String {
+    format!("t{}", uuid_like())
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+/// Runs `docker` and returns its output; fails the test, naming the problem, if it cannot.
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("the docker CLI is needed for the sandbox tests: {e}"));
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The containers of a project (running or not).
+fn containers_of(project: &str) -> Vec<String> {
+    let filter = format!("label=blink.project={project}");
+    docker(&["ps", "-a", "-q", "--filter", &filter]).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+}
+
+/// Removes a test's containers when it ends, however it ends.
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for project in &self.0 {
+            let _ = std::process::Command::new("docker").args(["rm", "-f", &format!("sandbox-{project}")]).output();
+        }
+    }
+}
+
+fn sandbox_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![("BLINK_SANDBOXES", "true".to_string()), ("BLINK_DEV_NO_AUTH", "false".to_string())];
+    env.extend(extra.iter().cloned());
+    env
+}
+
+async fn start(extra: &[(&'static str, String)]) -> Blink {
+    docker(&["version", "--format", "{{.Server.Version}}"]);
+    let image = docker(&["images", "-q", "blink-sandbox:latest"]);
+    assert!(!image.is_empty(), "the sandbox image is missing: run sandbox/build-image.sh");
+    Blink::start(BIN, &sandbox_env(extra)).await
+}
+
+async fn post(blink: &Blink, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = blink.post(path, Some(token), body).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::Client::new().get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// Polls `url` until its body contains `needle`.
+async fn eventually_contains(url: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        let (status, body) = get(url).await;
+        if status == 200 && body.contains(needle) {
+            return body;
+        }
+        last = format!("{status}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} never contained {needle:?}; last answer {last}");
+}
+
+#[tokio::test]
+async fn a_preview_serves_the_app_through_the_proxy_and_updates_by_hmr() {
+    let blink = start(&[]).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let token = jwt::user_token("previewer");
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("Marker one") } }))
+            .await;
+    assert_eq!(status, 200, "{body}\n{}", blink.log());
+    let url = body["previewUrl"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("{}/preview/{id}/", blink.url));
+
+    let (status, html) = get(&url).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<div id=\"root\">"), "{html}");
+    assert!(html.contains(&format!("/preview/{id}/@vite/client")), "Vite's base matches the proxy path: {html}");
+    let module = eventually_contains(&format!("{url}src/App.tsx"), "Marker one").await;
+    assert!(module.contains("jsx"), "the module is transformed: {module}");
+    let before = containers_of(&id);
+    assert_eq!(before.len(), 1, "one container per project");
+
+    // The HMR WebSocket through the proxy: the token Vite's client carries, the vite-hmr protocol.
+    let (_, client) = get(&format!("{url}@vite/client")).await;
+    let token_at = client.find("wsToken = \"").map(|i| i + "wsToken = \"".len());
+    let ws_token = token_at.map(|i| client[i..].split('"').next().unwrap().to_string()).unwrap_or_default();
+    let ws_url = format!("{}?token={ws_token}", url.replacen("http://", "ws://", 1));
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket through the proxy");
+    assert_eq!(response.status(), 101);
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("connected"), "{first}");
+
+    // An update: the same container, the new module served, and an HMR message on the socket.
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("Marker two") } }))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    eventually_contains(&format!("{url}src/App.tsx"), "Marker two").await;
+    assert_eq!(containers_of(&id), before, "an update does not make a new container");
+    let update = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(message) = socket.next().await {
+            let text = message.unwrap().into_text().unwrap().to_string();
+            if text.contains("\"update\"") || text.contains("full-reload") {
+                return text;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("an HMR message after the update");
+    assert!(update.contains("App.tsx"), "{update}");
+    let _ = socket.close(None).await;
+
+    // By host name, as a `preview-{id}.…` URL reaches the host.
+    let response = reqwest::Client::new()
+        .get(format!("{}/", blink.url))
+        .header("host", format!("preview-{id}.localhost"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("<div id=\"root\">"));
+}
+
+#[tokio::test]
+async fn a_build_keeps_dist_and_a_broken_project_gets_its_errors() {
+    let blink = start(&[]).await;
+    let (good, broken) = (project(), project());
+    let _cleanup = Cleanup(vec![good.clone(), broken.clone()]);
+    let token = jwt::user_token("builder");
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": good, "files": { "App.tsx": app("Built") } })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&blink, "/api/build", &token, &json!({ "projectId": good })).await;
+    assert_eq!(status, 200, "{body}\n{}", blink.log());
+    assert_eq!(body["distPath"], format!("/builds/{good}/dist"));
+    assert!(body["size"].as_str().unwrap().ends_with("KB"), "{body}");
+    let dist = blink.data_dir.path().join("builds").join(&good).join("dist");
+    let index = std::fs::read_to_string(dist.join("index.html")).unwrap();
+    assert!(index.contains("/assets/"), "{index}");
+    let assets: Vec<_> = std::fs::read_dir(dist.join("assets")).unwrap().map(|e| e.unwrap().path()).collect();
+    let js = assets.iter().find(|p| p.extension().is_some_and(|e| e == "js")).expect("a JS bundle");
+    assert!(std::fs::read_to_string(js).unwrap().contains("Built"));
+
+    let files = json!({ "App.tsx": "export default function App() {\n  return <h1>{missing(</h1>;\n}\n" });
+    let (status, body) = post(&blink, "/api/preview", &token, &json!({ "projectId": broken, "files": files })).await;
+    assert_eq!(status, 200, "a dev server starts even for a broken module: {body}");
+    let (status, body) = post(&blink, "/api/build", &token, &json!({ "projectId": broken })).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "build_failed");
+    assert!(body["message"].as_str().unwrap().contains("App.tsx"), "{body}");
+}
+
+#[tokio::test]
+async fn path_attacks_are_refused_and_write_nothing() {
+    let blink = start(&[]).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let token = jwt::user_token("attacker");
+    for name in ["../x.tsx", "/etc/passwd", "src/../../x", "a\u{0}b.tsx", "node_modules/react/index.js", "a//b.tsx"] {
+        let body = json!({ "projectId": id, "files": { "App.tsx": app("x"), name: "pwned" } });
+        let (status, answer) = post(&blink, "/api/preview", &token, &body).await;
+        assert_eq!((status, answer["error"].clone()), (400, json!("invalid_path")), "{name:?}: {answer}");
+    }
+    assert!(containers_of(&id).is_empty(), "a refused post starts nothing");
+    // A symlink planted in the project (as code in its sandbox could) is not followed.
+    let app_dir = blink.data_dir.path().join("projects").join(&id).join("app");
+    let (status, _) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("ok") } })).await;
+    assert_eq!(status, 200);
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), app_dir.join("src/escape")).unwrap();
+    let body = json!({ "projectId": id, "files": { "App.tsx": app("ok"), "escape/x.tsx": "pwned" } });
+    let (status, answer) = post(&blink, "/api/preview", &token, &body).await;
+    assert_eq!((status, answer["error"].clone()), (400, json!("invalid_path")), "{answer}");
+    assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "nothing was written outside");
+    // Someone else's project is not theirs to preview.
+    let (status, _) =
+        post(&blink, "/api/preview", &jwt::user_token("mallory"), &json!({ "projectId": id, "files": {} })).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_restarted_host_adopts_the_running_sandbox() {
+    let blink = start(&[]).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let token = jwt::user_token("restarter");
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("Before") } })).await;
+    assert_eq!(status, 200, "{body}");
+    let before = containers_of(&id);
+    let data = blink.stop().await;
+    let blink = Blink::start_in(BIN, data, &sandbox_env(&[])).await;
+    // Served at once, before any new preview call: the sandbox was adopted.
+    eventually_contains(&format!("{}/preview/{id}/src/App.tsx", blink.url), "Before").await;
+    let (status, _) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("After") } })).await;
+    assert_eq!(status, 200);
+    assert_eq!(containers_of(&id), before, "re-adopted, not duplicated");
+    eventually_contains(&format!("{}/preview/{id}/src/App.tsx", blink.url), "After").await;
+}
+
+#[tokio::test]
+async fn concurrent_previews_of_one_project_share_one_sandbox_and_the_cap_holds() {
+    let blink = start(&[("BLINK_SANDBOX_MAX", "1".into())]).await;
+    let (id, other) = (project(), project());
+    let _cleanup = Cleanup(vec![id.clone(), other.clone()]);
+    let token = jwt::user_token("many");
+    let body = json!({ "projectId": id, "files": { "App.tsx": app("Shared") } });
+    let answers = futures::future::join_all((0..4).map(|_| post(&blink, "/api/preview", &token, &body))).await;
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+    }
+    assert_eq!(containers_of(&id).len(), 1);
+    let (status, answer) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": other, "files": { "App.tsx": app("x") } })).await;
+    assert_eq!((status, answer["error"].clone()), (503, json!("sandbox_limit")), "{answer}");
+    assert!(containers_of(&other).is_empty());
+}
+
+#[tokio::test]
+async fn an_idle_sandbox_stops_and_a_deleted_project_leaves_nothing() {
+    let blink = start(&[("BLINK_SANDBOX_IDLE_SECS", "2".into())]).await;
+    let (idle, deleted) = (project(), project());
+    let _cleanup = Cleanup(vec![idle.clone(), deleted.clone()]);
+    let token = jwt::user_token("idler");
+    for id in [&idle, &deleted] {
+        let (status, body) =
+            post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("x") } })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let response = reqwest::Client::new()
+        .delete(format!("{}/api/projects/{deleted}", blink.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(containers_of(&deleted).is_empty(), "deleting a project removes its sandbox");
+    assert!(!blink.data_dir.path().join("projects").join(&deleted).exists(), "and its files");
+    for _ in 0..100 {
+        if containers_of(&idle).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the idle sandbox was not removed\n{}", blink.log());
+}
+
+#[tokio::test]
+async fn the_logs_stream_shows_the_dev_server_and_build_output() {
+    let blink = start(&[]).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let token = jwt::user_token("logger");
+    let (status, _) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("x") } })).await;
+    assert_eq!(status, 200);
+    let (status, _) = post(&blink, "/api/build", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200);
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/projects/{id}/logs", blink.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = stream.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if seen.contains("[build]") && seen.contains("[dev]") && seen.contains("VITE") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(found.unwrap_or(false), "{seen}");
+    let (status, _) = get(&format!("{}/api/projects/{id}/logs", blink.url)).await;
+    assert_eq!(status, 401, "logs need the owner's token");
+}
+
+#[tokio::test]
+async fn with_the_engine_down_previews_fail_clearly_and_the_host_serves_on() {
+    let blink = start(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock".into())]).await;
+    let token = jwt::user_token("nodocker");
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": project(), "files": { "App.tsx": app("x") } }))
+            .await;
+    assert_eq!((status, body["error"].clone()), (503, json!("sandbox_unavailable")), "{body}");
+    let (status, _) = get(&format!("{}/healthz", blink.url)).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_new_package_is_installed_through_the_registry_proxy() {
+    let blink = start(&[]).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let token = jwt::user_token("packager");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sandbox/template/package.json")).unwrap(),
+    )
+    .unwrap();
+    let mut with_package = manifest.clone();
+    with_package["dependencies"]["is-odd"] = json!("3.0.1");
+    let app = "import isOdd from 'is-odd';\nexport default function App() {\n  return <h1>{isOdd(3) ? 'Odd three' : 'even'}</h1>;\n}\n";
+    let files = json!({ "App.tsx": app, "package.json": serde_json::to_string_pretty(&with_package).unwrap() });
+    let (status, body) = post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": files })).await;
+    assert_eq!(status, 200, "{body}\n{}", blink.log());
+    let url = body["previewUrl"].as_str().unwrap().to_string();
+    eventually_contains(&format!("{url}src/App.tsx"), "is-odd").await;
+    let (status, body) = post(&blink, "/api/build", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A package that does not exist is named in the error.
+    let mut missing = manifest;
+    missing["dependencies"]["blink-no-such-package-4d1c"] = json!("1.0.0");
+    let files = json!({ "App.tsx": app, "package.json": serde_json::to_string_pretty(&missing).unwrap() });
+    let (status, body) = post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": files })).await;
+    assert_eq!((status, body["error"].clone()), (422, json!("install_failed")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("blink-no-such-package-4d1c"), "{body}");
+}
+
+/// A headless Chromium driven over the DevTools protocol: just enough to load a page, read its
+/// DOM, and see every request it made.
+struct Browser {
+    child: tokio::process::Child,
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    next_id: u64,
+    /// Requests that failed or answered 4xx/5xx, as "url: reason".
+    failures: Vec<String>,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn launch() -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("Debian's chromium is needed for the browser test (scripts/test.sh installs it)");
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let browser_ws = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    return url.trim().to_string();
+                }
+            }
+            panic!("chromium exited before listening");
+        })
+        .await
+        .expect("chromium's DevTools endpoint");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let port = browser_ws.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
+        let targets: Value =
+            reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await.unwrap().json().await.unwrap();
+        let page = targets.as_array().unwrap().iter().find(|t| t["type"] == "page").expect("a page target");
+        let (socket, _) =
+            tokio_tungstenite::connect_async(page["webSocketDebuggerUrl"].as_str().unwrap()).await.unwrap();
+        let mut browser = Self { child, socket, next_id: 0, failures: Vec::new(), _profile: profile };
+        browser.call("Network.enable", json!({})).await;
+        browser.call("Page.enable", json!({})).await;
+        browser
+    }
+
+    /// Sends a command and returns its result, noting failed requests among the events on the way.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let message = json!({ "id": id, "method": method, "params": params }).to_string();
+        self.socket.send(tokio_tungstenite::tungstenite::Message::text(message)).await.unwrap();
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
+                .await
+                .expect("chromium answers")
+                .unwrap()
+                .unwrap();
+            let Ok(text) = message.into_text() else { continue };
+            let value: Value = serde_json::from_str(&text).unwrap_or_default();
+            if value["id"] == id {
+                return value["result"].clone();
+            }
+            self.note(&value);
+        }
+    }
+
+    fn note(&mut self, event: &Value) {
+        let params = &event["params"];
+        match event["method"].as_str() {
+            Some("Network.loadingFailed") => {
+                self.failures.push(format!("{}: {}", params["requestId"], params["errorText"]));
+            }
+            Some("Network.responseReceived") => {
+                let status = params["response"]["status"].as_u64().unwrap_or(0);
+                if status >= 400 {
+                    self.failures.push(format!("{}: HTTP {status}", params["response"]["url"]));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn eval(&mut self, expression: &str) -> Value {
+        let result = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true })).await;
+        result["result"]["value"].clone()
+    }
+
+    /// Waits until the page's text contains `needle`.
+    async fn wait_for_text(&mut self, needle: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..150 {
+            text = self
+                .eval("document.body ? document.body.innerText : ''")
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if text.contains(needle) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {needle:?}; it shows {text:?}; failed requests: {:?}", self.failures);
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+#[tokio::test]
+async fn in_a_real_browser_the_preview_renders_and_updates_without_a_reload() {
+    let blink = start(&[]).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let token = jwt::user_token("viewer");
+    let (status, body) = post(
+        &blink,
+        "/api/preview",
+        &token,
+        &json!({ "projectId": id, "files": { "App.tsx": app("Hello from the sandbox") } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["previewUrl"].as_str().unwrap().to_string();
+
+    let mut browser = Browser::launch().await;
+    browser.call("Page.navigate", json!({ "url": url })).await;
+    browser.wait_for_text("Hello from the sandbox").await;
+    // A mark on this page: it is still there after the update only if the page did not reload.
+    browser.eval("window.__blinkKept = 42").await;
+    let (status, _) = post(
+        &blink,
+        "/api/preview",
+        &token,
+        &json!({ "projectId": id, "files": { "App.tsx": app("Updated in place") } }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    browser.wait_for_text("Updated in place").await;
+    assert_eq!(browser.eval("window.__blinkKept").await, 42, "the update reloaded the page");
+    assert!(browser.failures.is_empty(), "failed requests: {:?}", browser.failures);
+}
