@@ -79,20 +79,20 @@ async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> any
     let user = config.user.clone();
     let backend: Arc<dyn blink_sandbox::SandboxBackend> =
         Arc::new(blink_sandbox::DockerBackend::connect(config).await?);
-    let registry_url = match backend.host_address().await {
+    let (registry, registry_url) = match backend.host_address().await {
         Ok(ip) => {
             let listener = tokio::net::TcpListener::bind((ip, 0))
                 .await
                 .with_context(|| format!("binding the registry proxy on the sandbox network's gateway {ip}"))?;
             let cache = settings.data_dir.join("npm-cache");
-            let (_, url) =
+            let (proxy, url) =
                 crate::preview::registry::RegistryProxy::serve(listener, &s.npm_registry, cache, shutdown.clone())
                     .await?;
-            Some(url)
+            (Some(proxy), Some(url))
         }
         Err(e) => {
             tracing::warn!("sandboxes are unavailable for now, and so is their registry proxy: {e}");
-            None
+            (None, None)
         }
     };
     let owner = user.split_once(':').and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
@@ -112,6 +112,7 @@ async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> any
             builds_dir: settings.data_dir.join("builds"),
             registry_url,
         },
+        registry,
     ));
     match previews.adopt().await {
         Ok(n) => tracing::info!(adopted = n, "sandboxes"),

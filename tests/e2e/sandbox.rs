@@ -12,6 +12,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
+const ADMIN: &str = "sandbox-admin";
 
 fn app(marker: &str) -> String {
     format!("export default function App() {{\n  return <h1 className=\"text-2xl\">{marker}</h1>;\n}}\n")
@@ -56,7 +57,7 @@ impl Drop for Cleanup {
 }
 
 fn sandbox_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-    let mut env = vec![("BLINK_SANDBOXES", "true".to_string()), ("BLINK_DEV_NO_AUTH", "false".to_string())];
+    let mut env = vec![("BLINK_SANDBOXES", "true".to_string()), ("BLINK_ADMIN_TOKEN", ADMIN.to_string())];
     env.extend(extra.iter().cloned());
     env
 }
@@ -346,12 +347,41 @@ async fn a_new_package_is_installed_through_the_registry_proxy() {
     with_package["dependencies"]["is-odd"] = json!("3.0.1");
     let app = "import isOdd from 'is-odd';\nexport default function App() {\n  return <h1>{isOdd(3) ? 'Odd three' : 'even'}</h1>;\n}\n";
     let files = json!({ "App.tsx": app, "package.json": serde_json::to_string_pretty(&with_package).unwrap() });
+    let files = &files;
     let (status, body) = post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": files })).await;
     assert_eq!(status, 200, "{body}\n{}", blink.log());
     let url = body["previewUrl"].as_str().unwrap().to_string();
     eventually_contains(&format!("{url}src/App.tsx"), "is-odd").await;
     let (status, body) = post(&blink, "/api/build", &token, &json!({ "projectId": id })).await;
     assert_eq!(status, 200, "{body}");
+
+    // A second project installing the same package gets it from the proxy's cache.
+    let registry = |blink: &Blink| {
+        let url = format!("{}/api/admin/sandboxes", blink.url);
+        async move {
+            let response = reqwest::Client::new().get(url).bearer_auth(ADMIN).send().await.unwrap();
+            response.json::<Value>().await.unwrap()["registry"].clone()
+        }
+    };
+    let before = registry(&blink).await;
+    assert!(before["upstreamFetches"].as_u64().unwrap() >= 2, "is-odd and is-number were fetched: {before}");
+    let second = project();
+    let _cleanup_second = Cleanup(vec![second.clone()]);
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": second, "files": files.clone() })).await;
+    assert_eq!(status, 200, "{body}");
+    let after = registry(&blink).await;
+    let tarballs_fetched = after["upstreamFetches"].as_u64().unwrap() - before["upstreamFetches"].as_u64().unwrap();
+    assert_eq!(tarballs_fetched, 0, "nothing fetched again: {before} → {after}");
+    assert!(after["cacheHits"].as_u64().unwrap() > before["cacheHits"].as_u64().unwrap());
+    // Only package metadata and tarballs pass: anything else a sandbox asks is refused.
+    let refused = [
+        "node",
+        "-e",
+        "fetch(process.env.npm_config_registry + '-/v1/search?text=x').then(r => console.log('STATUS', r.status))",
+    ];
+    let out = docker(&["exec", &format!("sandbox-{id}"), refused[0], refused[1], refused[2]]);
+    assert!(out.contains("STATUS 404"), "{out}");
 
     // A package that does not exist is named in the error.
     let mut missing = manifest;
@@ -518,4 +548,85 @@ async fn in_a_real_browser_the_preview_renders_and_updates_without_a_reload() {
     browser.wait_for_text("Updated in place").await;
     assert_eq!(browser.eval("window.__blinkKept").await, 42, "the update reloaded the page");
     assert!(browser.failures.is_empty(), "failed requests: {:?}", browser.failures);
+}
+
+/// The template's Vite config with `prelude` run first: a project may post its own
+/// `vite.config.ts`, so this is code of the project's running inside its sandbox.
+fn hostile_config(prelude: &str) -> String {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sandbox/template/vite.config.ts")).unwrap();
+    format!("{prelude}\n{template}")
+}
+
+fn container_log(project: &str) -> String {
+    let out = std::process::Command::new("docker").args(["logs", &format!("sandbox-{project}")]).output().unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[tokio::test]
+async fn a_hostile_project_hits_the_sandbox_limits_and_the_host_stays_healthy() {
+    let blink = start(&[("BLINK_SANDBOX_READY_SECS", "30".into())]).await;
+    let (memory, forks, network, healthy) = (project(), project(), project(), project());
+    let _cleanup = Cleanup(vec![memory.clone(), forks.clone(), network.clone(), healthy.clone()]);
+    let token = jwt::user_token("hostile");
+
+    // A memory bomb: the kernel kills it at the sandbox's limit; the preview says the dev server died.
+    let bomb = hostile_config("const hog = []; for (;;) hog.push(Buffer.alloc(1 << 20, 1));");
+    let body = json!({ "projectId": memory, "files": { "App.tsx": app("x"), "vite.config.ts": bomb } });
+    let (status, answer) = post(&blink, "/api/preview", &token, &body).await;
+    assert_eq!((status, answer["error"].clone()), (422, json!("dev_server_exited")), "{answer}");
+    let oom = docker(&["inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", &format!("sandbox-{memory}")]);
+    assert!(oom == "true 137" || oom.ends_with(" 137"), "killed by the memory limit: {oom}");
+
+    // A fork bomb: process creation fails at the PID limit.
+    let forker = hostile_config(
+        "import { spawn } from 'node:child_process';\n\
+         const kids = []; let failed = 'none';\n\
+         for (let i = 0; i < 400 && failed === 'none'; i++) {\n\
+           try { const c = spawn('/bin/sh', ['-c', 'read x']); c.on('error', (e) => { failed = e.code; }); kids.push(c); }\n\
+           catch (e) { failed = e.code; }\n\
+         }\n\
+         await new Promise((r) => setTimeout(r, 1000));\n\
+         console.log('BLINK_FORKS', kids.filter((k) => k.pid).length, failed);",
+    );
+    let body = json!({ "projectId": forks, "files": { "App.tsx": app("x"), "vite.config.ts": forker } });
+    let _ = post(&blink, "/api/preview", &token, &body).await;
+    let log = container_log(&forks);
+    let line = log.lines().find(|l| l.contains("BLINK_FORKS")).unwrap_or_else(|| panic!("{log}"));
+    let spawned: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(spawned < 100, "the PID limit (100) held: {line}");
+    assert!(line.contains("EAGAIN"), "{line}");
+
+    // Writing outside the project fails (read-only root); no route out: a listener on this
+    // machine's own address is out of reach, and the container has no default route.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let own_ip = String::from_utf8(std::process::Command::new("hostname").arg("-I").output().unwrap().stdout).unwrap();
+    let own_ip = own_ip
+        .split_whitespace()
+        .find(|ip| !ip.starts_with("172.") && ip.contains('.'))
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let probe = hostile_config(&format!(
+        "import fs from 'node:fs';\n\
+         let write = 'ok'; try {{ fs.writeFileSync('/etc/blink-escape', 'x'); }} catch (e) {{ write = e.code; }}\n\
+         let net = 'reached'; try {{ await fetch('http://{own_ip}:{port}/', {{ signal: AbortSignal.timeout(3000) }}); }} catch (e) {{ net = 'unreachable'; }}\n\
+         const routes = fs.readFileSync('/proc/net/route', 'utf8').split('\\n').slice(1).filter((l) => l.split('\\t')[1] === '00000000').length;\n\
+         console.log('BLINK_PROBE', write, net, 'default-routes=' + routes);"
+    ));
+    let body = json!({ "projectId": network, "files": { "App.tsx": app("x"), "vite.config.ts": probe } });
+    let (status, answer) = post(&blink, "/api/preview", &token, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let log = container_log(&network);
+    let line = log.lines().find(|l| l.contains("BLINK_PROBE")).unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(line.trim(), "BLINK_PROBE EROFS unreachable default-routes=0", "{log}");
+    drop(listener);
+
+    // Through all of it, the host serves, and another project previews.
+    let (status, _) = get(&format!("{}/healthz", blink.url)).await;
+    assert_eq!(status, 200);
+    let (status, answer) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": healthy, "files": { "App.tsx": app("Fine") } }))
+            .await;
+    assert_eq!(status, 200, "{answer}");
 }

@@ -70,6 +70,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/admin/agents/{role}/settings", axum::routing::put(plugins::set_settings))
         .route("/api/preview", post(preview::preview))
         .route("/api/build", post(preview::build))
+        .route("/api/admin/sandboxes", get(preview::status))
         .route("/api/projects/{id}/logs", get(preview::logs))
         .route("/preview/{id}", axum::routing::any(crate::preview::proxy::by_path_root))
         .route("/preview/{id}/", axum::routing::any(crate::preview::proxy::by_path_index))

@@ -54,6 +54,7 @@ impl From<PreviewError> for ApiError {
             PreviewError::BuildFailed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "build_failed"),
             PreviewError::InstallFailed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "install_failed"),
             PreviewError::NotRunning => coded(StatusCode::NOT_FOUND, "not_running"),
+            PreviewError::Exited(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "dev_server_exited"),
             PreviewError::Sandbox(_) => coded(StatusCode::BAD_GATEWAY, "sandbox_failed"),
         }
     }
@@ -85,8 +86,10 @@ pub async fn preview(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let body: PreviewBody = parse(&body, r#"{"projectId": "…", "files": {"App.tsx": "…"}}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
+    tracing::debug!(project = %body.project_id, elapsed_us = started.elapsed().as_micros() as u64, "preview claimed");
     let previews = previews(&state)?;
     previews.preview(&body.project_id, &body.files).await?;
     let url = previews.preview_url(&body.project_id, &origin(&headers));
@@ -119,4 +122,9 @@ pub async fn logs(State(state): State<AppState>, user: User, Path(id): Path<Stri
         .take_until(async move { shutdown.cancelled().await });
     let keepalive = KeepAlive::new().interval(state.keepalive).text("keep-alive");
     Ok(Sse::new(events).keep_alive(keepalive).into_response())
+}
+
+/// `GET /api/admin/sandboxes`: the sandboxes this host runs and the registry proxy's counters.
+pub async fn status(State(state): State<AppState>, _admin: super::Admin) -> Result<Response, ApiError> {
+    Ok(Json(previews(&state)?.status()).into_response())
 }

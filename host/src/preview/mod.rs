@@ -56,6 +56,8 @@ pub enum PreviewError {
     InstallFailed(String),
     #[error("no sandbox is running for this project")]
     NotRunning,
+    #[error("the dev server stopped before it answered:\n{0}")]
+    Exited(String),
     #[error("sandbox error: {0}")]
     Sandbox(String),
 }
@@ -124,13 +126,20 @@ pub struct Previews {
     pub workspaces: Workspaces,
     settings: PreviewSettings,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    creating: tokio::sync::Mutex<()>,
     http: reqwest::Client,
+    registry: Option<registry::RegistryProxy>,
 }
 
 impl Previews {
-    pub fn new(backend: Arc<dyn SandboxBackend>, workspaces: Workspaces, settings: PreviewSettings) -> Self {
+    pub fn new(
+        backend: Arc<dyn SandboxBackend>,
+        workspaces: Workspaces,
+        settings: PreviewSettings,
+        registry: Option<registry::RegistryProxy>,
+    ) -> Self {
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        Self { backend, workspaces, settings, entries: Mutex::default(), http }
+        Self { backend, workspaces, settings, entries: Mutex::default(), creating: Default::default(), http, registry }
     }
 
     fn entry(&self, project: &str) -> Arc<Entry> {
@@ -154,7 +163,9 @@ impl Previews {
     pub async fn adopt(&self) -> Result<usize, PreviewError> {
         let mut adopted = 0;
         for info in self.backend.list().await? {
-            if !info.running {
+            // Ours: running over a project directory of this host's (another host on the same
+            // engine, a test's say, keeps its own).
+            if !info.running || !self.workspaces.app_dir(&info.project).is_dir() {
                 continue;
             }
             let entry = self.entry(&info.project);
@@ -180,12 +191,20 @@ impl Previews {
         let entry = self.entry(project);
         let _guard = entry.lock.lock().await;
         entry.touch();
+        let started = std::time::Instant::now();
         let workspaces = self.workspaces.clone();
         let (owned_project, owned_files) = (project.to_string(), files.clone());
         let applied = tokio::task::spawn_blocking(move || workspaces.apply(&owned_project, &owned_files))
             .await
             .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
-        tracing::debug!(project, written = applied.written.len(), deleted = applied.deleted.len(), "files applied");
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        tracing::debug!(
+            project,
+            written = applied.written.len(),
+            deleted = applied.deleted.len(),
+            elapsed_us,
+            "files applied"
+        );
         self.start(project, &entry).await?;
         self.install_if_needed(project, &entry).await?;
         let address = entry.address().ok_or(PreviewError::NotRunning)?;
@@ -202,7 +221,9 @@ impl Previews {
             *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = Some(address);
             return Ok(address);
         }
-        let running = self.backend.list().await?.iter().filter(|s| s.running).count();
+        // One creation at a time, so two new projects cannot both pass the cap.
+        let _creating = self.creating.lock().await;
+        let running = self.running();
         if running >= self.settings.max_sandboxes {
             return Err(PreviewError::AtCapacity { running });
         }
@@ -292,18 +313,44 @@ impl Previews {
 
     async fn wait_ready(&self, project: &str, address: SocketAddr) -> Result<(), PreviewError> {
         let url = format!("http://{address}{}", Self::base_path(project));
-        let deadline = tokio::time::Instant::now() + self.settings.ready_timeout;
+        let started = tokio::time::Instant::now();
+        let mut checked = started;
         loop {
             if let Ok(response) = self.http.get(&url).send().await
                 && response.status().is_success()
             {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= deadline {
+            if started.elapsed() >= self.settings.ready_timeout {
                 return Err(PreviewError::NotReady(self.settings.ready_timeout));
+            }
+            // A dev server that died (its config crashed, the memory limit killed it) will not
+            // answer: say so now, with its last words, rather than at the timeout.
+            if checked.elapsed() >= Duration::from_millis(500) {
+                checked = tokio::time::Instant::now();
+                if !self.backend.inspect(project).await?.is_some_and(|s| s.running) {
+                    return Err(PreviewError::Exited(self.last_lines(project, 20).await));
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The main process's last lines, for an error message.
+    async fn last_lines(&self, project: &str, n: usize) -> String {
+        use futures::StreamExt;
+        let Ok(stream) = self.backend.logs(project, n).await else { return String::new() };
+        let lines: Vec<String> = stream
+            .take_until(tokio::time::sleep(Duration::from_secs(2)))
+            .filter_map(|l| async move { l.ok() })
+            .collect()
+            .await;
+        lines.join("\n")
+    }
+
+    /// How many sandboxes this host runs.
+    fn running(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|e| e.address().is_some()).count()
     }
 
     /// Where the project's dev server answers, if its sandbox runs; marks the project as used.
@@ -413,6 +460,27 @@ impl Previews {
                 }
             }
         }
+    }
+
+    /// What operators see: this host's sandboxes and the registry proxy's counters.
+    pub fn status(&self) -> serde_json::Value {
+        let now = now_ms();
+        let sandboxes: Vec<serde_json::Value> = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(project, e)| {
+                let address = e.address()?;
+                let idle = now - e.last_used.load(std::sync::atomic::Ordering::Relaxed);
+                Some(serde_json::json!({ "projectId": project, "address": address.to_string(), "idleMs": idle }))
+            })
+            .collect();
+        serde_json::json!({
+            "sandboxes": sandboxes,
+            "max": self.settings.max_sandboxes,
+            "registry": self.registry.as_ref().map(|r| r.stats()),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), PreviewError> {

@@ -175,7 +175,7 @@ impl Workspaces {
         }
         let now: BTreeSet<&String> = mapped.keys().collect();
         let json = serde_json::to_vec(&now).map_err(std::io::Error::other)?;
-        atomic_write(&outer, POSTED, &json)?;
+        atomic_write(&outer, POSTED, &json, None)?;
         Ok(applied)
     }
 
@@ -212,12 +212,7 @@ impl Workspaces {
                 self.chown_dir(&app.open_dir(&partial)?)?;
             }
         }
-        atomic_write(app, path, bytes)?;
-        if let Some((uid, gid)) = self.owner {
-            let file = app.open(path)?;
-            rustix::fs::fchown(&file, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
-                .map_err(std::io::Error::from)?;
-        }
+        atomic_write(app, path, bytes, self.owner)?;
         Ok(())
     }
 
@@ -262,14 +257,20 @@ fn check_parents(app: &Dir, path: &str) -> Result<(), WorkspaceError> {
     Ok(())
 }
 
-/// Writes through a temporary file and a rename, so a reader (Vite) never sees half a file.
-fn atomic_write(dir: &Dir, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes through a temporary file and a rename, so a reader (Vite) never sees half a file. No
+/// fsync: it would put a disk flush between every keystroke and its hot reload, and the files
+/// are the frontend's too; what matters is that no reader ever sees a torn file.
+/// The owner is set before the rename, so the watcher sees one event for the file, not a change
+/// and then a change of owner.
+fn atomic_write(dir: &Dir, path: &str, bytes: &[u8], owner: Option<(u32, u32)>) -> std::io::Result<()> {
     let tmp = format!("{path}.blink-tmp");
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
     let mut file = dir.open_with(&tmp, &options)?;
     file.write_all(bytes)?;
-    file.sync_data()?;
+    if let Some((uid, gid)) = owner {
+        rustix::fs::fchown(&file, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))?;
+    }
     drop(file);
     dir.rename(&tmp, dir, path)
 }

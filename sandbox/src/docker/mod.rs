@@ -39,6 +39,8 @@ use network::NetworkInfo;
 
 /// Seconds the engine may take to answer a request (streams, such as logs, are not bounded).
 const REQUEST_TIMEOUT_SECS: u64 = 120;
+/// How long a concurrent creation may take to show in the engine's list.
+const CREATION_WAIT: Duration = Duration::from_secs(10);
 /// Seconds the main process gets to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT_SECS: i32 = 5;
 /// The engine keeps this much of a sandbox's own output (`logs`), in a few rotated files.
@@ -200,6 +202,21 @@ impl DockerBackend {
         }
     }
 
+    /// The container just created, by this caller or a concurrent one. The engine reserves the
+    /// name before it lists the container, so a caller that lost the race waits a moment for it.
+    async fn created(&self, engine: &Engine, project: &str) -> Result<SandboxInfo, SandboxError> {
+        let give_up = tokio::time::Instant::now() + CREATION_WAIT;
+        loop {
+            if let Some(info) = self.find(engine, project).await? {
+                return Ok(info);
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Err(SandboxError::NotFound(project.to_string()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn container_body(
         &self,
         engine: &Engine,
@@ -348,9 +365,7 @@ impl SandboxBackend for DockerBackend {
                 prepare_app_dir(app_dir.clone(), self.uid, self.gid).await?;
                 self.create(engine, spec, &app_dir).await?;
                 tracing::debug!(project = %spec.project, elapsed = ?started.elapsed(), "sandbox created");
-                // Whoever created it, the engine now has exactly one container of that name.
-                let info = self.find(engine, &spec.project).await?;
-                (info.ok_or_else(|| SandboxError::NotFound(spec.project.clone()))?, true)
+                (self.created(engine, &spec.project).await?, true)
             }
         };
         self.bring_up(engine, existing, &app_dir, prepared).await
