@@ -237,6 +237,7 @@ done
 cp -al "$deps/node_modules" "$root/node_modules" 2>/dev/null || cp -a "$deps/node_modules" "$root/node_modules"
 
 # ---------------------------------------------------------------- import
+previous="$("$DOCKER" image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)"
 log "docker import"
 tar -C "$root" --sort=name --numeric-owner --owner=0 --group=0 -cf - . \
   | "$DOCKER" import \
@@ -255,4 +256,9 @@ tar -C "$root" --sort=name --numeric-owner --owner=0 --group=0 -cf - . \
       --message "blink sandbox $inputs_hash" \
       - "$TAG" >/dev/null
 rm -rf "$root"
+# The image TAG pointed at before is dropped unless a container or another tag
+# still uses it (no --force).
+if [ -n "$previous" ] && [ "$previous" != "$("$DOCKER" image inspect -f '{{.Id}}' "$TAG")" ]; then
+  "$DOCKER" rmi "$previous" >/dev/null 2>&1 || true
+fi
 report

@@ -17,6 +17,9 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 # The sandbox tests drive a real Docker engine (Debian's), and a real browser (headless Chromium).
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+# The sandbox layer removes the default route Docker 20 gives internal networks: nsenter and ip.
+command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"

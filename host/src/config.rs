@@ -317,6 +317,11 @@ pub struct SandboxSettings {
     #[arg(long, env = "BLINK_SANDBOX_MAX", default_value_t = 16)]
     pub sandbox_max: usize,
 
+    /// Sandboxes kept started ahead of time, so a project's first preview skips creating one
+    /// (they do not count toward `BLINK_SANDBOX_MAX`); 0 turns the pool off.
+    #[arg(long, env = "BLINK_SANDBOX_WARM", default_value_t = 1)]
+    pub sandbox_warm: usize,
+
     /// Seconds without requests after which a sandbox is removed (its files stay).
     #[arg(long, env = "BLINK_SANDBOX_IDLE_SECS", default_value_t = 900)]
     pub sandbox_idle_secs: u64,

@@ -98,7 +98,7 @@ async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> any
     let owner = user.split_once(':').and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
     let workspaces =
         Workspaces::new(settings.data_dir.join("projects"), owner, s.project_max_files, s.project_max_bytes);
-    let previews = Arc::new(Previews::new(
+    let previews = Previews::new(
         backend,
         workspaces,
         PreviewSettings {
@@ -111,13 +111,15 @@ async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> any
             dev_port,
             builds_dir: settings.data_dir.join("builds"),
             registry_url,
+            warm: s.sandbox_warm,
         },
         registry,
-    ));
+    );
     match previews.adopt().await {
         Ok(n) => tracing::info!(adopted = n, "sandboxes"),
         Err(e) => tracing::warn!("cannot list running sandboxes: {e}"),
     }
+    previews.refill();
     let every = Duration::from_secs((s.sandbox_idle_secs / 4).clamp(1, 60));
     tokio::spawn(previews.clone().reap_idle(every, shutdown));
     Ok(previews)

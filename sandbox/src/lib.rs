@@ -101,17 +101,20 @@ pub struct SandboxSpec {
 /// A sandbox as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SandboxInfo {
+    /// The project the sandbox belongs to.
     pub project: String,
     /// The container's name, `sandbox-{project}`.
     pub name: String,
     /// The engine's id of the container: it changes when the sandbox is recreated.
     pub id: String,
+    /// Whether its main process runs.
     pub running: bool,
     /// Where the host reaches the dev server: the sandbox's address on the internal network and
     /// [`DockerConfig::dev_port`]. `None` unless running.
     pub address: Option<SocketAddr>,
     /// Creation time, in seconds since the Unix epoch.
     pub created: i64,
+    /// The container's labels: ours (`blink.sandbox`, `blink.project`) and the image's.
     pub labels: HashMap<String, String>,
 }
 
@@ -157,18 +160,26 @@ pub trait SandboxBackend: Send + Sync {
         tail: usize,
     ) -> Result<BoxStream<'static, Result<String, SandboxError>>, SandboxError>;
 
-    /// Stops the project's sandbox, keeping it for a later `ensure`.
+    /// Stops the project's sandbox, keeping it for a later `ensure`; [`SandboxError::NotFound`] if
+    /// it has none.
     async fn stop(&self, project: &str) -> Result<(), SandboxError>;
 
     /// Removes the project's sandbox, running or not; nothing to remove is not an error. The
     /// project's directory on the host stays.
     async fn remove(&self, project: &str) -> Result<(), SandboxError>;
 
+    /// Gives the sandbox of project `from` to project `to`, as it is (running, same container,
+    /// same mounts): how a warm sandbox, started ahead of time, becomes a project's. `to` must
+    /// have no sandbox.
+    async fn rename(&self, from: &str, to: &str) -> Result<SandboxInfo, SandboxError>;
+
     /// Every sandbox of this backend, running or not, found by label: what a restarted host adopts.
     async fn list(&self) -> Result<Vec<SandboxInfo>, SandboxError>;
 
     /// The host's address on the sandboxes' network: the only host address a sandbox reaches, so
-    /// services the host runs for sandboxes (the npm registry proxy) listen there.
+    /// services the host runs for sandboxes (the npm registry proxy) listen there. Whatever else
+    /// listens on all addresses (`0.0.0.0`) is reachable there too: bind host services to the
+    /// addresses they serve.
     async fn host_address(&self) -> Result<IpAddr, SandboxError>;
 }
 

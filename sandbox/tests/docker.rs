@@ -602,3 +602,24 @@ async fn an_engine_that_is_down_is_reported_clearly() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_sandbox_is_renamed_to_its_project_as_it_runs() {
+    let mut cleanup = Cleanup::new();
+    let (warm, dir) = cleanup.project("warm");
+    let (project, _) = cleanup.project("claimed");
+    let (other, other_dir) = cleanup.project("other");
+    let backend = backend().await;
+    let before = backend.ensure(&spec(&warm, &dir, idle())).await.unwrap();
+    let after = backend.rename(&warm, &project).await.unwrap();
+    assert_eq!((after.id.as_str(), after.running, after.address), (before.id.as_str(), true, before.address));
+    assert_eq!(after.project, project);
+    assert_eq!(after.name, format!("sandbox-{project}"));
+    assert!(backend.inspect(&warm).await.unwrap().is_none());
+    assert_eq!(ours(&backend.list().await.unwrap(), &project).len(), 1, "listed under its new project");
+    assert_eq!(run(&backend, &project, "console.log('still here')").await.output.trim(), "still here");
+    // A project that already has a sandbox cannot take another.
+    backend.ensure(&spec(&other, &other_dir, idle())).await.unwrap();
+    assert!(matches!(backend.rename(&project, &other).await, Err(SandboxError::Invalid(_))));
+    assert!(matches!(backend.rename(&warm, &other).await, Err(SandboxError::NotFound(_))));
+}

@@ -57,7 +57,12 @@ impl Drop for Cleanup {
 }
 
 fn sandbox_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-    let mut env = vec![("BLINK_SANDBOXES", "true".to_string()), ("BLINK_ADMIN_TOKEN", ADMIN.to_string())];
+    // No warm pool unless a test asks: a test host's warm sandbox would outlive it.
+    let mut env = vec![
+        ("BLINK_SANDBOXES", "true".to_string()),
+        ("BLINK_ADMIN_TOKEN", ADMIN.to_string()),
+        ("BLINK_SANDBOX_WARM", "0".to_string()),
+    ];
     env.extend(extra.iter().cloned());
     env
 }
@@ -629,4 +634,74 @@ async fn a_hostile_project_hits_the_sandbox_limits_and_the_host_stays_healthy() 
         post(&blink, "/api/preview", &token, &json!({ "projectId": healthy, "files": { "App.tsx": app("Fine") } }))
             .await;
     assert_eq!(status, 200, "{answer}");
+}
+
+/// Containers whose project directory is in `data`: the warm ones a test host started.
+fn containers_under(data: &std::path::Path) -> Vec<String> {
+    let names = docker(&["ps", "-a", "--filter", "label=blink.sandbox=1", "--format", "{{.Names}}"]);
+    names
+        .lines()
+        .filter(|name| {
+            let mounts = docker(&["inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", name]);
+            mounts.contains(&data.display().to_string())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_first_preview_takes_a_warm_sandbox_and_the_pool_refills() {
+    let blink = start(&[("BLINK_SANDBOX_WARM", "1".into())]).await;
+    let data = blink.data_dir.path().to_path_buf();
+    struct Warm(std::path::PathBuf);
+    impl Drop for Warm {
+        fn drop(&mut self) {
+            for name in containers_under(&self.0) {
+                let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
+            }
+        }
+    }
+    let _warm = Warm(data.clone());
+    let warm_ids = || async {
+        for _ in 0..200 {
+            let warm: Vec<String> =
+                containers_under(&data).into_iter().filter(|n| n.starts_with("sandbox-warm-")).collect();
+            let status: Value = reqwest::Client::new()
+                .get(format!("{}/api/admin/sandboxes", blink.url))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if status["warm"] == 1 && warm.len() == 1 {
+                return docker(&["inspect", "-f", "{{.Id}}", &warm[0]]);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the warm pool never filled\n{}", blink.log());
+    };
+    let warm = warm_ids().await;
+    let id = project();
+    let token = jwt::user_token("warm");
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("Warm start") } }))
+            .await;
+    assert_eq!(status, 200, "{body}\n{}", blink.log());
+    assert_eq!(containers_of_name(&id), warm, "the project got the warm container, not a new one");
+    let url = body["previewUrl"].as_str().unwrap().to_string();
+    let (_, html) = get(&url).await;
+    assert!(
+        html.contains(&format!("/preview/{id}/@vite/client")),
+        "the dev server runs with the project's base: {html}"
+    );
+    eventually_contains(&format!("{url}src/App.tsx"), "Warm start").await;
+    let refilled = warm_ids().await;
+    assert_ne!(refilled, warm, "a new warm sandbox replaces the one taken");
+}
+
+/// The id of the container named after the project.
+fn containers_of_name(project: &str) -> String {
+    docker(&["inspect", "-f", "{{.Id}}", &format!("sandbox-{project}")])
 }

@@ -38,6 +38,8 @@ pub struct PreviewSettings {
     pub builds_dir: std::path::PathBuf,
     /// The registry the sandbox's npm reaches through the host, as the sandbox sees it.
     pub registry_url: Option<String>,
+    /// Sandboxes kept started ahead of time, so a project's first preview skips creating one.
+    pub warm: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +131,12 @@ pub struct Previews {
     creating: tokio::sync::Mutex<()>,
     http: reqwest::Client,
     registry: Option<registry::RegistryProxy>,
+    /// This, for background work (filling the pool).
+    this: std::sync::Weak<Previews>,
+    /// Ready warm sandboxes, by their placeholder project id (`warm-…`).
+    pool: Mutex<Vec<String>>,
+    /// Held while the pool is being filled: one filler at a time.
+    filling: tokio::sync::Mutex<()>,
 }
 
 impl Previews {
@@ -137,9 +145,20 @@ impl Previews {
         workspaces: Workspaces,
         settings: PreviewSettings,
         registry: Option<registry::RegistryProxy>,
-    ) -> Self {
+    ) -> Arc<Self> {
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        Self { backend, workspaces, settings, entries: Mutex::default(), creating: Default::default(), http, registry }
+        Arc::new_cyclic(|this| Self {
+            this: this.clone(),
+            backend,
+            workspaces,
+            settings,
+            entries: Mutex::default(),
+            creating: Default::default(),
+            http,
+            registry,
+            pool: Mutex::default(),
+            filling: Default::default(),
+        })
     }
 
     fn entry(&self, project: &str) -> Arc<Entry> {
@@ -168,6 +187,10 @@ impl Previews {
             if !info.running || !self.workspaces.app_dir(&info.project).is_dir() {
                 continue;
             }
+            if info.project.starts_with(WARM_PREFIX) {
+                self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(info.project.clone());
+                continue;
+            }
             let entry = self.entry(&info.project);
             *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = info.address;
             entry.touch();
@@ -192,6 +215,9 @@ impl Previews {
         let _guard = entry.lock.lock().await;
         entry.touch();
         let started = std::time::Instant::now();
+        if !self.workspaces.app_dir(project).exists() {
+            self.claim_warm(project, &entry).await;
+        }
         let workspaces = self.workspaces.clone();
         let (owned_project, owned_files) = (project.to_string(), files.clone());
         let applied = tokio::task::spawn_blocking(move || workspaces.apply(&owned_project, &owned_files))
@@ -348,6 +374,73 @@ impl Previews {
         lines.join("\n")
     }
 
+    /// Gives a new project a warm sandbox: its directory becomes the project's (the sandbox's
+    /// mount follows it), the container takes the project's name, and the dev server starts with
+    /// the project's base. Any failure leaves the normal path to create a sandbox.
+    async fn claim_warm(&self, project: &str, entry: &Entry) {
+        let Some(warm) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() else { return };
+        let (from, to) = (self.workspaces.project_dir(&warm), self.workspaces.project_dir(project));
+        if let Err(e) = std::fs::rename(&from, &to) {
+            tracing::warn!(project, warm, "cannot take the warm sandbox's directory: {e}");
+            let _ = self.backend.remove(&warm).await;
+            return;
+        }
+        let info = match self.backend.rename(&warm, project).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(project, warm, "cannot take the warm sandbox: {e}");
+                let _ = std::fs::rename(&to, &from);
+                let _ = self.backend.remove(&warm).await;
+                return;
+            }
+        };
+        let spec = self.spec(project, self.workspaces.app_dir(project));
+        let env: serde_json::Map<String, serde_json::Value> =
+            spec.env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        let start = serde_json::json!({ "env": env, "args": dev_server_args(self.settings.dev_port) });
+        let write = self.workspaces.write_internal(project, ".blink/start.json", start.to_string().as_bytes());
+        if let Err(e) = write {
+            tracing::warn!(project, "cannot start the warm sandbox's dev server: {e}");
+            let _ = self.backend.remove(project).await;
+            return;
+        }
+        *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = info.address;
+        tracing::info!(project, warm, "warm sandbox claimed");
+        self.refill();
+    }
+
+    /// Starts warm sandboxes in the background until the pool is full.
+    pub fn refill(&self) {
+        let Some(this) = self.this.upgrade() else { return };
+        tokio::spawn(async move {
+            let _filling = this.filling.lock().await;
+            while this.pool.lock().unwrap_or_else(|e| e.into_inner()).len() < this.settings.warm {
+                let warm = format!("{WARM_PREFIX}{}", uuid::Uuid::new_v4().simple());
+                let workspaces = this.workspaces.clone();
+                let id = warm.clone();
+                let seeded = tokio::task::spawn_blocking(move || workspaces.ensure(&id)).await;
+                if !matches!(seeded, Ok(Ok(_))) {
+                    tracing::warn!("cannot prepare a warm sandbox's directory");
+                    return;
+                }
+                let spec = SandboxSpec {
+                    project: warm.clone(),
+                    app_dir: this.workspaces.app_dir(&warm),
+                    env: Vec::new(),
+                    command: vec!["node".into(), "-e".into(), WAITER.into()],
+                };
+                match this.backend.ensure(&spec).await {
+                    Ok(_) => this.pool.lock().unwrap_or_else(|e| e.into_inner()).push(warm),
+                    Err(e) => {
+                        tracing::warn!("cannot start a warm sandbox: {e}");
+                        let _ = this.workspaces.remove(&warm);
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
     /// How many sandboxes this host runs.
     fn running(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|e| e.address().is_some()).count()
@@ -479,6 +572,7 @@ impl Previews {
         serde_json::json!({
             "sandboxes": sandboxes,
             "max": self.settings.max_sandboxes,
+            "warm": self.pool.lock().unwrap_or_else(|e| e.into_inner()).len(),
             "registry": self.registry.as_ref().map(|r| r.stats()),
         })
     }
@@ -498,10 +592,31 @@ fn vite_command(args: &[&str]) -> Vec<String> {
     command
 }
 
-fn dev_server_command(port: u16) -> Vec<String> {
+fn dev_server_args(port: u16) -> Vec<String> {
     let port = port.to_string();
-    vite_command(&["--host", "0.0.0.0", "--port", &port, "--strictPort"])
+    ["--host", "0.0.0.0", "--port", &port, "--strictPort", "--configLoader", "runner"].map(String::from).to_vec()
 }
+
+fn dev_server_command(port: u16) -> Vec<String> {
+    let mut command: Vec<String> = ["node", "/node_modules/vite/bin/vite.js"].map(String::from).to_vec();
+    command.extend(dev_server_args(port));
+    command
+}
+
+/// Placeholder project ids of warm sandboxes.
+const WARM_PREFIX: &str = "warm-";
+
+/// A warm sandbox's main process: Node started, waiting for the project it will serve. The host
+/// writes `.blink/start.json` (environment and Vite's arguments), and Vite starts in this process.
+const WAITER: &str = "const fs = require('fs');\
+const start = '/app/.blink/start.json';\
+(function wait() {\
+  if (!fs.existsSync(start)) return setTimeout(wait, 10);\
+  const { env, args } = JSON.parse(fs.readFileSync(start, 'utf8'));\
+  Object.assign(process.env, env);\
+  process.argv = [process.argv[0], '/node_modules/vite/bin/vite.js', ...args];\
+  import('/node_modules/vite/bin/vite.js');\
+})();";
 
 /// Links each package of `BLINK_LINK` from `.blink-packages/node_modules` into `node_modules`.
 const LINK_SCRIPT: &str = "const fs = require('fs'), path = require('path');\
@@ -556,8 +671,29 @@ fn dependencies(manifest: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The text without terminal colour codes (some tools colour their errors whatever `NO_COLOR` says).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, up to the final byte (@ to ~).
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The lines of a failed command's output worth showing: errors and their context, at most 40.
 fn relevant_lines(output: &str) -> String {
+    let output = strip_ansi(output);
     let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
     let first_error = lines.iter().position(|l| {
         let lower = l.to_ascii_lowercase();

@@ -106,6 +106,11 @@ impl Workspaces {
         Self { root, owner, max_files, max_bytes }
     }
 
+    /// Everything the host keeps of the project: its app directory and bookkeeping beside it.
+    pub fn project_dir(&self, project: &str) -> PathBuf {
+        self.root.join(project)
+    }
+
     /// The directory the project's sandbox mounts as its app.
     pub fn app_dir(&self, project: &str) -> PathBuf {
         self.root.join(project).join("app")

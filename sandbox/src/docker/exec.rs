@@ -61,7 +61,10 @@ pub(super) async fn run(
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<ExecOutput, SandboxError> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    // A timeout too large to add means none.
+    let deadline = tokio::time::Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400));
     let marker = new_marker();
     let mut environment: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     environment.push(format!("{MARKER_VAR}={marker}"));

@@ -154,9 +154,11 @@ impl DockerBackend {
     fn info(&self, summary: ContainerSummary) -> Option<SandboxInfo> {
         let name = summary.names.as_ref()?.first()?.trim_start_matches('/').to_string();
         let labels = summary.labels.unwrap_or_default();
-        let project = match labels.get(PROJECT_LABEL) {
-            Some(project) => project.clone(),
-            None => name.strip_prefix("sandbox-")?.to_string(),
+        // The name is the truth: `rename` moves a sandbox to another project, and labels cannot
+        // change after creation.
+        let project = match name.strip_prefix("sandbox-") {
+            Some(project) => project.to_string(),
+            None => labels.get(PROJECT_LABEL)?.clone(),
         };
         let running = summary.state == Some(ContainerSummaryStateEnum::RUNNING);
         let address = summary
@@ -199,6 +201,30 @@ impl DockerBackend {
                 Err(SandboxError::Network(format!("{} (it will be set up again)", error::message(&e))))
             }
             Err(e) => Err(self.engine_error(e)),
+        }
+    }
+
+    /// Starts a container that concurrent callers may be creating or starting too.
+    async fn start(&self, engine: &Engine, info: &SandboxInfo) -> Result<(), SandboxError> {
+        let give_up = tokio::time::Instant::now() + CREATION_WAIT;
+        loop {
+            let Err(e) = engine.docker.start_container(&info.name, None::<StartContainerOptions>).await else {
+                return Ok(());
+            };
+            // Another caller may have started it meanwhile; only a sandbox still down is an error.
+            if self.find(engine, &info.project).await?.is_some_and(|now| now.running) {
+                return Ok(());
+            }
+            let message = error::message(&e);
+            if error::status(&e) == Some(404) && message.contains("network") {
+                return Err(SandboxError::Network(message.to_string()));
+            }
+            // The engine lists a container a moment before it can start it.
+            let creating = error::status(&e) == Some(404) && message.contains("No such container");
+            if !creating || tokio::time::Instant::now() >= give_up {
+                return Err(self.container_error(e, &info.project));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -321,18 +347,7 @@ impl DockerBackend {
             if !app_dir_prepared {
                 prepare_app_dir(app_dir.to_path_buf(), self.uid, self.gid).await?;
             }
-            if let Err(e) = engine.docker.start_container(&info.name, None::<StartContainerOptions>).await {
-                // Another caller may have started it meanwhile; only a sandbox still down is an error.
-                let now = self.find(engine, &info.project).await?;
-                if !now.is_some_and(|n| n.running) {
-                    return Err(match error::status(&e) {
-                        Some(404) if error::message(&e).contains("network") => {
-                            SandboxError::Network(error::message(&e).to_string())
-                        }
-                        _ => self.container_error(e, &info.project),
-                    });
-                }
-            }
+            self.start(engine, &info).await?;
         }
         if engine.seal_default_route
             && let Err(e) = seal::remove_default_route(&engine.docker, &info.name).await
@@ -453,6 +468,23 @@ impl SandboxBackend for DockerBackend {
             Err(e) if matches!(error::status(&e), Some(404 | 409)) => Ok(()),
             Err(e) => Err(self.engine_error(e)),
         }
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<SandboxInfo, SandboxError> {
+        let target = container_name(to)?;
+        let engine = self.engine().await?;
+        let Some(info) = self.find(engine, from).await? else {
+            return Err(SandboxError::NotFound(from.to_string()));
+        };
+        let options = bollard::query_parameters::RenameContainerOptionsBuilder::default().name(&target).build();
+        match engine.docker.rename_container(&info.id, options).await {
+            Ok(()) => {}
+            Err(e) if error::status(&e) == Some(409) => {
+                return Err(SandboxError::Invalid(format!("project {to} already has a sandbox")));
+            }
+            Err(e) => return Err(self.engine_error(e)),
+        }
+        self.find(engine, to).await?.ok_or_else(|| SandboxError::NotFound(to.to_string()))
     }
 
     async fn list(&self) -> Result<Vec<SandboxInfo>, SandboxError> {
