@@ -84,6 +84,10 @@ async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> any
             let listener = tokio::net::TcpListener::bind((ip, 0))
                 .await
                 .with_context(|| format!("binding the registry proxy on the sandbox network's gateway {ip}"))?;
+            // Of the host, sandboxes reach the registry proxy only.
+            if let Err(e) = backend.allow_host_ports(&[listener.local_addr()?.port()]).await {
+                tracing::error!("sandboxes are not fenced off this host's other services: {e}");
+            }
             let cache = settings.data_dir.join("npm-cache");
             let (proxy, url) =
                 crate::preview::registry::RegistryProxy::serve(listener, &s.npm_registry, cache, shutdown.clone())

@@ -181,6 +181,10 @@ pub trait SandboxBackend: Send + Sync {
     /// listens on all addresses (`0.0.0.0`) is reachable there too: bind host services to the
     /// addresses they serve.
     async fn host_address(&self) -> Result<IpAddr, SandboxError>;
+
+    /// Fences sandboxes off the host: of the host's own ports they reach only these (TCP), plus
+    /// replies to connections the host opens. Other hosts on the same engine add their own ports.
+    async fn allow_host_ports(&self, ports: &[u16]) -> Result<(), SandboxError>;
 }
 
 /// Checks a project id: it becomes part of a container name and of label filters.

@@ -612,19 +612,22 @@ async fn a_hostile_project_hits_the_sandbox_limits_and_the_host_stays_healthy() 
         .find(|ip| !ip.starts_with("172.") && ip.contains('.'))
         .unwrap_or("127.0.0.1")
         .to_string();
+    // The host's address on the sandbox network: only the registry proxy's port is open there.
+    let gateway = docker(&["network", "inspect", "blink-sandboxes", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"]);
     let probe = hostile_config(&format!(
         "import fs from 'node:fs';\n\
          let write = 'ok'; try {{ fs.writeFileSync('/etc/blink-escape', 'x'); }} catch (e) {{ write = e.code; }}\n\
          let net = 'reached'; try {{ await fetch('http://{own_ip}:{port}/', {{ signal: AbortSignal.timeout(3000) }}); }} catch (e) {{ net = 'unreachable'; }}\n\
+         let gateway = 'reached'; try {{ await fetch('http://{gateway}:{port}/', {{ signal: AbortSignal.timeout(3000) }}); }} catch (e) {{ gateway = 'unreachable'; }}\n\
          const routes = fs.readFileSync('/proc/net/route', 'utf8').split('\\n').slice(1).filter((l) => l.split('\\t')[1] === '00000000').length;\n\
-         console.log('BLINK_PROBE', write, net, 'default-routes=' + routes);"
+         console.log('BLINK_PROBE', write, net, gateway, 'default-routes=' + routes);"
     ));
     let body = json!({ "projectId": network, "files": { "App.tsx": app("x"), "vite.config.ts": probe } });
     let (status, answer) = post(&blink, "/api/preview", &token, &body).await;
     assert_eq!(status, 200, "{answer}");
     let log = container_log(&network);
     let line = log.lines().find(|l| l.contains("BLINK_PROBE")).unwrap_or_else(|| panic!("{log}"));
-    assert_eq!(line.trim(), "BLINK_PROBE EROFS unreachable default-routes=0", "{log}");
+    assert_eq!(line.trim(), "BLINK_PROBE EROFS unreachable unreachable default-routes=0", "{log}");
     drop(listener);
 
     // Through all of it, the host serves, and another project previews.

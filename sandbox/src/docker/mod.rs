@@ -7,6 +7,7 @@
 //! [`SandboxError::EngineUnavailable`] from each call until it is back.
 
 mod exec;
+mod firewall;
 mod network;
 mod seal;
 
@@ -498,6 +499,12 @@ impl SandboxBackend for DockerBackend {
     async fn host_address(&self) -> Result<IpAddr, SandboxError> {
         let engine = self.engine().await?;
         Ok(self.network(engine).await?.gateway)
+    }
+
+    async fn allow_host_ports(&self, ports: &[u16]) -> Result<(), SandboxError> {
+        let engine = self.engine().await?;
+        let network = self.network(engine).await?;
+        firewall::allow_only(&network.bridge, ports).await
     }
 }
 

@@ -18,6 +18,8 @@ const ICC_OPTION: &str = "com.docker.network.bridge.enable_icc";
 pub(super) struct NetworkInfo {
     pub(super) id: String,
     pub(super) gateway: IpAddr,
+    /// The host's interface for the network.
+    pub(super) bridge: String,
 }
 
 impl DockerBackend {
@@ -100,7 +102,14 @@ impl DockerBackend {
             return Err(SandboxError::Network(format!("the network {name} has no gateway address")));
         };
         let id = network.id.ok_or_else(|| SandboxError::Network(format!("the engine reports no id for {name}")))?;
-        Ok(NetworkInfo { id, gateway })
+        // The bridge driver names the interface `br-` and the id's first 12 characters, unless
+        // the network was created with a name for it.
+        let bridge = network
+            .options
+            .as_ref()
+            .and_then(|o| o.get("com.docker.network.bridge.name").cloned())
+            .unwrap_or_else(|| format!("br-{}", id.get(..12).unwrap_or(&id)));
+        Ok(NetworkInfo { id, gateway, bridge })
     }
 }
 
