@@ -17,7 +17,9 @@
 //!    the same function called natively;
 //! 7. sandboxes (real Docker engine and image): a cold preview through the host against a plain
 //!    `docker run` of the same image and command, update to HMR message, `vite build` in the
-//!    sandbox against the same build on the machine, and an idle sandbox's memory.
+//!    sandbox against the same build on the machine, and an idle sandbox's memory;
+//! 8. git: commit + push of a 200-file project and pull of a 50-file change through the host,
+//!    against the `git` command line doing the same on the same server.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -69,6 +71,9 @@ fn main() {
         }
         if wanted(7) {
             sandboxes(&mut report).await;
+        }
+        if wanted(8) {
+            git_ops(&mut report).await;
         }
     });
     let path = std::env::var("BLINK_BENCH_REPORT")
@@ -833,7 +838,11 @@ async fn sandboxes(report: &mut String) {
     const REPEATS: usize = 5;
     let template = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../sandbox/template"));
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let blink = Blink::start(BIN, &[("BLINK_SANDBOXES", "true".into()), ("BLINK_LOG", "warn".into())]).await;
+    let blink = Blink::start(
+        BIN,
+        &[("BLINK_SANDBOXES", "true".into()), ("BLINK_SANDBOX_WARM", "0".into()), ("BLINK_LOG", "warn".into())],
+    )
+    .await;
     let token = jwt::user_token("bench-sandbox");
     let mut cold = Vec::new();
     let mut plain = Vec::new();
@@ -902,6 +911,53 @@ async fn sandboxes(report: &mut String) {
         memory.push(usage.split('/').next().unwrap_or_default().trim().to_string());
     }
 
+    // Warm pool: a host that keeps one sandbox started ahead; each first preview takes it.
+    let warm_host = Blink::start(
+        BIN,
+        &[
+            ("BLINK_SANDBOXES", "true".into()),
+            ("BLINK_SANDBOX_WARM", "1".into()),
+            ("BLINK_ADMIN_TOKEN", "bench-admin".into()),
+            ("BLINK_LOG", "warn".into()),
+        ],
+    )
+    .await;
+    let mut warm = Vec::new();
+    for i in 0..REPEATS {
+        // Wait until the pool is full again, as it is for a user arriving after the last one.
+        for _ in 0..600 {
+            let status: Value = client
+                .get(format!("{}/api/admin/sandboxes", warm_host.url))
+                .bearer_auth("bench-admin")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap_or(Value::Null);
+            if status["warm"] == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let project = format!("bench-warm-{}-{i}", std::process::id());
+        projects.push(project.clone());
+        let started = Instant::now();
+        let body = json!({ "projectId": project, "files": { "App.tsx": sandbox_app("Warm") } });
+        let response =
+            client.post(format!("{}/api/preview", warm_host.url)).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        until_served(&client, &format!("{}/preview/{project}/src/main.tsx", warm_host.url), "App").await;
+        warm.push(started.elapsed());
+    }
+    let warm_data = warm_host.data_dir.path().display().to_string();
+    for name in docker(&["ps", "-a", "--filter", "label=blink.sandbox=1", "--format", "{{.Names}}"]).lines() {
+        let mounts = docker(&["inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", name]);
+        if mounts.contains(&warm_data) {
+            let _ = std::process::Command::new("docker").args(["rm", "-f", name]).output();
+        }
+    }
+
     // vite build: in the sandbox through the API, and the same build run directly on the machine
     // with the image's node_modules.
     let mut in_sandbox = Vec::new();
@@ -958,6 +1014,13 @@ async fn sandboxes(report: &mut String) {
     );
     let _ = writeln!(
         report,
+        "| warm-pool preview: request → app module served through the proxy (baseline: plain `docker run`) | {:.0} | {:.0} | {:.2}× |",
+        mean_ms(&warm),
+        mean_ms(&plain),
+        mean_ms(&warm) / mean_ms(&plain)
+    );
+    let _ = writeln!(
+        report,
         "| `vite build` (baseline: the same build run directly on the machine) | {:.0} | {:.0} | {:.2}× |",
         mean_ms(&in_sandbox),
         mean_ms(&direct),
@@ -972,4 +1035,116 @@ async fn sandboxes(report: &mut String) {
         median_ms(&updates) / median_ms(&direct_updates)
     );
     let _ = writeln!(report, "\nIdle sandbox memory (`docker stats`, 2 s after an update): {}.\n", memory.join(", "));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Git.
+
+fn write_files(dir: &std::path::Path, count: usize, version: &str) {
+    std::fs::create_dir_all(dir.join("src/gen")).unwrap();
+    for i in 0..count {
+        let body = format!("export const Item{i} = () => <p>{version} {}</p>;\n", "x".repeat(900));
+        std::fs::write(dir.join(format!("src/gen/Item{i}.tsx")), body).unwrap();
+    }
+}
+
+async fn git_ops(report: &mut String) {
+    use blink_test_support::git_server::{GitServer, clone_with_token, git, url_with_token};
+    const REPEATS: usize = 3;
+    const TOKEN: &str = "bench-token";
+    let server = GitServer::start(TOKEN).await;
+    let blink = Blink::start(BIN, &[("BLINK_LOG", "warn".into())]).await;
+    let client = reqwest::Client::new();
+    let user = jwt::user_token("bench-git");
+    let scratch = tempfile::tempdir().unwrap();
+    let (mut host_push, mut cli_push, mut host_pull, mut cli_pull) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..REPEATS {
+        // Commit + push of 200 files (plus the template), through the host and with git.
+        let project = format!("bench-git-{i}");
+        let url = server.create_repo(&format!("host-{i}"));
+        client
+            .post(format!("{}/api/projects", blink.url))
+            .bearer_auth(&user)
+            .json(&json!({ "id": project }))
+            .send()
+            .await
+            .unwrap();
+        let remote = json!({ "remoteUrl": url, "token": TOKEN });
+        client
+            .put(format!("{}/api/projects/{project}/git", blink.url))
+            .bearer_auth(&user)
+            .json(&remote)
+            .send()
+            .await
+            .unwrap();
+        let app = blink.data_dir.path().join("projects").join(&project).join("app");
+        write_files(&app, 200, "v1");
+        let started = Instant::now();
+        let response = client
+            .post(format!("{}/api/git/commit", blink.url))
+            .bearer_auth(&user)
+            .json(&json!({ "projectId": project, "message": "200 files" }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["pushed"], true, "{body}");
+        host_push.push(started.elapsed());
+
+        let cli_url = server.create_repo(&format!("cli-{i}"));
+        let cli = scratch.path().join(format!("cli-{i}"));
+        std::fs::create_dir_all(&cli).unwrap();
+        copy_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../sandbox/template")), &cli);
+        write_files(&cli, 200, "v1");
+        let started = Instant::now();
+        git(&cli, &["init", "--quiet"]);
+        git(&cli, &["add", "-A"]);
+        git(&cli, &["commit", "--quiet", "-m", "200 files"]);
+        git(&cli, &["push", "--quiet", &url_with_token(&cli_url, TOKEN), "HEAD:main"]);
+        cli_push.push(started.elapsed());
+
+        // A 50-file change pushed from elsewhere; pulled by the host and by a git clone.
+        let baseline = scratch.path().join(format!("baseline-{i}"));
+        clone_with_token(&url, TOKEN, &baseline);
+        let elsewhere = scratch.path().join(format!("elsewhere-{i}"));
+        clone_with_token(&url, TOKEN, &elsewhere);
+        write_files(&elsewhere, 50, "v2");
+        git(&elsewhere, &["commit", "--quiet", "-am", "50 files"]);
+        git(&elsewhere, &["push", "--quiet", "origin", "main"]);
+        let started = Instant::now();
+        let response = client
+            .post(format!("{}/api/git/pull", blink.url))
+            .bearer_auth(&user)
+            .json(&json!({ "projectId": project }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["updated"], true, "{body}");
+        host_pull.push(started.elapsed());
+        let started = Instant::now();
+        git(&baseline, &["pull", "--quiet", "--no-rebase", "origin", "main"]);
+        cli_pull.push(started.elapsed());
+    }
+    let _ = writeln!(report, "## 8. Git\n");
+    let _ = writeln!(
+        report,
+        "A real smart-HTTP server (`git http-backend`, token required) on loopback; means of {REPEATS}. The baseline is the `git` command line on the same server.\n"
+    );
+    let _ = writeln!(report, "| operation | Blink host ms | git CLI ms | ratio |");
+    let _ = writeln!(report, "|---|---|---|---|");
+    let _ = writeln!(
+        report,
+        "| commit + push, 200 files and the template (CLI: init + add + commit + push) | {:.0} | {:.0} | {:.2}× |",
+        mean_ms(&host_push),
+        mean_ms(&cli_push),
+        mean_ms(&host_push) / mean_ms(&cli_push)
+    );
+    let _ = writeln!(
+        report,
+        "| pull of a 50-file change (CLI: `git pull`) | {:.0} | {:.0} | {:.2}× |\n",
+        mean_ms(&host_pull),
+        mean_ms(&cli_pull),
+        mean_ms(&host_pull) / mean_ms(&cli_pull)
+    );
 }

@@ -39,6 +39,9 @@ pub struct Settings {
     #[command(flatten)]
     pub sandbox: SandboxSettings,
 
+    #[command(flatten)]
+    pub git: GitSettings,
+
     /// Origins allowed by CORS, comma-separated; `*` allows any.
     #[arg(long, env = "BLINK_CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -354,4 +357,24 @@ pub struct SandboxSettings {
     /// The npm registry the host's registry proxy fetches from for sandboxes.
     #[arg(long, env = "BLINK_NPM_REGISTRY", default_value = "https://registry.npmjs.org")]
     pub npm_registry: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GitSettings {
+    /// Name on the commits the host makes (the user is the author).
+    #[arg(long, env = "BLINK_GIT_COMMITTER_NAME", default_value = "Blink")]
+    pub git_committer_name: String,
+
+    /// Email on the commits the host makes.
+    #[arg(long, env = "BLINK_GIT_COMMITTER_EMAIL", default_value = "blink@localhost")]
+    pub git_committer_email: String,
+
+    /// GitHub's REST API, for creating a project's repository.
+    #[arg(long, env = "BLINK_GITHUB_API", default_value = "https://api.github.com")]
+    pub github_api: String,
+
+    /// 64 hex digits: the key that seals remote tokens at rest. Default: `<data dir>/secret.key`,
+    /// generated on first start.
+    #[arg(long, env = "BLINK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 }

@@ -62,7 +62,19 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 /// The sandbox layer: the Docker backend, the registry proxy sandboxes install packages through,
 /// re-adoption of the sandboxes a previous run left, and the idle reaper. An engine that is down
 /// does not stop the host: previews answer 503 `sandbox_unavailable` until it is back.
-async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Arc<Previews>> {
+/// Every project's files, owned by the sandbox user so its dev server and builds can write.
+fn workspaces(settings: &Settings) -> Workspaces {
+    let s = &settings.sandbox;
+    let user = blink_sandbox::DockerConfig::default().user;
+    let owner = user.split_once(':').and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
+    Workspaces::new(settings.data_dir.join("projects"), owner, s.project_max_files, s.project_max_bytes)
+}
+
+async fn start_previews(
+    settings: &Settings,
+    workspaces: Workspaces,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Arc<Previews>> {
     let s = &settings.sandbox;
     let config = blink_sandbox::DockerConfig {
         image: s.sandbox_image.clone(),
@@ -76,7 +88,6 @@ async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> any
         ..blink_sandbox::DockerConfig::default()
     };
     let dev_port = config.dev_port;
-    let user = config.user.clone();
     let backend: Arc<dyn blink_sandbox::SandboxBackend> =
         Arc::new(blink_sandbox::DockerBackend::connect(config).await?);
     let (registry, registry_url) = match backend.host_address().await {
@@ -99,9 +110,6 @@ async fn start_previews(settings: &Settings, shutdown: CancellationToken) -> any
             (None, None)
         }
     };
-    let owner = user.split_once(':').and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
-    let workspaces =
-        Workspaces::new(settings.data_dir.join("projects"), owner, s.project_max_files, s.project_max_bytes);
     let previews = Previews::new(
         backend,
         workspaces,
@@ -178,10 +186,27 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )),
     };
     let shutdown = CancellationToken::new();
-    let previews =
-        if settings.sandbox.sandboxes { Some(start_previews(&settings, shutdown.clone()).await?) } else { None };
+    let workspaces = workspaces(&settings);
+    let previews = if settings.sandbox.sandboxes {
+        Some(start_previews(&settings, workspaces.clone(), shutdown.clone()).await?)
+    } else {
+        None
+    };
+    let secrets = crate::git::secrets::Secrets::load(settings.git.secret_key.as_deref(), &settings.data_dir)?;
+    let git = crate::git::ProjectGit::new(
+        workspaces.clone(),
+        database.clone(),
+        secrets,
+        crate::git::Author {
+            name: settings.git.git_committer_name.clone(),
+            email: settings.git.git_committer_email.clone(),
+        },
+        settings.git.github_api.clone(),
+    );
     let state = AppState {
         previews,
+        workspaces,
+        git,
         proxy: crate::preview::proxy::client(),
         pipeline: Arc::new(pipeline),
         auth: Arc::new(Authenticator::new(&settings.auth)?),

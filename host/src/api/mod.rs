@@ -3,6 +3,7 @@
 
 mod credits;
 mod error;
+mod git;
 mod health;
 mod orchestrator;
 mod plugins;
@@ -36,6 +37,8 @@ pub struct AppState {
     /// `None` when sandboxes are turned off.
     pub previews: Option<Arc<crate::preview::Previews>>,
     pub proxy: crate::preview::proxy::ProxyClient,
+    pub workspaces: crate::workspace::Workspaces,
+    pub git: crate::git::ProjectGit,
     pub agent_settings: Arc<crate::plugins::settings::AgentSettings>,
     pub admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.
@@ -71,6 +74,12 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/preview", post(preview::preview))
         .route("/api/build", post(preview::build))
         .route("/api/admin/sandboxes", get(preview::status))
+        .route("/api/git/commit", post(git::commit))
+        .route("/api/git/pull", post(git::pull))
+        .route("/api/projects/{id}/git", axum::routing::put(git::set_remote).get(git::remote))
+        .route("/api/projects/{id}/git/log", get(git::log))
+        .route("/api/projects/{id}/git/restore", post(git::restore))
+        .route("/api/projects/{id}/git/github", post(git::create_github))
         .route("/api/projects/{id}/logs", get(preview::logs))
         .route("/preview/{id}", axum::routing::any(crate::preview::proxy::by_path_root))
         .route("/preview/{id}/", axum::routing::any(crate::preview::proxy::by_path_index))

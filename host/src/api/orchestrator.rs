@@ -268,14 +268,35 @@ fn stream(
         // Every event is recorded as sent, whether or not the client is still there to read it.
         let forward = async {
             let mut lines = Vec::new();
+            let mut changes = None;
             while let Some(event) = rx.recv().await {
+                if let Event::Result { conversational: false, files, deleted_files, .. } = &event {
+                    let written: Vec<(String, String)> =
+                        files.iter().map(|f| (f.path.clone(), f.content.clone())).collect();
+                    changes = Some((written, deleted_files.clone()));
+                }
                 let line = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
                 let _ = client_tx.send(line.clone());
                 lines.push(line);
             }
-            lines
+            (lines, changes)
         };
-        let (report, lines) = tokio::join!(run, forward);
+        let (report, (lines, changes)) = tokio::join!(run, forward);
+        // The project's workspace takes the run's result before the stream ends, so a preview
+        // already shows it (Vite reloads what changed) when the client reads `[DONE]`.
+        if let (Some(project), Some((written, deleted))) = (&project_id, changes) {
+            let _turn = state.workspaces.lock(project).await;
+            let (workspaces, project) = (state.workspaces.clone(), project.clone());
+            let applied =
+                tokio::task::spawn_blocking(move || workspaces.apply_changes(&project, &written, &deleted)).await;
+            match applied {
+                Ok(Ok(applied)) => {
+                    tracing::debug!(written = applied.written.len(), deleted = applied.deleted.len(), "run applied")
+                }
+                Ok(Err(e)) => tracing::warn!(run = %run_id, "the run's files could not be applied to the project: {e}"),
+                Err(e) => tracing::error!(run = %run_id, "applying the run's files panicked: {e}"),
+            }
+        }
         drop(client_tx);
         let (outcome, agents, calls, prompt, completion) = match report {
             Some(r) => {

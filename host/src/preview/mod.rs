@@ -76,8 +76,6 @@ impl From<SandboxError> for PreviewError {
 /// A project's sandbox as the host tracks it.
 #[derive(Default)]
 struct Entry {
-    /// Held while the sandbox is created, updated or built: one at a time per project.
-    lock: tokio::sync::Mutex<()>,
     address: Mutex<Option<SocketAddr>>,
     last_used: std::sync::atomic::AtomicI64,
     /// The dependencies last installed, to install again only when `package.json` changes them.
@@ -212,7 +210,7 @@ impl Previews {
     /// packages, and returns once the dev server answers.
     pub async fn preview(&self, project: &str, files: &BTreeMap<String, String>) -> Result<SocketAddr, PreviewError> {
         let entry = self.entry(project);
-        let _guard = entry.lock.lock().await;
+        let _guard = self.workspaces.lock(project).await;
         entry.touch();
         let started = std::time::Instant::now();
         if !self.workspaces.app_dir(project).exists() {
@@ -457,7 +455,7 @@ impl Previews {
     pub async fn build(&self, project: &str) -> Result<Build, PreviewError> {
         let entry = self.entry(project);
         {
-            let _guard = entry.lock.lock().await;
+            let _guard = self.workspaces.lock(project).await;
             entry.touch();
             let workspaces = self.workspaces.clone();
             let owned = project.to_string();
@@ -467,7 +465,7 @@ impl Previews {
             self.start(project, &entry).await?;
             self.install_if_needed(project, &entry).await?;
         }
-        let _guard = entry.lock.lock().await;
+        let _guard = self.workspaces.lock(project).await;
         let mut env = self.spec(project, self.workspaces.app_dir(project)).env;
         // A production build is served from the root of its own domain.
         env.retain(|(k, _)| k != "BLINK_BASE");
@@ -508,7 +506,7 @@ impl Previews {
     /// Stops and removes the project's sandbox; its files stay.
     pub async fn stop(&self, project: &str) -> Result<(), PreviewError> {
         if let Some(entry) = self.existing(project) {
-            let _guard = entry.lock.lock().await;
+            let _guard = self.workspaces.lock(project).await;
             self.backend.remove(project).await?;
             *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = None;
         } else {

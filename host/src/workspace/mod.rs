@@ -61,6 +61,9 @@ pub struct Applied {
 #[derive(Debug, Clone)]
 pub struct Workspaces {
     root: PathBuf,
+    /// One lock per project: previews, builds, runs and git operations on a project take turns;
+    /// different projects never wait on each other.
+    locks: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>>,
     /// The sandbox user, who must be able to write in the project (Vite's cache, `dist/`).
     owner: Option<(u32, u32)>,
     pub max_files: usize,
@@ -103,7 +106,18 @@ pub fn workspace_path(posted: &str) -> Result<String, WorkspaceError> {
 
 impl Workspaces {
     pub fn new(root: PathBuf, owner: Option<(u32, u32)>, max_files: usize, max_bytes: usize) -> Self {
-        Self { root, owner, max_files, max_bytes }
+        Self { root, owner, max_files, max_bytes, locks: Default::default() }
+    }
+
+    /// Waits for the project's turn; the guard holds it.
+    pub async fn lock(&self, project: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(project.to_string()).or_default().clone();
+        lock.lock_owned().await
+    }
+
+    /// Where the project's repository lives: beside its files, out of the sandbox's reach.
+    pub fn git_dir(&self, project: &str) -> PathBuf {
+        self.root.join(project).join("git")
     }
 
     /// Everything the host keeps of the project: its app directory and bookkeeping beside it.
@@ -180,6 +194,49 @@ impl Workspaces {
         }
         let now: BTreeSet<&String> = mapped.keys().collect();
         let json = serde_json::to_vec(&now).map_err(std::io::Error::other)?;
+        atomic_write(&outer, POSTED, &json, None)?;
+        Ok(applied)
+    }
+
+    /// Applies a run's result to the project: files written (created or modified) and deleted.
+    /// The rest of the project stays as it is.
+    pub fn apply_changes(
+        &self,
+        project: &str,
+        written: &[(String, String)],
+        deleted: &[String],
+    ) -> Result<Applied, WorkspaceError> {
+        let mut mapped = Vec::new();
+        for (posted, content) in written {
+            mapped.push((workspace_path(posted)?, content));
+        }
+        let gone: Vec<String> = deleted.iter().map(|p| workspace_path(p)).collect::<Result<_, _>>()?;
+        self.ensure(project)?;
+        let (outer, app) = self.open(project)?;
+        for (path, _) in &mapped {
+            check_parents(&app, path)?;
+        }
+        let mut posted: BTreeSet<String> =
+            outer.read_to_string(POSTED).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+        let mut applied = Applied::default();
+        for (path, content) in mapped {
+            if app.read(&path).is_ok_and(|old| old == content.as_bytes()) {
+                applied.unchanged += 1;
+            } else {
+                self.write(&app, &path, content.as_bytes()).map_err(|e| self.escape_to_invalid(&path, e))?;
+                applied.written.push(path.clone());
+            }
+            posted.insert(path);
+        }
+        for path in gone {
+            match app.remove_file(&path) {
+                Ok(()) => applied.deleted.push(path.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            posted.remove(&path);
+        }
+        let json = serde_json::to_vec(&posted).map_err(std::io::Error::other)?;
         atomic_write(&outer, POSTED, &json, None)?;
         Ok(applied)
     }

@@ -3,7 +3,9 @@
 //! components.
 
 pub mod db;
+pub mod fake_github;
 pub mod fake_llm;
+pub mod git_server;
 pub mod host;
 pub mod jwt;
 pub mod sse;

@@ -1,0 +1,167 @@
+//! `/api/git/*` and `/api/projects/{id}/git…`: a project's repository, as its owner drives it.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::auth::User;
+use crate::git::{Author, GitError};
+
+impl From<GitError> for ApiError {
+    fn from(e: GitError) -> Self {
+        let message = e.to_string();
+        let coded = |status, code| ApiError::Coded { status, code, message: message.clone() };
+        match e {
+            GitError::NothingToCommit => coded(StatusCode::CONFLICT, "nothing_to_commit"),
+            GitError::NoRemote => coded(StatusCode::CONFLICT, "no_remote"),
+            GitError::Auth(_) => coded(StatusCode::BAD_GATEWAY, "remote_auth_failed"),
+            GitError::UnknownCommit(_) => coded(StatusCode::NOT_FOUND, "unknown_commit"),
+            GitError::Invalid(_) => ApiError::bad_request("invalid_git_request", message),
+            GitError::Remote(_) => coded(StatusCode::BAD_GATEWAY, "remote_failed"),
+            GitError::Git(_) => coded(StatusCode::INTERNAL_SERVER_ERROR, "git_failed"),
+            GitError::Db(e) => e.into(),
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, shape: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("expected {shape}: {e}")))
+}
+
+/// The user as a commit's author.
+fn author(user: &User) -> Author {
+    let email = user.email.clone().unwrap_or_else(|| format!("{}@users.blink", user.id));
+    Author { name: user.email.clone().unwrap_or_else(|| user.id.clone()), email }
+}
+
+/// A project of the caller's (created on first use, like every route that takes a `projectId`).
+async fn mine(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
+    super::orchestrator::claim_project(state, user, id).await
+}
+
+/// An existing project of the caller's; anyone else's is answered like a missing one.
+async fn existing(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
+    if !super::projects::valid_project_id(id) || state.db.project(&user.id, id).await?.is_none() {
+        return Err(ApiError::NotFound("project"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommitBody {
+    project_id: String,
+    message: String,
+}
+
+pub async fn commit(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let body: CommitBody = parse(&body, r#"{"projectId": "…", "message": "…"}"#)?;
+    mine(&state, &user, &body.project_id).await?;
+    let outcome = state.git.commit(&body.project_id, &body.message, author(&user)).await?;
+    Ok(Json(outcome).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectBody {
+    project_id: String,
+}
+
+pub async fn pull(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let body: ProjectBody = parse(&body, r#"{"projectId": "…"}"#)?;
+    mine(&state, &user, &body.project_id).await?;
+    Ok(Json(state.git.pull(&body.project_id, author(&user)).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RemoteBody {
+    remote_url: String,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+}
+
+pub async fn set_remote(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    existing(&state, &user, &id).await?;
+    let body: RemoteBody = parse(&body, r#"{"remoteUrl": "…", "token"?: "…", "branch"?: "main"}"#)?;
+    state.git.set_remote(&id, &body.remote_url, body.token.as_deref(), body.branch.as_deref()).await?;
+    Ok(Json(state.git.remote_info(&id).await?).into_response())
+}
+
+pub async fn remote(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+    existing(&state, &user, &id).await?;
+    match state.git.remote_info(&id).await? {
+        Some(info) => Ok(Json(info).into_response()),
+        None => Err(ApiError::NotFound("remote")),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+pub async fn log(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Response, ApiError> {
+    existing(&state, &user, &id).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    Ok(Json(json!({ "commits": state.git.log(&id, limit).await? })).into_response())
+}
+
+#[derive(Deserialize)]
+struct RestoreBody {
+    commit: String,
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    existing(&state, &user, &id).await?;
+    let body: RestoreBody = parse(&body, r#"{"commit": "<hash>"}"#)?;
+    Ok(Json(state.git.restore(&id, &body.commit, author(&user)).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GithubBody {
+    name: String,
+    token: String,
+    #[serde(default = "yes")]
+    private: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub async fn create_github(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    existing(&state, &user, &id).await?;
+    let body: GithubBody = parse(&body, r#"{"name": "…", "token": "…", "private"?: true}"#)?;
+    let created = state.git.create_github(&id, &body.name, body.private, &body.token).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}

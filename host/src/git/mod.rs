@@ -1,0 +1,477 @@
+//! Each project is a git repository (git2): commit the workspace, push to the project's remote,
+//! pull and merge from it, read history, restore an earlier state as a new commit.
+//!
+//! The repository's metadata lives beside the project's files, not among them (`<projects>/<id>/git`
+//! with the app directory as its work tree), so code running in the project's sandbox, which can
+//! write the files, cannot touch the history. Every operation takes the project's workspace lock.
+
+pub mod secrets;
+
+use std::cell::RefCell;
+
+use git2::{
+    Cred, FetchOptions, IndexAddOption, PushOptions, RemoteCallbacks, Repository, RepositoryInitOptions, Signature,
+    build::CheckoutBuilder,
+};
+use serde::Serialize;
+
+use self::secrets::Secrets;
+use crate::db::{Database, DbError, GitRemote};
+use crate::workspace::Workspaces;
+
+/// What the repository never tracks: installed packages, build output, the host's own files.
+const EXCLUDE: &str = "node_modules/\ndist/\n.blink/\n.blink-packages/\n*.blink-tmp\n.vite/\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("nothing to commit: the project's files are as they were at the last commit")]
+    NothingToCommit,
+    #[error("this project has no remote; set one with PUT /api/projects/{{id}}/git")]
+    NoRemote,
+    #[error("the remote refused the credentials: check the token and its access to {0}")]
+    Auth(String),
+    #[error("no commit {0} in this project's history")]
+    UnknownCommit(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("git: {0}")]
+    Git(String),
+    #[error("the remote could not be reached: {0}")]
+    Remote(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<git2::Error> for GitError {
+    fn from(e: git2::Error) -> Self {
+        Self::Git(e.message().to_string())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitOutcome {
+    pub commit_hash: String,
+    pub pushed: bool,
+    /// Why the commit was not pushed, when a remote is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullOutcome {
+    pub updated: bool,
+    pub conflicts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    pub hash: String,
+    pub message: String,
+    pub author: String,
+    pub email: String,
+    /// Unix seconds.
+    pub time: i64,
+}
+
+/// Who a commit is by.
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Clone)]
+pub struct ProjectGit {
+    workspaces: Workspaces,
+    db: Database,
+    secrets: Secrets,
+    committer: Author,
+    pub github_api: String,
+    http: reqwest::Client,
+}
+
+/// The remote as a push or fetch needs it: URL, branch and the opened token.
+struct Remote {
+    url: String,
+    branch: String,
+    token: Option<String>,
+}
+
+impl ProjectGit {
+    pub fn new(workspaces: Workspaces, db: Database, secrets: Secrets, committer: Author, github_api: String) -> Self {
+        static OWNERSHIP: std::sync::Once = std::sync::Once::new();
+        OWNERSHIP.call_once(|| {
+            // The sandbox user owns each work tree by design (its dev server and builds write
+            // there) while the host runs as another user. libgit2's ownership check guards
+            // against opening someone else's repository; these are all the host's own.
+            // SAFETY: a process-wide setting, changed once, before any repository is opened.
+            #[allow(unsafe_code)]
+            let result = unsafe { git2::opts::set_verify_owner_validation(false) };
+            if let Err(e) = result {
+                tracing::error!("cannot turn off libgit2's ownership check: {e}");
+            }
+        });
+        let http = reqwest::Client::builder().user_agent("blink-host").build().unwrap_or_default();
+        Self { workspaces, db, secrets, committer, github_api, http }
+    }
+
+    /// Opens the project's repository, creating it (and the project's files) on first use.
+    fn open(workspaces: &Workspaces, project: &str) -> Result<Repository, GitError> {
+        let git_dir = workspaces.git_dir(project);
+        let workdir = workspaces.ensure(project).map_err(|e| GitError::Git(e.to_string()))?;
+        let repo = if git_dir.join("HEAD").exists() {
+            Repository::open(&git_dir)?
+        } else {
+            let mut options = RepositoryInitOptions::new();
+            options.bare(false).no_dotgit_dir(true).workdir_path(&workdir).initial_head("main");
+            let repo = Repository::init_opts(&git_dir, &options)?;
+            std::fs::create_dir_all(git_dir.join("info")).map_err(|e| GitError::Git(e.to_string()))?;
+            std::fs::write(git_dir.join("info/exclude"), EXCLUDE).map_err(|e| GitError::Git(e.to_string()))?;
+            repo
+        };
+        // The work tree is the project's directory wherever the data directory moved.
+        repo.set_workdir(&workdir, false)?;
+        Ok(repo)
+    }
+
+    async fn remote(&self, project: &str) -> Result<Option<Remote>, GitError> {
+        Ok(self.db.git_remote(project).await?.map(|r| Remote {
+            url: r.url,
+            branch: r.branch,
+            token: r.sealed_token.and_then(|t| self.secrets.open(&t)),
+        }))
+    }
+
+    /// Sets the project's remote. The token is sealed before it is stored and never shown again.
+    pub async fn set_remote(
+        &self,
+        project: &str,
+        url: &str,
+        token: Option<&str>,
+        branch: Option<&str>,
+    ) -> Result<(), GitError> {
+        let url = url.trim();
+        let parsed = reqwest::Url::parse(url).map_err(|e| GitError::Invalid(format!("{url:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http" | "file" | "ssh" | "git") {
+            return Err(GitError::Invalid(format!("git does not speak {}://", parsed.scheme())));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(GitError::Invalid("put the token in \"token\", not in the URL".into()));
+        }
+        let branch = branch.map(str::trim).filter(|b| !b.is_empty()).unwrap_or("main");
+        if git2::Branch::name_is_valid(branch).ok() != Some(true) {
+            return Err(GitError::Invalid(format!("{branch:?} is not a valid branch name")));
+        }
+        let sealed_token = token.map(str::trim).filter(|t| !t.is_empty()).map(|t| self.secrets.seal(t));
+        let remote = GitRemote { url: url.to_string(), branch: branch.to_string(), sealed_token };
+        self.db.set_git_remote(project, &remote).await?;
+        Ok(())
+    }
+
+    /// The remote as shown to its owner: never the token, only whether there is one.
+    pub async fn remote_info(&self, project: &str) -> Result<Option<serde_json::Value>, GitError> {
+        Ok(self.db.git_remote(project).await?.map(
+            |r| serde_json::json!({ "remoteUrl": r.url, "branch": r.branch, "hasToken": r.sealed_token.is_some() }),
+        ))
+    }
+
+    /// Commits every change of the workspace and pushes it when the project has a remote.
+    pub async fn commit(&self, project: &str, message: &str, author: Author) -> Result<CommitOutcome, GitError> {
+        let message = message.trim();
+        if message.is_empty() {
+            return Err(GitError::Invalid("a commit needs a message".into()));
+        }
+        let _turn = self.workspaces.lock(project).await;
+        let remote = self.remote(project).await?;
+        let (workspaces, project_id, message, committer) =
+            (self.workspaces.clone(), project.to_string(), message.to_string(), self.committer.clone());
+        tokio::task::spawn_blocking(move || {
+            let repo = Self::open(&workspaces, &project_id)?;
+            let hash = commit_all(&repo, &message, &author, &committer)?.ok_or(GitError::NothingToCommit)?;
+            let (pushed, reason) = match &remote {
+                None => (false, None),
+                Some(remote) => match push(&repo, remote) {
+                    Ok(()) => (true, None),
+                    Err(GitError::Auth(url)) => return Err(GitError::Auth(url)),
+                    Err(e) => (false, Some(e.to_string())),
+                },
+            };
+            Ok(CommitOutcome { commit_hash: hash.to_string(), pushed, reason })
+        })
+        .await
+        .map_err(|e| GitError::Git(e.to_string()))?
+    }
+
+    /// Fetches the remote branch and merges it into the workspace (fast-forward when possible).
+    /// Uncommitted changes are committed first, so nothing is lost; with conflicts, the workspace
+    /// stays as it was and the conflicting paths are returned.
+    pub async fn pull(&self, project: &str, author: Author) -> Result<PullOutcome, GitError> {
+        let _turn = self.workspaces.lock(project).await;
+        let remote = self.remote(project).await?.ok_or(GitError::NoRemote)?;
+        let (workspaces, project_id, committer) =
+            (self.workspaces.clone(), project.to_string(), self.committer.clone());
+        tokio::task::spawn_blocking(move || {
+            let repo = Self::open(&workspaces, &project_id)?;
+            match commit_all(&repo, "Changes before pulling", &author, &committer) {
+                Ok(_) | Err(GitError::NothingToCommit) => {}
+                Err(e) => return Err(e),
+            }
+            let theirs = fetch(&repo, &remote)?;
+            merge(&repo, &remote, theirs, &author, &committer)
+        })
+        .await
+        .map_err(|e| GitError::Git(e.to_string()))?
+    }
+
+    pub async fn log(&self, project: &str, limit: usize) -> Result<Vec<LogEntry>, GitError> {
+        let _turn = self.workspaces.lock(project).await;
+        let (workspaces, project_id) = (self.workspaces.clone(), project.to_string());
+        tokio::task::spawn_blocking(move || {
+            let repo = Self::open(&workspaces, &project_id)?;
+            if repo.head().is_err() {
+                return Ok(Vec::new());
+            }
+            let mut walk = repo.revwalk()?;
+            walk.push_head()?;
+            walk.set_sorting(git2::Sort::TIME)?;
+            let mut entries = Vec::new();
+            for oid in walk.take(limit) {
+                let commit = repo.find_commit(oid?)?;
+                let author = commit.author();
+                entries.push(LogEntry {
+                    hash: commit.id().to_string(),
+                    message: commit.message().unwrap_or_default().trim_end().to_string(),
+                    author: author.name().unwrap_or_default().to_string(),
+                    email: author.email().unwrap_or_default().to_string(),
+                    time: commit.time().seconds(),
+                });
+            }
+            Ok(entries)
+        })
+        .await
+        .map_err(|e| GitError::Git(e.to_string()))?
+    }
+
+    /// Makes the workspace what it was at `commit`, as a new commit on top: history is kept.
+    pub async fn restore(&self, project: &str, commit: &str, author: Author) -> Result<CommitOutcome, GitError> {
+        let _turn = self.workspaces.lock(project).await;
+        let (workspaces, project_id, commit, committer) =
+            (self.workspaces.clone(), project.to_string(), commit.to_string(), self.committer.clone());
+        tokio::task::spawn_blocking(move || {
+            let repo = Self::open(&workspaces, &project_id)?;
+            let unknown = || GitError::UnknownCommit(commit.clone());
+            let oid = git2::Oid::from_str(&commit).map_err(|_| unknown())?;
+            let target = repo.find_commit(oid).map_err(|_| unknown())?;
+            // Whatever the workspace holds now is committed first: a restore loses nothing.
+            match commit_all(&repo, "Changes before restoring", &author, &committer) {
+                Ok(_) | Err(GitError::NothingToCommit) => {}
+                Err(e) => return Err(e),
+            }
+            repo.checkout_tree(target.as_object(), Some(CheckoutBuilder::new().force()))?;
+            let short = &target.id().to_string()[..12];
+            let message = format!("Restore the project as it was at {short}");
+            let hash = commit_all(&repo, &message, &author, &committer)?.ok_or(GitError::NothingToCommit)?;
+            Ok(CommitOutcome { commit_hash: hash.to_string(), pushed: false, reason: None })
+        })
+        .await
+        .map_err(|e| GitError::Git(e.to_string()))?
+    }
+
+    /// Creates a repository on GitHub (`POST /user/repos`) with the user's token and makes it the
+    /// project's remote.
+    pub async fn create_github(
+        &self,
+        project: &str,
+        name: &str,
+        private: bool,
+        token: &str,
+    ) -> Result<serde_json::Value, GitError> {
+        let url = format!("{}/user/repos", self.github_api.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(token)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .json(&serde_json::json!({ "name": name, "private": private, "auto_init": false }))
+            .send()
+            .await
+            .map_err(|e| GitError::Remote(format!("GitHub's API at {}: {}", self.github_api, e.without_url())))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(GitError::Auth("GitHub".into()));
+        }
+        if !status.is_success() {
+            let detail = body["errors"][0]["message"].as_str().or(body["message"].as_str()).unwrap_or("no detail");
+            return Err(GitError::Invalid(format!("GitHub refused to create {name}: {detail}")));
+        }
+        let clone_url = body["clone_url"]
+            .as_str()
+            .ok_or_else(|| GitError::Remote("GitHub's answer has no clone_url".into()))?
+            .to_string();
+        let branch = body["default_branch"].as_str().unwrap_or("main").to_string();
+        self.set_remote(project, &clone_url, Some(token), Some(&branch)).await?;
+        Ok(serde_json::json!({
+            "remoteUrl": clone_url,
+            "htmlUrl": body["html_url"],
+            "fullName": body["full_name"],
+            "branch": branch,
+        }))
+    }
+}
+
+/// Stages every change (new, changed, deleted files) and commits it; `None` when nothing changed.
+fn commit_all(
+    repo: &Repository,
+    message: &str,
+    author: &Author,
+    committer: &Author,
+) -> Result<Option<git2::Oid>, GitError> {
+    let mut index = repo.index()?;
+    index.add_all(["*"].iter(), IndexAddOption::DEFAULT, None)?;
+    index.update_all(["*"].iter(), None)?;
+    index.write()?;
+    let tree_id = index.write_tree()?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    if parent.as_ref().map(|p| p.tree_id()) == Some(tree_id) {
+        return Ok(None);
+    }
+    let tree = repo.find_tree(tree_id)?;
+    let author = Signature::now(&author.name, &author.email)?;
+    let committer = Signature::now(&committer.name, &committer.email)?;
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    Ok(Some(repo.commit(Some("HEAD"), &author, &committer, message, &tree, &parents)?))
+}
+
+/// Credentials for the remote: the token as a password, the way GitHub takes it. Asked once; a
+/// second ask means the remote refused it.
+fn callbacks<'a>(remote: &'a Remote, refused: &'a RefCell<bool>) -> RemoteCallbacks<'a> {
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |_url, _user, _allowed| {
+        if refused.replace(true) {
+            return Err(git2::Error::from_str("authentication failed"));
+        }
+        match &remote.token {
+            Some(token) => Cred::userpass_plaintext("x-access-token", token),
+            None => Err(git2::Error::from_str("the remote asks for credentials and no token is set")),
+        }
+    });
+    callbacks
+}
+
+/// Maps a transport error: refused credentials are told apart; nothing of the token is kept.
+fn transport_error(e: git2::Error, remote: &Remote, asked_twice: bool) -> GitError {
+    if asked_twice
+        || e.code() == git2::ErrorCode::Auth
+        || e.class() == git2::ErrorClass::Http && e.message().contains("401")
+    {
+        GitError::Auth(remote.url.clone())
+    } else {
+        GitError::Remote(e.message().to_string())
+    }
+}
+
+fn push(repo: &Repository, remote: &Remote) -> Result<(), GitError> {
+    let head = repo.head()?;
+    let local = head.shorthand().unwrap_or("main").to_string();
+    let refspec = format!("refs/heads/{local}:refs/heads/{}", remote.branch);
+    let refused = RefCell::new(false);
+    let rejection: RefCell<Option<String>> = RefCell::new(None);
+    let mut callbacks = callbacks(remote, &refused);
+    callbacks.push_update_reference(|_name, status| {
+        if let Some(status) = status {
+            *rejection.borrow_mut() = Some(status.to_string());
+        }
+        Ok(())
+    });
+    let mut options = PushOptions::new();
+    options.remote_callbacks(callbacks);
+    let mut handle = repo.remote_anonymous(&remote.url)?;
+    let result = handle.push(&[refspec.as_str()], Some(&mut options));
+    drop(options);
+    let asked_twice = *refused.borrow();
+    match result {
+        Err(e) if e.code() == git2::ErrorCode::NotFastForward || e.message().contains("not present locally") => {
+            Err(GitError::Remote(format!(
+                "the remote's {} has commits this project does not have; pull first, then push again",
+                remote.branch
+            )))
+        }
+        Err(e) => Err(transport_error(e, remote, asked_twice)),
+        Ok(()) => match rejection.take() {
+            Some(status) => Err(GitError::Remote(format!("the remote refused the push: {status}"))),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Fetches the remote branch; returns its commit, or `None` when the remote has no such branch yet.
+fn fetch(repo: &Repository, remote: &Remote) -> Result<Option<git2::Oid>, GitError> {
+    let tracking = format!("refs/remotes/origin/{}", remote.branch);
+    let refspec = format!("+refs/heads/{}:{tracking}", remote.branch);
+    let refused = RefCell::new(false);
+    let mut options = FetchOptions::new();
+    options.remote_callbacks(callbacks(remote, &refused));
+    let mut handle = repo.remote_anonymous(&remote.url)?;
+    let result = handle.fetch(&[refspec.as_str()], Some(&mut options), None);
+    let asked_twice = *refused.borrow();
+    result.map_err(|e| transport_error(e, remote, asked_twice))?;
+    Ok(repo.find_reference(&tracking).ok().and_then(|r| r.target()))
+}
+
+fn merge(
+    repo: &Repository,
+    remote: &Remote,
+    theirs: Option<git2::Oid>,
+    author: &Author,
+    committer: &Author,
+) -> Result<PullOutcome, GitError> {
+    let unchanged = PullOutcome { updated: false, conflicts: Vec::new(), commit_hash: None };
+    let Some(theirs) = theirs else { return Ok(unchanged) };
+    let annotated = repo.find_annotated_commit(theirs)?;
+    let (analysis, _) = repo.merge_analysis(&[&annotated])?;
+    if analysis.is_up_to_date() {
+        return Ok(unchanged);
+    }
+    let head_ref = match repo.head() {
+        Ok(head) => head.name().unwrap_or("refs/heads/main").to_string(),
+        Err(_) => repo.find_reference("HEAD")?.symbolic_target().unwrap_or("refs/heads/main").to_string(),
+    };
+    if analysis.is_fast_forward() || analysis.is_unborn() {
+        let target = repo.find_commit(theirs)?;
+        // Files first, then the branch: a failed checkout leaves history untouched.
+        repo.checkout_tree(target.as_object(), Some(CheckoutBuilder::new().force()))?;
+        repo.reference(&head_ref, theirs, true, "pull: fast-forward")?;
+        repo.set_head(&head_ref)?;
+        return Ok(PullOutcome { updated: true, conflicts: Vec::new(), commit_hash: Some(theirs.to_string()) });
+    }
+    let ours = repo.head()?.peel_to_commit()?;
+    let their_commit = repo.find_commit(theirs)?;
+    let mut index = repo.merge_commits(&ours, &their_commit, None)?;
+    if index.has_conflicts() {
+        let mut conflicts: Vec<String> = index
+            .conflicts()?
+            .filter_map(|c| c.ok())
+            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+            .map(|entry| String::from_utf8_lossy(&entry.path).into_owned())
+            .collect();
+        conflicts.sort();
+        conflicts.dedup();
+        return Ok(PullOutcome { updated: false, conflicts, commit_hash: None });
+    }
+    let tree = repo.find_tree(index.write_tree_to(repo)?)?;
+    let author = Signature::now(&author.name, &author.email)?;
+    let committer = Signature::now(&committer.name, &committer.email)?;
+    let message = format!("Merge {} of {}", remote.branch, remote.url);
+    let merged = repo.commit(None, &author, &committer, &message, &tree, &[&ours, &their_commit])?;
+    let merged_commit = repo.find_commit(merged)?;
+    repo.checkout_tree(merged_commit.as_object(), Some(CheckoutBuilder::new().force()))?;
+    repo.reference(&head_ref, merged, true, "pull: merge")?;
+    Ok(PullOutcome { updated: true, conflicts: Vec::new(), commit_hash: Some(merged.to_string()) })
+}
