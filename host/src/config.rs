@@ -373,6 +373,14 @@ pub struct GitSettings {
     #[arg(long, env = "BLINK_GITHUB_API", default_value = "https://api.github.com")]
     pub github_api: String,
 
+    /// Releases kept per project; older ones are deleted (the live one never is).
+    #[arg(long, env = "BLINK_DEPLOY_KEEP", default_value_t = 10)]
+    pub deploy_keep: usize,
+
+    /// Deployed sites answer at `{projectId}.{domain}`, served by this host.
+    #[arg(long, env = "BLINK_SITES_DOMAIN", default_value = "sites.localhost")]
+    pub sites_domain: String,
+
     /// 64 hex digits: the key that seals remote tokens at rest. Default: `<data dir>/secret.key`,
     /// generated on first start.
     #[arg(long, env = "BLINK_SECRET_KEY", hide_env_values = true)]

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod credits;
 pub mod db;
+pub mod deploy;
 pub mod git;
 pub mod llm;
 pub mod pipeline;

@@ -203,7 +203,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         },
         settings.git.github_api.clone(),
     );
+    let deployer = crate::deploy::Deployer::new(
+        database.clone(),
+        settings.data_dir.join("builds"),
+        settings.data_dir.join("sites"),
+        settings.git.deploy_keep,
+        settings.git.sites_domain.clone(),
+    );
     let state = AppState {
+        deployer,
         previews,
         workspaces,
         git,

@@ -243,3 +243,28 @@ async fn a_repository_is_created_on_github_and_pushed_to() {
 fn body_url<'a>(server: &'a GitServer, github: &FakeGithub) -> &'a str {
     Box::leak(server.repo_url(&github.git_name("fresh-app")).into_boxed_str())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_on_one_project_take_turns() {
+    use reqwest::Method;
+    let blink = Blink::start(BIN, &[]).await;
+    let user = jwt::user_token("racer");
+    for id in ["one", "two"] {
+        send(&blink, Method::POST, "/api/projects", &user, Some(json!({ "id": id }))).await;
+    }
+    // Eight commits at once on one project: one commits, the rest find nothing left to commit;
+    // none trips over another's index lock. Another project commits alongside.
+    let commit = |id: &'static str| {
+        let (blink, user) = (&blink, &user);
+        async move {
+            send(blink, Method::POST, "/api/git/commit", user, Some(json!({ "projectId": id, "message": "m" }))).await
+        }
+    };
+    let (one, two) = tokio::join!(futures::future::join_all((0..8).map(|_| commit("one"))), commit("two"));
+    let committed = one.iter().filter(|(status, _)| *status == 200).count();
+    let nothing = one.iter().filter(|(status, body)| *status == 409 && body["error"] == "nothing_to_commit").count();
+    assert_eq!((committed, nothing), (1, 7), "{one:?}");
+    assert_eq!(two.0, 200, "{:?}", two.1);
+    let (_, log) = send(&blink, Method::GET, "/api/projects/one/git/log", &user, None).await;
+    assert_eq!(log["commits"].as_array().unwrap().len(), 1);
+}

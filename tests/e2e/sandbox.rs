@@ -708,3 +708,109 @@ async fn a_first_preview_takes_a_warm_sandbox_and_the_pool_refills() {
 fn containers_of_name(project: &str) -> String {
     docker(&["inspect", "-f", "{{.Id}}", &format!("sandbox-{project}")])
 }
+
+/// Fetches `path` of a deployed site through the host, by `Host` header.
+async fn site(blink: &Blink, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", blink.url)).header("host", host);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// Every asset `index.html` references, fetched: a complete release answers them all.
+async fn complete(blink: &Blink, host: &str) -> Result<String, String> {
+    let html = site(blink, host, "/", &[]).await.text().await.unwrap();
+    for asset in html.split('"').filter(|s| s.starts_with("/assets/")) {
+        let status = site(blink, host, asset, &[]).await.status();
+        if status != 200 {
+            return Err(format!("{asset}: {status} in {html}"));
+        }
+    }
+    Ok(html)
+}
+
+#[tokio::test]
+async fn a_build_is_deployed_served_by_host_name_rolled_back_and_cleaned_up() {
+    let blink = start(&[("BLINK_DEPLOY_KEEP", "2".into())]).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let token = jwt::user_token("deployer");
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("no_build")), "{body}");
+    let mut releases = Vec::new();
+    for version in ["First", "Second", "Third"] {
+        let files = json!({ "App.tsx": app(&format!("{version} release")) });
+        let (status, body) = post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": files })).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post(&blink, "/api/build", &token, &json!({ "projectId": id })).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["ssl"], false);
+        let port = blink.url.rsplit(':').next().unwrap();
+        assert_eq!(body["url"], format!("http://{id}.sites.localhost:{port}"));
+        releases.push(body["deployId"].as_str().unwrap().to_string());
+    }
+    let host = format!("{id}.sites.localhost");
+    let html = complete(&blink, &host).await.unwrap();
+    let script = html.split('"').find(|s| s.starts_with("/assets/") && s.ends_with(".js")).unwrap().to_string();
+    let js = site(&blink, &host, &script, &[]).await;
+    assert_eq!(js.headers()["content-type"], "text/javascript");
+    assert_eq!(js.headers()["cache-control"], "public, max-age=31536000, immutable");
+    let etag = js.headers()["etag"].to_str().unwrap().to_string();
+    assert!(js.text().await.unwrap().contains("Third release"));
+    assert_eq!(site(&blink, &host, &script, &[("if-none-match", &etag)]).await.status(), 304);
+    let part = site(&blink, &host, &script, &[("range", "bytes=0-9")]).await;
+    assert_eq!((part.status().as_u16(), part.bytes().await.unwrap().len()), (206, 10));
+    // Client-side routes fall back to index.html; a missing asset is a 404.
+    let route = site(&blink, &host, "/dashboard/settings", &[]).await;
+    assert_eq!(route.headers()["cache-control"], "no-cache");
+    assert!(route.text().await.unwrap().contains("<div id=\"root\">"));
+    assert_eq!(site(&blink, &host, "/assets/missing.js", &[]).await.status(), 404);
+    let escape = site(&blink, &host, "/..%2f..%2fetc/passwd", &[]).await.text().await.unwrap();
+    assert!(!escape.contains("root:"), "{escape}");
+
+    // Two releases kept; the oldest is gone. Restoring the second serves it at once.
+    let (_, list) = send_get(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
+    let listed: Vec<&str> = list["deploys"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, vec![releases[2].as_str(), releases[1].as_str()], "{list}");
+    let restore = format!("/api/projects/{id}/deploys/{}/restore", releases[1]);
+    let (status, _) = post(&blink, &restore, &token, &json!({})).await;
+    assert_eq!(status, 200);
+    let html = complete(&blink, &host).await.unwrap();
+    let script = html.split('"').find(|s| s.starts_with("/assets/") && s.ends_with(".js")).unwrap().to_string();
+    assert!(site(&blink, &host, &script, &[]).await.text().await.unwrap().contains("Second release"));
+    let gone = format!("/api/projects/{id}/deploys/{}/restore", releases[0]);
+    let (status, body) = post(&blink, &gone, &token, &json!({})).await;
+    assert_eq!((status, body["error"].clone()), (404, json!("unknown_deploy")));
+
+    // A reader polling during a deploy only ever sees complete releases.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reader = async {
+        let mut reads = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            complete(&blink, &host).await.unwrap_or_else(|e| panic!("a torn release: {e}"));
+            reads += 1;
+        }
+        reads
+    };
+    let writer = async {
+        for _ in 0..3 {
+            let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let (reads, ()) = tokio::join!(reader, writer);
+    assert!(reads > 0);
+    let (status, body) =
+        post(&blink, "/api/deploy", &token, &json!({ "projectId": id, "customDomain": "app.example.com" })).await;
+    assert_eq!((status, body["error"].clone()), (501, json!("custom_domains_unavailable")), "{body}");
+}
+
+async fn send_get(blink: &Blink, path: &str, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new().get(format!("{}{path}", blink.url)).bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

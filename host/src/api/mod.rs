@@ -2,6 +2,7 @@
 //! domain, map the result.
 
 mod credits;
+mod deploy;
 mod error;
 mod git;
 mod health;
@@ -39,6 +40,7 @@ pub struct AppState {
     pub proxy: crate::preview::proxy::ProxyClient,
     pub workspaces: crate::workspace::Workspaces,
     pub git: crate::git::ProjectGit,
+    pub deployer: crate::deploy::Deployer,
     pub agent_settings: Arc<crate::plugins::settings::AgentSettings>,
     pub admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.
@@ -74,6 +76,9 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/preview", post(preview::preview))
         .route("/api/build", post(preview::build))
         .route("/api/admin/sandboxes", get(preview::status))
+        .route("/api/deploy", post(deploy::deploy))
+        .route("/api/projects/{id}/deploys", get(deploy::list))
+        .route("/api/projects/{id}/deploys/{deploy}/restore", post(deploy::restore))
         .route("/api/git/commit", post(git::commit))
         .route("/api/git/pull", post(git::pull))
         .route("/api/projects/{id}/git", axum::routing::put(git::set_remote).get(git::remote))
@@ -99,10 +104,17 @@ async fn preview_host(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match crate::preview::proxy::by_host(&state, request).await {
-        Ok(response) => response,
-        Err(request) => next.run(request).await,
+    let request = match crate::preview::proxy::by_host(&state, request).await {
+        Ok(response) => return response,
+        Err(request) => request,
+    };
+    // A deployed site, by its host name: served from its live release, as a CDN's origin.
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
+    if let Some(project) = state.deployer.project_of_host(&host) {
+        let project = project.to_string();
+        return state.deployer.serve(&project, request).await;
     }
+    next.run(request).await
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -598,6 +598,63 @@ impl Database {
     }
 }
 
+impl Database {
+    pub async fn insert_deploy(&self, project: &str, deploy: &crate::deploy::Deploy) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO deploys (id, project_id, files, bytes, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&deploy.id)
+            .bind(project)
+            .bind(deploy.files)
+            .bind(deploy.bytes)
+            .bind(deploy.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The switch: one statement, so a reader sees the old release or the new one.
+    pub async fn set_live_deploy(&self, project: &str, deploy: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO deploy_live (project_id, deploy_id, changed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (project_id) DO UPDATE SET deploy_id = excluded.deploy_id, changed_at = excluded.changed_at",
+        )
+        .bind(project)
+        .bind(deploy)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn live_deploy(&self, project: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT deploy_id FROM deploy_live WHERE project_id = $1")
+            .bind(project)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The project's releases, newest first: id, files, bytes, created.
+    pub async fn deploys(&self, project: &str) -> Result<Vec<(String, i64, i64, i64)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, files, bytes, created_at FROM deploys WHERE project_id = $1 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    }
+
+    pub async fn delete_deploy(&self, id: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM deploys WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn delete_deploys(&self, project: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM deploys WHERE project_id = $1").bind(project).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM deploy_live WHERE project_id = $1").bind(project).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
 fn plugin_from_row(r: sqlx::any::AnyRow) -> crate::plugins::PluginVersion {
     crate::plugins::PluginVersion {
         role: r.get(0),
