@@ -645,8 +645,12 @@ fn containers_under(data: &std::path::Path) -> Vec<String> {
     names
         .lines()
         .filter(|name| {
-            let mounts = docker(&["inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", name]);
-            mounts.contains(&data.display().to_string())
+            // Other tests' containers come and go meanwhile: one that is gone is not ours.
+            let inspect = std::process::Command::new("docker")
+                .args(["inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", name])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&inspect.stdout).contains(&data.display().to_string())
         })
         .map(str::to_string)
         .collect()

@@ -153,10 +153,22 @@ impl Deployer {
     /// Serves a request for a deployed site from its live release: files as they are, other
     /// paths fall back to `index.html` (single-page apps route on the client).
     pub async fn serve(&self, project: &str, request: Request) -> Response {
-        let Ok(Some(live)) = self.db.live_deploy(project).await else {
-            return (StatusCode::NOT_FOUND, "Nothing is deployed here yet.").into_response();
+        // The pointer can move on (and an old release be cleaned up) between reading it and
+        // reading the files: read it again until its release is there.
+        let mut found = None;
+        for _ in 0..3 {
+            let Ok(Some(live)) = self.db.live_deploy(project).await else {
+                return (StatusCode::NOT_FOUND, "Nothing is deployed here yet.").into_response();
+            };
+            let root = self.release_dir(project, &live);
+            if root.is_dir() {
+                found = Some((live, root));
+                break;
+            }
+        }
+        let Some((live, root)) = found else {
+            return (StatusCode::SERVICE_UNAVAILABLE, "The site is being updated; try again.").into_response();
         };
-        let root = self.release_dir(project, &live);
         let path = request.uri().path().trim_start_matches('/');
         let file = safe_join(&root, path).filter(|p| p.is_file());
         let (file, is_index) = match file {
