@@ -6,7 +6,9 @@ CREATE TABLE deploys (
     project_id TEXT NOT NULL,
     files BIGINT NOT NULL,
     bytes BIGINT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    -- When it stopped being live: it is kept a grace period after, for pages still loading.
+    retired_at BIGINT
 );
 
 CREATE INDEX deploys_by_project ON deploys (project_id, created_at);

@@ -377,6 +377,11 @@ pub struct GitSettings {
     #[arg(long, env = "BLINK_DEPLOY_KEEP", default_value_t = 10)]
     pub deploy_keep: usize,
 
+    /// Seconds a release that stopped being live is kept beyond `BLINK_DEPLOY_KEEP`, for pages
+    /// loaded from it that still fetch their assets.
+    #[arg(long, env = "BLINK_DEPLOY_GRACE_SECS", default_value_t = 60)]
+    pub deploy_grace_secs: u64,
+
     /// Deployed sites answer at `{projectId}.{domain}`, served by this host.
     #[arg(long, env = "BLINK_SITES_DOMAIN", default_value = "sites.localhost")]
     pub sites_domain: String,

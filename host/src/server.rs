@@ -209,6 +209,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.data_dir.join("sites"),
         settings.git.deploy_keep,
         settings.git.sites_domain.clone(),
+        Duration::from_secs(settings.git.deploy_grace_secs),
     );
     let state = AppState {
         deployer,

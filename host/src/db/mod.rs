@@ -611,8 +611,18 @@ impl Database {
         Ok(())
     }
 
-    /// The switch: one statement, so a reader sees the old release or the new one.
+    /// The switch: one statement, so a reader sees the old release or the new one. The release
+    /// it replaces is marked retired (for the grace period before cleanup).
     pub async fn set_live_deploy(&self, project: &str, deploy: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE deploys SET retired_at = $1 WHERE id = (SELECT deploy_id FROM deploy_live WHERE project_id = $2) \
+             AND id <> $3",
+        )
+        .bind(now_ms())
+        .bind(project)
+        .bind(deploy)
+        .execute(&self.pool)
+        .await?;
         sqlx::query(
             "INSERT INTO deploy_live (project_id, deploy_id, changed_at) VALUES ($1, $2, $3) \
              ON CONFLICT (project_id) DO UPDATE SET deploy_id = excluded.deploy_id, changed_at = excluded.changed_at",
@@ -632,15 +642,17 @@ impl Database {
             .await?)
     }
 
-    /// The project's releases, newest first: id, files, bytes, created.
-    pub async fn deploys(&self, project: &str) -> Result<Vec<(String, i64, i64, i64)>, DbError> {
+    /// The project's releases, newest first: id, files, bytes, created, retired.
+    #[allow(clippy::type_complexity)]
+    pub async fn deploys(&self, project: &str) -> Result<Vec<(String, i64, i64, i64, Option<i64>)>, DbError> {
         let rows = sqlx::query(
-            "SELECT id, files, bytes, created_at FROM deploys WHERE project_id = $1 ORDER BY created_at DESC, id DESC",
+            "SELECT id, files, bytes, created_at, retired_at FROM deploys WHERE project_id = $1 \
+             ORDER BY created_at DESC, id DESC",
         )
         .bind(project)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
     }
 
     pub async fn delete_deploy(&self, id: &str) -> Result<(), DbError> {

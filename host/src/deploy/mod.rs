@@ -50,11 +50,20 @@ pub struct Deployer {
     pub keep: usize,
     /// Sites answer at `{projectId}.{domain}`.
     pub domain: String,
+    /// How long a retired release is kept beyond `keep`.
+    pub grace: std::time::Duration,
 }
 
 impl Deployer {
-    pub fn new(db: Database, builds: PathBuf, sites: PathBuf, keep: usize, domain: String) -> Self {
-        Self { db, builds, sites, keep: keep.max(1), domain }
+    pub fn new(
+        db: Database,
+        builds: PathBuf,
+        sites: PathBuf,
+        keep: usize,
+        domain: String,
+        grace: std::time::Duration,
+    ) -> Self {
+        Self { db, builds, sites, keep: keep.max(1), domain, grace }
     }
 
     fn release_dir(&self, project: &str, deploy: &str) -> PathBuf {
@@ -104,7 +113,7 @@ impl Deployer {
             .deploys(project)
             .await?
             .into_iter()
-            .map(|(id, files, bytes, created_at)| Deploy {
+            .map(|(id, files, bytes, created_at, _)| Deploy {
                 live: live.as_deref() == Some(&id),
                 id,
                 files,
@@ -114,12 +123,14 @@ impl Deployer {
             .collect())
     }
 
-    /// Removes releases beyond the newest `keep`, never the live one.
+    /// Removes releases beyond the newest `keep`: never the live one, nor one retired less than
+    /// the grace period ago (a page loaded from it may still be fetching its assets).
     async fn cleanup(&self, project: &str) {
         let Ok(deploys) = self.db.deploys(project).await else { return };
         let live = self.db.live_deploy(project).await.ok().flatten();
-        for (id, ..) in deploys.into_iter().skip(self.keep) {
-            if live.as_deref() == Some(id.as_str()) {
+        let grace_ms = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
+        for (id, _, _, _, retired) in deploys.into_iter().skip(self.keep) {
+            if live.as_deref() == Some(id.as_str()) || retired.is_some_and(|at| now_ms() - at < grace_ms) {
                 continue;
             }
             let _ = std::fs::remove_dir_all(self.release_dir(project, &id));
@@ -169,8 +180,20 @@ impl Deployer {
         let Some((live, root)) = found else {
             return (StatusCode::SERVICE_UNAVAILABLE, "The site is being updated; try again.").into_response();
         };
-        let path = request.uri().path().trim_start_matches('/');
-        let file = safe_join(&root, path).filter(|p| p.is_file());
+        let path = request.uri().path().trim_start_matches('/').to_string();
+        let path = path.as_str();
+        let mut file = safe_join(&root, path).filter(|p| p.is_file());
+        if file.is_none() && path.starts_with("assets/") {
+            // A page loaded just before a switch asks for its own assets after it: hashed names
+            // are unique to their content, so the kept releases still answer them, and the
+            // visitor sees the old site whole rather than a mix.
+            for (id, ..) in self.db.deploys(project).await.unwrap_or_default() {
+                if let Some(found) = safe_join(&self.release_dir(project, &id), path).filter(|p| p.is_file()) {
+                    file = Some(found);
+                    break;
+                }
+            }
+        }
         let (file, is_index) = match file {
             Some(file) => {
                 let is_index = file.file_name().is_some_and(|n| n == "index.html");
