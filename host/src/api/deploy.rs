@@ -60,15 +60,8 @@ pub async fn deploy(
         .into_response())
 }
 
-async fn existing(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
-    if !super::projects::valid_project_id(id) || state.db.project(&user.id, id).await?.is_none() {
-        return Err(ApiError::NotFound("project"));
-    }
-    Ok(())
-}
-
 pub async fn list(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
-    existing(&state, &user, &id).await?;
+    super::projects::owned(&state, &user, &id).await?;
     Ok(Json(json!({ "deploys": state.deployer.list(&id).await? })).into_response())
 }
 
@@ -77,7 +70,7 @@ pub async fn restore(
     user: User,
     Path((id, deploy)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    existing(&state, &user, &id).await?;
+    super::projects::owned(&state, &user, &id).await?;
     state.deployer.restore(&id, &deploy).await?;
     Ok(Json(json!({ "live": deploy })).into_response())
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, parse_json as parse};
 use crate::auth::User;
 use crate::git::{Author, GitError};
 
@@ -29,27 +29,10 @@ impl From<GitError> for ApiError {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, shape: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("expected {shape}: {e}")))
-}
-
 /// The user as a commit's author.
 fn author(user: &User) -> Author {
     let email = user.email.clone().unwrap_or_else(|| format!("{}@users.blink", user.id));
     Author { name: user.email.clone().unwrap_or_else(|| user.id.clone()), email }
-}
-
-/// A project of the caller's (created on first use, like every route that takes a `projectId`).
-async fn mine(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
-    super::orchestrator::claim_project(state, user, id).await
-}
-
-/// An existing project of the caller's; anyone else's is answered like a missing one.
-async fn existing(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
-    if !super::projects::valid_project_id(id) || state.db.project(&user.id, id).await?.is_none() {
-        return Err(ApiError::NotFound("project"));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -61,7 +44,7 @@ struct CommitBody {
 
 pub async fn commit(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let body: CommitBody = parse(&body, r#"{"projectId": "…", "message": "…"}"#)?;
-    mine(&state, &user, &body.project_id).await?;
+    super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     let outcome = state.git.commit(&body.project_id, &body.message, author(&user)).await?;
     Ok(Json(outcome).into_response())
 }
@@ -74,7 +57,7 @@ struct ProjectBody {
 
 pub async fn pull(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let body: ProjectBody = parse(&body, r#"{"projectId": "…"}"#)?;
-    mine(&state, &user, &body.project_id).await?;
+    super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     Ok(Json(state.git.pull(&body.project_id, author(&user)).await?).into_response())
 }
 
@@ -94,14 +77,14 @@ pub async fn set_remote(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    existing(&state, &user, &id).await?;
+    super::projects::owned(&state, &user, &id).await?;
     let body: RemoteBody = parse(&body, r#"{"remoteUrl": "…", "token"?: "…", "branch"?: "main"}"#)?;
     state.git.set_remote(&id, &body.remote_url, body.token.as_deref(), body.branch.as_deref()).await?;
     Ok(Json(state.git.remote_info(&id).await?).into_response())
 }
 
 pub async fn remote(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
-    existing(&state, &user, &id).await?;
+    super::projects::owned(&state, &user, &id).await?;
     match state.git.remote_info(&id).await? {
         Some(info) => Ok(Json(info).into_response()),
         None => Err(ApiError::NotFound("remote")),
@@ -120,7 +103,7 @@ pub async fn log(
     Path(id): Path<String>,
     Query(query): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    existing(&state, &user, &id).await?;
+    super::projects::owned(&state, &user, &id).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     Ok(Json(json!({ "commits": state.git.log(&id, limit).await? })).into_response())
 }
@@ -136,7 +119,7 @@ pub async fn restore(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    existing(&state, &user, &id).await?;
+    super::projects::owned(&state, &user, &id).await?;
     let body: RestoreBody = parse(&body, r#"{"commit": "<hash>"}"#)?;
     Ok(Json(state.git.restore(&id, &body.commit, author(&user)).await?).into_response())
 }
@@ -160,7 +143,7 @@ pub async fn create_github(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    existing(&state, &user, &id).await?;
+    super::projects::owned(&state, &user, &id).await?;
     let body: GithubBody = parse(&body, r#"{"name": "…", "token": "…", "private"?: true}"#)?;
     let created = state.git.create_github(&id, &body.name, body.private, &body.token).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())

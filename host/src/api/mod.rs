@@ -99,6 +99,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .with_state(state)
 }
 
+/// A JSON body, or 400 `invalid_json` saying what shape was expected.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("expected {shape}: {e}")))
+}
+
 async fn preview_host(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,

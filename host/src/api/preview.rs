@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, parse_json as parse};
 use crate::auth::User;
 use crate::preview::{PreviewError, Previews, human_size};
 use crate::workspace::WorkspaceError;
@@ -68,10 +68,6 @@ fn previews(state: &AppState) -> Result<&Previews, ApiError> {
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, shape: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("expected {shape}: {e}")))
-}
-
 /// The scheme and host the caller reached us by, for URLs it can open.
 fn origin(headers: &HeaderMap) -> String {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -112,9 +108,7 @@ pub async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Re
 
 /// The sandbox's output as SSE: `data: {"line": "…"}` events, the recent lines first.
 pub async fn logs(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
-    if !super::projects::valid_project_id(&id) || state.db.project(&user.id, &id).await?.is_none() {
-        return Err(ApiError::NotFound("project"));
-    }
+    super::projects::owned(&state, &user, &id).await?;
     let lines = previews(&state)?.logs(&id).await?;
     let shutdown = state.shutdown.clone();
     let events = lines

@@ -96,8 +96,8 @@ pub async fn set_pipeline(
     Ok(Json(pipeline).into_response())
 }
 
-/// A project of the caller's; anyone else's is answered like a missing one.
-async fn owned(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
+/// An existing project of the caller's; anyone else's is answered like a missing one.
+pub(super) async fn owned(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
     if !valid_project_id(id) || state.db.project(&user.id, id).await?.is_none() {
         return Err(ApiError::NotFound("project"));
     }
