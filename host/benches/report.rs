@@ -774,6 +774,11 @@ fn median_ms(samples: &[Duration]) -> f64 {
     sorted[sorted.len() / 2]
 }
 
+/// A table row comparing the host with its baseline: both figures and their ratio.
+fn ratio_row(report: &mut String, label: &str, ours: f64, baseline: f64, decimals: usize) {
+    let _ = writeln!(report, "| {label} | {ours:.decimals$} | {baseline:.decimals$} | {:.2}× |", ours / baseline);
+}
+
 fn mean_ms(samples: &[Duration]) -> f64 {
     samples.iter().map(|d| d.as_secs_f64() * 1e3).sum::<f64>() / samples.len() as f64
 }
@@ -1005,35 +1010,32 @@ async fn sandboxes(report: &mut String) {
     );
     let _ = writeln!(report, "| measure | Blink host ms | baseline ms | ratio |");
     let _ = writeln!(report, "|---|---|---|---|");
-    let _ = writeln!(
+    ratio_row(
         report,
-        "| cold preview: request → app module served through the proxy (baseline: plain `docker run`, no limits, no proxy) | {:.0} | {:.0} | {:.2}× |",
+        "cold preview: request → app module served through the proxy (baseline: plain `docker run`, no limits, no proxy)",
         mean_ms(&cold),
         mean_ms(&plain),
-        mean_ms(&cold) / mean_ms(&plain)
+        0,
     );
-    let _ = writeln!(
+    ratio_row(
         report,
-        "| warm-pool preview: request → app module served through the proxy (baseline: plain `docker run`) | {:.0} | {:.0} | {:.2}× |",
+        "warm-pool preview: request → app module served through the proxy (baseline: plain `docker run`)",
         mean_ms(&warm),
         mean_ms(&plain),
-        mean_ms(&warm) / mean_ms(&plain)
+        0,
     );
-    let _ = writeln!(
+    ratio_row(
         report,
-        "| `vite build` (baseline: the same build run directly on the machine) | {:.0} | {:.0} | {:.2}× |",
+        "`vite build` (baseline: the same build run directly on the machine)",
         mean_ms(&in_sandbox),
         mean_ms(&direct),
-        mean_ms(&in_sandbox) / mean_ms(&direct)
+        0,
     );
-    let _ = writeln!(
-        report,
-        "| update posted → HMR update message through the proxy, median of {} (baseline: the file written straight into the project) | {:.1} | {:.1} | {:.2}× |",
-        updates.len(),
-        median_ms(&updates),
-        median_ms(&direct_updates),
-        median_ms(&updates) / median_ms(&direct_updates)
+    let label = format!(
+        "update posted → HMR update message through the proxy, median of {} (baseline: the file written straight into the project)",
+        updates.len()
     );
+    ratio_row(report, &label, median_ms(&updates), median_ms(&direct_updates), 1);
     let _ = writeln!(report, "\nIdle sandbox memory (`docker stats`, 2 s after an update): {}.\n", memory.join(", "));
 }
 
@@ -1133,18 +1135,13 @@ async fn git_ops(report: &mut String) {
     );
     let _ = writeln!(report, "| operation | Blink host ms | git CLI ms | ratio |");
     let _ = writeln!(report, "|---|---|---|---|");
-    let _ = writeln!(
+    ratio_row(
         report,
-        "| commit + push, 200 files and the template (CLI: init + add + commit + push) | {:.0} | {:.0} | {:.2}× |",
+        "commit + push, 200 files and the template (CLI: init + add + commit + push)",
         mean_ms(&host_push),
         mean_ms(&cli_push),
-        mean_ms(&host_push) / mean_ms(&cli_push)
+        0,
     );
-    let _ = writeln!(
-        report,
-        "| pull of a 50-file change (CLI: `git pull`) | {:.0} | {:.0} | {:.2}× |\n",
-        mean_ms(&host_pull),
-        mean_ms(&cli_pull),
-        mean_ms(&host_pull) / mean_ms(&cli_pull)
-    );
+    ratio_row(report, "pull of a 50-file change (CLI: `git pull`)", mean_ms(&host_pull), mean_ms(&cli_pull), 0);
+    let _ = writeln!(report);
 }

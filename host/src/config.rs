@@ -42,6 +42,9 @@ pub struct Settings {
     #[command(flatten)]
     pub git: GitSettings,
 
+    #[command(flatten)]
+    pub deploy: DeploySettings,
+
     /// Origins allowed by CORS, comma-separated; `*` allows any.
     #[arg(long, env = "BLINK_CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -373,6 +376,14 @@ pub struct GitSettings {
     #[arg(long, env = "BLINK_GITHUB_API", default_value = "https://api.github.com")]
     pub github_api: String,
 
+    /// 64 hex digits: the key that seals remote tokens at rest. Default: `<data dir>/secret.key`,
+    /// generated on first start.
+    #[arg(long, env = "BLINK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeploySettings {
     /// Releases kept per project; older ones are deleted (the live one never is).
     #[arg(long, env = "BLINK_DEPLOY_KEEP", default_value_t = 10)]
     pub deploy_keep: usize,
@@ -385,9 +396,4 @@ pub struct GitSettings {
     /// Deployed sites answer at `{projectId}.{domain}`, served by this host.
     #[arg(long, env = "BLINK_SITES_DOMAIN", default_value = "sites.localhost")]
     pub sites_domain: String,
-
-    /// 64 hex digits: the key that seals remote tokens at rest. Default: `<data dir>/secret.key`,
-    /// generated on first start.
-    #[arg(long, env = "BLINK_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
 }

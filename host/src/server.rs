@@ -207,9 +207,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         database.clone(),
         settings.data_dir.join("builds"),
         settings.data_dir.join("sites"),
-        settings.git.deploy_keep,
-        settings.git.sites_domain.clone(),
-        Duration::from_secs(settings.git.deploy_grace_secs),
+        settings.deploy.deploy_keep,
+        settings.deploy.sites_domain.clone(),
+        Duration::from_secs(settings.deploy.deploy_grace_secs),
     );
     let state = AppState {
         deployer,

@@ -659,7 +659,13 @@ async fn a_chained_validator_from_plugins_adds_its_diagnostics_to_a_real_run() {
     let (status, _) = send_json(&blink, Method::PUT, "/api/projects/hero/pipeline", &mallory, &json!({})).await;
     assert_eq!(status, 404);
     // Bad pipelines are refused with a reason and change nothing.
+    let hostile = store_only(&blink, "validator", std::fs::read(HOSTILE_VALIDATOR).unwrap()).await;
+    let over = json!({ "extraValidators": [a11y, hostile] });
+    let (_, body) = send_json(&blink, Method::PUT, "/api/projects/hero/pipeline", &owner, &over).await;
+    assert!(body["message"].as_str().unwrap_or_default().contains("at most 1"), "{body}");
     let refused = [
+        // Two distinct stored validators, one over BLINK_MAX_EXTRA_VALIDATORS=1.
+        (json!({ "extraValidators": [a11y, hostile] }), 422, "invalid_pipeline"),
         (json!({ "extraValidators": ["0".repeat(64)] }), 422, "invalid_pipeline"),
         (json!({ "agents": { "painter": "builtin" } }), 422, "invalid_pipeline"),
         (json!({ "extraValidators": [a11y, a11y] }), 422, "invalid_pipeline"),

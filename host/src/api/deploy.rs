@@ -46,9 +46,7 @@ pub async fn deploy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: DeployBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!(r#"expected {{"projectId": "…", "customDomain"?: "…"}}: {e}"#))
-    })?;
+    let body: DeployBody = super::parse_json(&body, r#"{"projectId": "…", "customDomain"?: "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     if body.custom_domain.as_deref().is_some_and(|d| !d.trim().is_empty()) {
         return Err(DeployError::CustomDomains.into());

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Admin, ApiError, AppState};
+use super::{Admin, ApiError, AppState, parse_json};
 use crate::runtime::Role;
 
 /// The role's canary as the API shows it, `null` when there is none.
@@ -140,8 +140,7 @@ pub async fn canary(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let role = role(&role_name)?;
-    let canary: CanaryBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("expected {{\"version\", \"share\"}}: {e}")))?;
+    let canary: CanaryBody = parse_json(&body, r#"{"version", "share"}"#)?;
     state.plugins.set_canary(role, &canary.version, canary.share).await?;
     Ok(Json(json!({
         "role": role.as_str(),
@@ -184,8 +183,7 @@ pub async fn set_settings(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let role = role(&role_name)?;
-    let values: serde_json::Map<String, Value> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("expected a JSON object of settings: {e}")))?;
+    let values: serde_json::Map<String, Value> = parse_json(&body, "a JSON object of settings")?;
     state.agent_settings.set(role, values).await?;
     let effective = state.agent_settings.current().get(&role).map(|m| json!(**m)).unwrap_or_else(|| json!({}));
     Ok(Json(json!({ "role": role.as_str(), "settings": effective })))

@@ -86,12 +86,8 @@ pub async fn set_pipeline(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     owned(&state, &user, &id).await?;
-    let pipeline: ProjectPipeline = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("expected {{\"agents\": {{role: version}}, \"extraValidators\": [version]}}: {e}"),
-        )
-    })?;
+    let pipeline: ProjectPipeline =
+        super::parse_json(&body, r#"{"agents": {role: version}, "extraValidators": [version]}"#)?;
     state.plugins.set_pipeline(&id, &pipeline).await?;
     Ok(Json(pipeline).into_response())
 }

@@ -80,10 +80,10 @@ impl Deployer {
         let target = self.release_dir(project, &id);
         let staging = self.sites.join(project).join(format!(".staging-{id}"));
         let copied = tokio::task::spawn_blocking(move || -> std::io::Result<(i64, i64)> {
-            let (files, bytes) = copy_tree(&dist, &staging)?;
+            let (bytes, files) = crate::workspace::copy_tree(&dist, &staging)?;
             // The release appears whole or not at all.
             std::fs::rename(&staging, &target)?;
-            Ok((files, bytes))
+            Ok((files as i64, bytes as i64))
         })
         .await
         .map_err(|e| DeployError::Storage(e.to_string()))?
@@ -234,24 +234,4 @@ fn safe_join(root: &Path, path: &str) -> Option<PathBuf> {
         joined.push(segment);
     }
     Some(joined)
-}
-
-/// Copies regular files and directories; symlinks a build may have left are not followed.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<(i64, i64)> {
-    std::fs::create_dir_all(to)?;
-    let (mut files, mut bytes) = (0, 0);
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            let (f, b) = copy_tree(&entry.path(), &target)?;
-            files += f;
-            bytes += b;
-        } else if kind.is_file() {
-            bytes += std::fs::copy(entry.path(), &target)? as i64;
-            files += 1;
-        }
-    }
-    Ok((files, bytes))
 }

@@ -580,25 +580,24 @@ impl Previews {
     }
 }
 
+/// Vite's arguments with the config loader a read-only root needs (the default one writes beside
+/// the image's `node_modules`).
+fn vite_args(args: &[&str]) -> Vec<String> {
+    args.iter().copied().chain(["--configLoader", "runner"]).map(String::from).collect()
+}
+
 /// The image's Vite, run by node directly: the root filesystem is read-only and npm's bin shims
 /// are not needed.
 fn vite_command(args: &[&str]) -> Vec<String> {
-    let mut command: Vec<String> = ["node", "/node_modules/vite/bin/vite.js"].into_iter().map(String::from).collect();
-    command.extend(args.iter().map(|a| a.to_string()));
-    command.push("--configLoader".into());
-    command.push("runner".into());
-    command
+    ["node", "/node_modules/vite/bin/vite.js"].into_iter().map(String::from).chain(vite_args(args)).collect()
 }
 
 fn dev_server_args(port: u16) -> Vec<String> {
-    let port = port.to_string();
-    ["--host", "0.0.0.0", "--port", &port, "--strictPort", "--configLoader", "runner"].map(String::from).to_vec()
+    vite_args(&["--host", "0.0.0.0", "--port", &port.to_string(), "--strictPort"])
 }
 
 fn dev_server_command(port: u16) -> Vec<String> {
-    let mut command: Vec<String> = ["node", "/node_modules/vite/bin/vite.js"].map(String::from).to_vec();
-    command.extend(dev_server_args(port));
-    command
+    vite_command(&["--host", "0.0.0.0", "--port", &port.to_string(), "--strictPort"])
 }
 
 /// Placeholder project ids of warm sandboxes.
@@ -705,7 +704,7 @@ fn relevant_lines(output: &str) -> String {
 fn keep_build(source: &std::path::Path, target: &std::path::Path) -> std::io::Result<Build> {
     std::fs::create_dir_all(target)?;
     let fresh = target.join(format!(".dist-{}", uuid::Uuid::new_v4()));
-    let (bytes, files) = copy_tree(source, &fresh)?;
+    let (bytes, files) = crate::workspace::copy_tree(source, &fresh)?;
     let dist = target.join("dist");
     let old = target.join(format!(".old-{}", uuid::Uuid::new_v4()));
     if dist.exists() {
@@ -714,26 +713,6 @@ fn keep_build(source: &std::path::Path, target: &std::path::Path) -> std::io::Re
     std::fs::rename(&fresh, &dist)?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(Build { dist, bytes, files })
-}
-
-/// Copies regular files and directories only: a symlink the build left is not followed.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<(u64, usize)> {
-    std::fs::create_dir_all(to)?;
-    let (mut bytes, mut files) = (0, 0);
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            let (b, f) = copy_tree(&entry.path(), &target)?;
-            bytes += b;
-            files += f;
-        } else if kind.is_file() {
-            bytes += std::fs::copy(entry.path(), &target)?;
-            files += 1;
-        }
-    }
-    Ok((bytes, files))
 }
 
 /// A build's size as the seed reports it: `"245KB"`.

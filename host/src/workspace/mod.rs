@@ -300,6 +300,27 @@ impl Workspaces {
     }
 }
 
+/// Copies regular files and directories from `from` into `to`; symlinks are not followed (a build
+/// in the sandbox may leave one pointing anywhere). Returns the bytes and files copied.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<(u64, usize)> {
+    std::fs::create_dir_all(to)?;
+    let (mut bytes, mut files) = (0, 0);
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            let (b, f) = copy_tree(&entry.path(), &target)?;
+            bytes += b;
+            files += f;
+        } else if kind.is_file() {
+            bytes += std::fs::copy(entry.path(), &target)?;
+            files += 1;
+        }
+    }
+    Ok((bytes, files))
+}
+
 /// Refuses a path whose directories include a symlink (code in the sandbox can plant one) or a
 /// file. cap-std would refuse an escape anyway; this names the problem before anything is written.
 fn check_parents(app: &Dir, path: &str) -> Result<(), WorkspaceError> {
@@ -353,6 +374,26 @@ mod tests {
         {
             assert!(workspace_path(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn the_file_count_and_size_limits_hold_at_their_edges() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = Workspaces::new(root.path().to_path_buf(), None, 2, 20);
+        let files = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(p, c)| (p.to_string(), c.to_string())).collect()
+        };
+        // "a.tsx" + 5 bytes twice is exactly 20 bytes, in exactly 2 files.
+        assert!(ws.apply("p", &files(&[("a.tsx", "12345"), ("b.tsx", "12345")])).is_ok());
+        let err = ws.apply("p", &files(&[("a.tsx", "12345"), ("b.tsx", "123456")])).unwrap_err();
+        assert!(matches!(err, WorkspaceError::TooLarge(21, 20)), "{err}");
+        let err = ws.apply("p", &files(&[("a.tsx", ""), ("b.tsx", ""), ("c.tsx", "")])).unwrap_err();
+        assert!(matches!(err, WorkspaceError::TooManyFiles(3, 2)), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(ws.app_dir("p").join("src/b.tsx")).unwrap(),
+            "12345",
+            "refused posts change nothing"
+        );
     }
 
     #[test]
