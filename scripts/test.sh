@@ -21,6 +21,8 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The deploy tests read objects back with the AWS CLI, installed from PyPI into a venv.
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -34,6 +36,21 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 # rustup reads rust-toolchain.toml; make sure its target is present even on an older rustup.
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+
+# Tools from registries, kept outside the checkout: the S3-compatible server the deploy tests
+# store releases in (s3s-fs, crates.io) and the AWS CLI (PyPI) they check objects and benchmark
+# against.
+tools=/var/cache/blink-tools
+export PATH="$tools/bin:$tools/aws/bin:$PATH"
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  log "installing s3s-fs"
+  CARGO_TARGET_DIR="$tools/build" cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root "$tools"
+fi
+if ! command -v aws >/dev/null 2>&1; then
+  log "installing the AWS CLI"
+  python3 -m venv "$tools/aws"
+  "$tools/aws/bin/pip" install --quiet --disable-pip-version-check awscli
+fi
 
 log "PostgreSQL"
 # The Debian cluster, started if it is not running; a role for the tests that may create databases.

@@ -203,13 +203,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         },
         settings.git.github_api.clone(),
     );
-    let deployer = crate::deploy::Deployer::new(
-        database.clone(),
-        settings.data_dir.join("builds"),
-        settings.data_dir.join("sites"),
-        settings.deploy.deploy_keep,
-        settings.deploy.sites_domain.clone(),
-        Duration::from_secs(settings.deploy.deploy_grace_secs),
+    let deployer = crate::deploy::Deployer::new(database.clone(), &settings.data_dir, &settings.deploy).await?;
+    tokio::spawn(
+        deployer
+            .clone()
+            .poll_certificates(Duration::from_secs(settings.deploy.cloudflare_poll_secs.max(1)), shutdown.clone()),
     );
     let state = AppState {
         deployer,

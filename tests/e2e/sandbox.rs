@@ -760,7 +760,7 @@ async fn a_build_is_deployed_served_by_host_name_rolled_back_and_cleaned_up() {
     let html = complete(&blink, &host).await.unwrap();
     let script = html.split('"').find(|s| s.starts_with("/assets/") && s.ends_with(".js")).unwrap().to_string();
     let js = site(&blink, &host, &script, &[]).await;
-    assert_eq!(js.headers()["content-type"], "text/javascript");
+    assert_eq!(js.headers()["content-type"], "text/javascript; charset=utf-8");
     assert_eq!(js.headers()["cache-control"], "public, max-age=31536000, immutable");
     let etag = js.headers()["etag"].to_str().unwrap().to_string();
     assert!(js.text().await.unwrap().contains("Third release"));
@@ -815,9 +815,18 @@ async fn a_build_is_deployed_served_by_host_name_rolled_back_and_cleaned_up() {
     };
     let (reads, ()) = tokio::join!(reader, writer);
     assert!(reads > 0);
+    // Without a CDN, a custom domain is still the project's alone and served by `Host`, over
+    // plain HTTP: no certificate, so `ssl` is false.
     let (status, body) =
         post(&blink, "/api/deploy", &token, &json!({ "projectId": id, "customDomain": "app.example.com" })).await;
-    assert_eq!((status, body["error"].clone()), (501, json!("custom_domains_unavailable")), "{body}");
+    assert_eq!(status, 200, "{body}");
+    let port = blink.url.rsplit(':').next().unwrap();
+    assert_eq!(
+        (body["url"].clone(), body["ssl"].clone()),
+        (json!(format!("http://app.example.com:{port}")), json!(false))
+    );
+    assert_eq!(body["domain"]["sslStatus"], "none");
+    assert!(complete(&blink, "app.example.com").await.unwrap().contains("<div id=\"root\">"));
 }
 
 async fn send_get(blink: &Blink, path: &str, token: &str) -> (u16, Value) {

@@ -1,4 +1,5 @@
-//! `/api/deploy` and `/api/projects/{id}/deploys…`: publishing a project's latest build.
+//! `/api/deploy`, `/api/projects/{id}/deploys…` and `/api/projects/{id}/domains…`: publishing a
+//! project's latest build, its release history, and its custom domains.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,7 +11,7 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::auth::User;
-use crate::deploy::DeployError;
+use crate::deploy::{DeployError, DomainError};
 
 impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
@@ -19,8 +20,12 @@ impl From<DeployError> for ApiError {
         match e {
             DeployError::NoBuild => coded(StatusCode::CONFLICT, "no_build"),
             DeployError::UnknownDeploy(_) => coded(StatusCode::NOT_FOUND, "unknown_deploy"),
-            DeployError::CustomDomains => coded(StatusCode::NOT_IMPLEMENTED, "custom_domains_unavailable"),
-            DeployError::Storage(m) => ApiError::Internal(m),
+            DeployError::TooLarge(_) => coded(StatusCode::PAYLOAD_TOO_LARGE, "deploy_too_large"),
+            DeployError::Storage(_) => coded(StatusCode::BAD_GATEWAY, "storage_failed"),
+            DeployError::Domain(DomainError::Invalid(_)) => coded(StatusCode::UNPROCESSABLE_ENTITY, "invalid_domain"),
+            DeployError::Domain(DomainError::Taken(_)) => coded(StatusCode::CONFLICT, "domain_taken"),
+            DeployError::Domain(DomainError::Unknown(_)) => coded(StatusCode::NOT_FOUND, "unknown_domain"),
+            DeployError::Domain(DomainError::Cloudflare(_)) => coded(StatusCode::BAD_GATEWAY, "cdn_failed"),
             DeployError::Db(e) => e.into(),
         }
     }
@@ -40,6 +45,14 @@ fn port(headers: &HeaderMap) -> Option<u16> {
     host.rsplit_once(':')?.1.parse().ok()
 }
 
+fn url(host: &str, ssl: bool, port: Option<u16>) -> String {
+    match (ssl, port) {
+        (true, _) => format!("https://{host}"),
+        (false, Some(port)) => format!("http://{host}:{port}"),
+        (false, None) => format!("http://{host}"),
+    }
+}
+
 pub async fn deploy(
     State(state): State<AppState>,
     user: User,
@@ -47,15 +60,40 @@ pub async fn deploy(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body: DeployBody = super::parse_json(&body, r#"{"projectId": "…", "customDomain"?: "…"}"#)?;
-    super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
-    if body.custom_domain.as_deref().is_some_and(|d| !d.trim().is_empty()) {
-        return Err(DeployError::CustomDomains.into());
+    let project = body.project_id;
+    super::orchestrator::claim_project(&state, &user, &project).await?;
+    let domain = match body.custom_domain.as_deref().filter(|d| !d.trim().is_empty()) {
+        Some(raw) => Some(state.deployer.normalize_domain(raw).map_err(DeployError::from)?),
+        None => None,
+    };
+    let _turn = state.workspaces.lock(&project).await;
+    // Names first: a domain someone else has, or a CDN that refuses, leaves the site as it was.
+    let attached = match &domain {
+        Some(hostname) => Some(state.deployer.attach_domain(&user.id, &project, hostname).await?),
+        None => {
+            state.deployer.ensure_site_dns(&project).await?;
+            None
+        }
+    };
+    let deploy = state.deployer.deploy(&project).await?;
+    let https = state.deployer.https();
+    let default_url = url(&state.deployer.host_name(&project), https, port(&headers));
+    let mut answer = json!({
+        "url": default_url,
+        "ssl": https,
+        "deployId": deploy.id,
+        "files": deploy.files,
+        "bytes": deploy.bytes,
+        "uploaded": deploy.uploaded,
+        "defaultUrl": default_url,
+    });
+    if let Some(domain) = attached {
+        // Without a certificate the custom domain is only reachable over plain HTTP.
+        answer["url"] = json!(url(&domain.hostname, domain.ssl, if domain.ssl { None } else { port(&headers) }));
+        answer["ssl"] = json!(domain.ssl);
+        answer["domain"] = json!(domain);
     }
-    let _turn = state.workspaces.lock(&body.project_id).await;
-    let deploy = state.deployer.deploy(&body.project_id).await?;
-    let url = state.deployer.url(&body.project_id, port(&headers));
-    Ok(Json(json!({ "url": url, "ssl": false, "deployId": deploy.id, "files": deploy.files, "bytes": deploy.bytes }))
-        .into_response())
+    Ok(Json(answer).into_response())
 }
 
 pub async fn list(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -69,6 +107,23 @@ pub async fn restore(
     Path((id, deploy)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
+    let _turn = state.workspaces.lock(&id).await;
     state.deployer.restore(&id, &deploy).await?;
     Ok(Json(json!({ "live": deploy })).into_response())
+}
+
+pub async fn domains(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+    super::projects::owned(&state, &user, &id).await?;
+    Ok(Json(json!({ "domains": state.deployer.domains(&id).await? })).into_response())
+}
+
+pub async fn detach_domain(
+    State(state): State<AppState>,
+    user: User,
+    Path((id, hostname)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    super::projects::owned(&state, &user, &id).await?;
+    let _turn = state.workspaces.lock(&id).await;
+    state.deployer.detach_domain(&id, &hostname).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

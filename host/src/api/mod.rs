@@ -79,6 +79,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/deploy", post(deploy::deploy))
         .route("/api/projects/{id}/deploys", get(deploy::list))
         .route("/api/projects/{id}/deploys/{deploy}/restore", post(deploy::restore))
+        .route("/api/projects/{id}/domains", get(deploy::domains))
+        .route("/api/projects/{id}/domains/{hostname}", axum::routing::delete(deploy::detach_domain))
         .route("/api/git/commit", post(git::commit))
         .route("/api/git/pull", post(git::pull))
         .route("/api/projects/{id}/git", axum::routing::put(git::set_remote).get(git::remote))
@@ -116,7 +118,6 @@ async fn preview_host(
     // A deployed site, by its host name: served from its live release, as a CDN's origin.
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
     if let Some(project) = state.deployer.project_of_host(&host) {
-        let project = project.to_string();
         return state.deployer.serve(&project, request).await;
     }
     next.run(request).await

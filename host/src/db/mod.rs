@@ -599,16 +599,57 @@ impl Database {
 }
 
 impl Database {
-    pub async fn insert_deploy(&self, project: &str, deploy: &crate::deploy::Deploy) -> Result<(), DbError> {
-        sqlx::query("INSERT INTO deploys (id, project_id, files, bytes, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&deploy.id)
-            .bind(project)
-            .bind(deploy.files)
-            .bind(deploy.bytes)
-            .bind(deploy.created_at)
+    /// A release being stored: not listed, restorable or live until [`Database::complete_deploy`].
+    pub async fn insert_deploy(
+        &self,
+        project: &str,
+        id: &str,
+        store: &str,
+        files: i64,
+        bytes: i64,
+        created_at: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO deploys (id, project_id, files, bytes, created_at, store, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'uploading')",
+        )
+        .bind(id)
+        .bind(project)
+        .bind(files)
+        .bind(bytes)
+        .bind(created_at)
+        .bind(store)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn complete_deploy(&self, id: &str, manifest: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE deploys SET manifest = $1, state = 'complete' WHERE id = $2")
+            .bind(manifest)
+            .bind(id)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Releases whose storing never completed (failed, or the host stopped half-way).
+    pub async fn unfinished_deploys(&self, project: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT id FROM deploys WHERE project_id = $1 AND state <> 'complete'")
+            .bind(project)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// A complete release's store kind and manifest (none for releases older than manifests).
+    pub async fn deploy_manifest(&self, project: &str, id: &str) -> Result<Option<(String, Option<String>)>, DbError> {
+        let row =
+            sqlx::query("SELECT store, manifest FROM deploys WHERE id = $1 AND project_id = $2 AND state = 'complete'")
+                .bind(id)
+                .bind(project)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// The switch: one statement, so a reader sees the old release or the new one. The release
@@ -647,7 +688,7 @@ impl Database {
     pub async fn deploys(&self, project: &str) -> Result<Vec<(String, i64, i64, i64, Option<i64>)>, DbError> {
         let rows = sqlx::query(
             "SELECT id, files, bytes, created_at, retired_at FROM deploys WHERE project_id = $1 \
-             ORDER BY created_at DESC, id DESC",
+             AND state = 'complete' ORDER BY created_at DESC, id DESC",
         )
         .bind(project)
         .fetch_all(&self.pool)
@@ -663,6 +704,106 @@ impl Database {
     pub async fn delete_deploys(&self, project: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM deploys WHERE project_id = $1").bind(project).execute(&self.pool).await?;
         sqlx::query("DELETE FROM deploy_live WHERE project_id = $1").bind(project).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// A custom domain's row.
+pub struct DomainRow {
+    pub hostname: String,
+    pub project_id: String,
+    pub cf_hostname_id: Option<String>,
+    pub ssl_status: String,
+}
+
+const DOMAIN_COLUMNS: &str = "hostname, project_id, cf_hostname_id, ssl_status";
+
+fn domain_from_row(r: sqlx::any::AnyRow) -> DomainRow {
+    DomainRow { hostname: r.get(0), project_id: r.get(1), cf_hostname_id: r.get(2), ssl_status: r.get(3) }
+}
+
+impl Database {
+    /// Claims `hostname` for the project unless someone has it; the row as it is after, whose
+    /// project says who won.
+    pub async fn claim_domain(&self, hostname: &str, project: &str, user: &str) -> Result<DomainRow, DbError> {
+        sqlx::query(
+            "INSERT INTO domains (hostname, project_id, user_id, ssl_status, created_at) \
+             VALUES ($1, $2, $3, 'none', $4) ON CONFLICT (hostname) DO NOTHING",
+        )
+        .bind(hostname)
+        .bind(project)
+        .bind(user)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(&format!("SELECT {DOMAIN_COLUMNS} FROM domains WHERE hostname = $1"))
+            .bind(hostname)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(domain_from_row(row))
+    }
+
+    pub async fn project_domains(&self, project: &str) -> Result<Vec<DomainRow>, DbError> {
+        let rows =
+            sqlx::query(&format!("SELECT {DOMAIN_COLUMNS} FROM domains WHERE project_id = $1 ORDER BY created_at"))
+                .bind(project)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(domain_from_row).collect())
+    }
+
+    /// Domains with a custom hostname whose certificate is not active yet.
+    pub async fn pending_domains(&self) -> Result<Vec<DomainRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOMAIN_COLUMNS} FROM domains WHERE cf_hostname_id IS NOT NULL AND ssl_status <> 'active'"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(domain_from_row).collect())
+    }
+
+    /// Every custom domain and its project.
+    pub async fn all_domains(&self) -> Result<Vec<(String, String)>, DbError> {
+        let rows = sqlx::query("SELECT hostname, project_id FROM domains").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub async fn set_domain_cloudflare(&self, hostname: &str, id: &str, ssl_status: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE domains SET cf_hostname_id = $1, ssl_status = $2 WHERE hostname = $3")
+            .bind(id)
+            .bind(ssl_status)
+            .bind(hostname)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_domain(&self, hostname: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM domains WHERE hostname = $1").bind(hostname).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn site_dns(&self, project: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT record_id FROM site_dns WHERE project_id = $1")
+            .bind(project)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_site_dns(&self, project: &str, record: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO site_dns (project_id, record_id) VALUES ($1, $2) \
+             ON CONFLICT (project_id) DO UPDATE SET record_id = excluded.record_id",
+        )
+        .bind(project)
+        .bind(record)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_site_dns(&self, project: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM site_dns WHERE project_id = $1").bind(project).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -3,11 +3,13 @@
 //! components.
 
 pub mod db;
+pub mod fake_cloudflare;
 pub mod fake_github;
 pub mod fake_llm;
 pub mod git_server;
 pub mod host;
 pub mod jwt;
+pub mod s3;
 pub mod sse;
 
 /// A validator component that misbehaves as its `mode` setting says (see `tests/components`).

@@ -1,0 +1,524 @@
+//! Deploys through the real `blink` binary: releases stored in a real S3-compatible server
+//! (`s3s-fs` on loopback), served by the host by `Host` header, rolled back and cleaned up;
+//! atomic under concurrent readers and when the store dies half-way; custom domains through a
+//! fake of Cloudflare's API; and the deploy limits at their edges.
+//!
+//! A deploy publishes the project's latest build, which `/api/build` leaves in
+//! `<data>/builds/{id}/dist` (the sandbox tests drive that step for real). These tests write that
+//! folder directly, to control its files exactly: hundreds of them, or one changed byte.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use blink_test_support::fake_cloudflare::FakeCloudflare;
+use blink_test_support::host::Blink;
+use blink_test_support::jwt;
+use blink_test_support::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blink");
+
+fn project() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Writes a build as `vite build` lays it out: `index.html` referencing hashed assets, plus
+/// `extra` more hashed assets and public files. Returns the script's path.
+fn write_build(blink: &Blink, project: &str, version: &str, extra: usize, filler: usize) -> String {
+    let dist = blink.data_dir.path().join("builds").join(project).join("dist");
+    let _ = std::fs::remove_dir_all(&dist);
+    std::fs::create_dir_all(dist.join("assets")).unwrap();
+    let script = format!("/assets/index-{}.js", short_hash(version));
+    let style = format!("/assets/index-{}.css", short_hash(&format!("{version}-css")));
+    std::fs::write(
+        dist.join("index.html"),
+        format!(
+            "<!doctype html><html><head><script type=\"module\" src=\"{script}\"></script>\
+             <link rel=\"stylesheet\" href=\"{style}\"></head><body><div id=\"root\"></div></body></html>"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dist.join(script.trim_start_matches('/')), format!("console.log({version:?});")).unwrap();
+    std::fs::write(dist.join(style.trim_start_matches('/')), format!("body{{--v:{version:?}}}")).unwrap();
+    // Public files keep their names from build to build.
+    std::fs::write(dist.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    std::fs::write(dist.join("robots.txt"), "User-agent: *\n").unwrap();
+    for n in 0..extra {
+        let body = format!("export const chunk{n} = {:?};\n{}", version, "x".repeat(filler));
+        std::fs::write(dist.join(format!("assets/chunk{n}-{}.js", short_hash(&body))), body).unwrap();
+    }
+    script
+}
+
+fn short_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")[..8].to_string()
+}
+
+async fn post(blink: &Blink, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let response =
+        reqwest::Client::new().post(format!("{}{path}", blink.url)).bearer_auth(token).json(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_json(blink: &Blink, path: &str, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new().get(format!("{}{path}", blink.url)).bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Fetches `path` of a deployed site through the host, by `Host` header, as the CDN would.
+async fn site(blink: &Blink, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", blink.url)).header("host", host);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// The page and every asset it references: `Ok(page)` when all answer, else what did not.
+async fn complete(blink: &Blink, host: &str) -> Result<String, (u16, String)> {
+    let page = site(blink, host, "/", &[]).await;
+    let status = page.status().as_u16();
+    let html = page.text().await.unwrap();
+    if status != 200 {
+        return Err((status, html));
+    }
+    for asset in html.split('"').filter(|s| s.starts_with("/assets/")) {
+        let response = site(blink, host, asset, &[]).await;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err((status, format!("{asset} of {html}")));
+        }
+    }
+    Ok(html)
+}
+
+/// `aws s3api head-object`: the object's headers as the store keeps them, read by another client.
+fn head_object(s3: &S3Server, key: &str) -> Value {
+    let output = Command::new("aws")
+        .args(["--endpoint-url", &s3.endpoint, "s3api", "head-object", "--bucket", &s3.bucket, "--key", key])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("the AWS CLI (scripts/test.sh installs it)");
+    assert!(output.status.success(), "head-object {key}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn release_keys(s3: &S3Server, project: &str, release: &str) -> Vec<String> {
+    let prefix = format!("sites/{project}/{release}/");
+    s3.keys().into_iter().filter_map(|k| k.strip_prefix(&prefix).map(str::to_string)).collect()
+}
+
+async fn start_with(s3: &S3Server, extra: &[(&str, String)]) -> Blink {
+    let mut env = s3.host_env();
+    env.extend(extra.iter().cloned());
+    Blink::start(BIN, &env).await
+}
+
+#[tokio::test]
+async fn releases_go_to_s3_are_served_by_host_name_rolled_back_and_cleaned_up() {
+    let s3 = S3Server::start("blink-sites");
+    let blink = start_with(&s3, &[("BLINK_DEPLOY_KEEP", "2".into()), ("BLINK_DEPLOY_GRACE_SECS", "0".into())]).await;
+    let id = project();
+    let token = jwt::user_token("s3-deployer");
+    let host = format!("{id}.sites.localhost");
+
+    let script = write_build(&blink, &id, "one", 3, 100);
+    let (status, first) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{first}");
+    let first_id = first["deployId"].as_str().unwrap().to_string();
+    assert_eq!(
+        (first["files"].as_i64(), first["uploaded"].as_i64(), first["ssl"].as_bool()),
+        (Some(8), Some(8), Some(false))
+    );
+    let mut stored = release_keys(&s3, &id, &first_id);
+    stored.sort();
+    let mut expected: Vec<String> = vec!["favicon.svg".into(), "index.html".into(), "robots.txt".into()];
+    expected.extend(
+        std::fs::read_dir(blink.data_dir.path().join("builds").join(&id).join("dist/assets"))
+            .unwrap()
+            .map(|e| format!("assets/{}", e.unwrap().file_name().to_string_lossy())),
+    );
+    expected.sort();
+    assert_eq!(stored, expected, "every file of the build is an object under the release's prefix");
+
+    // The objects carry their type and caching, as a CDN in front of the bucket would need.
+    let js = head_object(&s3, &format!("sites/{id}/{first_id}{script}"));
+    assert_eq!(js["ContentType"], "text/javascript; charset=utf-8");
+    assert_eq!(js["CacheControl"], "public, max-age=31536000, immutable");
+    let index = head_object(&s3, &format!("sites/{id}/{first_id}/index.html"));
+    assert_eq!(
+        (index["ContentType"].as_str(), index["CacheControl"].as_str()),
+        (Some("text/html; charset=utf-8"), Some("no-cache"))
+    );
+    assert_eq!(head_object(&s3, &format!("sites/{id}/{first_id}/favicon.svg"))["ContentType"], "image/svg+xml");
+
+    // Served through the host from the bucket.
+    let html = complete(&blink, &host).await.unwrap();
+    assert!(html.contains(&script));
+    let response = site(&blink, &host, &script, &[]).await;
+    assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(response.headers()["content-type"], "text/javascript; charset=utf-8");
+    let etag = response.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(response.text().await.unwrap(), "console.log(\"one\");");
+    assert_eq!(site(&blink, &host, &script, &[("if-none-match", &etag)]).await.status(), 304);
+    let part = site(&blink, &host, &script, &[("range", "bytes=8-10")]).await;
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], "bytes 8-10/19");
+    assert_eq!(part.text().await.unwrap(), "log");
+    let route = site(&blink, &host, "/settings/profile", &[]).await;
+    assert_eq!((route.status().as_u16(), route.headers()["cache-control"].to_str().unwrap()), (200, "no-cache"));
+    assert!(route.text().await.unwrap().contains("<div id=\"root\">"), "client-side routes get index.html");
+    assert_eq!(site(&blink, &host, "/assets/missing-1234.js", &[]).await.status(), 404);
+    assert_eq!(site(&blink, &host, "/robots.txt", &[]).await.text().await.unwrap(), "User-agent: *\n");
+
+    // A redeploy with one changed file stores only that file and the page naming it.
+    let dist = blink.data_dir.path().join("builds").join(&id).join("dist");
+    let old_script = script.clone();
+    let script = format!("/assets/index-{}.js", short_hash("two"));
+    std::fs::rename(dist.join(old_script.trim_start_matches('/')), dist.join(script.trim_start_matches('/'))).unwrap();
+    std::fs::write(dist.join(script.trim_start_matches('/')), "console.log(\"two\");").unwrap();
+    let html = std::fs::read_to_string(dist.join("index.html")).unwrap().replace(&old_script, &script);
+    std::fs::write(dist.join("index.html"), html).unwrap();
+    let (status, second) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!((status, second["files"].as_i64(), second["uploaded"].as_i64()), (200, Some(8), Some(2)), "{second}");
+    let second_id = second["deployId"].as_str().unwrap().to_string();
+    let mut changed = release_keys(&s3, &id, &second_id);
+    changed.sort();
+    assert_eq!(changed, vec![script.trim_start_matches('/').to_string(), "index.html".to_string()]);
+    let html = complete(&blink, &host).await.unwrap();
+    assert!(html.contains(&script));
+    assert_eq!(site(&blink, &host, &script, &[]).await.text().await.unwrap(), "console.log(\"two\");");
+    // The same bytes keep their ETag across releases: browsers revalidate them for free.
+    let favicon_etag = site(&blink, &host, "/favicon.svg", &[]).await.headers()["etag"].clone();
+
+    // Rollback: the first release is live again at once, its unchanged files included.
+    let (status, _) = post(&blink, &format!("/api/projects/{id}/deploys/{first_id}/restore"), &token, &json!({})).await;
+    assert_eq!(status, 200);
+    let html = complete(&blink, &host).await.unwrap();
+    assert!(html.contains(&old_script));
+    assert_eq!(site(&blink, &host, &old_script, &[]).await.text().await.unwrap(), "console.log(\"one\");");
+    assert_eq!(site(&blink, &host, "/favicon.svg", &[]).await.headers()["etag"], favicon_etag);
+    let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
+    let live: Vec<&str> = list["deploys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["live"] == true)
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(live, vec![first_id.as_str()]);
+
+    // Two more releases with everything changed: only the newest two are kept. The first
+    // release's objects are deleted, and the second's, except what the kept ones still use.
+    let mut newest = Vec::new();
+    for version in ["three", "four"] {
+        write_build(&blink, &id, version, 3, 100);
+        let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+        assert_eq!(status, 200, "{body}");
+        newest.push(body["deployId"].as_str().unwrap().to_string());
+    }
+    let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
+    let listed: Vec<&str> = list["deploys"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, vec![newest[1].as_str(), newest[0].as_str()]);
+    let prefixes: std::collections::BTreeSet<String> =
+        s3.keys().iter().map(|k| k.split('/').nth(2).unwrap().to_string()).collect();
+    // "three" rewrote favicon.svg and robots.txt with the same bytes: still stored in the first
+    // release's prefix, which therefore keeps exactly those two objects.
+    assert_eq!(release_keys(&s3, &id, &first_id).len(), 2, "{prefixes:?}");
+    assert!(release_keys(&s3, &id, &second_id).is_empty(), "{prefixes:?}");
+    assert!(complete(&blink, &host).await.unwrap().contains(&short_hash("four")));
+    assert_eq!(site(&blink, &host, "/favicon.svg", &[]).await.status(), 200);
+    let (status, body) =
+        post(&blink, &format!("/api/projects/{id}/deploys/{first_id}/restore"), &token, &json!({})).await;
+    assert_eq!((status, body["error"].clone()), (404, json!("unknown_deploy")));
+
+    // Deleting the project deletes every object it stored.
+    let response = reqwest::Client::new()
+        .delete(format!("{}/api/projects/{id}", blink.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert!(s3.keys().iter().all(|k| !k.contains(&id)), "{:?}", s3.keys());
+}
+
+#[tokio::test]
+async fn readers_only_see_whole_releases_even_when_the_store_dies_mid_upload() {
+    let mut s3 = S3Server::start("blink-sites");
+    let blink = start_with(
+        &s3,
+        &[
+            ("BLINK_S3_MAX_ATTEMPTS", "2".into()),
+            ("BLINK_S3_TIMEOUT_SECS", "5".into()),
+            ("BLINK_S3_PARALLEL", "4".into()),
+        ],
+    )
+    .await;
+    let id = project();
+    let token = jwt::user_token("atomic-deployer");
+    let host = format!("{id}.sites.localhost");
+    write_build(&blink, &id, "v0", 150, 20_000);
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{body}");
+    let v0_id = body["deployId"].as_str().unwrap().to_string();
+
+    // Readers poll while two full redeploys go live: every page they get has all its assets.
+    let done = AtomicBool::new(false);
+    let reader = async {
+        let mut pages = std::collections::BTreeSet::new();
+        while !done.load(Ordering::SeqCst) {
+            match complete(&blink, &host).await {
+                Ok(html) => {
+                    pages.insert(html.split("index-").nth(1).unwrap_or_default()[..8].to_string());
+                }
+                Err(e) => panic!("a torn release: {e:?}"),
+            }
+        }
+        pages
+    };
+    let writer = async {
+        for version in ["v1", "v2"] {
+            write_build(&blink, &id, version, 150, 20_000);
+            let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        done.store(true, Ordering::SeqCst);
+    };
+    let (pages, ()) = tokio::join!(reader, writer);
+    assert!(!pages.is_empty());
+
+    // Now the store dies half-way through a deploy: the deploy fails, nothing of it goes live,
+    // and readers keep getting the previous release whole whenever the store answers.
+    let before = s3.keys().len();
+    write_build(&blink, &id, "broken", 150, 20_000);
+    let deploying = tokio::spawn({
+        let (url, token, id) = (blink.url.clone(), token.clone(), id.clone());
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/api/deploy"))
+                .bearer_auth(token)
+                .json(&json!({ "projectId": id }))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s3.keys().len() < before + 60 {
+        assert!(std::time::Instant::now() < deadline, "the upload never got half-way");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    s3.stop();
+    let uploaded_when_stopped = s3.keys().len() - before;
+    assert!(uploaded_when_stopped < 153, "the store stopped before the upload ended ({uploaded_when_stopped})");
+    let (status, body) = deploying.await.unwrap();
+    assert_eq!((status, body["error"].clone()), (502, json!("storage_failed")), "{body}");
+    // While the store is down the origin says so; it never serves a page of the broken release.
+    let down = site(&blink, &host, "/", &[]).await;
+    assert_eq!(down.status(), 502);
+    s3.resume();
+    let html = complete(&blink, &host).await.unwrap();
+    assert!(html.contains(&format!("index-{}", short_hash("v2"))), "the previous release is still live: {html}");
+    let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
+    assert_eq!(list["deploys"].as_array().unwrap().len(), 3, "the failed release is not listed: {list}");
+
+    // The next deploy succeeds and sweeps the failed release's objects.
+    write_build(&blink, &id, "v3", 150, 20_000);
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{body}");
+    let releases: std::collections::BTreeSet<String> =
+        s3.keys().iter().filter_map(|k| k.split('/').nth(2).map(str::to_string)).collect();
+    let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
+    let listed: std::collections::BTreeSet<String> =
+        list["deploys"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(releases, listed, "objects exist only for listed releases");
+    assert!(listed.contains(&v0_id));
+}
+
+#[tokio::test]
+async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certificate_is_active() {
+    let cloudflare = FakeCloudflare::start("cf-token", "zone-1").await;
+    let s3 = S3Server::start("blink-sites");
+    let blink = start_with(
+        &s3,
+        &[
+            ("BLINK_SITES_DOMAIN", "sites.blink.test".into()),
+            ("BLINK_CLOUDFLARE_TOKEN", "cf-token".into()),
+            ("BLINK_CLOUDFLARE_API", cloudflare.base_url.clone()),
+            ("BLINK_CLOUDFLARE_ZONE_ID", "zone-1".into()),
+            ("BLINK_CLOUDFLARE_ORIGIN", "origin.blink.test".into()),
+            ("BLINK_CLOUDFLARE_POLL_SECS", "1".into()),
+        ],
+    )
+    .await;
+    let (alice, bob) = (jwt::user_token("alice-domains"), jwt::user_token("bob-domains"));
+    let id = project();
+    write_build(&blink, &id, "alice", 0, 0);
+
+    // The default host name: a proxied record in the zone, served over HTTPS by Cloudflare.
+    let (status, body) = post(&blink, "/api/deploy", &alice, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["url"].as_str(), body["ssl"].as_bool()),
+        (Some(format!("https://{id}.sites.blink.test").as_str()), Some(true))
+    );
+    let records = cloudflare.dns_records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (&records[0]["type"], &records[0]["name"], &records[0]["content"], &records[0]["proxied"]),
+        (&json!("CNAME"), &json!(format!("{id}.sites.blink.test")), &json!("origin.blink.test"), &json!(true))
+    );
+
+    // A custom domain: a custom hostname whose certificate is pending, so no SSL yet.
+    let (status, body) =
+        post(&blink, "/api/deploy", &alice, &json!({ "projectId": id, "customDomain": "App.Client.com" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ssl"], false, "{body}");
+    let port = blink.url.rsplit(':').next().unwrap();
+    assert_eq!(body["url"], format!("http://app.client.com:{port}"));
+    assert_eq!(body["domain"]["sslStatus"], "pending_validation");
+    assert_eq!(body["domain"]["cnameTarget"], format!("{id}.sites.blink.test"));
+    let hostnames = cloudflare.custom_hostnames();
+    assert_eq!(hostnames.len(), 1);
+    assert_eq!(hostnames[0]["hostname"], "app.client.com");
+    assert_eq!(hostnames[0]["custom_origin_server"], format!("{id}.sites.blink.test"));
+    assert_eq!(cloudflare.dns_records().len(), 1, "the project's record is made once");
+    // The site answers on the custom domain, as Cloudflare forwards it to the origin.
+    assert!(complete(&blink, "app.client.com").await.unwrap().contains(&short_hash("alice")));
+
+    // The host polls the certificate on its own; once active, `ssl` says so.
+    let polls = |cf: &FakeCloudflare| {
+        cf.requests()
+            .iter()
+            .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap().contains("/custom_hostnames/"))
+            .count()
+    };
+    let seen = polls(&cloudflare);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(polls(&cloudflare) > seen, "the pending certificate is polled");
+    let (_, domains) = get_json(&blink, &format!("/api/projects/{id}/domains"), &alice).await;
+    assert_eq!(domains["domains"][0]["ssl"], false);
+    cloudflare.activate("app.client.com");
+    let (_, domains) = get_json(&blink, &format!("/api/projects/{id}/domains"), &alice).await;
+    assert_eq!(
+        (domains["domains"][0]["ssl"].as_bool(), domains["domains"][0]["sslStatus"].as_str()),
+        (Some(true), Some("active"))
+    );
+    let (status, body) =
+        post(&blink, "/api/deploy", &alice, &json!({ "projectId": id, "customDomain": "app.client.com" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["url"].as_str(), body["ssl"].as_bool()), (Some("https://app.client.com"), Some(true)));
+    assert_eq!(cloudflare.custom_hostnames().len(), 1, "a redeploy reuses the custom hostname");
+
+    // Another user cannot take the domain, nor can another project of the same user.
+    let bobs = project();
+    write_build(&blink, &bobs, "bob", 0, 0);
+    let (status, body) =
+        post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "app.client.com." })).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("domain_taken")), "{body}");
+    let (_, list) = get_json(&blink, &format!("/api/projects/{bobs}/deploys"), &bob).await;
+    assert_eq!(list["deploys"], json!([]), "a refused domain deploys nothing");
+    assert!(complete(&blink, "app.client.com").await.unwrap().contains(&short_hash("alice")));
+    let second = project();
+    write_build(&blink, &second, "alice-2", 0, 0);
+    let (status, body) =
+        post(&blink, "/api/deploy", &alice, &json!({ "projectId": second, "customDomain": "app.client.com" })).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("domain_taken")), "{body}");
+    let (status, body) =
+        post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "https://shop.bob.com" })).await;
+    assert_eq!((status, body["error"].clone()), (422, json!("invalid_domain")), "{body}");
+    let (status, body) = post(
+        &blink,
+        "/api/deploy",
+        &bob,
+        &json!({ "projectId": bobs, "customDomain": format!("{id}.sites.blink.test") }),
+    )
+    .await;
+    assert_eq!((status, body["error"].clone()), (422, json!("invalid_domain")), "{body}");
+
+    // Cloudflare failing: a clear error, and nothing deployed.
+    cloudflare.fail_next(503);
+    let (status, body) =
+        post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "shop.bob.com" })).await;
+    assert_eq!((status, body["error"].clone()), (502, json!("cdn_failed")), "{body}");
+    let (_, list) = get_json(&blink, &format!("/api/projects/{bobs}/deploys"), &bob).await;
+    assert_eq!(list["deploys"], json!([]));
+
+    // Alice detaches the domain: its custom hostname goes, and Bob can have it.
+    let response = reqwest::Client::new()
+        .delete(format!("{}/api/projects/{id}/domains/app.client.com", blink.url))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(cloudflare.custom_hostnames().is_empty());
+    let (status, body) =
+        post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "app.client.com" })).await;
+    assert_eq!((status, body["ssl"].as_bool()), (200, Some(false)), "{body}");
+    assert!(complete(&blink, "app.client.com").await.unwrap().contains(&short_hash("bob")));
+    // Domains survive a restart of the host.
+    let data = blink.stop().await;
+    let mut env = s3.host_env();
+    env.extend([
+        ("BLINK_SITES_DOMAIN", "sites.blink.test".to_string()),
+        ("BLINK_CLOUDFLARE_TOKEN", "cf-token".into()),
+        ("BLINK_CLOUDFLARE_API", cloudflare.base_url.clone()),
+        ("BLINK_CLOUDFLARE_ZONE_ID", "zone-1".into()),
+        ("BLINK_CLOUDFLARE_ORIGIN", "origin.blink.test".into()),
+    ]);
+    let blink = Blink::start_in(BIN, data, &env).await;
+    assert!(complete(&blink, "app.client.com").await.unwrap().contains(&short_hash("bob")));
+}
+
+#[tokio::test]
+async fn deploy_limits_hold_at_their_edges() {
+    let blink =
+        Blink::start(BIN, &[("BLINK_DEPLOY_MAX_FILES", "5".into()), ("BLINK_DEPLOY_MAX_BYTES", "2000".into())]).await;
+    let token = jwt::user_token("limits-deployer");
+    let id = project();
+    // Five files: index, script, style, favicon, robots.
+    write_build(&blink, &id, "v", 0, 0);
+    let size = dir_size(&blink.data_dir.path().join("builds").join(&id).join("dist"));
+    assert!(size < 2000);
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{body}");
+    write_build(&blink, &id, "w", 1, 0);
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!((status, body["error"].clone()), (413, json!("deploy_too_large")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("BLINK_DEPLOY_MAX_FILES"));
+    // Exactly at the byte limit passes; one byte more does not.
+    write_build(&blink, &id, "x", 0, 0);
+    let dist = blink.data_dir.path().join("builds").join(&id).join("dist");
+    let pad = 2000 - dir_size(&dist);
+    std::fs::write(dist.join("robots.txt"), "#".repeat(pad as usize + "User-agent: *\n".len())).unwrap();
+    assert_eq!(dir_size(&dist), 2000);
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{body}");
+    std::fs::write(dist.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/> ").unwrap();
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!((status, body["error"].clone()), (413, json!("deploy_too_large")), "{body}");
+    // The refused deploys left the last good release live.
+    let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
+    assert_eq!(list["deploys"].as_array().unwrap().len(), 2);
+    assert!(complete(&blink, &format!("{id}.sites.localhost")).await.unwrap().contains(&short_hash("x")));
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| if e.path().is_dir() { dir_size(&e.path()) } else { e.metadata().unwrap().len() })
+        .sum()
+}

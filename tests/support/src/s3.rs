@@ -1,0 +1,114 @@
+//! A real S3-compatible server on loopback: `s3s-fs` (from crates.io; `scripts/test.sh` installs
+//! it), storing objects in a temporary directory, so it can be stopped and started again on the
+//! same port with the same objects, as an outage would.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "blink-test-key";
+pub const SECRET_KEY: &str = "blink-test-secret";
+
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    port: u16,
+    root: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// The `s3s-fs` binary: `BLINK_S3S_FS`, else on `PATH`, else where `scripts/test.sh` installs it.
+/// Missing, the test fails: a service missing is never a silent skip.
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("BLINK_S3S_FS") {
+        return path.into();
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        if dir.join("s3s-fs").is_file() {
+            return dir.join("s3s-fs");
+        }
+    }
+    let installed = PathBuf::from("/var/cache/blink-tools/bin/s3s-fs");
+    assert!(
+        installed.is_file(),
+        "s3s-fs is not installed: run scripts/test.sh, or `cargo install s3s-fs --version 0.14.1 --features binary`"
+    );
+    installed
+}
+
+impl S3Server {
+    /// Starts the server on a free port with one empty bucket, `bucket`.
+    pub fn start(bucket: &str) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(bucket)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server =
+            Self { endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.to_string(), port, root, child: None };
+        server.resume();
+        server
+    }
+
+    /// Kills the server (as a crash would); its objects stay on disk.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, with the same objects.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "the S3 server is running already");
+        let child = Command::new(binary())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(self.root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not listen on {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The host's settings to deploy into this server's bucket.
+    pub fn host_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BLINK_S3_BUCKET", self.bucket.clone()),
+            ("BLINK_S3_ENDPOINT", self.endpoint.clone()),
+            ("BLINK_S3_PATH_STYLE", "true".into()),
+            ("BLINK_S3_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("BLINK_S3_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+        ]
+    }
+
+    /// Every object key in the bucket, sorted (read from the server's own directory, so that a
+    /// test's view does not depend on the client under test).
+    pub fn keys(&self) -> Vec<String> {
+        fn walk(dir: &std::path::Path, prefix: &str, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if entry.path().is_dir() {
+                    walk(&entry.path(), &format!("{prefix}{name}/"), out);
+                } else {
+                    out.push(format!("{prefix}{name}"));
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        walk(&self.root.path().join(&self.bucket), "", &mut keys);
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
