@@ -44,7 +44,7 @@ tools=/var/cache/blink-tools
 export PATH="$tools/bin:$tools/aws/bin:$PATH"
 if ! command -v s3s-fs >/dev/null 2>&1; then
   log "installing s3s-fs"
-  CARGO_TARGET_DIR="$tools/build" cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root "$tools"
+  CARGO_TARGET_DIR="$tools/build" cargo install --quiet s3s-fs --version 0.14.1 --features binary --root "$tools"
 fi
 if ! command -v aws >/dev/null 2>&1; then
   log "installing the AWS CLI"

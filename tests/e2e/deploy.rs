@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use blink_test_support::fake_cloudflare::FakeCloudflare;
 use blink_test_support::host::Blink;
-use blink_test_support::jwt;
-use blink_test_support::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+use blink_test_support::s3::{ACCESS_KEY, S3Server, SECRET_KEY, ThrottlingProxy};
+use blink_test_support::{db, jwt};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
@@ -132,16 +132,19 @@ async fn releases_go_to_s3_are_served_by_host_name_rolled_back_and_cleaned_up() 
     let host = format!("{id}.sites.localhost");
 
     let script = write_build(&blink, &id, "one", 3, 100);
+    let dist = blink.data_dir.path().join("builds").join(&id).join("dist");
+    std::fs::write(dist.join("hello world.txt"), "hi").unwrap();
     let (status, first) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
     assert_eq!(status, 200, "{first}");
     let first_id = first["deployId"].as_str().unwrap().to_string();
     assert_eq!(
         (first["files"].as_i64(), first["uploaded"].as_i64(), first["ssl"].as_bool()),
-        (Some(8), Some(8), Some(false))
+        (Some(9), Some(9), Some(false))
     );
     let mut stored = release_keys(&s3, &id, &first_id);
     stored.sort();
-    let mut expected: Vec<String> = vec!["favicon.svg".into(), "index.html".into(), "robots.txt".into()];
+    let mut expected: Vec<String> =
+        vec!["favicon.svg".into(), "hello world.txt".into(), "index.html".into(), "robots.txt".into()];
     expected.extend(
         std::fs::read_dir(blink.data_dir.path().join("builds").join(&id).join("dist/assets"))
             .unwrap()
@@ -179,9 +182,9 @@ async fn releases_go_to_s3_are_served_by_host_name_rolled_back_and_cleaned_up() 
     assert!(route.text().await.unwrap().contains("<div id=\"root\">"), "client-side routes get index.html");
     assert_eq!(site(&blink, &host, "/assets/missing-1234.js", &[]).await.status(), 404);
     assert_eq!(site(&blink, &host, "/robots.txt", &[]).await.text().await.unwrap(), "User-agent: *\n");
+    assert_eq!(site(&blink, &host, "/hello%20world.txt", &[]).await.text().await.unwrap(), "hi");
 
     // A redeploy with one changed file stores only that file and the page naming it.
-    let dist = blink.data_dir.path().join("builds").join(&id).join("dist");
     let old_script = script.clone();
     let script = format!("/assets/index-{}.js", short_hash("two"));
     std::fs::rename(dist.join(old_script.trim_start_matches('/')), dist.join(script.trim_start_matches('/'))).unwrap();
@@ -189,7 +192,7 @@ async fn releases_go_to_s3_are_served_by_host_name_rolled_back_and_cleaned_up() 
     let html = std::fs::read_to_string(dist.join("index.html")).unwrap().replace(&old_script, &script);
     std::fs::write(dist.join("index.html"), html).unwrap();
     let (status, second) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
-    assert_eq!((status, second["files"].as_i64(), second["uploaded"].as_i64()), (200, Some(8), Some(2)), "{second}");
+    assert_eq!((status, second["files"].as_i64(), second["uploaded"].as_i64()), (200, Some(9), Some(2)), "{second}");
     let second_id = second["deployId"].as_str().unwrap().to_string();
     let mut changed = release_keys(&s3, &id, &second_id);
     changed.sort();
@@ -480,6 +483,66 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
     ]);
     let blink = Blink::start_in(BIN, data, &env).await;
     assert!(complete(&blink, "app.client.com").await.unwrap().contains(&short_hash("bob")));
+}
+
+#[tokio::test]
+async fn throttled_uploads_are_retried_and_a_store_that_keeps_refusing_fails_the_deploy() {
+    let s3 = S3Server::start("blink-sites");
+    let proxy = ThrottlingProxy::start(&s3, 3);
+    let through_proxy = |attempts: &str| {
+        let mut env: Vec<(&str, String)> =
+            s3.host_env().into_iter().filter(|(k, _)| *k != "BLINK_S3_ENDPOINT").collect();
+        env.push(("BLINK_S3_ENDPOINT", proxy.endpoint.clone()));
+        env.push(("BLINK_S3_MAX_ATTEMPTS", attempts.to_string()));
+        env
+    };
+    let token = jwt::user_token("throttled-deployer");
+    let blink = Blink::start(BIN, &through_proxy("3")).await;
+    let id = project();
+    write_build(&blink, &id, "retried", 25, 100);
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!((status, body["uploaded"].as_i64()), (200, Some(30)), "{body}");
+    assert_eq!(proxy.throttled(), 10, "every third object was refused once, then retried");
+    assert_eq!(release_keys(&s3, &id, body["deployId"].as_str().unwrap()).len(), 30);
+    assert!(complete(&blink, &format!("{id}.sites.localhost")).await.is_ok());
+
+    // One attempt only: the first refusal fails the deploy, clearly, and nothing of it stays.
+    let blink = Blink::start(BIN, &through_proxy("1")).await;
+    let id = project();
+    write_build(&blink, &id, "refused", 25, 100);
+    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!((status, body["error"].clone()), (502, json!("storage_failed")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("SlowDown"), "{body}");
+    assert!(s3.keys().iter().all(|k| !k.contains(&id)), "the failed release was swept: {:?}", s3.keys());
+    let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
+    assert_eq!(list["deploys"], json!([]));
+}
+
+#[tokio::test]
+async fn a_domain_claimed_by_many_users_at_once_goes_to_exactly_one_on_both_databases() {
+    for (backend, database) in db::backends().await {
+        let env: Vec<(&str, String)> = database.iter().map(|url| ("DATABASE_URL", url.clone())).collect();
+        let blink = Blink::start(BIN, &env).await;
+        let claims = (0..8).map(|n| {
+            let (token, id) = (jwt::user_token(&format!("racer-{n}")), project());
+            write_build(&blink, &id, &format!("racer-{n}"), 0, 0);
+            let blink = &blink;
+            async move {
+                let body = json!({ "projectId": id, "customDomain": "race.example.org" });
+                let (status, answer) = post(blink, "/api/deploy", &token, &body).await;
+                (status, answer, n)
+            }
+        });
+        let results = futures::future::join_all(claims).await;
+        let winners: Vec<_> = results.iter().filter(|(status, ..)| *status == 200).collect();
+        assert_eq!(winners.len(), 1, "{backend}: {results:?}");
+        for (status, answer, _) in results.iter().filter(|(status, ..)| *status != 200) {
+            assert_eq!((*status, answer["error"].clone()), (409, json!("domain_taken")), "{backend}: {answer}");
+        }
+        let winner = winners[0].2;
+        let page = complete(&blink, "race.example.org").await.unwrap();
+        assert!(page.contains(&short_hash(&format!("racer-{winner}"))), "{backend}: the winner's site is served");
+    }
 }
 
 #[tokio::test]

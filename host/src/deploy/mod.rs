@@ -339,7 +339,11 @@ impl Deployer {
         let Some(manifest) = self.manifest(project, &live).await else {
             return (StatusCode::SERVICE_UNAVAILABLE, "The site is being updated; try again.").into_response();
         };
-        let path = request.uri().path().trim_start_matches('/').to_string();
+        // Manifests hold file names as they are; URLs carry them percent-encoded.
+        let raw = request.uri().path().trim_start_matches('/');
+        let Ok(path) = percent_encoding::percent_decode_str(raw).decode_utf8().map(|p| p.into_owned()) else {
+            return (StatusCode::NOT_FOUND, "Not found.").into_response();
+        };
         let mut found = manifest.get(&path).cloned().map(|e| (path.clone(), e));
         if found.is_none() && path.starts_with("assets/") {
             // A page loaded just before a switch asks for its own assets after it: hashed names

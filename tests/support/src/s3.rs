@@ -112,3 +112,98 @@ impl Drop for S3Server {
         self.stop();
     }
 }
+
+/// A proxy in front of an [`S3Server`] that answers the first attempt of every `every`-th object
+/// uploaded `503 SlowDown`, as S3 does when throttling, and forwards everything else untouched
+/// (the `Host` header included, so request signatures stay valid). Retries of a refused object
+/// pass, so a client that retries always gets through.
+#[derive(Clone)]
+pub struct ThrottlingProxy {
+    pub endpoint: String,
+    state: std::sync::Arc<ProxyState>,
+    _server: std::sync::Arc<crate::git_server::Background>,
+}
+
+struct ProxyState {
+    upstream: String,
+    every: usize,
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    throttled: std::sync::atomic::AtomicUsize,
+    client: reqwest::Client,
+}
+
+const SLOW_DOWN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
+    <Message>Please reduce your request rate.</Message><RequestId>blink-test</RequestId></Error>";
+
+impl ThrottlingProxy {
+    /// Forwards to `server`, refusing every `every`-th upload once.
+    pub fn start(server: &S3Server, every: usize) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let state = std::sync::Arc::new(ProxyState {
+            upstream: server.endpoint.clone(),
+            every,
+            seen: Default::default(),
+            throttled: AtomicUsize::new(0),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        });
+        let handler = {
+            let state = state.clone();
+            move |request: axum::extract::Request| {
+                let state = state.clone();
+                async move {
+                    if request.method() == axum::http::Method::PUT && state.every > 0 {
+                        let first_attempt = {
+                            let mut seen = state.seen.lock().unwrap();
+                            seen.insert(request.uri().path().to_string()).then_some(seen.len())
+                        };
+                        if first_attempt.is_some_and(|n| n % state.every == 0) {
+                            state.throttled.fetch_add(1, Ordering::SeqCst);
+                            return axum::response::Response::builder()
+                                .status(503)
+                                .header("content-type", "application/xml")
+                                .body(axum::body::Body::from(SLOW_DOWN))
+                                .unwrap();
+                        }
+                    }
+                    forward(&state, request).await
+                }
+            }
+        };
+        let listener = crate::git_server::bind_loopback();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(handler);
+        let server = crate::git_server::serve_in_background("s3-throttle", listener, app);
+        Self { endpoint, state, _server: std::sync::Arc::new(server) }
+    }
+
+    /// Uploads refused so far.
+    pub fn throttled(&self) -> usize {
+        self.state.throttled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn forward(state: &ProxyState, request: axum::extract::Request) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let url = format!("{}{}", state.upstream, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
+    let mut upstream = state.client.request(method, url).body(body.to_vec());
+    // Lengths and framing are the client's to set again for the body it sends.
+    for (name, value) in parts.headers.iter().filter(|(n, _)| !is_framing(n.as_str())) {
+        upstream = upstream.header(name.as_str(), value.as_bytes());
+    }
+    let Ok(answer) = upstream.send().await else {
+        return axum::response::Response::builder().status(502).body(axum::body::Body::empty()).unwrap();
+    };
+    let mut response = axum::response::Response::builder().status(answer.status().as_u16());
+    for (name, value) in answer.headers().iter().filter(|(n, _)| !is_framing(n.as_str())) {
+        response = response.header(name.as_str(), value.as_bytes());
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    response.body(axum::body::Body::from(bytes)).unwrap()
+}
+
+fn is_framing(name: &str) -> bool {
+    name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
+}
