@@ -397,6 +397,12 @@ pub struct DeploySettings {
     #[arg(long, env = "BLINK_SITES_DOMAIN", default_value = "sites.localhost")]
     pub sites_domain: String,
 
+    /// Host names of this service (its API, previews…) that no project may claim as a custom
+    /// domain, comma-separated; the Cloudflare origin and the name a request arrives by are
+    /// refused anyway.
+    #[arg(long, env = "BLINK_RESERVED_DOMAINS", value_delimiter = ',')]
+    pub reserved_domains: Vec<String>,
+
     /// A deploy larger than this many bytes is refused (413 `deploy_too_large`).
     #[arg(long, env = "BLINK_DEPLOY_MAX_BYTES", default_value_t = 512 * 1024 * 1024)]
     pub deploy_max_bytes: u64,

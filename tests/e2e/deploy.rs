@@ -362,6 +362,7 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
             ("BLINK_CLOUDFLARE_ZONE_ID", "zone-1".into()),
             ("BLINK_CLOUDFLARE_ORIGIN", "origin.blink.test".into()),
             ("BLINK_CLOUDFLARE_POLL_SECS", "1".into()),
+            ("BLINK_RESERVED_DOMAINS", "api.blink.test".into()),
         ],
     )
     .await;
@@ -438,17 +439,31 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
     let (status, body) =
         post(&blink, "/api/deploy", &alice, &json!({ "projectId": second, "customDomain": "app.client.com" })).await;
     assert_eq!((status, body["error"].clone()), (409, json!("domain_taken")), "{body}");
+    let unbuilt = project();
+    let (status, body) =
+        post(&blink, "/api/deploy", &bob, &json!({ "projectId": unbuilt, "customDomain": "early.bob.com" })).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("no_build")), "{body}");
+    let (_, domains) = get_json(&blink, &format!("/api/projects/{unbuilt}/domains"), &bob).await;
+    assert_eq!(domains["domains"], json!([]), "a deploy without a build claims no domain");
     let (status, body) =
         post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "https://shop.bob.com" })).await;
     assert_eq!((status, body["error"].clone()), (422, json!("invalid_domain")), "{body}");
-    let (status, body) = post(
-        &blink,
-        "/api/deploy",
-        &bob,
-        &json!({ "projectId": bobs, "customDomain": format!("{id}.sites.blink.test") }),
-    )
-    .await;
-    assert_eq!((status, body["error"].clone()), (422, json!("invalid_domain")), "{body}");
+    // Names of the service itself: a project under the sites domain, the CDN's origin, an
+    // operator's reserved name, and the name this API answers on.
+    for taken in [format!("{id}.sites.blink.test"), "origin.blink.test".into(), "api.blink.test".into()] {
+        let (status, body) =
+            post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": taken })).await;
+        assert_eq!((status, body["error"].clone()), (422, json!("invalid_domain")), "{taken}: {body}");
+    }
+    let api = reqwest::Client::new()
+        .post(format!("{}/api/deploy", blink.url))
+        .header("host", "blink.api.test")
+        .bearer_auth(&bob)
+        .json(&json!({ "projectId": bobs, "customDomain": "blink.api.test" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 422, "the API's own name is refused");
 
     // Cloudflare failing: a clear error, and nothing deployed.
     cloudflare.fail_next(503);

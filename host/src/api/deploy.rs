@@ -63,10 +63,22 @@ pub async fn deploy(
     let project = body.project_id;
     super::orchestrator::claim_project(&state, &user, &project).await?;
     let domain = match body.custom_domain.as_deref().filter(|d| !d.trim().is_empty()) {
-        Some(raw) => Some(state.deployer.normalize_domain(raw).map_err(DeployError::from)?),
+        Some(raw) => {
+            let name = state.deployer.normalize_domain(raw).map_err(DeployError::from)?;
+            // The name this API is reached by is never a site's: claimed, it would take the API.
+            let api_host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+            if api_host.rsplit_once(':').map_or(api_host, |(name, _)| name).eq_ignore_ascii_case(&name) {
+                return Err(DeployError::from(DomainError::Invalid(format!("{name} is this host's own name"))).into());
+            }
+            Some(name)
+        }
         None => None,
     };
     let _turn = state.workspaces.lock(&project).await;
+    // Before any name is claimed or created: a deploy without a build changes nothing.
+    if !state.deployer.has_build(&project) {
+        return Err(DeployError::NoBuild.into());
+    }
     // Names first: a domain someone else has, or a CDN that refuses, leaves the site as it was.
     let attached = match &domain {
         Some(hostname) => Some(state.deployer.attach_domain(&user.id, &project, hostname).await?),

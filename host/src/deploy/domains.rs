@@ -81,7 +81,11 @@ impl Deployer {
     }
 
     pub fn normalize_domain(&self, raw: &str) -> Result<String, DomainError> {
-        normalize(raw, &self.domain)
+        let name = normalize(raw, &self.domain)?;
+        if self.reserved.contains(&name) {
+            return Err(DomainError::Invalid(format!("{name} is this host's own name")));
+        }
+        Ok(name)
     }
 
     pub async fn reload_domains(&self) -> Result<(), DbError> {

@@ -83,6 +83,8 @@ pub struct Deployer {
     max_files: usize,
     /// Manifests never change once a release is complete.
     manifests: Arc<Mutex<HashMap<String, Arc<Manifest>>>>,
+    /// Names no project may claim: this host's own.
+    reserved: Vec<String>,
     /// Custom domain → project, for serving by `Host` without a query per request.
     custom_domains: Arc<ArcSwap<HashMap<String, String>>>,
 }
@@ -113,19 +115,30 @@ impl Deployer {
             max_bytes: settings.deploy_max_bytes,
             max_files: settings.deploy_max_files,
             manifests: Arc::default(),
+            reserved: settings
+                .reserved_domains
+                .iter()
+                .chain(&settings.cloudflare_origin)
+                .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect(),
             custom_domains: Arc::default(),
         };
         deployer.reload_domains().await?;
         Ok(deployer)
     }
 
+    pub fn has_build(&self, project: &str) -> bool {
+        self.builds.join(project).join("dist").join("index.html").is_file()
+    }
+
     /// Publishes the project's latest build as a new release and makes it live. Only files that
     /// differ from the live release are stored again; the switch happens after every one is.
     pub async fn deploy(&self, project: &str) -> Result<Deploy, DeployError> {
-        let dist = self.builds.join(project).join("dist");
-        if !dist.join("index.html").is_file() {
+        if !self.has_build(project) {
             return Err(DeployError::NoBuild);
         }
+        let dist = self.builds.join(project).join("dist");
         let (max_files, max_bytes) = (self.max_files, self.max_bytes);
         let files = tokio::task::spawn_blocking(move || read_release(&dist, max_files, max_bytes))
             .await
