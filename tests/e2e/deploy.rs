@@ -177,6 +177,10 @@ async fn releases_go_to_s3_are_served_by_host_name_rolled_back_and_cleaned_up() 
     assert_eq!(part.status(), 206);
     assert_eq!(part.headers()["content-range"], "bytes 8-10/19");
     assert_eq!(part.text().await.unwrap(), "log");
+    let other_version = site(&blink, &host, &script, &[("range", "bytes=8-10"), ("if-range", "\"0000\"")]).await;
+    assert_eq!(other_version.status(), 200, "a range of other bytes than the client's is the whole file");
+    let beyond = site(&blink, &host, &script, &[("range", "bytes=500-600")]).await;
+    assert_eq!((beyond.status().as_u16(), beyond.headers()["content-range"].to_str().unwrap()), (416, "bytes */19"));
     let route = site(&blink, &host, "/settings/profile", &[]).await;
     assert_eq!((route.status().as_u16(), route.headers()["cache-control"].to_str().unwrap()), (200, "no-cache"));
     assert!(route.text().await.unwrap().contains("<div id=\"root\">"), "client-side routes get index.html");
@@ -263,7 +267,8 @@ async fn readers_only_see_whole_releases_even_when_the_store_dies_mid_upload() {
         &[
             ("BLINK_S3_MAX_ATTEMPTS", "2".into()),
             ("BLINK_S3_TIMEOUT_SECS", "5".into()),
-            ("BLINK_S3_PARALLEL", "4".into()),
+            // One upload at a time, so that stopping the store lands half-way.
+            ("BLINK_S3_PARALLEL", "1".into()),
         ],
     )
     .await;
@@ -473,6 +478,18 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
     let (_, list) = get_json(&blink, &format!("/api/projects/{bobs}/deploys"), &bob).await;
     assert_eq!(list["deploys"], json!([]));
 
+    // The API's own paths are never a custom domain's, should it be the API's name.
+    let health = site(&blink, "app.client.com", "/healthz", &[]).await.text().await.unwrap();
+    assert!(!health.contains("<div id=\"root\">"), "{health}");
+    // Removed in Cloudflare's dashboard meanwhile: detaching still works.
+    let id_on_cloudflare = cloudflare.custom_hostnames()[0]["id"].as_str().unwrap().to_string();
+    let removed = reqwest::Client::new()
+        .delete(format!("{}/zones/zone-1/custom_hostnames/{id_on_cloudflare}", cloudflare.base_url))
+        .bearer_auth("cf-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
     // Alice detaches the domain: its custom hostname goes, and Bob can have it.
     let response = reqwest::Client::new()
         .delete(format!("{}/api/projects/{id}/domains/app.client.com", blink.url))
@@ -482,6 +499,8 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
         .unwrap();
     assert_eq!(response.status(), 204);
     assert!(cloudflare.custom_hostnames().is_empty());
+    let (_, domains) = get_json(&blink, &format!("/api/projects/{id}/domains"), &alice).await;
+    assert_eq!(domains["domains"], json!([]));
     let (status, body) =
         post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "app.client.com" })).await;
     assert_eq!((status, body["ssl"].as_bool()), (200, Some(false)), "{body}");
@@ -590,7 +609,42 @@ async fn deploy_limits_hold_at_their_edges() {
     // The refused deploys left the last good release live.
     let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
     assert_eq!(list["deploys"].as_array().unwrap().len(), 2);
-    assert!(complete(&blink, &format!("{id}.sites.localhost")).await.unwrap().contains(&short_hash("x")));
+    let host = format!("{id}.sites.localhost");
+    assert!(complete(&blink, &host).await.unwrap().contains(&short_hash("x")));
+    // A rollback is seen at once, even by a browser holding the newer page's date.
+    let first = list["deploys"][1]["id"].as_str().unwrap().to_string();
+    let (status, _) = post(&blink, &format!("/api/projects/{id}/deploys/{first}/restore"), &token, &json!({})).await;
+    assert_eq!(status, 200);
+    let page = site(&blink, &host, "/", &[("if-modified-since", "Fri, 01 Jan 2100 00:00:00 GMT")]).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(&short_hash("v")));
+}
+
+#[tokio::test]
+async fn releases_made_before_s3_was_configured_stay_served_and_restorable() {
+    let blink = Blink::start(BIN, &[]).await;
+    let token = jwt::user_token("moving-deployer");
+    let id = project();
+    let host = format!("{id}.sites.localhost");
+    write_build(&blink, &id, "local", 2, 100);
+    let (status, local) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{local}");
+    let data = blink.stop().await;
+
+    // The operator configures S3: the live local release is still served.
+    let s3 = S3Server::start("blink-sites");
+    let blink = Blink::start_in(BIN, data, &s3.host_env()).await;
+    assert!(complete(&blink, &host).await.unwrap().contains(&short_hash("local")));
+    write_build(&blink, &id, "remote", 2, 100);
+    let (status, remote) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{remote}");
+    assert_eq!(remote["uploaded"], remote["files"], "nothing is reused across stores");
+    assert!(complete(&blink, &host).await.unwrap().contains(&short_hash("remote")));
+    assert_eq!(release_keys(&s3, &id, remote["deployId"].as_str().unwrap()).len(), 7);
+    let restore = format!("/api/projects/{id}/deploys/{}/restore", local["deployId"].as_str().unwrap());
+    let (status, _) = post(&blink, &restore, &token, &json!({})).await;
+    assert_eq!(status, 200);
+    assert!(complete(&blink, &host).await.unwrap().contains(&short_hash("local")));
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -117,8 +117,15 @@ async fn preview_host(
     };
     // A deployed site, by its host name: served from its live release, as a CDN's origin.
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
-    if let Some(project) = state.deployer.project_of_host(&host) {
-        return state.deployer.serve(&project, request).await;
+    if let Some(site) = state.deployer.site_of_host(&host) {
+        // A custom domain is any name a user typed: were it this API's own, claimed before the
+        // operator reserved it, the API's paths still reach the API.
+        let path = request.uri().path();
+        let api_path =
+            ["/api/", "/preview/"].iter().any(|p| path.starts_with(p)) || path == "/healthz" || path == "/readyz";
+        if !(site.custom && api_path) {
+            return state.deployer.serve(&site.project, request).await;
+        }
     }
     next.run(request).await
 }

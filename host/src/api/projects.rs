@@ -64,7 +64,11 @@ pub async fn remove(State(state): State<AppState>, user: User, Path(id): Path<St
     }
     // The record is gone; its sandbox, files and builds go with it. A failure here is logged,
     // not returned: the project no longer exists for the user either way.
-    state.deployer.forget(&id).await;
+    {
+        // After a deploy in flight, which would otherwise store a release for a project gone.
+        let _turn = state.workspaces.lock(&id).await;
+        state.deployer.forget(&id).await;
+    }
     if let Some(previews) = &state.previews
         && let Err(e) = previews.forget(&id).await
     {

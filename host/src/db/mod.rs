@@ -624,21 +624,49 @@ impl Database {
         Ok(())
     }
 
-    pub async fn complete_deploy(&self, id: &str, manifest: &str) -> Result<(), DbError> {
-        sqlx::query("UPDATE deploys SET manifest = $1, state = 'complete' WHERE id = $2")
+    /// Whether the release was still there to complete (its project may have been deleted).
+    pub async fn complete_deploy(&self, id: &str, manifest: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE deploys SET manifest = $1, state = 'complete' WHERE id = $2")
             .bind(manifest)
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_deploy_state(&self, id: &str, state: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE deploys SET state = $1 WHERE id = $2").bind(state).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
-    /// Releases whose storing never completed (failed, or the host stopped half-way).
-    pub async fn unfinished_deploys(&self, project: &str) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar("SELECT id FROM deploys WHERE project_id = $1 AND state <> 'complete'")
+    /// An upload that failed and whose objects could not be swept yet.
+    pub async fn fail_deploy(&self, id: &str) -> Result<(), DbError> {
+        self.set_deploy_state(id, "failed").await
+    }
+
+    /// A release being deleted: no longer listed or restorable, its manifest kept until its
+    /// objects are gone.
+    pub async fn mark_deploy_deleting(&self, id: &str) -> Result<(), DbError> {
+        self.set_deploy_state(id, "deleting").await
+    }
+
+    pub async fn deleting_deploys(&self, project: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT id FROM deploys WHERE project_id = $1 AND state = 'deleting'")
             .bind(project)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// Uploads that failed, or were still in progress before `before` (their host stopped).
+    pub async fn abandoned_deploys(&self, project: &str, before: i64) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM deploys WHERE project_id = $1 \
+             AND (state = 'failed' OR (state = 'uploading' AND created_at < $2))",
+        )
+        .bind(project)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// A complete release's store kind and manifest (none for releases older than manifests).

@@ -15,6 +15,11 @@ pub enum CloudflareError {
 }
 
 impl CloudflareError {
+    /// The object is gone on Cloudflare's side (removed in its dashboard, say).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CloudflareError::Api { status: 404, .. })
+    }
+
     fn has_code(&self, code: i64) -> bool {
         matches!(self, CloudflareError::Api { codes, .. } if codes.contains(&code))
     }

@@ -117,11 +117,21 @@ impl Deployer {
         self.ensure_site_dns(project).await?;
         let mut status = owner.ssl_status;
         if let Some((cloudflare, _)) = &self.cloudflare {
-            let found = match &owner.cf_hostname_id {
-                Some(id) => cloudflare.custom_hostname(id).await,
-                None => cloudflare.ensure_custom_hostname(hostname, &self.host_name(project)).await,
-            }
-            .map_err(DomainError::from)?;
+            let known = match &owner.cf_hostname_id {
+                Some(id) => match cloudflare.custom_hostname(id).await {
+                    Err(e) if e.is_not_found() => None,
+                    other => Some(other.map_err(DomainError::from)?),
+                },
+                None => None,
+            };
+            let found = match known {
+                Some(found) => found,
+                // New, or removed on Cloudflare's side since: (re)created.
+                None => cloudflare
+                    .ensure_custom_hostname(hostname, &self.host_name(project))
+                    .await
+                    .map_err(DomainError::from)?,
+            };
             // Cloudflare often issues within seconds of creation: one fresh read.
             let found = if found.ssl_status() == ACTIVE {
                 found
@@ -170,7 +180,10 @@ impl Deployer {
         let row = self.db.project_domains(project).await?.into_iter().find(|d| d.hostname == name);
         let Some(row) = row else { return Err(DomainError::Unknown(name).into()) };
         if let (Some((cloudflare, _)), Some(id)) = (&self.cloudflare, &row.cf_hostname_id) {
-            cloudflare.delete_custom_hostname(id).await.map_err(DomainError::from)?;
+            match cloudflare.delete_custom_hostname(id).await {
+                Err(e) if !e.is_not_found() => return Err(DomainError::from(e).into()),
+                _ => {}
+            }
         }
         self.db.delete_domain(&name).await?;
         self.reload_domains().await?;

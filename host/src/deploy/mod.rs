@@ -55,6 +55,13 @@ pub struct Deploy {
     pub uploaded: Option<usize>,
 }
 
+/// The site a request's host name names.
+pub struct SiteHost {
+    pub project: String,
+    /// A user's own domain rather than the project's default name.
+    pub custom: bool,
+}
+
 /// One file of a release.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
@@ -67,11 +74,21 @@ pub struct Entry {
 
 pub type Manifest = BTreeMap<String, Entry>;
 
+/// A complete release: its files, and the store that holds them (releases made before the
+/// operator configured S3 stay in the local store, and keep being served from it).
+pub struct Release {
+    store: Store,
+    files: Manifest,
+}
+
 #[derive(Clone)]
 pub struct Deployer {
     db: Database,
     builds: PathBuf,
+    /// Where new releases go.
     store: Store,
+    /// The data directory's store, which earlier releases may still be in.
+    local: Store,
     cloudflare: Option<(cloudflare::Cloudflare, String)>,
     /// Releases kept per project (the live one always is).
     keep: usize,
@@ -82,7 +99,7 @@ pub struct Deployer {
     max_bytes: u64,
     max_files: usize,
     /// Manifests never change once a release is complete.
-    manifests: Arc<Mutex<HashMap<String, Arc<Manifest>>>>,
+    manifests: Arc<Mutex<HashMap<String, Arc<Release>>>>,
     /// Names no project may claim: this host's own.
     reserved: Vec<String>,
     /// Custom domain → project, for serving by `Host` without a query per request.
@@ -91,9 +108,13 @@ pub struct Deployer {
 
 const MANIFEST_CACHE: usize = 512;
 
+/// An upload still marked in progress after this long was abandoned by its host.
+const ABANDONED_MS: i64 = 6 * 60 * 60 * 1000;
+
 impl Deployer {
     pub async fn new(db: Database, data_dir: &Path, settings: &DeploySettings) -> anyhow::Result<Self> {
         let store = Store::from_settings(settings, data_dir.join("sites"))?;
+        let local = Store::Local(data_dir.join("sites"));
         let cloudflare = match &settings.cloudflare_token {
             Some(token) if !token.is_empty() => {
                 let (Some(zone), Some(origin)) = (&settings.cloudflare_zone_id, &settings.cloudflare_origin) else {
@@ -108,6 +129,7 @@ impl Deployer {
             db,
             builds: data_dir.join("builds"),
             store,
+            local,
             cloudflare,
             keep: settings.deploy_keep.max(1),
             domain: settings.sites_domain.trim_end_matches('.').to_ascii_lowercase(),
@@ -143,8 +165,11 @@ impl Deployer {
         let files = tokio::task::spawn_blocking(move || read_release(&dist, max_files, max_bytes))
             .await
             .map_err(|e| DeployError::Storage(e.to_string()))??;
+        // Unchanged files are reused only from a release in the same store.
         let previous = match self.db.live_deploy(project).await? {
-            Some(live) => self.manifest(project, &live).await.map(|m| (live, m)),
+            Some(live) => {
+                self.release(project, &live).await?.filter(|r| r.store.kind() == self.store.kind()).map(|r| (live, r))
+            }
             None => None,
         };
         let id = format!("{}-{}", now_ms(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -155,7 +180,7 @@ impl Deployer {
         let mut uploads = Vec::new();
         let mut unchanged = Vec::new();
         for file in files {
-            let same = previous.as_ref().and_then(|(_, m)| m.get(&file.path)).filter(|e| e.sha256 == file.sha256);
+            let same = previous.as_ref().and_then(|(_, r)| r.files.get(&file.path)).filter(|e| e.sha256 == file.sha256);
             let stored_in = match (same, &self.store) {
                 // The local store links unchanged files into the new release directory, so
                 // that each directory stays whole on its own.
@@ -178,15 +203,22 @@ impl Deployer {
         let linked = previous.as_ref().map(|(live, _)| (live.as_str(), unchanged));
         if let Err(e) = self.store.put_release(project, &id, uploads, linked).await {
             tracing::warn!(project, deploy = %id, "release not stored, the previous one stays live: {e}");
-            // What was stored is swept now if the store answers, or by the next deploy's cleanup.
+            // No upload is in flight any more: what was stored is swept now if the store
+            // answers, else by the next deploy's cleanup.
             if self.store.delete(project, &id, None).await.is_ok() {
                 let _ = self.db.delete_deploy(&id).await;
+            } else {
+                let _ = self.db.fail_deploy(&id).await;
             }
             return Err(DeployError::Storage(e));
         }
         let json = serde_json::to_string(&manifest).map_err(|e| DeployError::Storage(e.to_string()))?;
-        self.db.complete_deploy(&id, &json).await?;
-        self.cache_manifest(&id, Arc::new(manifest));
+        if !self.db.complete_deploy(&id, &json).await? {
+            // The project was deleted meanwhile: its releases are gone, this one with them.
+            let _ = self.store.delete(project, &id, None).await;
+            return Err(DeployError::UnknownDeploy(id));
+        }
+        self.cache_release(&id, Arc::new(Release { store: self.store.clone(), files: manifest }));
         self.db.set_live_deploy(project, &id).await?;
         tracing::info!(project, deploy = %id, files = count, bytes, uploaded, "release live");
         self.cleanup(project).await;
@@ -196,7 +228,7 @@ impl Deployer {
     /// Makes an earlier release live again.
     pub async fn restore(&self, project: &str, deploy: &str) -> Result<(), DeployError> {
         let known = self.db.deploys(project).await?.into_iter().any(|(id, ..)| id == deploy);
-        if !known || self.manifest(project, deploy).await.is_none() {
+        if !known || self.release(project, deploy).await?.is_none() {
             return Err(DeployError::UnknownDeploy(deploy.to_string()));
         }
         self.db.set_live_deploy(project, deploy).await?;
@@ -223,12 +255,19 @@ impl Deployer {
 
     /// Removes releases beyond the newest `keep` (never the live one, nor one retired less than
     /// the grace period ago: a page loaded from it may still be fetching its assets), and any
-    /// release that never completed. Bytes a kept release still uses stay.
+    /// release whose upload failed. Bytes a kept release still uses stay. Any doubt (a manifest
+    /// that cannot be read) stops it: deleting too little is retried next time, too much is not.
     async fn cleanup(&self, project: &str) {
-        let Ok(deploys) = self.db.deploys(project).await else { return };
-        let live = self.db.live_deploy(project).await.ok().flatten();
+        if let Err(e) = self.try_cleanup(project).await {
+            tracing::warn!(project, "old releases not cleaned up this time: {e}");
+        }
+    }
+
+    async fn try_cleanup(&self, project: &str) -> Result<(), DeployError> {
+        let deploys = self.db.deploys(project).await?;
+        let live = self.db.live_deploy(project).await?;
         let grace_ms = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
-        let (mut kept, mut doomed) = (Vec::new(), Vec::new());
+        let (mut kept, mut doomed) = (Vec::new(), self.db.deleting_deploys(project).await?);
         for (index, (id, _, _, _, retired)) in deploys.into_iter().enumerate() {
             let protected = index < self.keep
                 || live.as_deref() == Some(id.as_str())
@@ -237,46 +276,54 @@ impl Deployer {
         }
         let mut in_use = std::collections::HashSet::new();
         for id in &kept {
-            if let Some(manifest) = self.manifest(project, id).await {
-                in_use.extend(manifest.iter().map(|(path, e)| (e.stored_in.clone(), path.clone())));
-            }
+            let release = self.release(project, id).await?.ok_or_else(|| DeployError::UnknownDeploy(id.clone()))?;
+            in_use.extend(release.files.iter().map(|(path, e)| (e.stored_in.clone(), path.clone())));
         }
         for id in doomed {
-            let Some(manifest) = self.manifest(project, &id).await else { continue };
+            let Some(release) = self.release(project, &id).await? else { continue };
+            // Out of the list first: a release half deleted can never be restored.
+            self.db.mark_deploy_deleting(&id).await?;
             let mut by_release: HashMap<&str, Vec<String>> = HashMap::new();
-            for (path, entry) in manifest.iter() {
+            for (path, entry) in release.files.iter() {
                 if !in_use.contains(&(entry.stored_in.clone(), path.clone())) {
                     by_release.entry(&entry.stored_in).or_default().push(path.clone());
                 }
             }
             let mut deleted = true;
-            for (release, paths) in by_release {
-                // The local store's release directories are self-contained: remove it whole.
-                let paths = matches!(self.store, Store::S3(_)).then_some(paths);
-                if let Err(e) = self.store.delete(project, release, paths).await {
+            for (stored_in, paths) in by_release {
+                // The local store's release directories are self-contained: removed whole.
+                let paths = matches!(release.store, Store::S3(_)).then_some(paths);
+                if let Err(e) = release.store.delete(project, stored_in, paths).await {
                     tracing::warn!(project, deploy = %id, "an old release could not be deleted: {e}");
                     deleted = false;
                 }
             }
-            if matches!(self.store, Store::Local(_)) {
-                deleted &= self.store.delete(project, &id, None).await.is_ok();
+            if matches!(release.store, Store::Local(_)) {
+                deleted &= release.store.delete(project, &id, None).await.is_ok();
             }
             if deleted {
-                let _ = self.db.delete_deploy(&id).await;
+                self.db.delete_deploy(&id).await?;
                 self.manifests.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             }
         }
-        for id in self.db.unfinished_deploys(project).await.unwrap_or_default() {
+        // Uploads that failed, or that a host stopped during long ago (another host sharing
+        // the database may be uploading right now: recent ones are left alone).
+        for id in self.db.abandoned_deploys(project, now_ms() - ABANDONED_MS).await? {
             if self.store.delete(project, &id, None).await.is_ok() {
-                let _ = self.db.delete_deploy(&id).await;
+                self.db.delete_deploy(&id).await?;
             }
         }
+        Ok(())
     }
 
     /// Removes every release and domain of a deleted project.
     pub async fn forget(&self, project: &str) {
-        if let Err(e) = self.store.forget(project).await {
-            tracing::warn!(project, "a deleted project's releases could not be removed: {e}");
+        let stores =
+            if self.store.kind() == self.local.kind() { vec![&self.store] } else { vec![&self.store, &self.local] };
+        for store in stores {
+            if let Err(e) = store.forget(project).await {
+                tracing::warn!(project, "a deleted project's releases could not be removed: {e}");
+            }
         }
         let _ = self.db.delete_deploys(project).await;
         self.forget_domains(project).await;
@@ -287,58 +334,67 @@ impl Deployer {
         format!("{project}.{}", self.domain)
     }
 
-    /// The project a `{projectId}.{domain}` host name (or a custom domain) names.
-    pub fn project_of_host(&self, host: &str) -> Option<String> {
+    /// The site a `{projectId}.{domain}` host name, or a custom domain, names.
+    pub fn site_of_host(&self, host: &str) -> Option<SiteHost> {
         let name =
             host.rsplit_once(':').map_or(host, |(name, port)| if port.parse::<u16>().is_ok() { name } else { host });
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         if let Some(project) = name.strip_suffix(&self.domain).and_then(|p| p.strip_suffix('.')) {
-            return crate::api::projects::valid_project_id(project).then(|| project.to_string());
+            return crate::api::projects::valid_project_id(project)
+                .then(|| SiteHost { project: project.to_string(), custom: false });
         }
-        self.custom_domains.load().get(&name).cloned()
+        self.custom_domains.load().get(&name).map(|project| SiteHost { project: project.clone(), custom: true })
     }
 
-    async fn manifest(&self, project: &str, release: &str) -> Option<Arc<Manifest>> {
-        if let Some(found) = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(release) {
-            return Some(found.clone());
+    /// A complete release (or one being deleted), `None` if there is no such release or its
+    /// store is not configured any more.
+    async fn release(&self, project: &str, id: &str) -> Result<Option<Arc<Release>>, DeployError> {
+        if let Some(found) = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(Some(found.clone()));
         }
-        let (store, json) = self.db.deploy_manifest(project, release).await.ok().flatten()?;
-        if store != self.store.kind() {
-            return None;
-        }
-        let manifest: Manifest = match json {
-            Some(json) => serde_json::from_str(&json).ok()?,
+        let Some((kind, json)) = self.db.deploy_manifest(project, id).await? else { return Ok(None) };
+        let store = match kind.as_str() {
+            "local" => self.local.clone(),
+            kind if kind == self.store.kind() => self.store.clone(),
+            _ => return Ok(None),
+        };
+        let files: Manifest = match json {
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| DeployError::Storage(format!("manifest of {id}: {e}")))?
+            }
             // Releases from before manifests existed are whole directories of the local store.
             None => {
-                let Store::Local(sites) = &self.store else { return None };
-                let dir = sites.join(project).join(release);
-                let id = release.to_string();
-                tokio::task::spawn_blocking(move || {
-                    let files = read_release(&dir, usize::MAX, u64::MAX).ok()?;
-                    Some(
-                        files
-                            .into_iter()
-                            .map(|f| {
-                                (f.path, Entry { sha256: f.sha256, size: f.bytes.len() as u64, stored_in: id.clone() })
-                            })
-                            .collect(),
-                    )
+                let Store::Local(sites) = &store else { return Ok(None) };
+                let dir = sites.join(project).join(id);
+                let owner = id.to_string();
+                tokio::task::spawn_blocking(move || -> Result<Manifest, DeployError> {
+                    Ok(read_release(&dir, usize::MAX, u64::MAX)?
+                        .into_iter()
+                        .map(|f| {
+                            let entry =
+                                Entry { sha256: f.sha256, size: f.bytes.len() as u64, stored_in: owner.clone() };
+                            (f.path, entry)
+                        })
+                        .collect())
                 })
                 .await
-                .ok()??
+                .map_err(|e| DeployError::Storage(e.to_string()))??
             }
         };
-        let manifest = Arc::new(manifest);
-        self.cache_manifest(release, manifest.clone());
-        Some(manifest)
+        let release = Arc::new(Release { store, files });
+        self.cache_release(id, release.clone());
+        Ok(Some(release))
     }
 
-    fn cache_manifest(&self, release: &str, manifest: Arc<Manifest>) {
+    fn cache_release(&self, id: &str, release: Arc<Release>) {
         let mut cache = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MANIFEST_CACHE {
-            cache.clear();
+            // One out, not all: the others are as likely to be asked for again.
+            if let Some(evicted) = cache.keys().next().cloned() {
+                cache.remove(&evicted);
+            }
         }
-        cache.insert(release.to_string(), manifest);
+        cache.insert(id.to_string(), release);
     }
 
     /// Serves a request for a deployed site from its live release: files as they are, other
@@ -349,34 +405,40 @@ impl Deployer {
             Ok(None) => return (StatusCode::NOT_FOUND, "Nothing is deployed here yet.").into_response(),
             Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         };
-        let Some(manifest) = self.manifest(project, &live).await else {
-            return (StatusCode::SERVICE_UNAVAILABLE, "The site is being updated; try again.").into_response();
+        let release = match self.release(project, &live).await {
+            Ok(Some(release)) => release,
+            Ok(None) => {
+                return (StatusCode::SERVICE_UNAVAILABLE, "The site is being updated; try again.").into_response();
+            }
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         };
         // Manifests hold file names as they are; URLs carry them percent-encoded.
         let raw = request.uri().path().trim_start_matches('/');
         let Ok(path) = percent_encoding::percent_decode_str(raw).decode_utf8().map(|p| p.into_owned()) else {
             return (StatusCode::NOT_FOUND, "Not found.").into_response();
         };
-        let mut found = manifest.get(&path).cloned().map(|e| (path.clone(), e));
+        let mut found = release.files.get(&path).cloned().map(|e| (path.clone(), e, release.store.clone()));
         if found.is_none() && path.starts_with("assets/") {
             // A page loaded just before a switch asks for its own assets after it: hashed names
             // are unique to their content, so the kept releases still answer them, and the
             // visitor sees the old site whole rather than a mix.
             for (id, ..) in self.db.deploys(project).await.unwrap_or_default() {
-                if let Some(entry) = self.manifest(project, &id).await.and_then(|m| m.get(&path).cloned()) {
-                    found = Some((path.clone(), entry));
+                if let Ok(Some(old)) = self.release(project, &id).await
+                    && let Some(entry) = old.files.get(&path)
+                {
+                    found = Some((path.clone(), entry.clone(), old.store.clone()));
                     break;
                 }
             }
         }
-        let (path, entry) = match found {
+        let (path, entry, store) = match found {
             Some(found) => found,
             // A missing asset is a 404; a missing page is the app's to route.
             None if Path::new(&path).extension().is_some() => {
                 return (StatusCode::NOT_FOUND, "Not found.").into_response();
             }
-            None => match manifest.get("index.html") {
-                Some(index) => ("index.html".to_string(), index.clone()),
+            None => match release.files.get("index.html") {
+                Some(index) => ("index.html".to_string(), index.clone(), release.store.clone()),
                 None => return (StatusCode::NOT_FOUND, "Not found.").into_response(),
             },
         };
@@ -394,7 +456,24 @@ impl Deployer {
             }
             return response;
         }
-        let mut response = self.store.fetch(project, &entry.stored_in, &path, request).await;
+        // Validators are ours (content hashes): a store's own dates must not answer for them,
+        // or a rollback to older bytes would be "not modified". A range of other bytes than
+        // the client holds would splice two versions: `If-Range` drops the range then.
+        let mut request = request;
+        let headers = request.headers_mut();
+        let stale_range = headers.get(header::IF_RANGE).is_some_and(|v| v.as_bytes() != etag.as_bytes());
+        if stale_range {
+            headers.remove(header::RANGE);
+        }
+        for name in [header::IF_RANGE, header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE, header::IF_MATCH] {
+            headers.remove(name);
+        }
+        let mut response = store.fetch(project, &entry.stored_in, &path, request).await;
+        if response.status() == StatusCode::RANGE_NOT_SATISFIABLE
+            && let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", entry.size))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
         if response.status().is_success() {
             let headers = response.headers_mut();
             headers.insert(header::CACHE_CONTROL, cache);

@@ -212,26 +212,41 @@ impl S3Store {
         format!("{}{project}/{release}/{path}", self.prefix)
     }
 
+    /// Uploads every file, `parallel` at a time. After a failure no new upload starts, but
+    /// those in flight are waited for, so that a sweep after it finds everything stored.
     async fn put_all(&self, project: &str, release: &str, files: Vec<Upload>) -> Result<(), String> {
-        use futures::{StreamExt as _, TryStreamExt as _};
-        futures::stream::iter(files)
-            .map(|file| async move {
-                self.client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(self.key(project, release, &file.path))
-                    .content_type(file.content_type)
-                    .cache_control(file.cache_control)
-                    .metadata("sha256", file.sha256)
-                    .body(ByteStream::from(file.bytes))
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("uploading {}: {}", file.path, error_text(&e)))
+        use futures::StreamExt as _;
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let results: Vec<Result<(), String>> = futures::stream::iter(files)
+            .map(|file| {
+                let failed = &failed;
+                async move {
+                    if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    let result = self
+                        .client
+                        .put_object()
+                        .bucket(&self.bucket)
+                        .key(self.key(project, release, &file.path))
+                        .content_type(file.content_type)
+                        .cache_control(file.cache_control)
+                        .metadata("sha256", file.sha256)
+                        .body(ByteStream::from(file.bytes))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| format!("uploading {}: {}", file.path, error_text(&e)));
+                    if result.is_err() {
+                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    result
+                }
             })
             .buffer_unordered(self.parallel)
-            .try_collect::<()>()
-            .await
+            .collect()
+            .await;
+        results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
     }
 
     async fn fetch(&self, project: &str, release: &str, path: &str, request: Request) -> Response {
