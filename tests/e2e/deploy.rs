@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use blink_test_support::fake_cloudflare::FakeCloudflare;
 use blink_test_support::host::Blink;
-use blink_test_support::s3::{ACCESS_KEY, S3Server, SECRET_KEY, ThrottlingProxy};
+use blink_test_support::s3::{ACCESS_KEY, Fault, FaultyProxy, S3Server, SECRET_KEY};
+use blink_test_support::sites::{complete, site};
 use blink_test_support::{db, jwt};
 use serde_json::{Value, json};
 
@@ -70,33 +71,6 @@ async fn get_json(blink: &Blink, path: &str, token: &str) -> (u16, Value) {
     let response = reqwest::Client::new().get(format!("{}{path}", blink.url)).bearer_auth(token).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Fetches `path` of a deployed site through the host, by `Host` header, as the CDN would.
-async fn site(blink: &Blink, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = reqwest::Client::new().get(format!("{}{path}", blink.url)).header("host", host);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
-}
-
-/// The page and every asset it references: `Ok(page)` when all answer, else what did not.
-async fn complete(blink: &Blink, host: &str) -> Result<String, (u16, String)> {
-    let page = site(blink, host, "/", &[]).await;
-    let status = page.status().as_u16();
-    let html = page.text().await.unwrap();
-    if status != 200 {
-        return Err((status, html));
-    }
-    for asset in html.split('"').filter(|s| s.starts_with("/assets/")) {
-        let response = site(blink, host, asset, &[]).await;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err((status, format!("{asset} of {html}")));
-        }
-    }
-    Ok(html)
 }
 
 /// `aws s3api head-object`: the object's headers as the store keeps them, read by another client.
@@ -469,6 +443,15 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
         .await
         .unwrap();
     assert_eq!(api.status(), 422, "the API's own name is refused");
+    let behind_proxy = reqwest::Client::new()
+        .post(format!("{}/api/deploy", blink.url))
+        .header("x-forwarded-host", "public.blink.test")
+        .bearer_auth(&bob)
+        .json(&json!({ "projectId": bobs, "customDomain": "public.blink.test" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(behind_proxy.status(), 422, "the API's public name behind a proxy is refused");
 
     // Cloudflare failing: a clear error, and nothing deployed.
     cloudflare.fail_next(503);
@@ -501,6 +484,14 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
     assert!(cloudflare.custom_hostnames().is_empty());
     let (_, domains) = get_json(&blink, &format!("/api/projects/{id}/domains"), &alice).await;
     assert_eq!(domains["domains"], json!([]));
+    let again = reqwest::Client::new()
+        .delete(format!("{}/api/projects/{id}/domains/app.client.com", blink.url))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    assert_eq!(again.json::<Value>().await.unwrap()["error"], "unknown_domain");
     let (status, body) =
         post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "app.client.com" })).await;
     assert_eq!((status, body["ssl"].as_bool()), (200, Some(false)), "{body}");
@@ -520,36 +511,50 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
 }
 
 #[tokio::test]
-async fn throttled_uploads_are_retried_and_a_store_that_keeps_refusing_fails_the_deploy() {
+async fn throttled_and_stalled_uploads_are_retried_within_their_limits() {
     let s3 = S3Server::start("blink-sites");
-    let proxy = ThrottlingProxy::start(&s3, 3);
-    let through_proxy = |attempts: &str| {
+    let token = jwt::user_token("throttled-deployer");
+    let through = |proxy: &FaultyProxy, settings: &[(&'static str, &str)]| {
         let mut env: Vec<(&str, String)> =
             s3.host_env().into_iter().filter(|(k, _)| *k != "BLINK_S3_ENDPOINT").collect();
         env.push(("BLINK_S3_ENDPOINT", proxy.endpoint.clone()));
-        env.push(("BLINK_S3_MAX_ATTEMPTS", attempts.to_string()));
+        env.extend(settings.iter().map(|(k, v)| (*k, v.to_string())));
         env
     };
-    let token = jwt::user_token("throttled-deployer");
-    let blink = Blink::start(BIN, &through_proxy("3")).await;
-    let id = project();
-    write_build(&blink, &id, "retried", 25, 100);
-    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
-    assert_eq!((status, body["uploaded"].as_i64()), (200, Some(30)), "{body}");
-    assert_eq!(proxy.throttled(), 10, "every third object was refused once, then retried");
-    assert_eq!(release_keys(&s3, &id, body["deployId"].as_str().unwrap()).len(), 30);
-    assert!(complete(&blink, &format!("{id}.sites.localhost")).await.is_ok());
-
-    // One attempt only: the first refusal fails the deploy, clearly, and nothing of it stays.
-    let blink = Blink::start(BIN, &through_proxy("1")).await;
-    let id = project();
-    write_build(&blink, &id, "refused", 25, 100);
-    let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
-    assert_eq!((status, body["error"].clone()), (502, json!("storage_failed")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("SlowDown"), "{body}");
-    assert!(s3.keys().iter().all(|k| !k.contains(&id)), "the failed release was swept: {:?}", s3.keys());
-    let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
-    assert_eq!(list["deploys"], json!([]));
+    // Each case: the fault, the host's limits, whether the deploy gets through, and what its
+    // error says when it does not.
+    let stall = Fault::Stall(std::time::Duration::from_secs(3));
+    let cases = [
+        (Fault::SlowDown, vec![("BLINK_S3_MAX_ATTEMPTS", "3")], None),
+        (Fault::SlowDown, vec![("BLINK_S3_MAX_ATTEMPTS", "1")], Some("SlowDown")),
+        (stall, vec![("BLINK_S3_MAX_ATTEMPTS", "2"), ("BLINK_S3_TIMEOUT_SECS", "1")], None),
+        (stall, vec![("BLINK_S3_MAX_ATTEMPTS", "1"), ("BLINK_S3_TIMEOUT_SECS", "1")], Some("timeout")),
+    ];
+    for (fault, settings, refused) in cases {
+        let proxy = FaultyProxy::start(&s3, 3, fault);
+        let blink = Blink::start(BIN, &through(&proxy, &settings)).await;
+        let id = project();
+        write_build(&blink, &id, "faulty", 25, 100);
+        let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
+        match refused {
+            None => {
+                // Every third object was troubled once, then retried.
+                assert_eq!((status, body["uploaded"].as_i64()), (200, Some(30)), "{settings:?}: {body}");
+                assert_eq!(proxy.troubled(), 10, "{settings:?}");
+                assert_eq!(release_keys(&s3, &id, body["deployId"].as_str().unwrap()).len(), 30);
+                assert!(complete(&blink, &format!("{id}.sites.localhost")).await.is_ok());
+            }
+            Some(cause) => {
+                // The first trouble fails the deploy, clearly, and nothing of it stays.
+                assert_eq!((status, body["error"].clone()), (502, json!("storage_failed")), "{settings:?}: {body}");
+                let message = body["message"].as_str().unwrap().to_lowercase();
+                assert!(message.contains(&cause.to_lowercase()), "{settings:?}: {body}");
+                assert!(s3.keys().iter().all(|k| !k.contains(&id)), "swept: {:?}", s3.keys());
+                let (_, list) = get_json(&blink, &format!("/api/projects/{id}/deploys"), &token).await;
+                assert_eq!(list["deploys"], json!([]));
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use blink_test_support::fake_github::FakeGithub;
-use blink_test_support::fake_llm::{FakeLlm, Rule};
+use blink_test_support::fake_llm::{FakeLlm, footer_rules};
 use blink_test_support::git_server::{GitServer, clone_with_token, git};
 use blink_test_support::host::Blink;
 use blink_test_support::{jwt, sse};
@@ -29,25 +29,6 @@ async fn send(blink: &Blink, method: reqwest::Method, path: &str, token: &str, b
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-fn rules() -> Vec<Rule> {
-    let plan = json!({ "intent": "add a footer", "steps": [
-        { "id": 1, "action": "create", "target": "Footer", "path": "Footer.tsx", "description": "A footer" },
-        { "id": 2, "action": "modify", "target": "App", "path": "App.tsx", "description": "Render the footer" },
-    ]});
-    vec![
-        Rule::text(&["thinking out loud"], "A footer."),
-        Rule::text(&["You plan changes"], plan.to_string()),
-        Rule::text(
-            &["Your part:\n- create Footer.tsx"],
-            "```tsx\nfunction Footer() {\n  return <footer>Made with Blink</footer>;\n}\n```",
-        ),
-        Rule::text(
-            &["Your part:\n- modify App.tsx"],
-            "```tsx\nfunction App() {\n  return <div><Footer /></div>;\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n```",
-        ),
-    ]
-}
-
 fn app_dir(blink: &Blink, project: &str) -> PathBuf {
     blink.data_dir.path().join("projects").join(project).join("app")
 }
@@ -67,7 +48,7 @@ async fn commit_push_pull_conflicts_history_and_restore() {
     use reqwest::Method;
     let server = GitServer::start(TOKEN).await;
     let url = server.create_repo("app");
-    let llm = FakeLlm::start(rules()).await;
+    let llm = FakeLlm::start(footer_rules()).await;
     let blink = Blink::start(BIN, &[("BLINK_LLM_BASE_URL", llm.base_url())]).await;
     let user = jwt::user_token("gitter");
     let scratch = tempfile::tempdir().unwrap();
@@ -207,7 +188,7 @@ async fn a_repository_is_created_on_github_and_pushed_to() {
     use reqwest::Method;
     let server = GitServer::start(TOKEN).await;
     let github = FakeGithub::start(&server, TOKEN, "octo").await;
-    let llm = FakeLlm::start(rules()).await;
+    let llm = FakeLlm::start(footer_rules()).await;
     let blink =
         Blink::start(BIN, &[("BLINK_LLM_BASE_URL", llm.base_url()), ("BLINK_GITHUB_API", github.base_url.clone())])
             .await;

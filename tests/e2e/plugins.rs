@@ -1,7 +1,7 @@
 //! Operators swap agent versions over the admin API, through the real binary: upload (checked
 //! against the role's world), activate, roll back, delete, and the active set survives a restart.
 
-use blink_test_support::fake_llm::{FakeLlm, Rule};
+use blink_test_support::fake_llm::{FakeLlm, Rule, footer_rules};
 use blink_test_support::host::Blink;
 use blink_test_support::{HOSTILE_VALIDATOR, jwt, sse};
 use serde_json::{Value, json};
@@ -26,25 +26,6 @@ async fn upload_validator(blink: &Blink, path: &str) -> String {
             .await;
     assert!(status == 200 || status == 201, "{body}");
     body["version"]["version"].as_str().unwrap().to_string()
-}
-
-fn rules() -> Vec<Rule> {
-    let plan = json!({ "intent": "add a footer", "steps": [
-        { "id": 1, "action": "create", "target": "Footer", "path": "Footer.tsx", "description": "A footer" },
-        { "id": 2, "action": "modify", "target": "App", "path": "App.tsx", "description": "Render the footer" },
-    ]});
-    vec![
-        Rule::text(&["thinking out loud"], "A footer."),
-        Rule::text(&["You plan changes"], plan.to_string()),
-        Rule::text(
-            &["Your part:\n- create Footer.tsx"],
-            "```tsx\nfunction Footer() {\n  return <footer>Made with Blink</footer>;\n}\n```",
-        ),
-        Rule::text(
-            &["Your part:\n- modify App.tsx"],
-            "```tsx\nfunction App() {\n  return <div><Footer /></div>;\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n```",
-        ),
-    ]
 }
 
 /// The confidence score of a run's (last) validation: the plugin validator reports the number of
@@ -86,7 +67,7 @@ async fn upload_activate_roll_back_and_survive_a_restart() {
 
 async fn upload_activate_roll_back_and_survive_a_restart_on(database: Option<String>) {
     use reqwest::Method;
-    let llm = FakeLlm::start(rules()).await;
+    let llm = FakeLlm::start(footer_rules()).await;
     let blink = Blink::start(BIN, &env(&llm, &database)).await;
     let plugin = std::fs::read(HOSTILE_VALIDATOR).unwrap();
     assert_eq!(confidence(&blink).await, 100, "the built-in validator serves first");
@@ -161,7 +142,7 @@ fn retarget_contract(bytes: &[u8], version: &[u8; 5]) -> Vec<u8> {
 #[tokio::test]
 async fn bad_uploads_are_refused_and_change_nothing() {
     use reqwest::Method;
-    let llm = FakeLlm::start(rules()).await;
+    let llm = FakeLlm::start(footer_rules()).await;
     let blink = Blink::start(BIN, &env(&llm, &None)).await;
     let plugin = std::fs::read(HOSTILE_VALIDATOR).unwrap();
     let (_, before) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
@@ -227,7 +208,7 @@ async fn swapping_under_load_fails_no_request() {
     use reqwest::Method;
     const SWAPS: usize = 100;
     const CLIENTS: usize = 4;
-    let llm = FakeLlm::start(rules()).await;
+    let llm = FakeLlm::start(footer_rules()).await;
     let blink = Blink::start(BIN, &env(&llm, &None)).await;
     let (_, list) = call(&blink, Method::GET, "/api/admin/plugins", ADMIN, None).await;
     let mut versions = std::collections::BTreeMap::new();
@@ -421,7 +402,7 @@ async fn plugin_authors_check_push_and_list_from_the_command_line() {
     assert!(!ok);
     assert!(err.contains("not a WebAssembly component"), "{err}");
 
-    let llm = FakeLlm::start(rules()).await;
+    let llm = FakeLlm::start(footer_rules()).await;
     let blink = Blink::start(BIN, &env(&llm, &None)).await;
     let host = ["--url", blink.url.as_str(), "--token", ADMIN];
     let mut push =
@@ -448,7 +429,7 @@ async fn plugin_authors_check_push_and_list_from_the_command_line() {
 #[tokio::test]
 async fn a_component_dropped_in_the_watched_directory_becomes_active() {
     use reqwest::Method;
-    let llm = FakeLlm::start(rules()).await;
+    let llm = FakeLlm::start(footer_rules()).await;
     let watch = tempfile::tempdir().unwrap();
     let mut env = env(&llm, &None);
     env.push(("BLINK_PLUGINS_WATCH_DIR", watch.path().display().to_string()));
@@ -690,7 +671,7 @@ async fn a_chained_validator_from_plugins_adds_its_diagnostics_to_a_real_run() {
 #[tokio::test]
 async fn a_project_pins_a_version_and_keeps_it_across_swaps_and_restarts() {
     use reqwest::Method;
-    let llm = FakeLlm::start(rules()).await;
+    let llm = FakeLlm::start(footer_rules()).await;
     let blink = Blink::start(BIN, &env(&llm, &None)).await;
     let hostile = store_only(&blink, "validator", std::fs::read(HOSTILE_VALIDATOR).unwrap()).await;
     let owner = jwt::user_token("owner");

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
+use blink_test_support::sites::{complete, site};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 
@@ -713,27 +714,6 @@ fn containers_of_name(project: &str) -> String {
     docker(&["inspect", "-f", "{{.Id}}", &format!("sandbox-{project}")])
 }
 
-/// Fetches `path` of a deployed site through the host, by `Host` header.
-async fn site(blink: &Blink, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = reqwest::Client::new().get(format!("{}{path}", blink.url)).header("host", host);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
-}
-
-/// Every asset `index.html` references, fetched: a complete release answers them all.
-async fn complete(blink: &Blink, host: &str) -> Result<String, String> {
-    let html = site(blink, host, "/", &[]).await.text().await.unwrap();
-    for asset in html.split('"').filter(|s| s.starts_with("/assets/")) {
-        let status = site(blink, host, asset, &[]).await.status();
-        if status != 200 {
-            return Err(format!("{asset}: {status} in {html}"));
-        }
-    }
-    Ok(html)
-}
-
 #[tokio::test]
 async fn a_build_is_deployed_served_by_host_name_rolled_back_and_cleaned_up() {
     let blink = start(&[("BLINK_DEPLOY_KEEP", "2".into()), ("BLINK_DEPLOY_GRACE_SECS", "0".into())]).await;
@@ -800,7 +780,7 @@ async fn a_build_is_deployed_served_by_host_name_rolled_back_and_cleaned_up() {
             if let Err(e) = complete(&blink, &host).await {
                 let sites = blink.data_dir.path().join("sites").join(&id);
                 let listing: Vec<String> = walk(&sites);
-                panic!("a torn release: {e}\n{listing:#?}");
+                panic!("a torn release: {e:?}\n{listing:#?}");
             }
             reads += 1;
         }

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -41,8 +41,7 @@ struct DeployBody {
 
 /// The port the caller reached us on, for a URL it can open on this machine.
 fn port(headers: &HeaderMap) -> Option<u16> {
-    let host = headers.get(header::HOST)?.to_str().ok()?;
-    host.rsplit_once(':')?.1.parse().ok()
+    super::request_hosts(headers).next()?.rsplit_once(':')?.1.parse().ok()
 }
 
 fn url(host: &str, ssl: bool, port: Option<u16>) -> String {
@@ -64,13 +63,9 @@ pub async fn deploy(
     super::orchestrator::claim_project(&state, &user, &project).await?;
     let domain = match body.custom_domain.as_deref().filter(|d| !d.trim().is_empty()) {
         Some(raw) => {
-            let name = state.deployer.normalize_domain(raw).map_err(DeployError::from)?;
-            // The name this API is reached by is never a site's: claimed, it would take the API.
-            let api_host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-            if api_host.rsplit_once(':').map_or(api_host, |(name, _)| name).eq_ignore_ascii_case(&name) {
-                return Err(DeployError::from(DomainError::Invalid(format!("{name} is this host's own name"))).into());
-            }
-            Some(name)
+            let own: Vec<&str> =
+                super::request_hosts(&headers).map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name)).collect();
+            Some(state.deployer.normalize_domain(raw, &own).map_err(DeployError::from)?)
         }
         None => None,
     };

@@ -101,6 +101,12 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .with_state(state)
 }
 
+/// The names (with any port) a caller reached this API by: its `Host`, and the public one a
+/// proxy in front reports in `X-Forwarded-Host`, first.
+fn request_hosts(headers: &axum::http::HeaderMap) -> impl Iterator<Item = &str> {
+    ["x-forwarded-host", header::HOST.as_str()].into_iter().filter_map(|name| headers.get(name)?.to_str().ok())
+}
+
 /// A JSON body, or 400 `invalid_json` saying what shape was expected.
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("expected {shape}: {e}")))

@@ -80,9 +80,13 @@ impl Deployer {
         self.cloudflare.is_some()
     }
 
-    pub fn normalize_domain(&self, raw: &str) -> Result<String, DomainError> {
+    /// The domain a user typed, checked: a host name, not this service's own (reserved, the
+    /// CDN's origin, or one of `request_hosts`, the names the claiming request arrived by:
+    /// claimed, it would take the API).
+    pub fn normalize_domain(&self, raw: &str, request_hosts: &[&str]) -> Result<String, DomainError> {
         let name = normalize(raw, &self.domain)?;
-        if self.reserved.contains(&name) {
+        let own = |other: &str| other.trim_end_matches('.').eq_ignore_ascii_case(&name);
+        if self.reserved.iter().any(|r| own(r)) || request_hosts.iter().any(|h| own(h)) {
             return Err(DomainError::Invalid(format!("{name} is this host's own name")));
         }
         Ok(name)

@@ -38,6 +38,27 @@ pub struct Rule {
     pub bill_max_tokens: bool,
 }
 
+/// A model that adds a footer: a two-step plan (create `Footer.tsx`, modify `App.tsx`) and the
+/// code for each step, as the built-in agents ask for them.
+pub fn footer_rules() -> Vec<Rule> {
+    let plan = json!({ "intent": "add a footer", "steps": [
+        { "id": 1, "action": "create", "target": "Footer", "path": "Footer.tsx", "description": "A footer" },
+        { "id": 2, "action": "modify", "target": "App", "path": "App.tsx", "description": "Render the footer" },
+    ]});
+    vec![
+        Rule::text(&["thinking out loud"], "A footer."),
+        Rule::text(&["You plan changes"], plan.to_string()),
+        Rule::text(
+            &["Your part:\n- create Footer.tsx"],
+            "```tsx\nfunction Footer() {\n  return <footer>Made with Blink</footer>;\n}\n```",
+        ),
+        Rule::text(
+            &["Your part:\n- modify App.tsx"],
+            "```tsx\nfunction App() {\n  return <div><Footer /></div>;\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n```",
+        ),
+    ]
+}
+
 impl Rule {
     pub fn text(when: &[&str], text: impl Into<String>) -> Self {
         Self {

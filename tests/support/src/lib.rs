@@ -10,6 +10,7 @@ pub mod git_server;
 pub mod host;
 pub mod jwt;
 pub mod s3;
+pub mod sites;
 pub mod sse;
 
 /// A validator component that misbehaves as its `mode` setting says (see `tests/components`).

@@ -113,12 +113,21 @@ impl Drop for S3Server {
     }
 }
 
-/// A proxy in front of an [`S3Server`] that answers the first attempt of every `every`-th object
-/// uploaded `503 SlowDown`, as S3 does when throttling, and forwards everything else untouched
-/// (the `Host` header included, so request signatures stay valid). Retries of a refused object
-/// pass, so a client that retries always gets through.
+/// What a [`FaultyProxy`] does to the first attempt of every `every`-th object uploaded.
+#[derive(Clone, Copy)]
+pub enum Fault {
+    /// `503 SlowDown`, as S3 answers when throttling.
+    SlowDown,
+    /// No answer for this long, as an overloaded store.
+    Stall(std::time::Duration),
+}
+
+/// A proxy in front of an [`S3Server`] that troubles the first attempt of every `every`-th
+/// object uploaded with a [`Fault`], and forwards everything else untouched (the `Host` header
+/// included, so request signatures stay valid). Retries of a troubled object pass, so a client
+/// that retries always gets through.
 #[derive(Clone)]
-pub struct ThrottlingProxy {
+pub struct FaultyProxy {
     pub endpoint: String,
     state: std::sync::Arc<ProxyState>,
     _server: std::sync::Arc<crate::git_server::Background>,
@@ -127,6 +136,7 @@ pub struct ThrottlingProxy {
 struct ProxyState {
     upstream: String,
     every: usize,
+    fault: Fault,
     seen: std::sync::Mutex<std::collections::HashSet<String>>,
     throttled: std::sync::atomic::AtomicUsize,
     client: reqwest::Client,
@@ -135,14 +145,15 @@ struct ProxyState {
 const SLOW_DOWN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
     <Message>Please reduce your request rate.</Message><RequestId>blink-test</RequestId></Error>";
 
-impl ThrottlingProxy {
-    /// Forwards to `server`, refusing every `every`-th upload once.
-    pub fn start(server: &S3Server, every: usize) -> Self {
+impl FaultyProxy {
+    /// Forwards to `server`, troubling every `every`-th upload once with `fault`.
+    pub fn start(server: &S3Server, every: usize, fault: Fault) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
 
         let state = std::sync::Arc::new(ProxyState {
             upstream: server.endpoint.clone(),
             every,
+            fault,
             seen: Default::default(),
             throttled: AtomicUsize::new(0),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
@@ -159,11 +170,16 @@ impl ThrottlingProxy {
                         };
                         if first_attempt.is_some_and(|n| n % state.every == 0) {
                             state.throttled.fetch_add(1, Ordering::SeqCst);
-                            return axum::response::Response::builder()
-                                .status(503)
-                                .header("content-type", "application/xml")
-                                .body(axum::body::Body::from(SLOW_DOWN))
-                                .unwrap();
+                            match state.fault {
+                                Fault::SlowDown => {
+                                    return axum::response::Response::builder()
+                                        .status(503)
+                                        .header("content-type", "application/xml")
+                                        .body(axum::body::Body::from(SLOW_DOWN))
+                                        .unwrap();
+                                }
+                                Fault::Stall(pause) => tokio::time::sleep(pause).await,
+                            }
                         }
                     }
                     forward(&state, request).await
@@ -173,12 +189,12 @@ impl ThrottlingProxy {
         let listener = crate::git_server::bind_loopback();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new().fallback(handler);
-        let server = crate::git_server::serve_in_background("s3-throttle", listener, app);
+        let server = crate::git_server::serve_in_background("s3-faults", listener, app);
         Self { endpoint, state, _server: std::sync::Arc::new(server) }
     }
 
-    /// Uploads refused so far.
-    pub fn throttled(&self) -> usize {
+    /// Uploads troubled so far.
+    pub fn troubled(&self) -> usize {
         self.state.throttled.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
