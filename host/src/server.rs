@@ -50,10 +50,41 @@ pub fn build_runtime(settings: &Settings) -> anyhow::Result<AgentRuntime> {
     AgentRuntime::new(&settings.cache_dir(), limits, a.agent_instances)
 }
 
+/// Creates the data directory for the host's user only: it holds every user's projects, tokens
+/// and the database. A directory that already exists is the operator's to set.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))
+}
+
+/// Creates `path` readable by the host's user only, or takes group and others' access away from
+/// an existing one (SQLite gives its journal files the database file's mode).
+fn owner_only_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), "the database was readable by others; now 0600");
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
 /// Connects to the configured database and brings its schema up to date.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    prepare_data_dir(&settings.data_dir)?;
+    if settings.database.url.is_none() {
+        owner_only_file(&settings.data_dir.join("blink.db"))?;
+    }
     let database = Database::connect(&settings.database.resolved_url(&settings.data_dir)).await?;
     database.migrate().await?;
     Ok(database)
@@ -138,8 +169,6 @@ async fn start_previews(
 }
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
     let database = open_database(&settings).await?;
     let started = std::time::Instant::now();
     let runtime = Arc::new(build_runtime(&settings)?);

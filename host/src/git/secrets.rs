@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use std::os::unix::fs::PermissionsExt as _;
+
 use anyhow::Context;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -37,6 +39,18 @@ impl Secrets {
                         .with_context(|| format!("creating {}", path.display()))?;
                     file.write_all(hex::encode(key).as_bytes())?;
                 }
+                let mode = std::fs::metadata(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .permissions()
+                    .mode();
+                // As ssh does with a private key: a key others could read is a key to assume leaked.
+                anyhow::ensure!(
+                    mode & 0o077 == 0,
+                    "{} can be read by other users (mode {:o}): make it the host user's only (chmod 600) \
+                     or, if it may have leaked, set a new BLINK_SECRET_KEY and the projects' tokens again",
+                    path.display(),
+                    mode & 0o777
+                );
                 let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
                 hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?
             }

@@ -78,6 +78,11 @@ impl RunBudget {
     }
 }
 
+/// What a call cut short used: its prompt and the streamed text, at about four characters a token.
+fn cut_short(prompt_tokens: u32, received: usize) -> Usage {
+    Usage { prompt_tokens, completion_tokens: u32::try_from(received.div_ceil(4)).unwrap_or(u32::MAX) }
+}
+
 /// Tokens held for an answer whose length the agent did not cap.
 const DEFAULT_ANSWER_RESERVE: u64 = 16_384;
 
@@ -178,40 +183,50 @@ impl LlmCapability {
             max_tokens: answer_cap.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             json_mode: request.json_mode,
         };
-        let sink = self.sink.clone();
-        let mut forward = move |delta: &str| {
-            if let (Some(sink), Some(channel)) = (&sink, request.stream_to) {
+        // Every call streams from the vendor, whether or not the client sees it: a call cut short
+        // (the client left, the run was cancelled, the stream broke) is billed by the vendor for
+        // what it sent, and only a streamed call tells the host how much that was.
+        let mut received = 0usize;
+        let mut forward = |delta: &str| {
+            received += delta.len();
+            if let (Some(sink), Some(channel)) = (&self.sink, request.stream_to) {
                 sink(channel, delta);
             }
         };
-        let on_delta: Option<&mut (dyn FnMut(&str) + Send)> =
-            if request.stream_to.is_some() { Some(&mut forward) } else { None };
         let result = tokio::select! {
             _ = self.cancel.cancelled() => Err(LlmError::Cancelled),
-            r = self.provider.complete(&chat, on_delta) => r,
+            r = self.provider.complete(&chat, Some(&mut forward)) => r,
         };
-        // A failed or cancelled call may still have been billed by the vendor: it is charged its
-        // prompt, as an estimate.
+        let prompt_tokens = u32::try_from(prompt_estimate).unwrap_or(u32::MAX);
         let used = match &result {
             Ok(completion) => completion.usage.clone(),
-            Err(_) => Usage { prompt_tokens: u32::try_from(prompt_estimate).unwrap_or(u32::MAX), completion_tokens: 0 },
+            // Cut short once the vendor had the prompt: the prompt and what was streamed, as
+            // estimates, since the vendor's own count never arrived.
+            Err(LlmError::Cancelled) => cut_short(prompt_tokens, received),
+            Err(_) if received > 0 => cut_short(prompt_tokens, received),
+            // Refused or unreachable before any answer: the vendor billed nothing, neither do we.
+            Err(_) => Usage::default(),
         };
-        self.budget.settle(reserve, &used);
+        // The run's own budget stays conservative: a failed call still counts its prompt, so a
+        // plugin retrying a failing model cannot loop for free.
+        let counted = if used == Usage::default() { cut_short(prompt_tokens, 0) } else { used.clone() };
+        self.budget.settle(reserve, &counted);
         if let Some((meter, reservation)) = credits {
-            let settled = match &result {
-                Ok(c) => meter
+            let settled = if used == Usage::default() {
+                meter.credits.release(&meter.user, &meter.run, &model, reservation).await
+            } else {
+                meter
                     .credits
                     .settle(
                         &meter.user,
                         &meter.run,
                         &model,
                         reservation,
-                        c.usage.prompt_tokens.into(),
-                        c.usage.completion_tokens.into(),
+                        used.prompt_tokens.into(),
+                        used.completion_tokens.into(),
                     )
                     .await
-                    .map(|_| ()),
-                Err(_) => meter.credits.release(&meter.user, &meter.run, &model, reservation).await,
+                    .map(|_| ())
             };
             if let Err(e) = settled {
                 // The reservation stays taken: the user is never undercharged by an outage.

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// What the server answers to a matching request.
@@ -36,6 +37,8 @@ pub struct Rule {
     pub finish_reason: &'static str,
     /// Report the request's `max_tokens` as the completion tokens used, for exact billing tests.
     pub bill_max_tokens: bool,
+    /// Time between streamed pieces, as a model whose answer arrives while it writes.
+    pub pace: Duration,
 }
 
 /// A model that adds a footer: a two-step plan (create `Footer.tsx`, modify `App.tsx`) and the
@@ -69,6 +72,7 @@ impl Rule {
             per_token: Duration::ZERO,
             finish_reason: "stop",
             bill_max_tokens: false,
+            pace: Duration::ZERO,
         }
     }
     pub fn status(when: &[&str], status: u16, message: &str) -> Self {
@@ -80,6 +84,7 @@ impl Rule {
             per_token: Duration::ZERO,
             finish_reason: "stop",
             bill_max_tokens: false,
+            pace: Duration::ZERO,
         }
     }
     pub fn once(mut self) -> Self {
@@ -103,6 +108,11 @@ impl Rule {
     /// Answers as a model that hit its token limit.
     pub fn truncated(mut self) -> Self {
         self.finish_reason = "length";
+        self
+    }
+    /// Streams the answer piece by piece, `pace` apart (a non-streamed answer waits for all of it).
+    pub fn paced(mut self, pace: Duration) -> Self {
+        self.pace = pace;
         self
     }
     pub fn per_token(mut self, per_token: Duration) -> Self {
@@ -197,7 +207,17 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
                     }
                     Reply::Status(..) => rule.delay,
                 };
-                (rule.reply.clone(), delay, (rule.finish_reason, rule.bill_max_tokens))
+                let pieces = match &rule.reply {
+                    Reply::Text(t) => t.split_inclusive(' ').count(),
+                    Reply::Status(..) => 0,
+                };
+                let pace = rule.pace;
+                let delay = if body["stream"].as_bool().unwrap_or(false) {
+                    delay
+                } else {
+                    delay + pace * u32::try_from(pieces).unwrap_or(u32::MAX)
+                };
+                (rule.reply.clone(), (delay, pace), (rule.finish_reason, rule.bill_max_tokens))
             }
             None => (
                 Reply::Status(
@@ -207,7 +227,7 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
                         text.chars().take(300).collect::<String>()
                     ),
                 ),
-                Duration::ZERO,
+                (Duration::ZERO, Duration::ZERO),
                 ("stop", false),
             ),
         };
@@ -219,6 +239,7 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
         inner.received.push(Received { body: body.clone(), authorization, prompt_tokens, completion_tokens });
         (reply, delay, finish_reason.0, completion_tokens)
     };
+    let (delay, pace) = delay;
     tokio::time::sleep(delay).await;
     let model = body["model"].as_str().unwrap_or("fake-model").to_string();
     match reply {
@@ -230,14 +251,23 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Js
         Reply::Text(content) => {
             let usage = json!({ "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens });
             if body["stream"].as_bool().unwrap_or(false) {
-                let mut out = String::new();
+                let mut chunks = Vec::new();
                 for piece in content.split_inclusive(' ') {
                     let chunk = json!({ "id": "c", "object": "chat.completion.chunk", "model": model, "choices": [{ "index": 0, "delta": { "content": piece }, "finish_reason": null }] });
-                    out.push_str(&format!("data: {chunk}\n\n"));
+                    chunks.push(format!("data: {chunk}\n\n"));
                 }
                 let last = json!({ "id": "c", "object": "chat.completion.chunk", "model": model, "choices": [{ "index": 0, "delta": {}, "finish_reason": finish_reason }], "usage": usage });
-                out.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
-                Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
+                chunks.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
+                let body = if pace.is_zero() {
+                    Body::from(chunks.concat())
+                } else {
+                    let paced = futures::stream::iter(chunks).then(move |chunk| async move {
+                        tokio::time::sleep(pace).await;
+                        Ok::<_, std::convert::Infallible>(chunk)
+                    });
+                    Body::from_stream(paced)
+                };
+                Response::builder().header("content-type", "text/event-stream").body(body).unwrap()
             } else {
                 Json(json!({
                     "id": "c", "object": "chat.completion", "model": model,
