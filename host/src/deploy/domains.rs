@@ -218,13 +218,17 @@ impl Deployer {
         let mut builder = match self.dns_resolver {
             Some(server) => {
                 let mut config = ResolverConfig::new();
+                // TCP too, for an answer too large for a datagram.
                 config.add_name_server(NameServerConfig::new(server, Protocol::Udp));
+                config.add_name_server(NameServerConfig::new(server, Protocol::Tcp));
                 Resolver::builder_with_config(config, TokioConnectionProvider::default())
             }
             None => Resolver::builder_tokio().map_err(|e| failed(e.to_string()))?,
         };
         builder.options_mut().timeout = Duration::from_secs(5);
         builder.options_mut().attempts = 2;
+        // A name may hold many TXT records: answers larger than 512 bytes still fit a datagram.
+        builder.options_mut().edns0 = true;
         let resolver = builder.build();
         // Fully qualified: never one of the system's search domains appended.
         match resolver.txt_lookup(format!("{name}.")).await {

@@ -33,8 +33,14 @@ impl FakeDns {
             while !stopped.load(Ordering::SeqCst) {
                 let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
                 let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
-                if let Ok(answer) = answer(&query, &table.lock().unwrap()).to_vec() {
-                    let _ = socket.send_to(&answer, from);
+                let answer = answer(&query, &table.lock().unwrap());
+                // Larger than the asker takes: truncated, as a real server answers.
+                let bytes = match answer.to_vec() {
+                    Ok(bytes) if bytes.len() > usize::from(query.max_payload()) => answer.truncate().to_vec(),
+                    other => other,
+                };
+                if let Ok(bytes) = bytes {
+                    let _ = socket.send_to(&bytes, from);
                 }
             }
         });
