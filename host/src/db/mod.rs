@@ -860,17 +860,18 @@ impl Database {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        self.domain_claim(hostname, project).await?.ok_or_else(|| DbError::Unavailable("a claim just made vanished".into()))
+        self.domain_claim(hostname, project)
+            .await?
+            .ok_or_else(|| DbError::Unavailable("a claim just made vanished".into()))
     }
 
     pub async fn domain_claim(&self, hostname: &str, project: &str) -> Result<Option<ClaimRow>, DbError> {
-        let row = sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM domain_claims WHERE hostname = $1 AND project_id = $2"
-        ))
-        .bind(hostname)
-        .bind(project)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM domain_claims WHERE hostname = $1 AND project_id = $2"))
+                .bind(hostname)
+                .bind(project)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(claim_from_row))
     }
 
@@ -895,7 +896,9 @@ impl Database {
                     .execute(&self.pool)
                     .await?
             }
-            None => sqlx::query("DELETE FROM domain_claims WHERE hostname = $1").bind(hostname).execute(&self.pool).await?,
+            None => {
+                sqlx::query("DELETE FROM domain_claims WHERE hostname = $1").bind(hostname).execute(&self.pool).await?
+            }
         };
         Ok(done.rows_affected() > 0)
     }

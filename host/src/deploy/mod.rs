@@ -237,10 +237,7 @@ impl Deployer {
                 (Some(entry), Store::S3(_)) => entry.stored_in.clone(),
                 (None, _) => id.clone(),
             };
-            manifest.insert(
-                file.path.clone(),
-                Entry { sha256: file.sha256.clone(), size: file.size, stored_in },
-            );
+            manifest.insert(file.path.clone(), Entry { sha256: file.sha256.clone(), size: file.size, stored_in });
             if same.is_none() {
                 uploads.push(file);
             }
@@ -580,10 +577,13 @@ fn read_release(root: &Path, limits: Limits) -> Result<Vec<Upload>, DeployError>
                     let max = limits.files;
                     return Err(DeployError::TooLarge(format!("more than {max} files (BLINK_DEPLOY_MAX_FILES)")));
                 }
-                let (sha256, size) = hash_file(&entry.path(), limits.file_bytes).map_err(reading)?.ok_or_else(|| {
-                    let max = limits.file_bytes;
-                    DeployError::TooLarge(format!("{path} is larger than {max} bytes (BLINK_DEPLOY_MAX_FILE_BYTES)"))
-                })?;
+                let (sha256, size) =
+                    hash_file(&entry.path(), limits.file_bytes).map_err(reading)?.ok_or_else(|| {
+                        let max = limits.file_bytes;
+                        DeployError::TooLarge(format!(
+                            "{path} is larger than {max} bytes (BLINK_DEPLOY_MAX_FILE_BYTES)"
+                        ))
+                    })?;
                 total += size;
                 if total > limits.bytes {
                     let max = limits.bytes;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use blink_test_support::fake_dns::FakeDns;
 use blink_test_support::host::Blink;
+use blink_test_support::jwt;
 use blink_test_support::s3::{Fault, FaultyProxy, S3Server};
 use blink_test_support::sites::{complete, site};
-use blink_test_support::jwt;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
@@ -21,7 +21,8 @@ fn write_build(blink: &Blink, project: &str, marker: &str) {
     let dist = blink.data_dir.path().join("builds").join(project).join("dist");
     let _ = std::fs::remove_dir_all(&dist);
     std::fs::create_dir_all(dist.join("assets")).unwrap();
-    let page = format!("<!doctype html><html><body><h1>{marker}</h1><script src=\"/assets/app.js\"></script></body></html>");
+    let page =
+        format!("<!doctype html><html><body><h1>{marker}</h1><script src=\"/assets/app.js\"></script></body></html>");
     std::fs::write(dist.join("index.html"), page).unwrap();
     std::fs::write(dist.join("assets/app.js"), format!("console.log({marker:?});")).unwrap();
 }
@@ -181,7 +182,8 @@ async fn a_custom_domain_is_served_only_once_proven_and_never_the_apis_own_name(
     let (status, body) = post(&blink, &verify, &mallory, json!({})).await;
     assert_eq!((status, body["error"].clone()), (410, json!("domain_claim_expired")), "{body}");
     assert_eq!(page(&blink, "late.example.org").await, None);
-    let (_, body) = send(&blink, reqwest::Method::GET, &format!("/api/projects/{mallorys}/domains"), &mallory, None).await;
+    let (_, body) =
+        send(&blink, reqwest::Method::GET, &format!("/api/projects/{mallorys}/domains"), &mallory, None).await;
     assert_eq!(body["domains"], json!([]), "{body}");
     let (status, again) = deploy(&blink, &mallory, &mallorys, Some("late.example.org")).await;
     assert_eq!((status, again["domain"]["status"].clone()), (200, json!("pending")), "{again}");
