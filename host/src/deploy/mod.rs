@@ -561,6 +561,10 @@ struct Limits {
 /// store reads them again from disk, so a deploy's memory does not grow with its build.
 fn read_release(root: &Path, limits: Limits) -> Result<Vec<Upload>, DeployError> {
     let reading = |e: std::io::Error| DeployError::Storage(format!("reading the build: {e}"));
+    // Nor is the build's own folder, were it a link.
+    if !std::fs::symlink_metadata(root).map_err(reading)?.is_dir() {
+        return Err(DeployError::Storage(format!("reading the build: {} is not a folder", root.display())));
+    }
     let mut files = Vec::new();
     let mut total = 0u64;
     let mut pending = vec![(root.to_path_buf(), String::new())];
