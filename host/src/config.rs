@@ -398,10 +398,19 @@ pub struct DeploySettings {
     pub sites_domain: String,
 
     /// Host names of this service (its API, previews…) that no project may claim as a custom
-    /// domain, comma-separated; the Cloudflare origin and the name a request arrives by are
-    /// refused anyway.
+    /// domain, comma-separated; the Cloudflare origin is refused anyway. Taken from here only,
+    /// never from a request's `Host`, which the caller chooses.
     #[arg(long, env = "BLINK_RESERVED_DOMAINS", value_delimiter = ',')]
     pub reserved_domains: Vec<String>,
+
+    /// The DNS server (`ip:port`) asked for custom domains' ownership proofs (a TXT record at
+    /// `_blink-challenge.{domain}`); unset, the system's resolvers.
+    #[arg(long, env = "BLINK_DNS_RESOLVER")]
+    pub dns_resolver: Option<SocketAddr>,
+
+    /// Seconds a custom-domain claim may stay unproven before it expires.
+    #[arg(long, env = "BLINK_DOMAIN_CLAIM_TTL_SECS", default_value_t = 3 * 24 * 60 * 60)]
+    pub domain_claim_ttl_secs: u64,
 
     /// A deploy larger than this many bytes is refused (413 `deploy_too_large`).
     #[arg(long, env = "BLINK_DEPLOY_MAX_BYTES", default_value_t = 512 * 1024 * 1024)]
@@ -410,6 +419,14 @@ pub struct DeploySettings {
     /// A deploy of more files than this is refused (413 `deploy_too_large`).
     #[arg(long, env = "BLINK_DEPLOY_MAX_FILES", default_value_t = 10_000)]
     pub deploy_max_files: usize,
+
+    /// A deploy with a file larger than this many bytes is refused (413 `deploy_too_large`).
+    #[arg(long, env = "BLINK_DEPLOY_MAX_FILE_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub deploy_max_file_bytes: u64,
+
+    /// Deploys one user may have in flight at once; more are refused (429 `too_many_deploys`).
+    #[arg(long, env = "BLINK_DEPLOY_MAX_CONCURRENT_PER_USER", default_value_t = 2)]
+    pub deploy_max_concurrent_per_user: usize,
 
     /// Releases go to this S3 bucket (AWS or any S3-compatible store); unset, they go to the data
     /// directory.

@@ -1,7 +1,8 @@
 //! Deploys through the real `blink` binary: releases stored in a real S3-compatible server
 //! (`s3s-fs` on loopback), served by the host by `Host` header, rolled back and cleaned up;
-//! atomic under concurrent readers and when the store dies half-way; custom domains through a
-//! fake of Cloudflare's API; and the deploy limits at their edges.
+//! atomic under concurrent readers and when the store dies half-way; custom domains proven
+//! through a fake DNS server and certified through a fake of Cloudflare's API; and the deploy
+//! limits at their edges.
 //!
 //! A deploy publishes the project's latest build, which `/api/build` leaves in
 //! `<data>/builds/{id}/dist` (the sandbox tests drive that step for real). These tests write that
@@ -12,6 +13,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use blink_test_support::fake_cloudflare::FakeCloudflare;
+use blink_test_support::fake_dns::FakeDns;
 use blink_test_support::host::Blink;
 use blink_test_support::s3::{ACCESS_KEY, Fault, FaultyProxy, S3Server, SECRET_KEY};
 use blink_test_support::sites::{complete, site};
@@ -331,6 +333,7 @@ async fn readers_only_see_whole_releases_even_when_the_store_dies_mid_upload() {
 #[tokio::test]
 async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certificate_is_active() {
     let cloudflare = FakeCloudflare::start("cf-token", "zone-1").await;
+    let dns = FakeDns::start();
     let s3 = S3Server::start("blink-sites");
     let blink = start_with(
         &s3,
@@ -341,7 +344,8 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
             ("BLINK_CLOUDFLARE_ZONE_ID", "zone-1".into()),
             ("BLINK_CLOUDFLARE_ORIGIN", "origin.blink.test".into()),
             ("BLINK_CLOUDFLARE_POLL_SECS", "1".into()),
-            ("BLINK_RESERVED_DOMAINS", "api.blink.test".into()),
+            ("BLINK_RESERVED_DOMAINS", "api.blink.test,blink.api.test,public.blink.test".into()),
+            dns.host_env(),
         ],
     )
     .await;
@@ -363,7 +367,14 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
         (&json!("CNAME"), &json!(format!("{id}.sites.blink.test")), &json!("origin.blink.test"), &json!(true))
     );
 
-    // A custom domain: a custom hostname whose certificate is pending, so no SSL yet.
+    // A custom domain: pending until its TXT record proves it is Alice's, with no custom
+    // hostname before.
+    let (status, body) =
+        post(&blink, "/api/deploy", &alice, &json!({ "projectId": id, "customDomain": "App.Client.com" })).await;
+    assert_eq!((status, body["domain"]["status"].clone()), (200, json!("pending")), "{body}");
+    assert!(cloudflare.custom_hostnames().is_empty());
+    prove(&dns, "app.client.com", &body);
+    // Proven: a custom hostname whose certificate is pending, so no SSL yet.
     let (status, body) =
         post(&blink, "/api/deploy", &alice, &json!({ "projectId": id, "customDomain": "App.Client.com" })).await;
     assert_eq!(status, 200, "{body}");
@@ -427,8 +438,8 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
     let (status, body) =
         post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "https://shop.bob.com" })).await;
     assert_eq!((status, body["error"].clone()), (422, json!("invalid_domain")), "{body}");
-    // Names of the service itself: a project under the sites domain, the CDN's origin, an
-    // operator's reserved name, and the name this API answers on.
+    // Names of the service itself: a project under the sites domain, the CDN's origin, and the
+    // operator's reserved names, whatever name the request arrives by.
     for taken in [format!("{id}.sites.blink.test"), "origin.blink.test".into(), "api.blink.test".into()] {
         let (status, body) =
             post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": taken })).await;
@@ -442,7 +453,7 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
         .send()
         .await
         .unwrap();
-    assert_eq!(api.status(), 422, "the API's own name is refused");
+    assert_eq!(api.status(), 422, "the API's configured name is refused");
     let behind_proxy = reqwest::Client::new()
         .post(format!("{}/api/deploy", blink.url))
         .header("x-forwarded-host", "public.blink.test")
@@ -453,13 +464,17 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
         .unwrap();
     assert_eq!(behind_proxy.status(), 422, "the API's public name behind a proxy is refused");
 
-    // Cloudflare failing: a clear error, and nothing deployed.
+    // Cloudflare failing once the domain is proven: a clear error, and nothing more deployed.
+    let (status, body) =
+        post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "shop.bob.com" })).await;
+    assert_eq!((status, body["domain"]["status"].clone()), (200, json!("pending")), "{body}");
+    prove(&dns, "shop.bob.com", &body);
     cloudflare.fail_next(503);
     let (status, body) =
         post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "shop.bob.com" })).await;
     assert_eq!((status, body["error"].clone()), (502, json!("cdn_failed")), "{body}");
     let (_, list) = get_json(&blink, &format!("/api/projects/{bobs}/deploys"), &bob).await;
-    assert_eq!(list["deploys"], json!([]));
+    assert_eq!(list["deploys"].as_array().unwrap().len(), 1, "{list}");
 
     // The API's own paths are never a custom domain's, should it be the API's name.
     let health = site(&blink, "app.client.com", "/healthz", &[]).await.text().await.unwrap();
@@ -494,7 +509,11 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "unknown_domain");
     let (status, body) =
         post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "app.client.com" })).await;
-    assert_eq!((status, body["ssl"].as_bool()), (200, Some(false)), "{body}");
+    assert_eq!((status, body["domain"]["status"].clone()), (200, json!("pending")), "{body}");
+    prove(&dns, "app.client.com", &body);
+    let verify = format!("/api/projects/{bobs}/domains/app.client.com/verify");
+    let (status, body) = post(&blink, &verify, &bob, &json!({})).await;
+    assert_eq!((status, body["domain"]["ssl"].as_bool()), (200, Some(false)), "{body}");
     assert!(complete(&blink, "app.client.com").await.unwrap().contains(&short_hash("bob")));
     // Domains survive a restart of the host.
     let data = blink.stop().await;
@@ -558,21 +577,33 @@ async fn throttled_and_stalled_uploads_are_retried_within_their_limits() {
 }
 
 #[tokio::test]
-async fn a_domain_claimed_by_many_users_at_once_goes_to_exactly_one_on_both_databases() {
+async fn a_domain_proven_by_many_users_at_once_goes_to_exactly_one_on_both_databases() {
     for (backend, database) in db::backends().await {
-        let env: Vec<(&str, String)> = database.iter().map(|url| ("DATABASE_URL", url.clone())).collect();
+        let dns = FakeDns::start();
+        let mut env: Vec<(&str, String)> = database.iter().map(|url| ("DATABASE_URL", url.clone())).collect();
+        env.push(dns.host_env());
         let blink = Blink::start(BIN, &env).await;
-        let claims = (0..8).map(|n| {
+        // Eight claims, all pending: none blocks another.
+        let mut racers = Vec::new();
+        for n in 0..8 {
             let (token, id) = (jwt::user_token(&format!("racer-{n}")), project());
             write_build(&blink, &id, &format!("racer-{n}"), 0, 0);
+            let body = json!({ "projectId": id, "customDomain": "race.example.org" });
+            let (status, answer) = post(&blink, "/api/deploy", &token, &body).await;
+            assert_eq!((status, answer["domain"]["status"].clone()), (200, json!("pending")), "{backend}: {answer}");
+            prove(&dns, "race.example.org", &answer);
+            racers.push((token, id));
+        }
+        // Every one of them published its proof: all verify at once, and exactly one wins.
+        let proofs = racers.iter().enumerate().map(|(n, (token, id))| {
             let blink = &blink;
             async move {
-                let body = json!({ "projectId": id, "customDomain": "race.example.org" });
-                let (status, answer) = post(blink, "/api/deploy", &token, &body).await;
+                let path = format!("/api/projects/{id}/domains/race.example.org/verify");
+                let (status, answer) = post(blink, &path, token, &json!({})).await;
                 (status, answer, n)
             }
         });
-        let results = futures::future::join_all(claims).await;
+        let results = futures::future::join_all(proofs).await;
         let winners: Vec<_> = results.iter().filter(|(status, ..)| *status == 200).collect();
         assert_eq!(winners.len(), 1, "{backend}: {results:?}");
         for (status, answer, _) in results.iter().filter(|(status, ..)| *status != 200) {
@@ -581,7 +612,19 @@ async fn a_domain_claimed_by_many_users_at_once_goes_to_exactly_one_on_both_data
         let winner = winners[0].2;
         let page = complete(&blink, "race.example.org").await.unwrap();
         assert!(page.contains(&short_hash(&format!("racer-{winner}"))), "{backend}: the winner's site is served");
+        // The losers' claims are gone.
+        for (n, (token, id)) in racers.iter().enumerate().filter(|(n, _)| *n != winner) {
+            let (_, domains) = get_json(&blink, &format!("/api/projects/{id}/domains"), token).await;
+            assert_eq!(domains["domains"], json!([]), "{backend}: racer {n}");
+        }
     }
+}
+
+/// Publishes the ownership proof a pending claim's answer asks for.
+fn prove(dns: &FakeDns, domain: &str, answer: &Value) {
+    let verification = &answer["domain"]["verification"];
+    assert_eq!(verification["name"], format!("_blink-challenge.{domain}"), "{answer}");
+    dns.add_txt(verification["name"].as_str().unwrap(), verification["value"].as_str().unwrap());
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use blink_test_support::fake_dns::FakeDns;
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
 use blink_test_support::sites::{complete, site};
@@ -772,7 +773,8 @@ async fn a_build_is_deployed_served_by_host_name_rolled_back_and_cleaned_up() {
     // A reader polling during deploys only ever sees complete releases: with the default grace
     // period, a release a page was loaded from keeps answering its assets after the switch.
     let data = blink.stop().await;
-    let blink = Blink::start_in(BIN, data, &sandbox_env(&[("BLINK_DEPLOY_KEEP", "2".into())])).await;
+    let dns = FakeDns::start();
+    let blink = Blink::start_in(BIN, data, &sandbox_env(&[("BLINK_DEPLOY_KEEP", "2".into()), dns.host_env()])).await;
     let done = std::sync::atomic::AtomicBool::new(false);
     let reader = async {
         let mut reads = 0;
@@ -795,10 +797,14 @@ async fn a_build_is_deployed_served_by_host_name_rolled_back_and_cleaned_up() {
     };
     let (reads, ()) = tokio::join!(reader, writer);
     assert!(reads > 0);
-    // Without a CDN, a custom domain is still the project's alone and served by `Host`, over
-    // plain HTTP: no certificate, so `ssl` is false.
-    let (status, body) =
-        post(&blink, "/api/deploy", &token, &json!({ "projectId": id, "customDomain": "app.example.com" })).await;
+    // Without a CDN, a custom domain, once proven by its TXT record, is still the project's alone
+    // and served by `Host`, over plain HTTP: no certificate, so `ssl` is false.
+    let claim = json!({ "projectId": id, "customDomain": "app.example.com" });
+    let (status, body) = post(&blink, "/api/deploy", &token, &claim).await;
+    assert_eq!((status, body["domain"]["status"].clone()), (200, json!("pending")), "{body}");
+    let verification = &body["domain"]["verification"];
+    dns.add_txt(verification["name"].as_str().unwrap(), verification["value"].as_str().unwrap());
+    let (status, body) = post(&blink, "/api/deploy", &token, &claim).await;
     assert_eq!(status, 200, "{body}");
     let port = blink.url.rsplit(':').next().unwrap();
     assert_eq!(

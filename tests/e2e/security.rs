@@ -7,5 +7,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_blink");
 #[path = "security/credits.rs"]
 mod credits;
 
+#[path = "security/deploy.rs"]
+mod deploy;
+
 #[path = "security/host.rs"]
 mod host;

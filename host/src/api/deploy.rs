@@ -1,5 +1,5 @@
 //! `/api/deploy`, `/api/projects/{id}/deploys…` and `/api/projects/{id}/domains…`: publishing a
-//! project's latest build, its release history, and its custom domains.
+//! project's latest build, its release history, and its custom domains (claimed, then proven).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,9 +22,13 @@ impl From<DeployError> for ApiError {
             DeployError::UnknownDeploy(_) => coded(StatusCode::NOT_FOUND, "unknown_deploy"),
             DeployError::TooLarge(_) => coded(StatusCode::PAYLOAD_TOO_LARGE, "deploy_too_large"),
             DeployError::Storage(_) => coded(StatusCode::BAD_GATEWAY, "storage_failed"),
+            DeployError::Busy(_) => coded(StatusCode::TOO_MANY_REQUESTS, "too_many_deploys"),
             DeployError::Domain(DomainError::Invalid(_)) => coded(StatusCode::UNPROCESSABLE_ENTITY, "invalid_domain"),
             DeployError::Domain(DomainError::Taken(_)) => coded(StatusCode::CONFLICT, "domain_taken"),
             DeployError::Domain(DomainError::Unknown(_)) => coded(StatusCode::NOT_FOUND, "unknown_domain"),
+            DeployError::Domain(DomainError::Unproven { .. }) => coded(StatusCode::CONFLICT, "domain_not_proven"),
+            DeployError::Domain(DomainError::Expired(_)) => coded(StatusCode::GONE, "domain_claim_expired"),
+            DeployError::Domain(DomainError::Dns(..)) => coded(StatusCode::BAD_GATEWAY, "dns_failed"),
             DeployError::Domain(DomainError::Cloudflare(_)) => coded(StatusCode::BAD_GATEWAY, "cdn_failed"),
             DeployError::Db(e) => e.into(),
         }
@@ -62,25 +66,22 @@ pub async fn deploy(
     let project = body.project_id;
     super::orchestrator::claim_project(&state, &user, &project).await?;
     let domain = match body.custom_domain.as_deref().filter(|d| !d.trim().is_empty()) {
-        Some(raw) => {
-            let own: Vec<&str> =
-                super::request_hosts(&headers).map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name)).collect();
-            Some(state.deployer.normalize_domain(raw, &own).map_err(DeployError::from)?)
-        }
+        Some(raw) => Some(state.deployer.normalize_domain(raw).map_err(DeployError::from)?),
         None => None,
     };
+    // Counted from here, waiting for the project's turn included.
+    let _in_flight = state.deployer.start_deploy(&user.id)?;
     let _turn = state.workspaces.lock(&project).await;
     // Before any name is claimed or created: a deploy without a build changes nothing.
     if !state.deployer.has_build(&project) {
         return Err(DeployError::NoBuild.into());
     }
-    // Names first: a domain someone else has, or a CDN that refuses, leaves the site as it was.
+    // Names first: a domain someone else proved, or a CDN that refuses, leaves the site as it
+    // was. An unproven domain is a pending claim; the project's own name is deployed anyway.
+    state.deployer.ensure_site_dns(&project).await?;
     let attached = match &domain {
-        Some(hostname) => Some(state.deployer.attach_domain(&user.id, &project, hostname).await?),
-        None => {
-            state.deployer.ensure_site_dns(&project).await?;
-            None
-        }
+        Some(hostname) => Some(state.deployer.claim_domain(&user.id, &project, hostname).await?),
+        None => None,
     };
     let deploy = state.deployer.deploy(&project).await?;
     let https = state.deployer.https();
@@ -95,9 +96,12 @@ pub async fn deploy(
         "defaultUrl": default_url,
     });
     if let Some(domain) = attached {
-        // Without a certificate the custom domain is only reachable over plain HTTP.
-        answer["url"] = json!(url(&domain.hostname, domain.ssl, if domain.ssl { None } else { port(&headers) }));
-        answer["ssl"] = json!(domain.ssl);
+        // Without a certificate the custom domain is only reachable over plain HTTP; before its
+        // proof, not at all.
+        if domain.verification.is_none() {
+            answer["url"] = json!(url(&domain.hostname, domain.ssl, if domain.ssl { None } else { port(&headers) }));
+            answer["ssl"] = json!(domain.ssl);
+        }
         answer["domain"] = json!(domain);
     }
     Ok(Json(answer).into_response())
@@ -122,6 +126,17 @@ pub async fn restore(
 pub async fn domains(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
     Ok(Json(json!({ "domains": state.deployer.domains(&id).await? })).into_response())
+}
+
+/// Looks the domain's ownership proof up again; once found, the domain is the project's.
+pub async fn verify_domain(
+    State(state): State<AppState>,
+    user: User,
+    Path((id, hostname)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    super::projects::owned(&state, &user, &id).await?;
+    let _turn = state.workspaces.lock(&id).await;
+    Ok(Json(json!({ "domain": state.deployer.verify_domain(&user.id, &id, &hostname).await? })).into_response())
 }
 
 pub async fn detach_domain(

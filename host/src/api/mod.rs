@@ -81,6 +81,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/projects/{id}/deploys/{deploy}/restore", post(deploy::restore))
         .route("/api/projects/{id}/domains", get(deploy::domains))
         .route("/api/projects/{id}/domains/{hostname}", axum::routing::delete(deploy::detach_domain))
+        .route("/api/projects/{id}/domains/{hostname}/verify", post(deploy::verify_domain))
         .route("/api/git/commit", post(git::commit))
         .route("/api/git/pull", post(git::pull))
         .route("/api/projects/{id}/git", axum::routing::put(git::set_remote).get(git::remote))

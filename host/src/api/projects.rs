@@ -20,9 +20,14 @@ struct NewProject {
     name: Option<String>,
 }
 
-/// Ids the frontend already has are uuids; anything of that alphabet and size is accepted.
+/// A project id is a lowercase DNS label (the frontend's are lowercase uuids): it names the
+/// project's site, `{id}.{sites domain}`, and host names are case-insensitive, so two ids that
+/// differ only by case, or that a host name cannot spell, would let one site answer for another.
 pub fn valid_project_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=63).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
 }
 
 pub fn check_project_id(id: &str) -> Result<(), ApiError> {
@@ -31,7 +36,9 @@ pub fn check_project_id(id: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::bad_request(
             "invalid_project_id",
-            format!("{id:?} is not a valid project id (1-64 letters, digits, - or _)"),
+            format!(
+                "{id:?} is not a valid project id (1-63 lowercase letters, digits or -, not starting or ending with -)"
+            ),
         ))
     }
 }
@@ -59,7 +66,8 @@ pub async fn list(State(state): State<AppState>, user: User) -> Result<Response,
 }
 
 pub async fn remove(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if !valid_project_id(&id) || !state.db.delete_project(&user.id, &id).await? {
+    check_project_id(&id)?;
+    if !state.db.delete_project(&user.id, &id).await? {
         return Err(ApiError::NotFound("project"));
     }
     // The record is gone; its sandbox, files and builds go with it. A failure here is logged,
@@ -98,7 +106,8 @@ pub async fn set_pipeline(
 
 /// An existing project of the caller's; anyone else's is answered like a missing one.
 pub(super) async fn owned(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
-    if !valid_project_id(id) || state.db.project(&user.id, id).await?.is_none() {
+    check_project_id(id)?;
+    if state.db.project(&user.id, id).await?.is_none() {
         return Err(ApiError::NotFound("project"));
     }
     Ok(())

@@ -750,9 +750,22 @@ fn domain_from_row(r: sqlx::any::AnyRow) -> DomainRow {
     DomainRow { hostname: r.get(0), project_id: r.get(1), cf_hostname_id: r.get(2), ssl_status: r.get(3) }
 }
 
+/// A custom-domain claim waiting for its proof.
+pub struct ClaimRow {
+    pub hostname: String,
+    pub token: String,
+    pub created_at: i64,
+}
+
+const CLAIM_COLUMNS: &str = "hostname, token, created_at";
+
+fn claim_from_row(r: sqlx::any::AnyRow) -> ClaimRow {
+    ClaimRow { hostname: r.get(0), token: r.get(1), created_at: r.get(2) }
+}
+
 impl Database {
-    /// Claims `hostname` for the project unless someone has it; the row as it is after, whose
-    /// project says who won.
+    /// Gives a proven `hostname` to the project unless someone proved it first; the row as it
+    /// is after, whose project says who won.
     pub async fn claim_domain(&self, hostname: &str, project: &str, user: &str) -> Result<DomainRow, DbError> {
         sqlx::query(
             "INSERT INTO domains (hostname, project_id, user_id, ssl_status, created_at) \
@@ -769,6 +782,15 @@ impl Database {
             .fetch_one(&self.pool)
             .await?;
         Ok(domain_from_row(row))
+    }
+
+    /// The project that proved `hostname`, if one did.
+    pub async fn domain_owner(&self, hostname: &str) -> Result<Option<DomainRow>, DbError> {
+        let row = sqlx::query(&format!("SELECT {DOMAIN_COLUMNS} FROM domains WHERE hostname = $1"))
+            .bind(hostname)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(domain_from_row))
     }
 
     pub async fn project_domains(&self, project: &str) -> Result<Vec<DomainRow>, DbError> {
@@ -808,6 +830,87 @@ impl Database {
 
     pub async fn delete_domain(&self, hostname: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM domains WHERE hostname = $1").bind(hostname).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The project's claim of `hostname` waiting for its proof: the one it has unless that one
+    /// expired (made before `expired_before`), else a new one with `token`.
+    pub async fn claim_pending_domain(
+        &self,
+        hostname: &str,
+        project: &str,
+        user: &str,
+        token: &str,
+        expired_before: i64,
+    ) -> Result<ClaimRow, DbError> {
+        sqlx::query("DELETE FROM domain_claims WHERE hostname = $1 AND project_id = $2 AND created_at < $3")
+            .bind(hostname)
+            .bind(project)
+            .bind(expired_before)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO domain_claims (hostname, project_id, user_id, token, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hostname, project_id) DO NOTHING",
+        )
+        .bind(hostname)
+        .bind(project)
+        .bind(user)
+        .bind(token)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.domain_claim(hostname, project)
+            .await?
+            .ok_or_else(|| DbError::Unavailable("a claim just made vanished".into()))
+    }
+
+    pub async fn domain_claim(&self, hostname: &str, project: &str) -> Result<Option<ClaimRow>, DbError> {
+        let row =
+            sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM domain_claims WHERE hostname = $1 AND project_id = $2"))
+                .bind(hostname)
+                .bind(project)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(claim_from_row))
+    }
+
+    pub async fn project_claims(&self, project: &str) -> Result<Vec<ClaimRow>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM domain_claims WHERE project_id = $1 ORDER BY created_at"
+        ))
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(claim_from_row).collect())
+    }
+
+    /// Drops one project's claim of `hostname`, or with `project` `None` every claim of it (its
+    /// owner proved it).
+    pub async fn delete_domain_claims(&self, hostname: &str, project: Option<&str>) -> Result<bool, DbError> {
+        let done = match project {
+            Some(project) => {
+                sqlx::query("DELETE FROM domain_claims WHERE hostname = $1 AND project_id = $2")
+                    .bind(hostname)
+                    .bind(project)
+                    .execute(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM domain_claims WHERE hostname = $1").bind(hostname).execute(&self.pool).await?
+            }
+        };
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_project_claims(&self, project: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM domain_claims WHERE project_id = $1").bind(project).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Sweeps the claims made before `expired_before`.
+    pub async fn delete_expired_claims(&self, expired_before: i64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM domain_claims WHERE created_at < $1").bind(expired_before).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -1,17 +1,25 @@
 //! Host names: each project's default one (`{projectId}.{sites domain}`, a proxied DNS record when
-//! Cloudflare is configured) and custom domains, each owned by one project of one user, with a
-//! Cloudflare for SaaS custom hostname whose certificate status is polled.
+//! Cloudflare is configured) and custom domains. A custom domain is claimed, then proven: its
+//! claim carries a token the claimer publishes as a TXT record at `_blink-challenge.{domain}`,
+//! which this host looks up. Until then it is pending: not served, blocking no one (several
+//! projects may claim a name; the first proven owns it and the other claims are dropped), and
+//! expiring after a while. A proven domain gets a Cloudflare for SaaS custom hostname whose
+//! certificate status is polled.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hickory_resolver::Resolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::xfer::Protocol;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::cloudflare::CloudflareError;
 use super::{DeployError, Deployer};
-use crate::db::DbError;
+use crate::db::{ClaimRow, DbError, DomainRow, now_ms};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -21,6 +29,12 @@ pub enum DomainError {
     Taken(String),
     #[error("no domain {0} on this project")]
     Unknown(String),
+    #[error("{hostname} is not proven yet: publish a TXT record {record} with the value {token}, then verify")]
+    Unproven { hostname: String, record: String, token: String },
+    #[error("the claim of {0} expired before it was proven: deploy with it again for a new token")]
+    Expired(String),
+    #[error("the ownership proof of {0} could not be looked up: {1}")]
+    Dns(String, String),
     #[error(transparent)]
     Cloudflare(#[from] CloudflareError),
 }
@@ -30,15 +44,36 @@ pub enum DomainError {
 #[serde(rename_all = "camelCase")]
 pub struct Domain {
     pub hostname: String,
+    /// `active` once proven (and served), `pending` until then.
+    pub status: &'static str,
     /// True only once the certificate is active.
     pub ssl: bool,
     /// Cloudflare's status of the certificate; `none` without Cloudflare.
     pub ssl_status: String,
     /// The CNAME the domain's owner must create at their DNS provider.
     pub cname_target: String,
+    /// What proves a pending domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// The DNS record that proves a claim, and until when it may be proven.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    pub name: String,
+    pub value: String,
+    pub expires_at: i64,
 }
 
 const ACTIVE: &str = "active";
+
+/// Where a domain's ownership proof is published.
+fn challenge_record(hostname: &str) -> String {
+    format!("_blink-challenge.{hostname}")
+}
 
 /// The host name a user typed, lowercased, or why it is not one.
 pub fn normalize(raw: &str, sites_domain: &str) -> Result<String, DomainError> {
@@ -80,13 +115,12 @@ impl Deployer {
         self.cloudflare.is_some()
     }
 
-    /// The domain a user typed, checked: a host name, not this service's own (reserved, the
-    /// CDN's origin, or one of `request_hosts`, the names the claiming request arrived by:
-    /// claimed, it would take the API).
-    pub fn normalize_domain(&self, raw: &str, request_hosts: &[&str]) -> Result<String, DomainError> {
+    /// The domain a user typed, checked: a host name, not this service's own (the operator's
+    /// reserved names and the CDN's origin; never a name taken from the request, which its
+    /// sender chooses).
+    pub fn normalize_domain(&self, raw: &str) -> Result<String, DomainError> {
         let name = normalize(raw, &self.domain)?;
-        let own = |other: &str| other.trim_end_matches('.').eq_ignore_ascii_case(&name);
-        if self.reserved.iter().any(|r| own(r)) || request_hosts.iter().any(|h| own(h)) {
+        if self.reserved.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
             return Err(DomainError::Invalid(format!("{name} is this host's own name")));
         }
         Ok(name)
@@ -109,17 +143,131 @@ impl Deployer {
         Ok(())
     }
 
-    /// Attaches `hostname` (already normalised) to the project: refused if another project has
-    /// it; with Cloudflare, the project's DNS record and the domain's custom hostname are
-    /// created, and its certificate status read.
-    pub async fn attach_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
+    /// Claims `hostname` (already normalised) for the project: refused if another project
+    /// proved it; attached at once if this one did, or if its proof is already published; else
+    /// a pending claim, whose token the answer carries.
+    pub async fn claim_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
+        if let Some(owner) = self.db.domain_owner(hostname).await? {
+            if owner.project_id != project {
+                return Err(DomainError::Taken(hostname.to_string()).into());
+            }
+            return self.attach_domain(project, owner).await;
+        }
+        let token = format!("blink-verify-{}", uuid::Uuid::new_v4().simple());
+        let claim = self.db.claim_pending_domain(hostname, project, user, &token, self.claims_expired_before()).await?;
+        match self.prove(user, project, &claim).await {
+            Err(DeployError::Domain(DomainError::Unproven { .. })) => Ok(self.pending_view(project, &claim)),
+            Err(DeployError::Domain(DomainError::Dns(name, why))) => {
+                tracing::info!(domain = %name, "ownership not checked at claim time: {why}");
+                Ok(self.pending_view(project, &claim))
+            }
+            other => other,
+        }
+    }
+
+    /// Checks the project's pending claim of `hostname` against DNS, and attaches the domain
+    /// once proven.
+    pub async fn verify_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
+        let name = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
+        if let Some(owner) = self.db.domain_owner(&name).await? {
+            if owner.project_id != project {
+                self.db.delete_domain_claims(&name, Some(project)).await?;
+                return Err(DomainError::Taken(name).into());
+            }
+            return self.attach_domain(project, owner).await;
+        }
+        let Some(claim) = self.db.domain_claim(&name, project).await? else {
+            // Dropped just now, as another project proved it.
+            if self.db.domain_owner(&name).await?.is_some() {
+                return Err(DomainError::Taken(name).into());
+            }
+            return Err(DomainError::Unknown(name).into());
+        };
+        self.prove(user, project, &claim).await
+    }
+
+    /// Proves a claim by its TXT record: the first project to prove a name owns it, and every
+    /// other claim of it is dropped.
+    async fn prove(&self, user: &str, project: &str, claim: &ClaimRow) -> Result<Domain, DeployError> {
+        let hostname = claim.hostname.as_str();
+        if claim.created_at < self.claims_expired_before() {
+            self.db.delete_domain_claims(hostname, Some(project)).await?;
+            return Err(DomainError::Expired(hostname.to_string()).into());
+        }
+        let record = challenge_record(hostname);
+        let published = self.txt_records(&record).await?;
+        if !published.iter().any(|value| value.trim() == claim.token) {
+            let token = claim.token.clone();
+            return Err(DomainError::Unproven { hostname: hostname.to_string(), record, token }.into());
+        }
         let owner = self.db.claim_domain(hostname, project, user).await?;
         if owner.project_id != project {
+            self.db.delete_domain_claims(hostname, Some(project)).await?;
             return Err(DomainError::Taken(hostname.to_string()).into());
         }
+        self.db.delete_domain_claims(hostname, None).await?;
         self.reload_domains().await?;
+        tracing::info!(project, domain = %hostname, "custom domain proven");
+        self.attach_domain(project, owner).await
+    }
+
+    /// The values of `name`'s TXT records (none when it has none), asked of the configured
+    /// resolver afresh each time: a record just published must not be hidden by a cached miss.
+    async fn txt_records(&self, name: &str) -> Result<Vec<String>, DomainError> {
+        let failed = |why: String| DomainError::Dns(name.to_string(), why);
+        let mut builder = match self.dns_resolver {
+            Some(server) => {
+                let mut config = ResolverConfig::new();
+                // TCP too, for an answer too large for a datagram.
+                config.add_name_server(NameServerConfig::new(server, Protocol::Udp));
+                config.add_name_server(NameServerConfig::new(server, Protocol::Tcp));
+                Resolver::builder_with_config(config, TokioConnectionProvider::default())
+            }
+            None => Resolver::builder_tokio().map_err(|e| failed(e.to_string()))?,
+        };
+        builder.options_mut().timeout = Duration::from_secs(5);
+        builder.options_mut().attempts = 2;
+        // A name may hold many TXT records: answers larger than 512 bytes still fit a datagram.
+        builder.options_mut().edns0 = true;
+        let resolver = builder.build();
+        // Fully qualified: never one of the system's search domains appended.
+        match resolver.txt_lookup(format!("{name}.")).await {
+            Ok(found) => Ok(found
+                .iter()
+                .map(|txt| txt.txt_data().iter().map(|part| String::from_utf8_lossy(part)).collect())
+                .collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
+    fn claims_expired_before(&self) -> i64 {
+        now_ms().saturating_sub(i64::try_from(self.claim_ttl.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn pending_view(&self, project: &str, claim: &ClaimRow) -> Domain {
+        let ttl = i64::try_from(self.claim_ttl.as_millis()).unwrap_or(i64::MAX);
+        Domain {
+            hostname: claim.hostname.clone(),
+            status: "pending",
+            ssl: false,
+            ssl_status: "none".into(),
+            cname_target: self.host_name(project),
+            verification: Some(Verification {
+                record_type: "TXT",
+                name: challenge_record(&claim.hostname),
+                value: claim.token.clone(),
+                expires_at: claim.created_at.saturating_add(ttl),
+            }),
+        }
+    }
+
+    /// Attaches a domain the project proved: with Cloudflare, the project's DNS record and the
+    /// domain's custom hostname are created, and its certificate status read.
+    async fn attach_domain(&self, project: &str, owner: DomainRow) -> Result<Domain, DeployError> {
+        let hostname = owner.hostname.as_str();
         self.ensure_site_dns(project).await?;
-        let mut status = owner.ssl_status;
+        let mut status = owner.ssl_status.clone();
         if let Some((cloudflare, _)) = &self.cloudflare {
             let known = match &owner.cf_hostname_id {
                 Some(id) => match cloudflare.custom_hostname(id).await {
@@ -151,13 +299,16 @@ impl Deployer {
     fn domain_view(&self, project: &str, hostname: &str, ssl_status: String) -> Domain {
         Domain {
             hostname: hostname.to_string(),
+            status: ACTIVE,
             ssl: ssl_status == ACTIVE,
             ssl_status,
             cname_target: self.host_name(project),
+            verification: None,
         }
     }
 
-    /// The project's custom domains, pending certificates read again from Cloudflare.
+    /// The project's custom domains, pending certificates read again from Cloudflare, then its
+    /// claims still waiting for their proof.
     pub async fn domains(&self, project: &str) -> Result<Vec<Domain>, DeployError> {
         let mut out = Vec::new();
         for row in self.db.project_domains(project).await? {
@@ -175,14 +326,26 @@ impl Deployer {
             }
             out.push(self.domain_view(project, &row.hostname, status));
         }
+        let expired_before = self.claims_expired_before();
+        for claim in self.db.project_claims(project).await? {
+            if claim.created_at >= expired_before {
+                out.push(self.pending_view(project, &claim));
+            }
+        }
         Ok(out)
     }
 
-    /// Detaches a domain: its custom hostname is deleted and the name is free for anyone.
+    /// Detaches a domain (its custom hostname is deleted and the name is free for anyone), or
+    /// withdraws a pending claim.
     pub async fn detach_domain(&self, project: &str, hostname: &str) -> Result<(), DeployError> {
         let name = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
         let row = self.db.project_domains(project).await?.into_iter().find(|d| d.hostname == name);
-        let Some(row) = row else { return Err(DomainError::Unknown(name).into()) };
+        let Some(row) = row else {
+            if self.db.delete_domain_claims(&name, Some(project)).await? {
+                return Ok(());
+            }
+            return Err(DomainError::Unknown(name).into());
+        };
         if let (Some((cloudflare, _)), Some(id)) = (&self.cloudflare, &row.cf_hostname_id) {
             match cloudflare.delete_custom_hostname(id).await {
                 Err(e) if !e.is_not_found() => return Err(DomainError::from(e).into()),
@@ -200,6 +363,7 @@ impl Deployer {
                 tracing::warn!(project, domain = %row.hostname, "a deleted project's domain was not released: {e}");
             }
         }
+        let _ = self.db.delete_project_claims(project).await;
         if let (Some((cloudflare, _)), Ok(Some(record))) = (&self.cloudflare, self.db.site_dns(project).await)
             && let Err(e) = cloudflare.delete_dns_record(&record).await
         {
@@ -208,8 +372,9 @@ impl Deployer {
         let _ = self.db.delete_site_dns(project).await;
     }
 
-    /// Reads every pending certificate's status again, every `every`, until shutdown; and
-    /// reloads the domain table, which other hosts sharing the database may have changed.
+    /// Reads every pending certificate's status again, every `every`, until shutdown; sweeps
+    /// expired domain claims; and reloads the domain table, which other hosts sharing the
+    /// database may have changed.
     pub async fn poll_certificates(self, every: Duration, shutdown: CancellationToken) {
         loop {
             tokio::select! {
@@ -228,6 +393,9 @@ impl Deployer {
                         Err(e) => tracing::warn!(domain = %row.hostname, "certificate status not read: {e}"),
                     }
                 }
+            }
+            if let Err(e) = self.db.delete_expired_claims(self.claims_expired_before()).await {
+                tracing::warn!("expired domain claims not swept: {e}");
             }
             if let Err(e) = self.reload_domains().await {
                 tracing::warn!("custom domains not reloaded: {e}");

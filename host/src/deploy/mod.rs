@@ -36,6 +36,10 @@ pub enum DeployError {
     TooLarge(String),
     #[error("storing the release failed, and the previous release stays live: {0}")]
     Storage(String),
+    #[error(
+        "{0} deploys of yours are in flight already (BLINK_DEPLOY_MAX_CONCURRENT_PER_USER): try again once one finished"
+    )]
+    Busy(usize),
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error(transparent)]
@@ -98,12 +102,38 @@ pub struct Deployer {
     grace: std::time::Duration,
     max_bytes: u64,
     max_files: usize,
+    max_file_bytes: u64,
+    /// Deploys in flight per user, each holding a build's worth of work.
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    max_in_flight: usize,
     /// Manifests never change once a release is complete.
     manifests: Arc<Mutex<HashMap<String, Arc<Release>>>>,
     /// Names no project may claim: this host's own.
     reserved: Vec<String>,
     /// Custom domain → project, for serving by `Host` without a query per request.
     custom_domains: Arc<ArcSwap<HashMap<String, String>>>,
+    /// How long a custom-domain claim may wait for its proof.
+    claim_ttl: std::time::Duration,
+    /// The DNS server asked for proofs; `None`: the system's.
+    dns_resolver: Option<std::net::SocketAddr>,
+}
+
+/// A deploy counted against its user's in-flight deploys until dropped.
+pub struct InFlight {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    user: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
 }
 
 const MANIFEST_CACHE: usize = 512;
@@ -136,6 +166,9 @@ impl Deployer {
             grace: std::time::Duration::from_secs(settings.deploy_grace_secs),
             max_bytes: settings.deploy_max_bytes,
             max_files: settings.deploy_max_files,
+            max_file_bytes: settings.deploy_max_file_bytes,
+            in_flight: Arc::default(),
+            max_in_flight: settings.deploy_max_concurrent_per_user.max(1),
             manifests: Arc::default(),
             reserved: settings
                 .reserved_domains
@@ -145,9 +178,22 @@ impl Deployer {
                 .filter(|d| !d.is_empty())
                 .collect(),
             custom_domains: Arc::default(),
+            claim_ttl: std::time::Duration::from_secs(settings.domain_claim_ttl_secs),
+            dns_resolver: settings.dns_resolver,
         };
         deployer.reload_domains().await?;
         Ok(deployer)
+    }
+
+    /// Counts a deploy of `user`'s as in flight, or refuses it if they have as many as allowed.
+    pub fn start_deploy(&self, user: &str) -> Result<InFlight, DeployError> {
+        let mut counts = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(user.to_string()).or_default();
+        if *count >= self.max_in_flight {
+            return Err(DeployError::Busy(self.max_in_flight));
+        }
+        *count += 1;
+        Ok(InFlight { counts: self.in_flight.clone(), user: user.to_string() })
     }
 
     pub fn has_build(&self, project: &str) -> bool {
@@ -161,8 +207,8 @@ impl Deployer {
             return Err(DeployError::NoBuild);
         }
         let dist = self.builds.join(project).join("dist");
-        let (max_files, max_bytes) = (self.max_files, self.max_bytes);
-        let files = tokio::task::spawn_blocking(move || read_release(&dist, max_files, max_bytes))
+        let limits = Limits { files: self.max_files, bytes: self.max_bytes, file_bytes: self.max_file_bytes };
+        let files = tokio::task::spawn_blocking(move || read_release(&dist, limits))
             .await
             .map_err(|e| DeployError::Storage(e.to_string()))??;
         // Unchanged files are reused only from a release in the same store.
@@ -173,7 +219,7 @@ impl Deployer {
             None => None,
         };
         let id = format!("{}-{}", now_ms(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let (count, bytes) = (files.len() as i64, files.iter().map(|f| f.bytes.len() as i64).sum::<i64>());
+        let (count, bytes) = (files.len() as i64, files.iter().map(|f| f.size as i64).sum::<i64>());
         self.db.insert_deploy(project, &id, self.store.kind(), count, bytes, now_ms()).await?;
 
         let mut manifest = Manifest::new();
@@ -191,10 +237,7 @@ impl Deployer {
                 (Some(entry), Store::S3(_)) => entry.stored_in.clone(),
                 (None, _) => id.clone(),
             };
-            manifest.insert(
-                file.path.clone(),
-                Entry { sha256: file.sha256.clone(), size: file.bytes.len() as u64, stored_in },
-            );
+            manifest.insert(file.path.clone(), Entry { sha256: file.sha256.clone(), size: file.size, stored_in });
             if same.is_none() {
                 uploads.push(file);
             }
@@ -368,11 +411,11 @@ impl Deployer {
                 let dir = sites.join(project).join(id);
                 let owner = id.to_string();
                 tokio::task::spawn_blocking(move || -> Result<Manifest, DeployError> {
-                    Ok(read_release(&dir, usize::MAX, u64::MAX)?
+                    let unlimited = Limits { files: usize::MAX, bytes: u64::MAX, file_bytes: u64::MAX };
+                    Ok(read_release(&dir, unlimited)?
                         .into_iter()
                         .map(|f| {
-                            let entry =
-                                Entry { sha256: f.sha256, size: f.bytes.len() as u64, stored_in: owner.clone() };
+                            let entry = Entry { sha256: f.sha256, size: f.size, stored_in: owner.clone() };
                             (f.path, entry)
                         })
                         .collect())
@@ -505,39 +548,83 @@ fn content_type(path: &str) -> String {
     }
 }
 
+/// What one release may hold.
+#[derive(Clone, Copy)]
+struct Limits {
+    files: usize,
+    bytes: u64,
+    file_bytes: u64,
+}
+
 /// Every regular file under `root` (symbolic links are not followed: a build cannot publish
-/// what is outside it), read and hashed, within the limits.
-fn read_release(root: &Path, max_files: usize, max_bytes: u64) -> Result<Vec<Upload>, DeployError> {
+/// what is outside it), hashed within the limits. Files are streamed, never held whole: the
+/// store reads them again from disk, so a deploy's memory does not grow with its build.
+fn read_release(root: &Path, limits: Limits) -> Result<Vec<Upload>, DeployError> {
+    let reading = |e: std::io::Error| DeployError::Storage(format!("reading the build: {e}"));
+    // Nor is the build's own folder, were it a link.
+    if !std::fs::symlink_metadata(root).map_err(reading)?.is_dir() {
+        return Err(DeployError::Storage(format!("reading the build: {} is not a folder", root.display())));
+    }
     let mut files = Vec::new();
     let mut total = 0u64;
     let mut pending = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| DeployError::Storage(format!("reading the build: {e}")))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| DeployError::Storage(format!("reading the build: {e}")))?;
+        for entry in std::fs::read_dir(&dir).map_err(reading)? {
+            let entry = entry.map_err(reading)?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-            let kind = entry.file_type().map_err(|e| DeployError::Storage(e.to_string()))?;
+            let kind = entry.file_type().map_err(reading)?;
             let path = format!("{prefix}{name}");
             if kind.is_dir() {
                 pending.push((entry.path(), format!("{path}/")));
             } else if kind.is_file() {
-                if files.len() == max_files {
-                    return Err(DeployError::TooLarge(format!("more than {max_files} files (BLINK_DEPLOY_MAX_FILES)")));
+                if files.len() == limits.files {
+                    let max = limits.files;
+                    return Err(DeployError::TooLarge(format!("more than {max} files (BLINK_DEPLOY_MAX_FILES)")));
                 }
-                let bytes = std::fs::read(entry.path()).map_err(|e| DeployError::Storage(e.to_string()))?;
-                total += bytes.len() as u64;
-                if total > max_bytes {
-                    return Err(DeployError::TooLarge(format!("more than {max_bytes} bytes (BLINK_DEPLOY_MAX_BYTES)")));
+                let (sha256, size) =
+                    hash_file(&entry.path(), limits.file_bytes).map_err(reading)?.ok_or_else(|| {
+                        let max = limits.file_bytes;
+                        DeployError::TooLarge(format!(
+                            "{path} is larger than {max} bytes (BLINK_DEPLOY_MAX_FILE_BYTES)"
+                        ))
+                    })?;
+                total += size;
+                if total > limits.bytes {
+                    let max = limits.bytes;
+                    return Err(DeployError::TooLarge(format!("more than {max} bytes (BLINK_DEPLOY_MAX_BYTES)")));
                 }
                 files.push(Upload {
-                    sha256: crate::runtime::content_hash(&bytes),
                     content_type: content_type(&path),
                     cache_control: cache_control(&path),
-                    bytes: bytes.into(),
+                    source: entry.path(),
+                    size,
+                    sha256,
                     path,
                 });
             }
         }
     }
     Ok(files)
+}
+
+/// The file's SHA-256 and size, read in pieces; `None` if it is larger than `max` bytes.
+fn hash_file(path: &Path, max: u64) -> std::io::Result<Option<(String, u64)>> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let file = store::open_regular(path)?;
+    if file.metadata()?.len() > max {
+        return Ok(None);
+    }
+    // Bounded by the limit whatever the file does while it is read.
+    let mut reader = file.take(max.saturating_add(1));
+    let (mut hasher, mut buf, mut size) = (sha2::Sha256::new(), vec![0u8; 64 * 1024], 0u64);
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size <= max).then(|| (hex::encode(hasher.finalize()), size)))
 }

@@ -8,21 +8,21 @@ use std::time::Duration;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use tower::ServiceExt as _;
 
 use crate::config::DeploySettings;
 
-/// One file of a release to store.
+/// One file of a release to store, read from the build when it is stored.
 pub struct Upload {
     pub path: String,
-    pub bytes: Bytes,
+    pub source: PathBuf,
+    pub size: u64,
     pub content_type: String,
     pub cache_control: &'static str,
     pub sha256: String,
@@ -125,7 +125,7 @@ impl Store {
                         for file in &files {
                             let to = safe_join(&staging, &file.path).ok_or_else(|| bad_path(&file.path))?;
                             std::fs::create_dir_all(to.parent().unwrap_or(&staging))?;
-                            std::fs::write(&to, &file.bytes)?;
+                            copy_exactly(&file.source, &to, file.size)?;
                         }
                         if let Some((from, paths)) = &previous {
                             for path in paths {
@@ -224,6 +224,13 @@ impl S3Store {
                     if failed.load(std::sync::atomic::Ordering::SeqCst) {
                         return Ok(());
                     }
+                    // Streamed from disk, and read again from the start for each retry.
+                    let body = ByteStream::read_from()
+                        .path(&file.source)
+                        .length(Length::Exact(file.size))
+                        .build()
+                        .await
+                        .map_err(|e| format!("reading {}: {e}", file.path))?;
                     let result = self
                         .client
                         .put_object()
@@ -232,7 +239,8 @@ impl S3Store {
                         .content_type(file.content_type)
                         .cache_control(file.cache_control)
                         .metadata("sha256", file.sha256)
-                        .body(ByteStream::from(file.bytes))
+                        .content_length(i64::try_from(file.size).unwrap_or(i64::MAX))
+                        .body(body)
                         .send()
                         .await
                         .map(drop)
@@ -354,6 +362,29 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Opens a file of a build for reading: a regular file, never through a symbolic link.
+pub(super) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: not a file", path.display())));
+    }
+    Ok(file)
+}
+
+/// Copies the `size` bytes that were hashed, and no others: a file that changed since fails.
+fn copy_exactly(from: &Path, to: &Path, size: u64) -> std::io::Result<()> {
+    use std::io::Read as _;
+    let mut source = open_regular(from)?.take(size.saturating_add(1));
+    let copied = std::io::copy(&mut source, &mut std::fs::File::create(to)?)?;
+    if copied != size {
+        let why = format!("{} changed while it was deployed", from.display());
+        return Err(std::io::Error::other(why));
+    }
+    Ok(())
 }
 
 fn bad_path(path: &str) -> std::io::Error {

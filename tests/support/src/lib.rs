@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod fake_cloudflare;
+pub mod fake_dns;
 pub mod fake_github;
 pub mod fake_llm;
 pub mod git_server;

@@ -120,6 +120,8 @@ pub enum Fault {
     SlowDown,
     /// No answer for this long, as an overloaded store.
     Stall(std::time::Duration),
+    /// No answer until the test calls [`FaultyProxy::release`]: uploads held in flight.
+    Hold,
 }
 
 /// A proxy in front of an [`S3Server`] that troubles the first attempt of every `every`-th
@@ -139,6 +141,7 @@ struct ProxyState {
     fault: Fault,
     seen: std::sync::Mutex<std::collections::HashSet<String>>,
     throttled: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::watch::Sender<bool>,
     client: reqwest::Client,
 }
 
@@ -156,6 +159,7 @@ impl FaultyProxy {
             fault,
             seen: Default::default(),
             throttled: AtomicUsize::new(0),
+            released: tokio::sync::watch::Sender::new(false),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         });
         let handler = {
@@ -179,6 +183,9 @@ impl FaultyProxy {
                                         .unwrap();
                                 }
                                 Fault::Stall(pause) => tokio::time::sleep(pause).await,
+                                Fault::Hold => {
+                                    let _ = state.released.subscribe().wait_for(|released| *released).await;
+                                }
                             }
                         }
                     }
@@ -191,6 +198,11 @@ impl FaultyProxy {
         let app = axum::Router::new().fallback(handler);
         let server = crate::git_server::serve_in_background("s3-faults", listener, app);
         Self { endpoint, state, _server: std::sync::Arc::new(server) }
+    }
+
+    /// Lets every held upload (and any later one) through.
+    pub fn release(&self) {
+        self.state.released.send_replace(true);
     }
 
     /// Uploads troubled so far.
