@@ -57,7 +57,9 @@ pub enum GitError {
 impl From<WorkspaceError> for GitError {
     fn from(e: WorkspaceError) -> Self {
         match e {
-            WorkspaceError::InvalidPath { .. } => Self::Unsafe(format!("the project's files were left as they were: {e}")),
+            WorkspaceError::InvalidPath { .. } => {
+                Self::Unsafe(format!("the project's files were left as they were: {e}"))
+            }
             WorkspaceError::TooManyFiles(_, max) => {
                 Self::TooLarge(format!("the project would hold more than {max} files (BLINK_PROJECT_MAX_FILES)"))
             }

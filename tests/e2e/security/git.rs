@@ -226,7 +226,8 @@ async fn a_pull_past_the_project_limits_is_refused_whole() {
     clone_with_token(&url, TOKEN, &laptop);
     let (files, bytes) = tree_size(&laptop);
     let (max_files, max_bytes) = (files + 2, bytes + 4096);
-    let limits = [("BLINK_PROJECT_MAX_FILES", max_files.to_string()), ("BLINK_PROJECT_MAX_BYTES", max_bytes.to_string())];
+    let limits =
+        [("BLINK_PROJECT_MAX_FILES", max_files.to_string()), ("BLINK_PROJECT_MAX_BYTES", max_bytes.to_string())];
     let blink = Blink::start_in(BIN, blink.stop().await, &limits).await;
     let app = app_dir(&blink, "big-site");
     let pad = |len: usize| {
