@@ -4,6 +4,7 @@
 //! sandbox can (the folder is its `/app`, writable, and a link's target is only a string).
 
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::path::{Path, PathBuf};
 
 use blink_test_support::git_server::{GitServer, clone_with_token, git};
@@ -31,9 +32,10 @@ fn app_dir(blink: &Blink, project: &str) -> PathBuf {
     blink.data_dir.path().join("projects").join(project).join("app")
 }
 
-/// Every file under `dir` (links not followed) with its content, by relative path.
-fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+/// Every file under `dir` (links not followed, but named with their target) with its size and a
+/// hash of its content, by relative path.
+fn files_under(dir: &Path) -> BTreeMap<String, (usize, u64)> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (usize, u64)>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.map(Result::unwrap) {
             let kind = entry.file_type().unwrap();
@@ -41,9 +43,10 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if kind.is_dir() {
                 walk(root, &entry.path(), out);
             } else if kind.is_symlink() {
-                out.insert(rel, format!("-> {}", std::fs::read_link(entry.path()).unwrap().display()).into_bytes());
+                out.insert(format!("{rel} -> {}", std::fs::read_link(entry.path()).unwrap().display()), (0, 0));
             } else {
-                out.insert(rel, std::fs::read(entry.path()).unwrap());
+                let content = std::fs::read(entry.path()).unwrap();
+                out.insert(rel, (content.len(), BuildHasherDefault::<DefaultHasher>::default().hash_one(&content)));
             }
         }
     }
@@ -196,7 +199,8 @@ async fn the_project_folder_never_holds_a_git_link_or_the_host_layout() {
 
     assert!(std::fs::symlink_metadata(app.join(".git")).is_err(), "the project's folder has a .git");
     let data_dir = blink.data_dir.path().display().to_string();
-    for (path, content) in files_under(&app) {
+    for path in files_under(&app).into_keys() {
+        let content = std::fs::read(app.join(&path)).unwrap();
         assert!(!String::from_utf8_lossy(&content).contains(&data_dir), "{path} names the data directory");
     }
 }
