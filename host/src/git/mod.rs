@@ -401,7 +401,8 @@ fn snapshot_tree(
 ) -> Result<git2::Oid, GitError> {
     // Read through the workspace: libgit2 would follow a `.gitignore` link anywhere. Nested
     // `.gitignore` files are not read; the root one and the host's exclude list cover projects.
-    if let Some(rules) = workspaces.read_small(project, ".gitignore", 64 * 1024)? {
+    // It is one of the project's files, so the project's byte limit bounds it.
+    if let Some(rules) = workspaces.read_small(project, ".gitignore", workspaces.max_bytes as u64)? {
         repo.add_ignore_rule(&String::from_utf8_lossy(&rules))?;
     }
     let tracked = |path: &str| head.is_some_and(|t| t.get_path(Path::new(path.trim_end_matches('/'))).is_ok());

@@ -451,7 +451,8 @@ impl Workspaces {
     /// it told code in the sandbox where the host keeps its data. Any other `.git` is the
     /// project's own and stays.
     pub(crate) fn remove_git_link(&self, project: &str, git_dir: &Path) -> Result<(), WorkspaceError> {
-        let Some(content) = self.read_small(project, ".git", 4096)? else { return Ok(()) };
+        // A gitlink is one line naming a path, which is at most PATH_MAX (4096) bytes.
+        let Some(content) = self.read_small(project, ".git", 4096 + 16)? else { return Ok(()) };
         let content = String::from_utf8_lossy(&content);
         let target = content.trim().strip_prefix("gitdir:").map(|t| t.trim().trim_end_matches('/'));
         if target == Some(git_dir.to_string_lossy().trim_end_matches('/')) {
