@@ -11,7 +11,6 @@
 pub mod secrets;
 
 use std::cell::RefCell;
-
 use std::path::Path;
 
 use git2::{
