@@ -10,5 +10,8 @@ mod credits;
 #[path = "security/deploy.rs"]
 mod deploy;
 
+#[path = "security/git.rs"]
+mod git;
+
 #[path = "security/host.rs"]
 mod host;

@@ -22,6 +22,8 @@ impl From<GitError> for ApiError {
             GitError::Auth(_) => coded(StatusCode::BAD_GATEWAY, "remote_auth_failed"),
             GitError::UnknownCommit(_) => coded(StatusCode::NOT_FOUND, "unknown_commit"),
             GitError::Invalid(_) => ApiError::bad_request("invalid_git_request", message),
+            GitError::Unsafe(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "unsafe_path"),
+            GitError::TooLarge(_) => coded(StatusCode::PAYLOAD_TOO_LARGE, "project_too_large"),
             GitError::Remote(_) => coded(StatusCode::BAD_GATEWAY, "remote_failed"),
             GitError::Git(_) => coded(StatusCode::INTERNAL_SERVER_ERROR, "git_failed"),
             GitError::Db(e) => e.into(),

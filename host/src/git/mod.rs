@@ -1,23 +1,27 @@
 //! Each project is a git repository (git2): commit the workspace, push to the project's remote,
 //! pull and merge from it, read history, restore an earlier state as a new commit.
 //!
-//! The repository's metadata lives beside the project's files, not among them (`<projects>/<id>/git`
-//! with the app directory as its work tree), so code running in the project's sandbox, which can
-//! write the files, cannot touch the history. Every operation takes the project's workspace lock.
+//! The repository's metadata lives beside the project's files, not among them (`<projects>/<id>/git`),
+//! so code running in the project's sandbox, which can write the files, cannot touch the history.
+//! libgit2 never sees the project's folder: the repository is opened bare, commits read the files
+//! through the capability-safe workspace, and pulls and restores compute the new tree in the object
+//! database and apply the difference through the workspace, which refuses symbolic links the sandbox
+//! may have planted. Every operation takes the project's workspace lock.
 
 pub mod secrets;
 
 use std::cell::RefCell;
+use std::path::Path;
 
 use git2::{
-    Cred, FetchOptions, IndexAddOption, PushOptions, RemoteCallbacks, Repository, RepositoryInitOptions, Signature,
-    build::CheckoutBuilder,
+    Cred, FetchOptions, FileMode, Index, IndexEntry, IndexTime, PushOptions, RemoteCallbacks, Repository,
+    RepositoryInitOptions, Signature, Tree,
 };
 use serde::Serialize;
 
 use self::secrets::Secrets;
 use crate::db::{Database, DbError, GitRemote};
-use crate::workspace::Workspaces;
+use crate::workspace::{HOST_FOLDERS, TrackedFile, WorkspaceError, Workspaces};
 
 /// What the repository never tracks: installed packages, build output, the host's own files.
 const EXCLUDE: &str = "node_modules/\ndist/\n.blink/\n.blink-packages/\n*.blink-tmp\n.vite/\n";
@@ -34,12 +38,36 @@ pub enum GitError {
     UnknownCommit(String),
     #[error("{0}")]
     Invalid(String),
+    /// A path the project's folder must not take: through a symbolic link planted there, into
+    /// `.git` or a folder the host manages, or a link or submodule in the repository.
+    #[error("{0}")]
+    Unsafe(String),
+    /// The files would exceed the project's limits (`BLINK_PROJECT_MAX_FILES`/`_BYTES`).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("git: {0}")]
     Git(String),
     #[error("the remote could not be reached: {0}")]
     Remote(String),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<WorkspaceError> for GitError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::InvalidPath { .. } => {
+                Self::Unsafe(format!("the project's files were left as they were: {e}"))
+            }
+            WorkspaceError::TooManyFiles(_, max) => {
+                Self::TooLarge(format!("the project would hold more than {max} files (BLINK_PROJECT_MAX_FILES)"))
+            }
+            WorkspaceError::TooLarge(_, max) => Self::TooLarge(format!(
+                "the project's files would total more than {max} bytes of names and contents (BLINK_PROJECT_MAX_BYTES)"
+            )),
+            WorkspaceError::Io(e) => Self::Git(format!("the project's files: {e}")),
+        }
+    }
 }
 
 impl From<git2::Error> for GitError {
@@ -120,22 +148,30 @@ impl ProjectGit {
         Self { workspaces, db, secrets, committer, github_api, http }
     }
 
-    /// Opens the project's repository, creating it (and the project's files) on first use.
+    /// Opens the project's repository, creating it (and the project's files) on first use. It is
+    /// bare: with no work tree, libgit2 cannot follow a link in the project's folder, and writes
+    /// no `.git` file there that would tell the sandbox where the host keeps its data.
     fn open(workspaces: &Workspaces, project: &str) -> Result<Repository, GitError> {
         let git_dir = workspaces.git_dir(project);
-        let workdir = workspaces.ensure(project).map_err(|e| GitError::Git(e.to_string()))?;
+        workspaces.ensure(project)?;
         let repo = if git_dir.join("HEAD").exists() {
-            Repository::open(&git_dir)?
+            let repo = Repository::open_bare(&git_dir)?;
+            // Repositories made by earlier versions name the project's folder as their work tree.
+            let mut config = repo.config()?.open_level(git2::ConfigLevel::Local)?;
+            if config.get_entry("core.worktree").is_ok() {
+                config.remove("core.worktree")?;
+                config.set_bool("core.bare", true)?;
+            }
+            repo
         } else {
             let mut options = RepositoryInitOptions::new();
-            options.bare(false).no_dotgit_dir(true).workdir_path(&workdir).initial_head("main");
+            options.bare(true).initial_head("main");
             let repo = Repository::init_opts(&git_dir, &options)?;
             std::fs::create_dir_all(git_dir.join("info")).map_err(|e| GitError::Git(e.to_string()))?;
             std::fs::write(git_dir.join("info/exclude"), EXCLUDE).map_err(|e| GitError::Git(e.to_string()))?;
             repo
         };
-        // The work tree is the project's directory wherever the data directory moved.
-        repo.set_workdir(&workdir, false)?;
+        workspaces.remove_git_link(project, &git_dir)?;
         Ok(repo)
     }
 
@@ -192,7 +228,8 @@ impl ProjectGit {
             (self.workspaces.clone(), project.to_string(), message.to_string(), self.committer.clone());
         tokio::task::spawn_blocking(move || {
             let repo = Self::open(&workspaces, &project_id)?;
-            let hash = commit_all(&repo, &message, &author, &committer)?.ok_or(GitError::NothingToCommit)?;
+            let hash = commit_all(&repo, &workspaces, &project_id, &message, &author, &committer)?
+                .ok_or(GitError::NothingToCommit)?;
             let (pushed, reason) = match &remote {
                 None => (false, None),
                 Some(remote) => match push(&repo, remote) {
@@ -217,12 +254,9 @@ impl ProjectGit {
             (self.workspaces.clone(), project.to_string(), self.committer.clone());
         tokio::task::spawn_blocking(move || {
             let repo = Self::open(&workspaces, &project_id)?;
-            match commit_all(&repo, "Changes before pulling", &author, &committer) {
-                Ok(_) | Err(GitError::NothingToCommit) => {}
-                Err(e) => return Err(e),
-            }
+            commit_all(&repo, &workspaces, &project_id, "Changes before pulling", &author, &committer)?;
             let theirs = fetch(&repo, &remote)?;
-            merge(&repo, &remote, theirs, &author, &committer)
+            merge(&repo, &workspaces, &project_id, &remote, theirs, &author, &committer)
         })
         .await
         .map_err(|e| GitError::Git(e.to_string()))?
@@ -268,14 +302,19 @@ impl ProjectGit {
             let oid = git2::Oid::from_str(&commit).map_err(|_| unknown())?;
             let target = repo.find_commit(oid).map_err(|_| unknown())?;
             // Whatever the workspace holds now is committed first: a restore loses nothing.
-            match commit_all(&repo, "Changes before restoring", &author, &committer) {
-                Ok(_) | Err(GitError::NothingToCommit) => {}
-                Err(e) => return Err(e),
+            commit_all(&repo, &workspaces, &project_id, "Changes before restoring", &author, &committer)?;
+            let head = repo.head()?.peel_to_commit()?;
+            let tree = target.tree()?;
+            if head.tree_id() == tree.id() {
+                return Err(GitError::NothingToCommit);
             }
-            repo.checkout_tree(target.as_object(), Some(CheckoutBuilder::new().force()))?;
+            apply_trees(&repo, &workspaces, &project_id, Some(&head.tree()?), &tree)?;
             let short = &target.id().to_string()[..12];
             let message = format!("Restore the project as it was at {short}");
-            let hash = commit_all(&repo, &message, &author, &committer)?.ok_or(GitError::NothingToCommit)?;
+            let author = Signature::now(&author.name, &author.email)?;
+            let committer = Signature::now(&committer.name, &committer.email)?;
+            let hash = repo.commit(Some("HEAD"), &author, &committer, &message, &tree, &[&head])?;
+            sync_index(&repo, &tree)?;
             Ok(CommitOutcome { commit_hash: hash.to_string(), pushed: false, reason: None })
         })
         .await
@@ -326,19 +365,17 @@ impl ProjectGit {
     }
 }
 
-/// Stages every change (new, changed, deleted files) and commits it; `None` when nothing changed.
+/// Commits the project's files as they are (new, changed, deleted); `None` when nothing changed.
 fn commit_all(
     repo: &Repository,
+    workspaces: &Workspaces,
+    project: &str,
     message: &str,
     author: &Author,
     committer: &Author,
 ) -> Result<Option<git2::Oid>, GitError> {
-    let mut index = repo.index()?;
-    index.add_all(["*"].iter(), IndexAddOption::DEFAULT, None)?;
-    index.update_all(["*"].iter(), None)?;
-    index.write()?;
-    let tree_id = index.write_tree()?;
     let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let tree_id = snapshot_tree(repo, workspaces, project, parent.as_ref().map(|p| p.tree()).transpose()?.as_ref())?;
     if parent.as_ref().map(|p| p.tree_id()) == Some(tree_id) {
         return Ok(None);
     }
@@ -346,7 +383,149 @@ fn commit_all(
     let author = Signature::now(&author.name, &author.email)?;
     let committer = Signature::now(&committer.name, &committer.email)?;
     let parents: Vec<&git2::Commit> = parent.iter().collect();
-    Ok(Some(repo.commit(Some("HEAD"), &author, &committer, message, &tree, &parents)?))
+    let commit = repo.commit(Some("HEAD"), &author, &committer, message, &tree, &parents)?;
+    sync_index(repo, &tree)?;
+    Ok(Some(commit))
+}
+
+/// Writes the project's files into the object database and returns their tree. What git would
+/// leave out stays out: the host's folders, what `info/exclude` and the project's root
+/// `.gitignore` ignore (unless `head` tracks it, as `git add -A` keeps tracked files); symbolic
+/// links are not recorded (see [`Workspaces::snapshot`]).
+fn snapshot_tree(
+    repo: &Repository,
+    workspaces: &Workspaces,
+    project: &str,
+    head: Option<&Tree>,
+) -> Result<git2::Oid, GitError> {
+    // Read through the workspace: libgit2 would follow a `.gitignore` link anywhere. Nested
+    // `.gitignore` files are not read; the root one and the host's exclude list cover projects.
+    // It is one of the project's files, so the project's byte limit bounds it.
+    if let Some(rules) = workspaces.read_small(project, ".gitignore", workspaces.max_bytes as u64)? {
+        repo.add_ignore_rule(&String::from_utf8_lossy(&rules))?;
+    }
+    let tracked = |path: &str| head.is_some_and(|t| t.get_path(Path::new(path.trim_end_matches('/'))).is_ok());
+    let mut failure = None;
+    let files = workspaces.snapshot(project, &mut |path: &str| {
+        if HOST_FOLDERS.contains(&path.trim_end_matches('/')) {
+            return true;
+        }
+        match repo.is_path_ignored(path) {
+            Ok(ignored) => ignored && !tracked(path),
+            Err(e) => {
+                failure.get_or_insert(e);
+                true
+            }
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    let mut index = Index::new()?;
+    for file in files {
+        let id = repo.blob(&file.bytes)?;
+        let mode = if file.executable { FileMode::BlobExecutable } else { FileMode::Blob };
+        index.add(&IndexEntry {
+            ctime: IndexTime::new(0, 0),
+            mtime: IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: u32::try_from(i32::from(mode)).unwrap_or(0o100644),
+            uid: 0,
+            gid: 0,
+            file_size: u32::try_from(file.bytes.len()).unwrap_or(u32::MAX),
+            id,
+            flags: 0,
+            flags_extended: 0,
+            path: file.path.into_bytes(),
+        })?;
+    }
+    Ok(index.write_tree_to(repo)?)
+}
+
+/// Keeps the repository's index on HEAD's tree, as git would after a commit or checkout, without
+/// touching any file.
+fn sync_index(repo: &Repository, tree: &Tree) -> Result<(), GitError> {
+    let mut index = repo.index()?;
+    index.read_tree(tree)?;
+    index.write()?;
+    Ok(())
+}
+
+/// Makes the project's files go from `old` (HEAD's tree, which a commit just made match them) to
+/// `new`. Nothing is written before the whole of `new` is checked: within the project's limits,
+/// no symbolic link or submodule, every path safe in the workspace.
+fn apply_trees(
+    repo: &Repository,
+    workspaces: &Workspaces,
+    project: &str,
+    old: Option<&Tree>,
+    new: &Tree,
+) -> Result<(), GitError> {
+    check_limits(repo, new, workspaces.max_files, workspaces.max_bytes)?;
+    let diff = repo.diff_tree_to_tree(old, Some(new), None)?;
+    let (mut written, mut deleted) = (Vec::new(), Vec::new());
+    for delta in diff.deltas() {
+        let file = if delta.status() == git2::Delta::Deleted { delta.old_file() } else { delta.new_file() };
+        let path = std::str::from_utf8(file.path_bytes().unwrap_or_default())
+            .map_err(|_| GitError::Unsafe("the repository has a path that is not UTF-8".into()))?
+            .to_string();
+        match (delta.status(), file.mode()) {
+            (git2::Delta::Deleted, _) => deleted.push(path),
+            (_, FileMode::Blob | FileMode::BlobGroupWritable | FileMode::BlobExecutable) => written.push(TrackedFile {
+                bytes: repo.find_blob(file.id())?.content().to_vec(),
+                executable: file.mode() == FileMode::BlobExecutable,
+                path,
+            }),
+            (_, FileMode::Link) => {
+                return Err(GitError::Unsafe(format!(
+                    "{path:?} is a symbolic link in the repository; a project holds files only"
+                )));
+            }
+            (_, FileMode::Commit) => {
+                return Err(GitError::Unsafe(format!("{path:?} is a submodule; a project holds files only")));
+            }
+            _ => {}
+        }
+    }
+    workspaces.apply_tree(project, &written, &deleted)?;
+    Ok(())
+}
+
+/// Refuses a tree with more files, or more bytes of names and contents, than a project may hold:
+/// the limits posted files obey. Sizes come from the object headers; nothing is read whole.
+fn check_limits(repo: &Repository, tree: &Tree, max_files: usize, max_bytes: usize) -> Result<(), GitError> {
+    let odb = repo.odb()?;
+    let (mut files, mut bytes) = (0usize, 0usize);
+    let mut failure = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+        if entry.kind() != Some(git2::ObjectType::Blob) {
+            return git2::TreeWalkResult::Ok;
+        }
+        match odb.read_header(entry.id()) {
+            Ok((size, _)) => {
+                files += 1;
+                bytes += root.len() + entry.name_bytes().len() + size;
+            }
+            Err(e) => failure = Some(e),
+        }
+        if failure.is_some() || files > max_files || bytes > max_bytes {
+            git2::TreeWalkResult::Abort
+        } else {
+            git2::TreeWalkResult::Ok
+        }
+    })
+    .or_else(|e| if e.code() == git2::ErrorCode::User { Ok(()) } else { Err(e) })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    if files > max_files {
+        return Err(WorkspaceError::TooManyFiles(files, max_files).into());
+    }
+    if bytes > max_bytes {
+        return Err(WorkspaceError::TooLarge(bytes, max_bytes).into());
+    }
+    Ok(())
 }
 
 /// Credentials for the remote: the token as a password, the way GitHub takes it. Asked once; a
@@ -427,6 +606,8 @@ fn fetch(repo: &Repository, remote: &Remote) -> Result<Option<git2::Oid>, GitErr
 
 fn merge(
     repo: &Repository,
+    workspaces: &Workspaces,
+    project: &str,
     remote: &Remote,
     theirs: Option<git2::Oid>,
     author: &Author,
@@ -443,12 +624,14 @@ fn merge(
         Ok(head) => head.name().unwrap_or("refs/heads/main").to_string(),
         Err(_) => repo.find_reference("HEAD")?.symbolic_target().unwrap_or("refs/heads/main").to_string(),
     };
+    let ours_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
     if analysis.is_fast_forward() || analysis.is_unborn() {
-        let target = repo.find_commit(theirs)?;
-        // Files first, then the branch: a failed checkout leaves history untouched.
-        repo.checkout_tree(target.as_object(), Some(CheckoutBuilder::new().force()))?;
+        let tree = repo.find_commit(theirs)?.tree()?;
+        // Files first, then the branch: a refused pull leaves history untouched.
+        apply_trees(repo, workspaces, project, ours_tree.as_ref(), &tree)?;
         repo.reference(&head_ref, theirs, true, "pull: fast-forward")?;
         repo.set_head(&head_ref)?;
+        sync_index(repo, &tree)?;
         return Ok(PullOutcome { updated: true, conflicts: Vec::new(), commit_hash: Some(theirs.to_string()) });
     }
     let ours = repo.head()?.peel_to_commit()?;
@@ -466,12 +649,12 @@ fn merge(
         return Ok(PullOutcome { updated: false, conflicts, commit_hash: None });
     }
     let tree = repo.find_tree(index.write_tree_to(repo)?)?;
+    apply_trees(repo, workspaces, project, ours_tree.as_ref(), &tree)?;
     let author = Signature::now(&author.name, &author.email)?;
     let committer = Signature::now(&committer.name, &committer.email)?;
     let message = format!("Merge {} of {}", remote.branch, remote.url);
     let merged = repo.commit(None, &author, &committer, &message, &tree, &[&ours, &their_commit])?;
-    let merged_commit = repo.find_commit(merged)?;
-    repo.checkout_tree(merged_commit.as_object(), Some(CheckoutBuilder::new().force()))?;
     repo.reference(&head_ref, merged, true, "pull: merge")?;
+    sync_index(repo, &tree)?;
     Ok(PullOutcome { updated: true, conflicts: Vec::new(), commit_hash: Some(merged.to_string()) })
 }

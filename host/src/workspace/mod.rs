@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, DirBuilder, OpenOptions};
+use cap_std::fs::{Dir, DirBuilder, OpenOptions, OpenOptionsExt as _, PermissionsExt as _};
 
 /// The sandbox template (`sandbox/template`), embedded by the build script.
 mod template {
@@ -300,6 +300,209 @@ impl Workspaces {
     }
 }
 
+/// A file of the project as a repository records it: its workspace path, its content and whether
+/// it is executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TrackedFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub executable: bool,
+}
+
+/// Folders at the project's root that only the host writes (the sandbox's start file, packages
+/// installed beside the shared ones): a repository never brings files into them.
+pub(crate) const HOST_FOLDERS: &[&str] = &[".blink", ".blink-packages"];
+
+impl Workspaces {
+    /// Reads every regular file of the project, for a commit. Symbolic links are skipped, never
+    /// followed: code in the sandbox plants them, and following one would copy the host's files
+    /// into the history (and the remote). `.git` entries are git's own and never read; `skip`
+    /// says which other paths (directories end with `/`) to leave out. The project's file and
+    /// byte limits hold here as they do for posted files, so a sandbox that fills its folder
+    /// cannot make the host read it all.
+    pub(crate) fn snapshot(
+        &self,
+        project: &str,
+        skip: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Vec<TrackedFile>, WorkspaceError> {
+        self.ensure(project)?;
+        let (_, app) = self.open(project)?;
+        let mut files = Vec::new();
+        let mut bytes = 0;
+        self.snapshot_dir(&app, "", skip, &mut files, &mut bytes)?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    fn snapshot_dir(
+        &self,
+        dir: &Dir,
+        prefix: &str,
+        skip: &mut dyn FnMut(&str) -> bool,
+        files: &mut Vec<TrackedFile>,
+        bytes: &mut usize,
+    ) -> Result<(), WorkspaceError> {
+        for entry in dir.entries()? {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                tracing::debug!("skipping a file whose name is not UTF-8 under {prefix:?}");
+                continue;
+            };
+            if name.eq_ignore_ascii_case(".git") {
+                continue;
+            }
+            let path = format!("{prefix}{name}");
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                if !skip(&format!("{path}/")) {
+                    self.snapshot_dir(&dir.open_dir(&name)?, &format!("{path}/"), skip, files, bytes)?;
+                }
+            } else if kind.is_file() && !skip(&path) {
+                if files.len() == self.max_files {
+                    return Err(WorkspaceError::TooManyFiles(files.len() + 1, self.max_files));
+                }
+                let mut options = OpenOptions::new();
+                options.read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+                let file = match dir.open_with(&name, &options) {
+                    Ok(file) => file,
+                    // Replaced by a link or removed since the listing: not a file to record.
+                    Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let executable = file.metadata()?.permissions().mode() & 0o111 != 0;
+                *bytes += path.len();
+                // One byte past what is left is enough to know the limit is crossed.
+                let budget = (self.max_bytes + 1).saturating_sub(*bytes);
+                let mut content = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::Read::take(file, budget as u64), &mut content)?;
+                *bytes += content.len();
+                if *bytes > self.max_bytes {
+                    return Err(WorkspaceError::TooLarge(*bytes, self.max_bytes));
+                }
+                files.push(TrackedFile { path, bytes: content, executable });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a file the host looks at in the project (`.gitignore`), up to `limit` bytes; `None`
+    /// when it is missing or not a regular file (a link is not followed).
+    pub(crate) fn read_small(&self, project: &str, path: &str, limit: u64) -> Result<Option<Vec<u8>>, WorkspaceError> {
+        let (_, app) = self.open(project)?;
+        check_parents(&app, path)?;
+        let mut options = OpenOptions::new();
+        options.read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        let file = match app.open_with(path, &options) {
+            Ok(file) if file.metadata()?.is_file() => file,
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut content)?;
+        Ok(Some(content))
+    }
+
+    /// Applies what changed between two states of a repository: writes `written`, removes
+    /// `deleted` (and the directories that leaves empty). Every path is checked before anything
+    /// changes: one that goes through a symbolic link (planted by code in the sandbox), into `.git`
+    /// or into a folder the host manages is refused, and the project stays as it was.
+    pub(crate) fn apply_tree(
+        &self,
+        project: &str,
+        written: &[TrackedFile],
+        deleted: &[String],
+    ) -> Result<(), WorkspaceError> {
+        self.ensure(project)?;
+        let (_, app) = self.open(project)?;
+        let gone: BTreeSet<&str> = deleted.iter().map(String::as_str).collect();
+        for path in written.iter().map(|f| f.path.as_str()).chain(deleted.iter().map(String::as_str)) {
+            check_tree_path(path)?;
+            check_tree_parents(&app, path, &gone)?;
+        }
+        for path in deleted {
+            match app.symlink_metadata(path) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(_) => app.remove_file(path).map_err(|e| self.escape_to_invalid(path, e.into()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            }
+            // Like git, a directory whose last file went goes too; one still holding files stays.
+            let mut parent = Path::new(path).parent();
+            while let Some(dir) = parent.filter(|p| !p.as_os_str().is_empty()) {
+                if app.remove_dir(dir).is_err() {
+                    break;
+                }
+                parent = dir.parent();
+            }
+        }
+        for file in written {
+            self.write(&app, &file.path, &file.bytes).map_err(|e| self.escape_to_invalid(&file.path, e))?;
+            if file.executable {
+                app.set_permissions(&file.path, cap_std::fs::Permissions::from_mode(0o755))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the `.git` file libgit2 once wrote into the project (`gitdir: <the host's path>`):
+    /// it told code in the sandbox where the host keeps its data. Any other `.git` is the
+    /// project's own and stays.
+    pub(crate) fn remove_git_link(&self, project: &str, git_dir: &Path) -> Result<(), WorkspaceError> {
+        // A gitlink is one line naming a path, which is at most PATH_MAX (4096) bytes.
+        let Some(content) = self.read_small(project, ".git", 4096 + 16)? else { return Ok(()) };
+        let content = String::from_utf8_lossy(&content);
+        let target = content.trim().strip_prefix("gitdir:").map(|t| t.trim().trim_end_matches('/'));
+        if target == Some(git_dir.to_string_lossy().trim_end_matches('/')) {
+            let (_, app) = self.open(project)?;
+            app.remove_file(".git")?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a repository path the project must never hold: `.`/`..`/empty segments, `.git` in any
+/// case, or a folder only the host writes.
+fn check_tree_path(path: &str) -> Result<(), WorkspaceError> {
+    let invalid = |reason| WorkspaceError::InvalidPath { path: path.to_string(), reason };
+    if path.is_empty() || path.starts_with('/') || path.contains('\0') {
+        return Err(invalid("it must be a relative path"));
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+        return Err(invalid("it must not contain empty, . or .. segments"));
+    }
+    if segments.iter().any(|s| s.eq_ignore_ascii_case(".git")) {
+        return Err(invalid(".git is git's own"));
+    }
+    if segments.len() > 1 && HOST_FOLDERS.contains(&segments[0]) {
+        return Err(invalid("this folder is managed by the host"));
+    }
+    Ok(())
+}
+
+/// Like [`check_parents`], except that a file in the way is fine when the same change deletes it
+/// (a file that becomes a directory).
+fn check_tree_parents(app: &Dir, path: &str, deleted: &BTreeSet<&str>) -> Result<(), WorkspaceError> {
+    let invalid = |reason| WorkspaceError::InvalidPath { path: path.to_string(), reason };
+    let mut partial = PathBuf::new();
+    let parents: Vec<_> = Path::new(path).parent().map(|p| p.components().collect()).unwrap_or_default();
+    for part in parents {
+        partial.push(part);
+        match app.symlink_metadata(&partial) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(invalid("it goes through a symbolic link")),
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) if partial.to_str().is_some_and(|p| deleted.contains(p)) => return Ok(()),
+            Ok(_) => return Err(invalid("one of its directories is a file")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Copies regular files and directories from `from` into `to`; symlinks are not followed (a build
 /// in the sandbox may leave one pointing anywhere). Returns the bytes and files copied.
 pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<(u64, usize)> {
@@ -394,6 +597,59 @@ mod tests {
             "12345",
             "refused posts change nothing"
         );
+    }
+
+    #[test]
+    fn a_tree_is_applied_whole_or_not_at_all_and_never_through_a_link() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = Workspaces::new(root.path().to_path_buf(), None, 100, 1 << 20);
+        let file = |path: &str, text: &str| TrackedFile { path: path.into(), bytes: text.into(), executable: false };
+        ws.apply_tree("p", &[file("lib/a.ts", "a"), file("lib/deep/b.ts", "b")], &[]).unwrap();
+        let app = ws.app_dir("p");
+        // A file becomes a folder, a folder's last file goes and the folder with it.
+        ws.apply_tree("p", &[file("lib/a.ts/c.ts", "c")], &["lib/a.ts".into(), "lib/deep/b.ts".into()]).unwrap();
+        assert_eq!(std::fs::read_to_string(app.join("lib/a.ts/c.ts")).unwrap(), "c");
+        assert!(!app.join("lib/deep").exists());
+
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), app.join("linked")).unwrap();
+        for (written, deleted) in [
+            (vec![file("src/ok.ts", "ok"), file("linked/x.ts", "pwned")], vec![]),
+            (vec![file("src/ok.ts", "ok")], vec!["linked/x.ts".to_string()]),
+            (vec![file("src/ok.ts", "ok"), file(".blink-packages/x.wasm", "pwned")], vec![]),
+            (vec![file("src/ok.ts", "ok"), file("src/.GIT/config", "pwned")], vec![]),
+            (vec![file("src/ok.ts", "ok"), file("src/../../x", "pwned")], vec![]),
+        ] {
+            let err = ws.apply_tree("p", &written, &deleted).unwrap_err();
+            assert!(matches!(err, WorkspaceError::InvalidPath { .. }), "{err}");
+            assert!(!app.join("src/ok.ts").exists(), "nothing is written when one path is refused");
+        }
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_snapshot_reads_files_only_and_within_the_limits() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = Workspaces::new(root.path().to_path_buf(), None, 1000, 1 << 20);
+        let app = ws.ensure("p").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "host secret").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), app.join("src/secret.txt")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), app.join("src/outside")).unwrap();
+        std::fs::create_dir_all(app.join("node_modules/x")).unwrap();
+        std::fs::write(app.join("node_modules/x/index.js"), "x").unwrap();
+        let files = ws.snapshot("p", &mut |path| path == "node_modules/").unwrap();
+        assert!(files.iter().any(|f| f.path == "src/main.tsx"));
+        assert!(files.iter().all(|f| !f.path.contains("secret") && !f.path.starts_with("src/outside")));
+        assert!(files.iter().all(|f| !f.path.starts_with("node_modules")));
+
+        // Exactly the limits pass; a byte or a file more is refused.
+        let total: usize = files.iter().map(|f| f.path.len() + f.bytes.len()).sum();
+        let at = |max_files, max_bytes| Workspaces::new(root.path().to_path_buf(), None, max_files, max_bytes);
+        let skip = &mut |path: &str| path == "node_modules/";
+        assert!(at(files.len(), total).snapshot("p", skip).is_ok());
+        assert!(matches!(at(files.len(), total - 1).snapshot("p", skip), Err(WorkspaceError::TooLarge(..))));
+        assert!(matches!(at(files.len() - 1, total).snapshot("p", skip), Err(WorkspaceError::TooManyFiles(..))));
     }
 
     #[test]
