@@ -202,6 +202,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             email: settings.git.git_committer_email.clone(),
         },
         settings.git.github_api.clone(),
+        crate::git::transport::Remotes::new(
+            settings.git.git_remote_schemes.clone(),
+            settings.git.git_allow_private_networks,
+            settings.git.git_max_fetch_bytes,
+        )
+        .map_err(anyhow::Error::msg)?,
     );
     let deployer = crate::deploy::Deployer::new(database.clone(), &settings.data_dir, &settings.deploy).await?;
     tokio::spawn(

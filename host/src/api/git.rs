@@ -23,6 +23,8 @@ impl From<GitError> for ApiError {
             GitError::UnknownCommit(_) => coded(StatusCode::NOT_FOUND, "unknown_commit"),
             GitError::Invalid(_) => ApiError::bad_request("invalid_git_request", message),
             GitError::Remote(_) => coded(StatusCode::BAD_GATEWAY, "remote_failed"),
+            GitError::NotAllowed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "remote_not_allowed"),
+            GitError::FetchTooLarge(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "fetch_too_large"),
             GitError::Git(_) => coded(StatusCode::INTERNAL_SERVER_ERROR, "git_failed"),
             GitError::Db(e) => e.into(),
         }
