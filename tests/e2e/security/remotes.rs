@@ -98,12 +98,16 @@ async fn remotes_reach_neither_the_hosts_disk_nor_internal_addresses() {
         let (status, body) = send(&blink, Method::POST, "/api/projects", user, Some(json!({ "id": project }))).await;
         assert!(status < 300, "{body}");
     }
-    // Alice commits a secret to her repository.
+    // Alice commits a secret to her repository (the first commit makes her project's files).
     let alice_app = blink.data_dir.path().join("projects/alice-app/app");
-    std::fs::write(alice_app.join("alice-secret.txt"), "alice's secret\n").unwrap();
-    let commit = json!({ "projectId": "alice-app", "message": "Secret" });
-    let (status, body) = send(&blink, Method::POST, "/api/git/commit", &alice, Some(commit)).await;
-    assert_eq!(status, 200, "{body}");
+    for message in ["First", "Secret"] {
+        if message == "Secret" {
+            std::fs::write(alice_app.join("alice-secret.txt"), "alice's secret\n").unwrap();
+        }
+        let commit = json!({ "projectId": "alice-app", "message": message });
+        let (status, body) = send(&blink, Method::POST, "/api/git/commit", &alice, Some(commit)).await;
+        assert_eq!(status, 200, "{body}");
+    }
 
     let silent = Listener::start(None).await;
     let port = silent.port;
