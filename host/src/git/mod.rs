@@ -434,9 +434,9 @@ fn fetch(repo: &Repository, remote: &Remote) -> Result<Option<git2::Oid>, GitErr
     let tracking = format!("refs/remotes/origin/{}", remote.branch);
     let refspec = format!("+refs/heads/{}:{tracking}", remote.branch);
     let mut handle = repo.remote_anonymous(&remote.url)?;
-    let (result, failure) = remote.remotes.run(remote.token.as_deref(), || {
-        handle.fetch(&[refspec.as_str()], Some(&mut FetchOptions::new()), None)
-    });
+    let (result, failure) = remote
+        .remotes
+        .run(remote.token.as_deref(), || handle.fetch(&[refspec.as_str()], Some(&mut FetchOptions::new()), None));
     result.map_err(|e| transport_error(e, failure, remote))?;
     Ok(repo.find_reference(&tracking).ok().and_then(|r| r.target()))
 }

@@ -199,9 +199,7 @@ impl SmartSubtransport for SmartHttp {
         };
         let session = &self.session;
         // The URL libgit2 connects to, checked again: it is the one that counts.
-        Remotes { policy: session.policy.clone() }
-            .check(url)
-            .map_err(|e| git2::Error::from_str(&session.fail(e)))?;
+        Remotes { policy: session.policy.clone() }.check(url).map_err(|e| git2::Error::from_str(&session.fail(e)))?;
         Ok(Box::new(Exchange {
             session: session.clone(),
             url: format!("{}{path}", url.trim_end_matches('/')),
@@ -275,9 +273,8 @@ impl Exchange {
         let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case(&expected) {
-            return Err(self.fail(TransportError::Failed(
-                "the remote does not answer as a git server (smart HTTP) would".into(),
-            )));
+            return Err(self
+                .fail(TransportError::Failed("the remote does not answer as a git server (smart HTTP) would".into())));
         }
         Ok(response)
     }

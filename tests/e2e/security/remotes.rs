@@ -34,7 +34,8 @@ async fn set_remote(blink: &Blink, user: &str, project: &str, url: &str) -> (u16
 
 /// A new project of `user` with `url` as its remote.
 async fn project_with_remote(blink: &Blink, user: &str, project: &str, url: &str) {
-    let (status, body) = send(blink, reqwest::Method::POST, "/api/projects", user, Some(json!({ "id": project }))).await;
+    let (status, body) =
+        send(blink, reqwest::Method::POST, "/api/projects", user, Some(json!({ "id": project }))).await;
     assert!(status < 300, "{body}");
     let (status, body) = set_remote(blink, user, project, url).await;
     assert_eq!(status, 200, "{body}");
