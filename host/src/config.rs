@@ -395,6 +395,11 @@ pub struct GitSettings {
     /// Bytes one fetch (a pull) may receive from the remote; past it the fetch is aborted.
     #[arg(long, env = "BLINK_GIT_MAX_FETCH_BYTES", default_value_t = 64 << 20)]
     pub git_max_fetch_bytes: u64,
+
+    /// Seconds the remote may take to accept a connection, and to send the next bytes of an
+    /// answer; a remote that stalls longer fails the pull or push instead of holding it.
+    #[arg(long, env = "BLINK_GIT_REMOTE_TIMEOUT_SECS", default_value_t = 60)]
+    pub git_remote_timeout_secs: u64,
 }
 
 fn parse_remote_scheme(s: &str) -> Result<String, String> {

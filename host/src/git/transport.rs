@@ -12,6 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
 use reqwest::Url;
@@ -55,7 +56,12 @@ struct Policy {
 
 impl Remotes {
     /// Registers the transport (once per process) and builds the client.
-    pub(crate) fn new(schemes: Vec<String>, allow_internal: bool, max_fetch_bytes: u64) -> Result<Self, String> {
+    pub(crate) fn new(
+        schemes: Vec<String>,
+        allow_internal: bool,
+        max_fetch_bytes: u64,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         register_transport()?;
         let client = reqwest::Client::builder()
             // Some smart HTTP servers only speak the protocol to agents named `git/…`.
@@ -65,6 +71,9 @@ impl Remotes {
             // A redirect could lead anywhere; the user sets the final address instead.
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(CheckedResolver { allow_internal }))
+            // A stalled remote would hold the project's turn and a blocking thread.
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
             .build()
             .map_err(|e| format!("building the git HTTP client: {e}"))?;
         Ok(Self { policy: Arc::new(Policy { schemes, allow_internal, max_fetch_bytes, client }) })
@@ -477,7 +486,7 @@ mod tests {
 
     #[test]
     fn only_allowed_schemes_and_public_literals_pass() {
-        let remotes = Remotes::new(vec!["https".into()], false, 1).unwrap();
+        let remotes = Remotes::new(vec!["https".into()], false, 1, Duration::from_secs(1)).unwrap();
         assert!(remotes.check("https://github.com/o/r.git").is_ok());
         for refused in [
             "http://github.com/o/r.git",
@@ -493,7 +502,7 @@ mod tests {
         ] {
             assert!(remotes.check(refused).is_err(), "{refused} passed");
         }
-        let open = Remotes::new(vec!["https".into(), "http".into()], true, 1).unwrap();
+        let open = Remotes::new(vec!["https".into(), "http".into()], true, 1, Duration::from_secs(1)).unwrap();
         assert!(open.check("http://127.0.0.1:8080/r.git").is_ok());
         assert!(open.check("file:///data/projects/a/git").is_err());
     }

@@ -46,7 +46,7 @@ async fn pull(blink: &Blink, user: &str, project: &str) -> (u16, Value) {
 }
 
 /// A loopback service that counts the connections it accepts and, when given one, answers each
-/// with `answer` whatever was asked.
+/// with `answer` whatever was asked; without, it keeps them open and says nothing.
 struct Listener {
     port: u16,
     connections: Arc<AtomicUsize>,
@@ -71,8 +71,10 @@ impl Listener {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
-                    if let Some(answer) = answer {
-                        let _ = stream.write_all(answer.as_bytes()).await;
+                    match answer {
+                        Some(answer) => drop(stream.write_all(answer.as_bytes()).await),
+                        // Silent: the connection stays open, and nothing ever comes.
+                        None => std::future::pending::<()>().await,
                     }
                 });
             }
@@ -219,7 +221,8 @@ async fn replay(
 }
 
 /// Item 9: a fetch receives at most `BLINK_GIT_MAX_FETCH_BYTES`: a pull of exactly that many
-/// bytes lands, one byte more is aborted with `fetch_too_large` and leaves the project as it was.
+/// bytes lands, one byte more is aborted with `fetch_too_large` and leaves the project as it was;
+/// a remote that stalls is given up after `BLINK_GIT_REMOTE_TIMEOUT_SECS`.
 #[tokio::test]
 async fn a_pull_receives_at_most_the_fetch_limit() {
     // A repository of one incompressible 256 KiB file, pushed with the real git CLI.
@@ -296,4 +299,17 @@ async fn a_pull_receives_at_most_the_fetch_limit() {
     assert!(packs.is_empty(), "an aborted fetch left {packs:?}");
     let (status, _) = pull(&blink, &user, "over").await;
     assert_eq!(status, 422, "the limit holds on every try");
+
+    // A remote that accepts and then never answers cannot hold a pull (and a host thread).
+    let data_dir = blink.stop().await;
+    let mut env = opt_in(None);
+    env.push(("BLINK_GIT_REMOTE_TIMEOUT_SECS", "1".to_string()));
+    let blink = Blink::start_in(BIN, data_dir, &env).await;
+    let stalling = Listener::start(None).await;
+    let url = format!("http://127.0.0.1:{}/git/big.git", stalling.port);
+    project_with_remote(&blink, &user, "stalled", &url).await;
+    let (status, body) = pull(&blink, &user, "stalled").await;
+    assert_eq!((status, body["error"].clone()), (502, json!("remote_failed")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
+    assert_eq!(stalling.connections(), 1);
 }
