@@ -380,6 +380,34 @@ pub struct GitSettings {
     /// generated on first start.
     #[arg(long, env = "BLINK_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+
+    /// Schemes a project's remote may use, comma-separated: `https`, and `http` by opt-in. Git's
+    /// other transports (`file`, `ssh`, `git`) read the host's disk or resolve names on their own,
+    /// so they are never offered.
+    #[arg(long, env = "BLINK_GIT_REMOTE_SCHEMES", default_value = "https", value_delimiter = ',', value_parser = parse_remote_scheme)]
+    pub git_remote_schemes: Vec<String>,
+
+    /// Let remotes reach loopback, private, link-local and other internal addresses (a git server
+    /// on the operator's own network); off, such remotes are refused before and at connection.
+    #[arg(long, env = "BLINK_GIT_ALLOW_PRIVATE_NETWORKS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub git_allow_private_networks: bool,
+
+    /// Bytes one fetch (a pull) may receive from the remote; past it the fetch is aborted.
+    #[arg(long, env = "BLINK_GIT_MAX_FETCH_BYTES", default_value_t = 64 << 20)]
+    pub git_max_fetch_bytes: u64,
+
+    /// Seconds the remote may take to accept a connection, and to send the next bytes of an
+    /// answer; a remote that stalls longer fails the pull or push instead of holding it.
+    #[arg(long, env = "BLINK_GIT_REMOTE_TIMEOUT_SECS", default_value_t = 60)]
+    pub git_remote_timeout_secs: u64,
+}
+
+fn parse_remote_scheme(s: &str) -> Result<String, String> {
+    let scheme = s.trim().to_ascii_lowercase();
+    match scheme.as_str() {
+        "https" | "http" => Ok(scheme),
+        _ => Err(format!("remotes may use https or http, not {s:?}")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -231,6 +231,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             email: settings.git.git_committer_email.clone(),
         },
         settings.git.github_api.clone(),
+        crate::git::transport::Remotes::new(
+            settings.git.git_remote_schemes.clone(),
+            settings.git.git_allow_private_networks,
+            settings.git.git_max_fetch_bytes,
+            Duration::from_secs(settings.git.git_remote_timeout_secs.max(1)),
+        )
+        .map_err(anyhow::Error::msg)?,
     );
     let deployer = crate::deploy::Deployer::new(database.clone(), &settings.data_dir, &settings.deploy).await?;
     tokio::spawn(

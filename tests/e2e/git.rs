@@ -15,6 +15,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_blink");
 const TOKEN: &str = "ghp_RightToken0123456789";
 const WRONG: &str = "ghp_WrongToken9876543210";
 
+/// The operator's opt-in for the test git server: plain HTTP on loopback.
+fn local_remotes() -> [(&'static str, String); 2] {
+    [("BLINK_GIT_REMOTE_SCHEMES", "https,http".into()), ("BLINK_GIT_ALLOW_PRIVATE_NETWORKS", "true".into())]
+}
+
 async fn send(blink: &Blink, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut request = reqwest::Client::new().request(method, format!("{}{path}", blink.url)).bearer_auth(token);
     if let Some(body) = body {
@@ -49,7 +54,8 @@ async fn commit_push_pull_conflicts_history_and_restore() {
     let server = GitServer::start(TOKEN).await;
     let url = server.create_repo("app");
     let llm = FakeLlm::start(footer_rules()).await;
-    let blink = Blink::start(BIN, &[("BLINK_LLM_BASE_URL", llm.base_url())]).await;
+    let [schemes, private] = local_remotes();
+    let blink = Blink::start(BIN, &[("BLINK_LLM_BASE_URL", llm.base_url()), schemes, private]).await;
     let user = jwt::user_token("gitter");
     let scratch = tempfile::tempdir().unwrap();
     send(&blink, Method::POST, "/api/projects", &user, Some(json!({ "id": "site" }))).await;
@@ -189,9 +195,12 @@ async fn a_repository_is_created_on_github_and_pushed_to() {
     let server = GitServer::start(TOKEN).await;
     let github = FakeGithub::start(&server, TOKEN, "octo").await;
     let llm = FakeLlm::start(footer_rules()).await;
-    let blink =
-        Blink::start(BIN, &[("BLINK_LLM_BASE_URL", llm.base_url()), ("BLINK_GITHUB_API", github.base_url.clone())])
-            .await;
+    let [schemes, private] = local_remotes();
+    let blink = Blink::start(
+        BIN,
+        &[("BLINK_LLM_BASE_URL", llm.base_url()), ("BLINK_GITHUB_API", github.base_url.clone()), schemes, private],
+    )
+    .await;
     let user = jwt::user_token("creator");
     send(&blink, Method::POST, "/api/projects", &user, Some(json!({ "id": "fresh" }))).await;
     let create = json!({ "name": "fresh-app", "token": TOKEN, "private": true });

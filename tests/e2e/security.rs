@@ -15,3 +15,6 @@ mod git;
 
 #[path = "security/host.rs"]
 mod host;
+
+#[path = "security/remotes.rs"]
+mod remotes;

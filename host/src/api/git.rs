@@ -25,6 +25,8 @@ impl From<GitError> for ApiError {
             GitError::Unsafe(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "unsafe_path"),
             GitError::TooLarge(_) => coded(StatusCode::PAYLOAD_TOO_LARGE, "project_too_large"),
             GitError::Remote(_) => coded(StatusCode::BAD_GATEWAY, "remote_failed"),
+            GitError::NotAllowed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "remote_not_allowed"),
+            GitError::FetchTooLarge(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "fetch_too_large"),
             GitError::Git(_) => coded(StatusCode::INTERNAL_SERVER_ERROR, "git_failed"),
             GitError::Db(e) => e.into(),
         }

@@ -9,17 +9,19 @@
 //! may have planted. Every operation takes the project's workspace lock.
 
 pub mod secrets;
+pub(crate) mod transport;
 
 use std::cell::RefCell;
 use std::path::Path;
 
 use git2::{
-    Cred, FetchOptions, FileMode, Index, IndexEntry, IndexTime, PushOptions, RemoteCallbacks, Repository,
+    FetchOptions, FileMode, Index, IndexEntry, IndexTime, PushOptions, RemoteCallbacks, Repository,
     RepositoryInitOptions, Signature, Tree,
 };
 use serde::Serialize;
 
 use self::secrets::Secrets;
+use self::transport::{Remotes, TransportError};
 use crate::db::{Database, DbError, GitRemote};
 use crate::workspace::{HOST_FOLDERS, TrackedFile, WorkspaceError, Workspaces};
 
@@ -49,6 +51,11 @@ pub enum GitError {
     Git(String),
     #[error("the remote could not be reached: {0}")]
     Remote(String),
+    /// A remote this host's policy does not let it reach (scheme or address).
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("the remote sent more than {0} bytes, the most this host fetches at once")]
+    FetchTooLarge(u64),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -121,17 +128,27 @@ pub struct ProjectGit {
     committer: Author,
     pub github_api: String,
     http: reqwest::Client,
+    remotes: Remotes,
 }
 
-/// The remote as a push or fetch needs it: URL, branch and the opened token.
+/// The remote as a push or fetch needs it: URL, branch, the opened token and the policy that
+/// decides whether and how the host may reach it.
 struct Remote {
     url: String,
     branch: String,
     token: Option<String>,
+    remotes: Remotes,
 }
 
 impl ProjectGit {
-    pub fn new(workspaces: Workspaces, db: Database, secrets: Secrets, committer: Author, github_api: String) -> Self {
+    pub(crate) fn new(
+        workspaces: Workspaces,
+        db: Database,
+        secrets: Secrets,
+        committer: Author,
+        github_api: String,
+        remotes: Remotes,
+    ) -> Self {
         static OWNERSHIP: std::sync::Once = std::sync::Once::new();
         OWNERSHIP.call_once(|| {
             // The sandbox user owns each work tree by design (its dev server and builds write
@@ -145,7 +162,7 @@ impl ProjectGit {
             }
         });
         let http = reqwest::Client::builder().user_agent("blink-host").build().unwrap_or_default();
-        Self { workspaces, db, secrets, committer, github_api, http }
+        Self { workspaces, db, secrets, committer, github_api, http, remotes }
     }
 
     /// Opens the project's repository, creating it (and the project's files) on first use. It is
@@ -180,10 +197,13 @@ impl ProjectGit {
             url: r.url,
             branch: r.branch,
             token: r.sealed_token.and_then(|t| self.secrets.open(&t)),
+            remotes: self.remotes.clone(),
         }))
     }
 
     /// Sets the project's remote. The token is sealed before it is stored and never shown again.
+    /// The scheme and every address the name resolves to now must be allowed; the same check
+    /// runs again at each connection, where it is the one that counts.
     pub async fn set_remote(
         &self,
         project: &str,
@@ -192,10 +212,7 @@ impl ProjectGit {
         branch: Option<&str>,
     ) -> Result<(), GitError> {
         let url = url.trim();
-        let parsed = reqwest::Url::parse(url).map_err(|e| GitError::Invalid(format!("{url:?} is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "https" | "http" | "file" | "ssh" | "git") {
-            return Err(GitError::Invalid(format!("git does not speak {}://", parsed.scheme())));
-        }
+        let parsed = self.remotes.check(url).map_err(refused)?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(GitError::Invalid("put the token in \"token\", not in the URL".into()));
         }
@@ -203,8 +220,10 @@ impl ProjectGit {
         if git2::Branch::name_is_valid(branch).ok() != Some(true) {
             return Err(GitError::Invalid(format!("{branch:?} is not a valid branch name")));
         }
+        let parsed = self.remotes.check_resolved(parsed.as_str()).await.map_err(refused)?;
         let sealed_token = token.map(str::trim).filter(|t| !t.is_empty()).map(|t| self.secrets.seal(t));
-        let remote = GitRemote { url: url.to_string(), branch: branch.to_string(), sealed_token };
+        // Stored as parsed, so that libgit2 is handed exactly the URL that was checked.
+        let remote = GitRemote { url: parsed.to_string(), branch: branch.to_string(), sealed_token };
         self.db.set_git_remote(project, &remote).await?;
         Ok(())
     }
@@ -528,61 +547,57 @@ fn check_limits(repo: &Repository, tree: &Tree, max_files: usize, max_bytes: usi
     Ok(())
 }
 
-/// Credentials for the remote: the token as a password, the way GitHub takes it. Asked once; a
-/// second ask means the remote refused it.
-fn callbacks<'a>(remote: &'a Remote, refused: &'a RefCell<bool>) -> RemoteCallbacks<'a> {
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(move |_url, _user, _allowed| {
-        if refused.replace(true) {
-            return Err(git2::Error::from_str("authentication failed"));
-        }
-        match &remote.token {
-            Some(token) => Cred::userpass_plaintext("x-access-token", token),
-            None => Err(git2::Error::from_str("the remote asks for credentials and no token is set")),
-        }
-    });
-    callbacks
+/// A remote refused by policy, or a URL that is none.
+fn refused(e: TransportError) -> GitError {
+    match e {
+        TransportError::Invalid(m) => GitError::Invalid(m),
+        TransportError::Unresolvable(_) => GitError::Invalid(e.to_string()),
+        _ => GitError::NotAllowed(e.to_string()),
+    }
 }
 
-/// Maps a transport error: refused credentials are told apart; nothing of the token is kept.
-fn transport_error(e: git2::Error, remote: &Remote, asked_twice: bool) -> GitError {
-    if asked_twice
-        || e.code() == git2::ErrorCode::Auth
-        || e.class() == git2::ErrorClass::Http && e.message().contains("401")
-    {
-        GitError::Auth(remote.url.clone())
-    } else {
-        GitError::Remote(e.message().to_string())
+/// Maps a failed transfer: the transport's own reason when it stopped it (refused credentials
+/// name the remote, nothing of the token is kept), libgit2's otherwise.
+fn transport_error(e: git2::Error, failure: Option<TransportError>, remote: &Remote) -> GitError {
+    match failure {
+        Some(TransportError::Auth) => GitError::Auth(remote.url.clone()),
+        Some(TransportError::TooLarge { limit }) => GitError::FetchTooLarge(limit),
+        Some(TransportError::Failed(m)) => GitError::Remote(m),
+        Some(other) => refused(other),
+        None => GitError::Remote(e.message().to_string()),
     }
 }
 
 fn push(repo: &Repository, remote: &Remote) -> Result<(), GitError> {
+    remote.remotes.check(&remote.url).map_err(refused)?;
     let head = repo.head()?;
     let local = head.shorthand().unwrap_or("main").to_string();
     let refspec = format!("refs/heads/{local}:refs/heads/{}", remote.branch);
-    let refused = RefCell::new(false);
     let rejection: RefCell<Option<String>> = RefCell::new(None);
-    let mut callbacks = callbacks(remote, &refused);
-    callbacks.push_update_reference(|_name, status| {
-        if let Some(status) = status {
-            *rejection.borrow_mut() = Some(status.to_string());
-        }
-        Ok(())
-    });
-    let mut options = PushOptions::new();
-    options.remote_callbacks(callbacks);
     let mut handle = repo.remote_anonymous(&remote.url)?;
-    let result = handle.push(&[refspec.as_str()], Some(&mut options));
-    drop(options);
-    let asked_twice = *refused.borrow();
+    let (result, failure) = remote.remotes.run(remote.token.as_deref(), || {
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.push_update_reference(|_name, status| {
+            if let Some(status) = status {
+                *rejection.borrow_mut() = Some(status.to_string());
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks);
+        handle.push(&[refspec.as_str()], Some(&mut options))
+    });
     match result {
-        Err(e) if e.code() == git2::ErrorCode::NotFastForward || e.message().contains("not present locally") => {
+        Err(e)
+            if failure.is_none()
+                && (e.code() == git2::ErrorCode::NotFastForward || e.message().contains("not present locally")) =>
+        {
             Err(GitError::Remote(format!(
                 "the remote's {} has commits this project does not have; pull first, then push again",
                 remote.branch
             )))
         }
-        Err(e) => Err(transport_error(e, remote, asked_twice)),
+        Err(e) => Err(transport_error(e, failure, remote)),
         Ok(()) => match rejection.take() {
             Some(status) => Err(GitError::Remote(format!("the remote refused the push: {status}"))),
             None => Ok(()),
@@ -592,15 +607,16 @@ fn push(repo: &Repository, remote: &Remote) -> Result<(), GitError> {
 
 /// Fetches the remote branch; returns its commit, or `None` when the remote has no such branch yet.
 fn fetch(repo: &Repository, remote: &Remote) -> Result<Option<git2::Oid>, GitError> {
+    // A remote stored under another policy (or before this one) is checked again here, and each
+    // connection again by the transport.
+    remote.remotes.check(&remote.url).map_err(refused)?;
     let tracking = format!("refs/remotes/origin/{}", remote.branch);
     let refspec = format!("+refs/heads/{}:{tracking}", remote.branch);
-    let refused = RefCell::new(false);
-    let mut options = FetchOptions::new();
-    options.remote_callbacks(callbacks(remote, &refused));
     let mut handle = repo.remote_anonymous(&remote.url)?;
-    let result = handle.fetch(&[refspec.as_str()], Some(&mut options), None);
-    let asked_twice = *refused.borrow();
-    result.map_err(|e| transport_error(e, remote, asked_twice))?;
+    let (result, failure) = remote
+        .remotes
+        .run(remote.token.as_deref(), || handle.fetch(&[refspec.as_str()], Some(&mut FetchOptions::new()), None));
+    result.map_err(|e| transport_error(e, failure, remote))?;
     Ok(repo.find_reference(&tracking).ok().and_then(|r| r.target()))
 }
 

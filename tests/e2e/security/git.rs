@@ -17,6 +17,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_blink");
 const TOKEN: &str = "ghp_SecurityToken0123456789";
 const ADMIN: &str = "operator-secret";
 
+/// The operator's opt-in for the test git server: plain HTTP on loopback.
+fn local_remotes() -> [(&'static str, String); 2] {
+    [("BLINK_GIT_REMOTE_SCHEMES", "https,http".into()), ("BLINK_GIT_ALLOW_PRIVATE_NETWORKS", "true".into())]
+}
+
 async fn send(blink: &Blink, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut request = reqwest::Client::new().request(method, format!("{}{path}", blink.url)).bearer_auth(token);
     if let Some(body) = body {
@@ -90,7 +95,7 @@ fn push_all(clone: &Path, message: &str) {
 async fn a_pull_or_restore_never_writes_through_a_link_the_sandbox_planted() {
     let server = GitServer::start(TOKEN).await;
     let url = server.create_repo("mallory-app");
-    let blink = Blink::start(BIN, &[("BLINK_ADMIN_TOKEN", ADMIN.into())]).await;
+    let blink = Blink::start(BIN, &[local_remotes(), [("BLINK_ADMIN_TOKEN", ADMIN.into())]].concat()).await;
     let (victim, mallory) = (jwt::user_token("victim"), jwt::user_token("mallory"));
     send(&blink, Method::POST, "/api/projects", &victim, Some(json!({ "id": "victim-shop" }))).await;
     let (status, body) = send(
@@ -181,7 +186,7 @@ async fn a_pull_or_restore_never_writes_through_a_link_the_sandbox_planted() {
 async fn the_project_folder_never_holds_a_git_link_or_the_host_layout() {
     let server = GitServer::start(TOKEN).await;
     let url = server.create_repo("tidy");
-    let blink = Blink::start(BIN, &[]).await;
+    let blink = Blink::start(BIN, &local_remotes()).await;
     let user = jwt::user_token("tidy");
     let app = app_dir(&blink, "tidy-site");
     let git_dir = blink.data_dir.path().join("projects/tidy-site/git");
@@ -222,7 +227,7 @@ fn tree_size(clone: &Path) -> (usize, usize) {
 async fn a_pull_past_the_project_limits_is_refused_whole() {
     let server = GitServer::start(TOKEN).await;
     let url = server.create_repo("big");
-    let blink = Blink::start(BIN, &[]).await;
+    let blink = Blink::start(BIN, &local_remotes()).await;
     let user = jwt::user_token("hoarder");
     project_with_remote(&blink, &user, "big-site", &url).await;
     let scratch = tempfile::tempdir().unwrap();
@@ -230,8 +235,11 @@ async fn a_pull_past_the_project_limits_is_refused_whole() {
     clone_with_token(&url, TOKEN, &laptop);
     let (files, bytes) = tree_size(&laptop);
     let (max_files, max_bytes) = (files + 2, bytes + 4096);
-    let limits =
-        [("BLINK_PROJECT_MAX_FILES", max_files.to_string()), ("BLINK_PROJECT_MAX_BYTES", max_bytes.to_string())];
+    let limits = [
+        local_remotes(),
+        [("BLINK_PROJECT_MAX_FILES", max_files.to_string()), ("BLINK_PROJECT_MAX_BYTES", max_bytes.to_string())],
+    ]
+    .concat();
     let blink = Blink::start_in(BIN, blink.stop().await, &limits).await;
     let app = app_dir(&blink, "big-site");
     let pad = |len: usize| {
