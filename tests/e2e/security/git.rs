@@ -95,7 +95,9 @@ fn push_all(clone: &Path, message: &str) {
 async fn a_pull_or_restore_never_writes_through_a_link_the_sandbox_planted() {
     let server = GitServer::start(TOKEN).await;
     let url = server.create_repo("mallory-app");
-    let blink = Blink::start(BIN, &[local_remotes(), [("BLINK_ADMIN_TOKEN", ADMIN.into())]].concat()).await;
+    let mut env = local_remotes().to_vec();
+    env.push(("BLINK_ADMIN_TOKEN", ADMIN.into()));
+    let blink = Blink::start(BIN, &env).await;
     let (victim, mallory) = (jwt::user_token("victim"), jwt::user_token("mallory"));
     send(&blink, Method::POST, "/api/projects", &victim, Some(json!({ "id": "victim-shop" }))).await;
     let (status, body) = send(
