@@ -106,9 +106,14 @@ async fn start_previews(
                 max_metadata_bytes: s.registry_max_metadata_bytes,
                 max_tarball_bytes: s.registry_max_tarball_bytes,
             };
-            let (proxy, url) =
-                crate::preview::registry::RegistryProxy::serve(listener, &s.npm_registry, cache, limits, shutdown.clone())
-                    .await?;
+            let (proxy, url) = crate::preview::registry::RegistryProxy::serve(
+                listener,
+                &s.npm_registry,
+                cache,
+                limits,
+                shutdown.clone(),
+            )
+            .await?;
             (Some(proxy), Some(url))
         }
         Err(e) => {
@@ -133,10 +138,7 @@ async fn start_previews(
             builds_dir: settings.data_dir.join("builds"),
             registry_url,
             warm: s.sandbox_warm,
-            build_limits: crate::workspace::CopyLimits {
-                max_files: s.build_max_files,
-                max_bytes: s.build_max_bytes,
-            },
+            build_limits: crate::workspace::CopyLimits { max_files: s.build_max_files, max_bytes: s.build_max_bytes },
         },
         registry,
     );

@@ -226,7 +226,9 @@ impl Previews {
     /// storage, cookies or service workers with the API or another preview.
     pub fn preview_url(&self, project: &str, scheme: &str, host: &str) -> String {
         match &self.settings.url_template {
-            Some(template) => template.replace("{projectId}", project).replace("{origin}", &format!("{scheme}://{host}")),
+            Some(template) => {
+                template.replace("{projectId}", project).replace("{origin}", &format!("{scheme}://{host}"))
+            }
             None => {
                 let port = host.rsplit_once(':').map(|(_, p)| p).filter(|p| p.parse::<u16>().is_ok());
                 let port = port.map_or(String::new(), |p| format!(":{p}"));

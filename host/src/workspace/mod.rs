@@ -328,7 +328,13 @@ impl Workspaces {
     /// host's own: only folders and regular files, opened one name at a time without following a
     /// link anywhere (the sandbox writes the project and may plant one, at `folder` itself too),
     /// within `limits`. Whatever fails leaves no `to` behind. Returns the bytes and files copied.
-    pub fn copy_out(&self, project: &str, folder: &str, to: &Path, limits: CopyLimits) -> Result<(u64, usize), CopyOutError> {
+    pub fn copy_out(
+        &self,
+        project: &str,
+        folder: &str,
+        to: &Path,
+        limits: CopyLimits,
+    ) -> Result<(u64, usize), CopyOutError> {
         let (_, app) = self.open(project).map_err(|e| match e {
             WorkspaceError::Io(io) => CopyOutError::Io(io),
             other => CopyOutError::Io(std::io::Error::other(other.to_string())),

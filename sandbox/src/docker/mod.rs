@@ -32,8 +32,8 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::error::{self, SandboxError};
 use crate::output::Lines;
 use crate::{
-    APP_DIR, DockerConfig, ExecOutput, PROJECT_LABEL, SANDBOX_LABEL, SandboxBackend, SandboxInfo, SandboxSpec, WARM_LABEL,
-    container_name, validate_project,
+    APP_DIR, DockerConfig, ExecOutput, PROJECT_LABEL, SANDBOX_LABEL, SandboxBackend, SandboxInfo, SandboxSpec,
+    WARM_LABEL, container_name, validate_project,
 };
 
 use network::NetworkInfo;

@@ -136,20 +136,26 @@ async fn a_build_whose_dist_is_a_link_out_of_the_project_is_refused() {
     let (status, body) = preview(&blink, &jwt::user_token("alice"), &victim, json!({ "App.tsx": app(&secret) })).await;
     assert_eq!(status, 200, "{body}\n{}", blink.log());
 
+    // Once the bundle is written to `out`, `dist` becomes a link to every project's folder.
     let config = vite_config(
         "import fs from 'node:fs';\n\
-         fs.rmSync('/app/dist', { recursive: true, force: true });\n\
-         fs.symlinkSync('../..', '/app/dist');",
-        |t| t.replace("outDir: 'dist'", "outDir: 'out'"),
+         const linkDist = () => ({ name: 'link-dist', apply: 'build', closeBundle() {\n\
+           fs.rmSync('/app/dist', { recursive: true, force: true });\n\
+           fs.symlinkSync('../..', '/app/dist');\n\
+         } });",
+        |t| {
+            t.replace("outDir: 'dist'", "outDir: 'out'")
+                .replace("plugins: [react(), tailwindcss()]", "plugins: [react(), tailwindcss(), linkDist()]")
+        },
     );
     let mallory = jwt::user_token("mallory");
     let files = json!({ "App.tsx": app("Mallory"), "vite.config.ts": config });
     let (status, body) = preview(&blink, &mallory, &attacker, files).await;
     assert_eq!(status, 200, "{body}\n{}", blink.log());
-    let link = blink.data_dir.path().join("projects").join(&attacker).join("app/dist");
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the sandbox planted the link");
 
     let (status, body) = post(&blink, "/api/build", &mallory, &json!({ "projectId": attacker })).await;
+    let link = blink.data_dir.path().join("projects").join(&attacker).join("app/dist");
+    assert!(std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_symlink()), "the build planted the link: {body}");
     assert_eq!((status, body["error"].clone()), (422, json!("build_invalid")), "{body}\n{}", blink.log());
     let builds = blink.data_dir.path().join("builds");
     assert!(files_containing(&builds, &secret).is_empty(), "another project's files were copied into a build");
@@ -173,7 +179,8 @@ async fn a_project_named_like_a_warm_sandbox_is_never_handed_to_another_user() {
     let trap_container = container_id(&trap).expect("the trap's sandbox runs");
 
     let data = blink.stop().await;
-    let blink = Blink::start_in(BIN, data, &env(&[("BLINK_SANDBOX_WARM", "1"), ("BLINK_SANDBOX_READY_SECS", "20")])).await;
+    let blink =
+        Blink::start_in(BIN, data, &env(&[("BLINK_SANDBOX_WARM", "1"), ("BLINK_SANDBOX_READY_SECS", "20")])).await;
     let secret = unique("AliceOnly");
     let (status, body) = preview(&blink, &jwt::user_token("alice"), &victim, json!({ "App.tsx": app(&secret) })).await;
     assert_eq!(status, 200, "{body}\n{}", blink.log());
@@ -212,14 +219,20 @@ async fn a_preview_gets_its_own_origin_and_cannot_widen_it() {
         |t| t.replace("plugins: [react(), tailwindcss()]", "plugins: [react(), tailwindcss(), widen()]"),
     );
     let token = jwt::user_token("widener");
-    let (status, body) = preview(&blink, &token, &id, json!({ "App.tsx": app("Wide"), "vite.config.ts": config })).await;
+    let (status, body) =
+        preview(&blink, &token, &id, json!({ "App.tsx": app("Wide"), "vite.config.ts": config })).await;
     assert_eq!(status, 200, "{body}\n{}", blink.log());
     let port = blink.url.rsplit_once(':').unwrap().1.to_string();
     let host = format!("{id}.preview.localhost:{port}");
     assert_eq!(body["previewUrl"], format!("http://{host}/"), "the preview is on its own origin");
 
     // The dev server does send them: straight from the sandbox, not through the proxy.
-    let ip = docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &format!("sandbox-{id}")]);
+    let ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &format!("sandbox-{id}"),
+    ]);
     let direct = reqwest::get(format!("http://{ip}:5173/preview/{id}/")).await.unwrap();
     assert_eq!(direct.headers()["service-worker-allowed"], "/", "the project's dev server sends the header");
 
