@@ -313,7 +313,9 @@ pub struct CopyLimits {
 pub enum CopyOutError {
     #[error("{0} does not exist")]
     Missing(String),
-    #[error("{0} is a symbolic link or a special file; only files and folders are copied")]
+    #[error(
+        "{0} is a symbolic link, a special file or a file where a folder belongs; only files and folders are copied"
+    )]
     NotPlain(String),
     #[error("it holds more than {0} files")]
     TooManyFiles(usize),
@@ -324,7 +326,7 @@ pub enum CopyOutError {
 }
 
 impl Workspaces {
-    /// Copies the project's `folder` (a build's `dist`, say) out to `to`, a directory of the
+    /// Copies the project's `folder`, one name at its root (a build's `dist`), out to `to`, a directory of the
     /// host's own: only folders and regular files, opened one name at a time without following a
     /// link anywhere (the sandbox writes the project and may plant one, at `folder` itself too),
     /// within `limits`. Whatever fails leaves no `to` behind. Returns the bytes and files copied.
@@ -339,10 +341,16 @@ impl Workspaces {
             WorkspaceError::Io(io) => CopyOutError::Io(io),
             other => CopyOutError::Io(std::io::Error::other(other.to_string())),
         })?;
+        if folder.is_empty() || folder.contains('/') || folder == "." || folder == ".." {
+            return Err(CopyOutError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "one name at the root",
+            )));
+        }
         let from = match open_nofollow(&app, folder, true) {
             Ok(fd) => Dir::from_std_file(std::fs::File::from(fd)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CopyOutError::Missing(folder.into())),
-            Err(_) if is_link_or_special(&app, folder) => return Err(CopyOutError::NotPlain(folder.into())),
+            Err(_) if is_not_a_folder(&app, folder) => return Err(CopyOutError::NotPlain(folder.into())),
             Err(e) => return Err(e.into()),
         };
         let mut copied = Copied { bytes: 0, files: 0, limits };
@@ -371,8 +379,8 @@ fn open_nofollow(dir: &Dir, name: impl AsRef<Path>, directory: bool) -> std::io:
     Ok(rustix::fs::openat(dir, name.as_ref(), flags, Mode::empty())?)
 }
 
-fn is_link_or_special(dir: &Dir, name: &str) -> bool {
-    dir.symlink_metadata(name).is_ok_and(|m| !m.is_dir() && !m.is_file())
+fn is_not_a_folder(dir: &Dir, name: &str) -> bool {
+    dir.symlink_metadata(name).is_ok_and(|m| !m.is_dir())
 }
 
 fn copy_dir(from: &Dir, shown: &Path, to: &Path, copied: &mut Copied) -> Result<(), CopyOutError> {
@@ -463,7 +471,13 @@ mod copy_out_tests {
             assert!(matches!(err, CopyOutError::NotPlain(_)), "{name}: {err:?}");
             assert!(!root.path().join("b").exists());
         }
+        // A file where the folder belongs.
         let (root, ws) = project_with_dist(&[]);
+        let dist = ws.app_dir("p").join("dist");
+        std::fs::remove_dir(&dist).unwrap();
+        std::fs::write(&dist, b"x").unwrap();
+        let err = ws.copy_out("p", "dist", &root.path().join("d"), limits).unwrap_err();
+        assert!(matches!(err, CopyOutError::NotPlain(_)), "{err:?}");
         let err = ws.copy_out("p", "missing", &root.path().join("c"), limits).unwrap_err();
         assert!(matches!(err, CopyOutError::Missing(_)), "{err:?}");
     }
