@@ -352,10 +352,56 @@ pub struct SandboxSettings {
     #[arg(long, env = "BLINK_PROJECT_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub project_max_bytes: usize,
 
-    /// The preview URL given to the frontend: `{origin}` is how the caller reached the host,
-    /// `{projectId}` the project. By host name: `https://preview-{projectId}.example.com/`.
-    #[arg(long, env = "BLINK_PREVIEW_URL", default_value = "{origin}/preview/{projectId}/")]
-    pub preview_url: String,
+    /// Sandboxes one user may have running at once; past it, their next preview gets 503
+    /// `sandbox_user_limit`.
+    #[arg(long, env = "BLINK_SANDBOX_MAX_PER_USER", default_value_t = 3)]
+    pub sandbox_max_per_user: usize,
+
+    /// Sandbox log streams (`/api/projects/{id}/logs`) one user may hold open at once; past it,
+    /// 429 `too_many_log_streams`.
+    #[arg(long, env = "BLINK_LOG_STREAMS_PER_USER", default_value_t = 4)]
+    pub log_streams_per_user: usize,
+
+    /// Files a build may leave in `dist/`; past it, 413 `build_too_large`.
+    #[arg(long, env = "BLINK_BUILD_MAX_FILES", default_value_t = 10_000)]
+    pub build_max_files: usize,
+
+    /// Bytes a build may leave in `dist/`; past it, 413 `build_too_large`.
+    #[arg(long, env = "BLINK_BUILD_MAX_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub build_max_bytes: u64,
+
+    /// Previews answer at `{projectId}.{domain}`, each project on its own origin; `*.localhost`
+    /// reaches this machine in browsers.
+    #[arg(long, env = "BLINK_PREVIEW_DOMAIN", default_value = "preview.localhost")]
+    pub preview_domain: String,
+
+    /// Overrides the preview URL given to the frontend: `{origin}` is how the caller reached the
+    /// host, `{projectId}` the project. Unset: `{projectId}.{BLINK_PREVIEW_DOMAIN}`, with the
+    /// caller's scheme and port.
+    #[arg(long, env = "BLINK_PREVIEW_URL")]
+    pub preview_url: Option<String>,
+
+    /// Also serve previews by path on the API's own origin (`/preview/{projectId}/…`), for
+    /// development setups without wildcard names. Every preview then shares one origin (storage,
+    /// service workers); off, those paths answer 404 `preview_paths_disabled`.
+    #[arg(long, env = "BLINK_PREVIEW_PATHS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub preview_paths: bool,
+
+    /// Package metadata documents the registry proxy keeps in memory.
+    #[arg(long, env = "BLINK_REGISTRY_CACHE_ENTRIES", default_value_t = 1000)]
+    pub registry_cache_entries: usize,
+
+    /// Bytes of package metadata the registry proxy keeps in memory.
+    #[arg(long, env = "BLINK_REGISTRY_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub registry_cache_bytes: usize,
+
+    /// Largest package metadata document the registry proxy fetches; past it, 502.
+    #[arg(long, env = "BLINK_REGISTRY_MAX_METADATA_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub registry_max_metadata_bytes: usize,
+
+    /// Largest package tarball the registry proxy fetches; past it, 502.
+    #[arg(long, env = "BLINK_REGISTRY_MAX_TARBALL_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub registry_max_tarball_bytes: u64,
 
     /// The npm registry the host's registry proxy fetches from for sandboxes.
     #[arg(long, env = "BLINK_NPM_REGISTRY", default_value = "https://registry.npmjs.org")]

@@ -131,9 +131,20 @@ async fn start_previews(
                 tracing::error!("sandboxes are not fenced off this host's other services: {e}");
             }
             let cache = settings.data_dir.join("npm-cache");
-            let (proxy, url) =
-                crate::preview::registry::RegistryProxy::serve(listener, &s.npm_registry, cache, shutdown.clone())
-                    .await?;
+            let limits = crate::preview::registry::RegistryLimits {
+                cache_entries: s.registry_cache_entries,
+                cache_bytes: s.registry_cache_bytes,
+                max_metadata_bytes: s.registry_max_metadata_bytes,
+                max_tarball_bytes: s.registry_max_tarball_bytes,
+            };
+            let (proxy, url) = crate::preview::registry::RegistryProxy::serve(
+                listener,
+                &s.npm_registry,
+                cache,
+                limits,
+                shutdown.clone(),
+            )
+            .await?;
             (Some(proxy), Some(url))
         }
         Err(e) => {
@@ -146,8 +157,11 @@ async fn start_previews(
         workspaces,
         PreviewSettings {
             url_template: s.preview_url.clone(),
+            domain: s.preview_domain.trim_end_matches('.').to_ascii_lowercase(),
             idle: Duration::from_secs(s.sandbox_idle_secs),
             max_sandboxes: s.sandbox_max,
+            max_per_user: s.sandbox_max_per_user,
+            log_streams_per_user: s.log_streams_per_user,
             ready_timeout: Duration::from_secs(s.sandbox_ready_secs),
             build_timeout: Duration::from_secs(s.sandbox_build_secs),
             install_timeout: Duration::from_secs(s.sandbox_install_secs),
@@ -155,6 +169,7 @@ async fn start_previews(
             builds_dir: settings.data_dir.join("builds"),
             registry_url,
             warm: s.sandbox_warm,
+            build_limits: crate::workspace::CopyLimits { max_files: s.build_max_files, max_bytes: s.build_max_bytes },
         },
         registry,
     );

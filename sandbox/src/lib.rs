@@ -26,6 +26,10 @@ pub use error::SandboxError;
 pub const SANDBOX_LABEL: &str = "blink.sandbox";
 /// Label naming the project a sandbox belongs to.
 pub const PROJECT_LABEL: &str = "blink.project";
+/// Label of a sandbox created for the host's warm pool ([`SandboxSpec::warm`]). Only the host
+/// sets labels, when it creates a container, and they never change: a project cannot give its
+/// sandbox this one, whatever its id.
+pub const WARM_LABEL: &str = "blink.warm";
 /// Where the project's directory is mounted inside a sandbox; commands run there.
 pub const APP_DIR: &str = "/app";
 /// Longest project id a sandbox accepts (container names stay well under Docker's limits).
@@ -96,6 +100,8 @@ pub struct SandboxSpec {
     pub env: Vec<(String, String)>,
     /// The main process, e.g. the Vite dev server; empty means the image's own command.
     pub command: Vec<String>,
+    /// Started ahead of time for the warm pool, not for a project: labelled [`WARM_LABEL`].
+    pub warm: bool,
 }
 
 /// A sandbox as the engine reports it.

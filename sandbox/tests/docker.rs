@@ -85,7 +85,7 @@ fn idle() -> Vec<String> {
 }
 
 fn spec(project: &str, dir: &Path, command: Vec<String>) -> SandboxSpec {
-    SandboxSpec { project: project.into(), app_dir: dir.into(), env: Vec::new(), command }
+    SandboxSpec { project: project.into(), app_dir: dir.into(), env: Vec::new(), command, warm: false }
 }
 
 fn node(script: &str) -> Vec<String> {
@@ -457,6 +457,7 @@ fn dev_server_spec(project: &str, dir: &Path) -> SandboxSpec {
         app_dir: dir.into(),
         env: vec![("BLINK_BASE".into(), format!("/preview/{project}/"))],
         command: vite(),
+        warm: false,
     }
 }
 

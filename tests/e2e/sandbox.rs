@@ -59,11 +59,16 @@ impl Drop for Cleanup {
 }
 
 fn sandbox_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-    // No warm pool unless a test asks: a test host's warm sandbox would outlive it.
+    // No warm pool unless a test asks: a test host's warm sandbox would outlive it. Previews by
+    // path, the operator's opt-in for setups without wildcard names: a test reaches them without
+    // a resolver for `*.preview.localhost` (previews on their own origin are tested in
+    // `security`).
     let mut env = vec![
         ("BLINK_SANDBOXES", "true".to_string()),
         ("BLINK_ADMIN_TOKEN", ADMIN.to_string()),
         ("BLINK_SANDBOX_WARM", "0".to_string()),
+        ("BLINK_PREVIEW_PATHS", "true".to_string()),
+        ("BLINK_PREVIEW_URL", "{origin}/preview/{projectId}/".to_string()),
     ];
     env.extend(extra.iter().cloned());
     env
@@ -156,10 +161,10 @@ async fn a_preview_serves_the_app_through_the_proxy_and_updates_by_hmr() {
     assert!(update.contains("App.tsx"), "{update}");
     let _ = socket.close(None).await;
 
-    // By host name, as a `preview-{id}.…` URL reaches the host.
+    // By host name, as a `{id}.preview.localhost` URL reaches the host.
     let response = reqwest::Client::new()
         .get(format!("{}/", blink.url))
-        .header("host", format!("preview-{id}.localhost"))
+        .header("host", format!("{id}.preview.localhost"))
         .send()
         .await
         .unwrap();
@@ -572,7 +577,8 @@ fn container_log(project: &str) -> String {
 
 #[tokio::test]
 async fn a_hostile_project_hits_the_sandbox_limits_and_the_host_stays_healthy() {
-    let blink = start(&[("BLINK_SANDBOX_READY_SECS", "30".into())]).await;
+    // Four projects of one user's at once.
+    let blink = start(&[("BLINK_SANDBOX_READY_SECS", "30".into()), ("BLINK_SANDBOX_MAX_PER_USER", "4".into())]).await;
     let (memory, forks, network, healthy) = (project(), project(), project(), project());
     let _cleanup = Cleanup(vec![memory.clone(), forks.clone(), network.clone(), healthy.clone()]);
     let token = jwt::user_token("hostile");

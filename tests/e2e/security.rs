@@ -18,3 +18,6 @@ mod host;
 
 #[path = "security/remotes.rs"]
 mod remotes;
+
+#[path = "security/sandbox.rs"]
+mod sandbox;

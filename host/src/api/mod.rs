@@ -89,9 +89,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/projects/{id}/git/restore", post(git::restore))
         .route("/api/projects/{id}/git/github", post(git::create_github))
         .route("/api/projects/{id}/logs", get(preview::logs))
-        .route("/preview/{id}", axum::routing::any(crate::preview::proxy::by_path_root))
-        .route("/preview/{id}/", axum::routing::any(crate::preview::proxy::by_path_index))
-        .route("/preview/{id}/{*rest}", axum::routing::any(crate::preview::proxy::by_path))
+        .merge(preview_paths(settings.sandbox.preview_paths))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
@@ -100,6 +98,23 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         // Outermost: a request whose host name names a preview never reaches the API.
         .layer(axum::middleware::from_fn_with_state(state.clone(), preview_host))
         .with_state(state)
+}
+
+/// Previews by path on the API's own origin, where every preview would share one origin with the
+/// API and each other: only when the operator opts in, else a stable error.
+fn preview_paths(enabled: bool) -> Router<AppState> {
+    use crate::preview::proxy;
+    if enabled {
+        Router::new()
+            .route("/preview/{id}", axum::routing::any(proxy::by_path_root))
+            .route("/preview/{id}/", axum::routing::any(proxy::by_path_index))
+            .route("/preview/{id}/{*rest}", axum::routing::any(proxy::by_path))
+    } else {
+        Router::new()
+            .route("/preview/{id}", axum::routing::any(preview::paths_disabled))
+            .route("/preview/{id}/", axum::routing::any(preview::paths_disabled))
+            .route("/preview/{id}/{*rest}", axum::routing::any(preview::paths_disabled))
+    }
 }
 
 /// The names (with any port) a caller reached this API by: its `Host`, and the public one a

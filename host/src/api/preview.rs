@@ -50,8 +50,12 @@ impl From<PreviewError> for ApiError {
             PreviewError::Workspace(WorkspaceError::Io(_)) => ApiError::Internal(message),
             PreviewError::Unavailable(_) => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_unavailable"),
             PreviewError::AtCapacity { .. } => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_limit"),
+            PreviewError::UserAtCapacity { .. } => coded(StatusCode::TOO_MANY_REQUESTS, "sandbox_user_limit"),
+            PreviewError::TooManyStreams { .. } => coded(StatusCode::TOO_MANY_REQUESTS, "too_many_log_streams"),
             PreviewError::NotReady(_) => coded(StatusCode::GATEWAY_TIMEOUT, "preview_timeout"),
             PreviewError::BuildFailed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "build_failed"),
+            PreviewError::BuildInvalid(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "build_invalid"),
+            PreviewError::BuildTooLarge(_) => coded(StatusCode::PAYLOAD_TOO_LARGE, "build_too_large"),
             PreviewError::InstallFailed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "install_failed"),
             PreviewError::NotRunning => coded(StatusCode::NOT_FOUND, "not_running"),
             PreviewError::Exited(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "dev_server_exited"),
@@ -68,11 +72,11 @@ fn previews(state: &AppState) -> Result<&Previews, ApiError> {
     })
 }
 
-/// The scheme and host the caller reached us by, for URLs it can open.
-fn origin(headers: &HeaderMap) -> String {
+/// The scheme and host (with any port) the caller reached us by, for URLs it can open.
+fn origin(headers: &HeaderMap) -> (&str, &str) {
     let host = super::request_hosts(headers).next().unwrap_or("localhost");
     let scheme = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
-    format!("{scheme}://{host}")
+    (scheme, host)
 }
 
 pub async fn preview(
@@ -86,15 +90,16 @@ pub async fn preview(
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     tracing::debug!(project = %body.project_id, elapsed_us = started.elapsed().as_micros() as u64, "preview claimed");
     let previews = previews(&state)?;
-    previews.preview(&body.project_id, &body.files).await?;
-    let url = previews.preview_url(&body.project_id, &origin(&headers));
+    previews.preview(&body.project_id, &user.id, &body.files).await?;
+    let (scheme, host) = origin(&headers);
+    let url = previews.preview_url(&body.project_id, scheme, host);
     Ok(Json(json!({ "previewUrl": url })).into_response())
 }
 
 pub async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let body: BuildBody = parse(&body, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
-    let build = previews(&state)?.build(&body.project_id).await?;
+    let build = previews(&state)?.build(&body.project_id, &user.id).await?;
     tracing::info!(project = %body.project_id, bytes = build.bytes, files = build.files, "build kept");
     Ok(Json(json!({
         "distPath": format!("/builds/{}/dist", body.project_id),
@@ -108,7 +113,7 @@ pub async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Re
 /// The sandbox's output as SSE: `data: {"line": "…"}` events, the recent lines first.
 pub async fn logs(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
-    let lines = previews(&state)?.logs(&id).await?;
+    let lines = previews(&state)?.logs(&id, &user.id).await?;
     let shutdown = state.shutdown.clone();
     let events = lines
         .map(|line| Ok::<_, Infallible>(SseEvent::default().data(json!({ "line": line }).to_string())))
@@ -120,4 +125,16 @@ pub async fn logs(State(state): State<AppState>, user: User, Path(id): Path<Stri
 /// `GET /api/admin/sandboxes`: the sandboxes this host runs and the registry proxy's counters.
 pub async fn status(State(state): State<AppState>, _admin: super::Admin) -> Result<Response, ApiError> {
     Ok(Json(previews(&state)?.status()).into_response())
+}
+
+/// `/preview/{id}/…` on the API's origin while `BLINK_PREVIEW_PATHS` is off: previews live on
+/// their own origins, and this one is the API's.
+pub async fn paths_disabled() -> ApiError {
+    ApiError::Coded {
+        status: StatusCode::NOT_FOUND,
+        code: "preview_paths_disabled",
+        message: "Previews are served on their own host names here, not under /preview/; open the previewUrl \
+                  /api/preview returned."
+            .into(),
+    }
 }

@@ -18,17 +18,24 @@ use blink_sandbox::{SandboxBackend, SandboxError, SandboxSpec};
 use tokio::sync::broadcast;
 
 use crate::db::now_ms;
-use crate::workspace::{WorkspaceError, Workspaces};
+use crate::workspace::{CopyLimits, CopyOutError, WorkspaceError, Workspaces};
 
 /// Lines of sandbox output kept per project for a logs client that connects later.
 const RECENT_LINES: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct PreviewSettings {
-    /// `{projectId}` and `{origin}` (the request's scheme and host) are replaced.
-    pub url_template: String,
+    /// Overrides the preview URL: `{projectId}` and `{origin}` (the request's scheme and host)
+    /// are replaced. `None`: `{projectId}.{domain}`, each project on its own origin.
+    pub url_template: Option<String>,
+    /// Previews answer at `{projectId}.{domain}`.
+    pub domain: String,
     pub idle: Duration,
     pub max_sandboxes: usize,
+    /// Sandboxes one user may have running at once.
+    pub max_per_user: usize,
+    /// Log streams one user may hold open at once (each one follows the engine's log).
+    pub log_streams_per_user: usize,
     pub ready_timeout: Duration,
     pub build_timeout: Duration,
     pub install_timeout: Duration,
@@ -40,6 +47,8 @@ pub struct PreviewSettings {
     pub registry_url: Option<String>,
     /// Sandboxes kept started ahead of time, so a project's first preview skips creating one.
     pub warm: usize,
+    /// What a build may leave in `dist/` to be kept.
+    pub build_limits: CopyLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +59,18 @@ pub enum PreviewError {
     Unavailable(String),
     #[error("{running} sandboxes are running, the most this host allows; try again when one stops")]
     AtCapacity { running: usize },
+    #[error("you have {limit} sandboxes running, the most one user may; stop one or wait until one is idle")]
+    UserAtCapacity { limit: usize },
+    #[error("you have {limit} log streams open, the most one user may; close one first")]
+    TooManyStreams { limit: usize },
     #[error("the dev server did not answer within {}s", .0.as_secs())]
     NotReady(Duration),
     #[error("the build failed:\n{0}")]
     BuildFailed(String),
+    #[error("the build's dist folder cannot be kept: {0}")]
+    BuildInvalid(String),
+    #[error("the build's dist folder is too large: {0}")]
+    BuildTooLarge(String),
     #[error("installing the project's packages failed:\n{0}")]
     InstallFailed(String),
     #[error("no sandbox is running for this project")]
@@ -77,6 +94,9 @@ impl From<SandboxError> for PreviewError {
 #[derive(Default)]
 struct Entry {
     address: Mutex<Option<SocketAddr>>,
+    /// The user whose preview or build started it; `None` for one adopted after a restart until
+    /// its owner uses it again.
+    owner: Mutex<Option<String>>,
     last_used: std::sync::atomic::AtomicI64,
     /// The dependencies last installed, to install again only when `package.json` changes them.
     installed: Mutex<Option<String>>,
@@ -91,6 +111,14 @@ impl Entry {
 
     fn address(&self) -> Option<SocketAddr> {
         *self.address.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn owned_by(&self, user: &str) -> bool {
+        self.owner.lock().unwrap_or_else(|e| e.into_inner()).as_deref() == Some(user)
+    }
+
+    fn set_owner(&self, user: &str) {
+        *self.owner.lock().unwrap_or_else(|e| e.into_inner()) = Some(user.to_string());
     }
 
     /// Keeps a line of install or build output for the logs stream.
@@ -135,6 +163,26 @@ pub struct Previews {
     pool: Mutex<Vec<String>>,
     /// Held while the pool is being filled: one filler at a time.
     filling: tokio::sync::Mutex<()>,
+    /// Log streams open, by user.
+    log_streams: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One open log stream of a user's: the count goes down when the stream is dropped.
+struct StreamSlot {
+    streams: Arc<Mutex<HashMap<String, usize>>>,
+    user: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = streams.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                streams.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Previews {
@@ -156,6 +204,7 @@ impl Previews {
             registry,
             pool: Mutex::default(),
             filling: Default::default(),
+            log_streams: Default::default(),
         })
     }
 
@@ -172,8 +221,25 @@ impl Previews {
         format!("/preview/{project}/")
     }
 
-    pub fn preview_url(&self, project: &str, origin: &str) -> String {
-        self.settings.url_template.replace("{projectId}", project).replace("{origin}", origin.trim_end_matches('/'))
+    /// Where the caller opens the project's preview, given how it reached this host (`scheme`,
+    /// and `host` with any port): by default the project's own origin, so no preview shares
+    /// storage, cookies or service workers with the API or another preview.
+    pub fn preview_url(&self, project: &str, scheme: &str, host: &str) -> String {
+        match &self.settings.url_template {
+            Some(template) => {
+                template.replace("{projectId}", project).replace("{origin}", &format!("{scheme}://{host}"))
+            }
+            None => {
+                let port = host.rsplit_once(':').map(|(_, p)| p).filter(|p| p.parse::<u16>().is_ok());
+                let port = port.map_or(String::new(), |p| format!(":{p}"));
+                format!("{scheme}://{project}.{}{port}/", self.settings.domain)
+            }
+        }
+    }
+
+    /// The domain previews answer under, as `{projectId}.{domain}`.
+    pub fn domain(&self) -> &str {
+        &self.settings.domain
     }
 
     /// Takes the sandboxes a previous run of the host left running: they serve again at once.
@@ -185,7 +251,11 @@ impl Previews {
             if !info.running || !self.workspaces.app_dir(&info.project).is_dir() {
                 continue;
             }
-            if info.project.starts_with(WARM_PREFIX) {
+            // Warm only if this host made it so: the label it set when it created the sandbox for
+            // the pool, and its marker beside the directory, taken away when a project claimed it.
+            // A project's own id or name proves nothing: any user may name a project `warm-…`.
+            let labelled = info.labels.get(blink_sandbox::WARM_LABEL).is_some_and(|v| v == "1");
+            if labelled && self.workspaces.project_dir(&info.project).join(WARM_MARKER).is_file() {
                 self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(info.project.clone());
                 continue;
             }
@@ -203,17 +273,32 @@ impl Previews {
         if let Some(registry) = &self.settings.registry_url {
             env.push(("npm_config_registry".into(), registry.clone()));
         }
-        SandboxSpec { project: project.to_string(), app_dir, env, command: dev_server_command(self.settings.dev_port) }
+        SandboxSpec {
+            project: project.to_string(),
+            app_dir,
+            env,
+            command: dev_server_command(self.settings.dev_port),
+            warm: false,
+        }
     }
 
     /// Writes the files, starts the project's sandbox if it is not running, installs new
     /// packages, and returns once the dev server answers.
-    pub async fn preview(&self, project: &str, files: &BTreeMap<String, String>) -> Result<SocketAddr, PreviewError> {
+    pub async fn preview(
+        &self,
+        project: &str,
+        owner: &str,
+        files: &BTreeMap<String, String>,
+    ) -> Result<SocketAddr, PreviewError> {
         let entry = self.entry(project);
         let _guard = self.workspaces.lock(project).await;
+        entry.set_owner(owner);
         entry.touch();
         let started = std::time::Instant::now();
         if !self.workspaces.app_dir(project).exists() {
+            // A warm sandbox is a running one too: the caps hold for it as for a new one.
+            let _creating = self.creating.lock().await;
+            self.check_caps(project, owner)?;
             self.claim_warm(project, &entry).await;
         }
         let workspaces = self.workspaces.clone();
@@ -247,10 +332,8 @@ impl Previews {
         }
         // One creation at a time, so two new projects cannot both pass the cap.
         let _creating = self.creating.lock().await;
-        let running = self.running();
-        if running >= self.settings.max_sandboxes {
-            return Err(PreviewError::AtCapacity { running });
-        }
+        let owner = entry.owner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.check_caps(project, owner.as_deref().unwrap_or_default())?;
         let app_dir = self.workspaces.app_dir(project);
         let info = self.backend.ensure(&self.spec(project, app_dir)).await?;
         let address = info.address.ok_or_else(|| PreviewError::Sandbox("the sandbox has no address".into()))?;
@@ -378,6 +461,12 @@ impl Previews {
     async fn claim_warm(&self, project: &str, entry: &Entry) {
         let Some(warm) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() else { return };
         let (from, to) = (self.workspaces.project_dir(&warm), self.workspaces.project_dir(project));
+        // No longer warm, whatever happens next: a restarted host must never pool it again.
+        if let Err(e) = std::fs::remove_file(from.join(WARM_MARKER)) {
+            tracing::warn!(project, warm, "cannot unmark the warm sandbox: {e}");
+            let _ = self.backend.remove(&warm).await;
+            return;
+        }
         if let Err(e) = std::fs::rename(&from, &to) {
             tracing::warn!(project, warm, "cannot take the warm sandbox's directory: {e}");
             let _ = self.backend.remove(&warm).await;
@@ -416,8 +505,14 @@ impl Previews {
                 let warm = format!("{WARM_PREFIX}{}", uuid::Uuid::new_v4().simple());
                 let workspaces = this.workspaces.clone();
                 let id = warm.clone();
-                let seeded = tokio::task::spawn_blocking(move || workspaces.ensure(&id)).await;
-                if !matches!(seeded, Ok(Ok(_))) {
+                let seeded = tokio::task::spawn_blocking(move || {
+                    workspaces.ensure(&id)?;
+                    // Beside the app directory, where the sandbox cannot write.
+                    std::fs::write(workspaces.project_dir(&id).join(WARM_MARKER), b"")?;
+                    Ok::<_, WorkspaceError>(())
+                })
+                .await;
+                if !matches!(seeded, Ok(Ok(()))) {
                     tracing::warn!("cannot prepare a warm sandbox's directory");
                     return;
                 }
@@ -426,6 +521,7 @@ impl Previews {
                     app_dir: this.workspaces.app_dir(&warm),
                     env: Vec::new(),
                     command: vec!["node".into(), "-e".into(), WAITER.into()],
+                    warm: true,
                 };
                 match this.backend.ensure(&spec).await {
                     Ok(_) => this.pool.lock().unwrap_or_else(|e| e.into_inner()).push(warm),
@@ -439,9 +535,19 @@ impl Previews {
         });
     }
 
-    /// How many sandboxes this host runs.
-    fn running(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|e| e.address().is_some()).count()
+    /// Refuses a sandbox for `project` past the host's cap or its owner's. The project's own
+    /// (being restarted, say) does not count against it.
+    fn check_caps(&self, project: &str, owner: &str) -> Result<(), PreviewError> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let others = || entries.iter().filter(|(p, e)| p.as_str() != project && e.address().is_some());
+        let running = others().count();
+        if running >= self.settings.max_sandboxes {
+            return Err(PreviewError::AtCapacity { running });
+        }
+        if others().filter(|(_, e)| e.owned_by(owner)).count() >= self.settings.max_per_user {
+            return Err(PreviewError::UserAtCapacity { limit: self.settings.max_per_user });
+        }
+        Ok(())
     }
 
     /// Where the project's dev server answers, if its sandbox runs; marks the project as used.
@@ -452,10 +558,11 @@ impl Previews {
     }
 
     /// Runs `vite build` in the project's sandbox and keeps `dist/` as the project's latest build.
-    pub async fn build(&self, project: &str) -> Result<Build, PreviewError> {
+    pub async fn build(&self, project: &str, owner: &str) -> Result<Build, PreviewError> {
         let entry = self.entry(project);
         {
             let _guard = self.workspaces.lock(project).await;
+            entry.set_owner(owner);
             entry.touch();
             let workspaces = self.workspaces.clone();
             let owned = project.to_string();
@@ -479,19 +586,32 @@ impl Previews {
         if out.exit_code != 0 {
             return Err(PreviewError::BuildFailed(relevant_lines(&out.output)));
         }
-        let source = self.workspaces.app_dir(project).join("dist");
         let target = self.settings.builds_dir.join(project);
-        let build = tokio::task::spawn_blocking(move || keep_build(&source, &target))
+        let (workspaces, owned, limits) = (self.workspaces.clone(), project.to_string(), self.settings.build_limits);
+        let build = tokio::task::spawn_blocking(move || keep_build(&workspaces, &owned, &target, limits))
             .await
-            .map_err(|e| PreviewError::Sandbox(e.to_string()))?
-            .map_err(|e| PreviewError::Sandbox(format!("keeping the build: {e}")))?;
+            .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
         entry.touch();
         Ok(build)
     }
 
-    /// The sandbox's output: recent lines first, then live ones.
-    pub async fn logs(&self, project: &str) -> Result<futures::stream::BoxStream<'static, String>, PreviewError> {
+    /// The sandbox's output: recent lines first, then live ones. Each stream follows the engine's
+    /// log, so a user holds only so many open at once.
+    pub async fn logs(
+        &self,
+        project: &str,
+        user: &str,
+    ) -> Result<futures::stream::BoxStream<'static, String>, PreviewError> {
         use futures::StreamExt;
+        let slot = {
+            let mut streams = self.log_streams.lock().unwrap_or_else(|e| e.into_inner());
+            let open = streams.entry(user.to_string()).or_default();
+            if *open >= self.settings.log_streams_per_user {
+                return Err(PreviewError::TooManyStreams { limit: self.settings.log_streams_per_user });
+            }
+            *open += 1;
+            StreamSlot { streams: self.log_streams.clone(), user: user.to_string() }
+        };
         let entry = self.entry(project);
         let (recent, live) = entry.subscribe();
         let dev = match self.backend.logs(project, 200).await {
@@ -500,7 +620,14 @@ impl Previews {
             Err(e) => return Err(e.into()),
         };
         let live = tokio_stream::wrappers::BroadcastStream::new(live).filter_map(|l| async move { l.ok() });
-        Ok(futures::stream::iter(recent).chain(futures::stream::select(dev, live)).boxed())
+        let lines = futures::stream::iter(recent).chain(futures::stream::select(dev, live));
+        // The slot lives as long as the stream.
+        Ok(lines
+            .map(move |line| {
+                let _open = &slot;
+                line
+            })
+            .boxed())
     }
 
     /// Stops and removes the project's sandbox; its files stay.
@@ -602,6 +729,8 @@ fn dev_server_command(port: u16) -> Vec<String> {
 
 /// Placeholder project ids of warm sandboxes.
 const WARM_PREFIX: &str = "warm-";
+/// The host's mark of a warm sandbox's directory, in the project directory (beside `app/`).
+const WARM_MARKER: &str = "warm";
 
 /// A warm sandbox's main process: Node started, waiting for the project it will serve. The host
 /// writes `.blink/start.json` (environment and Vite's arguments), and Vite starts in this process.
@@ -700,17 +829,38 @@ fn relevant_lines(output: &str) -> String {
     lines[start..].iter().take(40).copied().collect::<Vec<_>>().join("\n")
 }
 
-/// Copies `dist/` beside the previous build, then swaps it in, so the kept build is always whole.
-fn keep_build(source: &std::path::Path, target: &std::path::Path) -> std::io::Result<Build> {
-    std::fs::create_dir_all(target)?;
+/// Copies the project's `dist/` beside the previous build, then swaps it in, so the kept build is
+/// always whole; a refused copy leaves the previous build as it was.
+fn keep_build(
+    workspaces: &Workspaces,
+    project: &str,
+    target: &std::path::Path,
+    limits: CopyLimits,
+) -> Result<Build, PreviewError> {
+    let io = |e: std::io::Error| PreviewError::Sandbox(format!("keeping the build: {e}"));
+    std::fs::create_dir_all(target).map_err(io)?;
     let fresh = target.join(format!(".dist-{}", uuid::Uuid::new_v4()));
-    let (bytes, files) = crate::workspace::copy_tree(source, &fresh)?;
+    let (bytes, files) = workspaces.copy_out(project, "dist", &fresh, limits).map_err(|e| match e {
+        CopyOutError::Missing(_) => PreviewError::BuildFailed("the build wrote no dist folder".into()),
+        CopyOutError::NotPlain(_) => PreviewError::BuildInvalid(e.to_string()),
+        CopyOutError::TooManyFiles(_) | CopyOutError::TooLarge(_) => PreviewError::BuildTooLarge(e.to_string()),
+        CopyOutError::Io(e) => io(e),
+    })?;
     let dist = target.join("dist");
     let old = target.join(format!(".old-{}", uuid::Uuid::new_v4()));
-    if dist.exists() {
-        std::fs::rename(&dist, &old)?;
+    let had = dist.exists();
+    let swapped = match had.then(|| std::fs::rename(&dist, &old)) {
+        Some(Err(e)) => Err(e),
+        _ => std::fs::rename(&fresh, &dist).inspect_err(|_| {
+            if had {
+                let _ = std::fs::rename(&old, &dist);
+            }
+        }),
+    };
+    if let Err(e) = swapped {
+        let _ = std::fs::remove_dir_all(&fresh);
+        return Err(io(e));
     }
-    std::fs::rename(&fresh, &dist)?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(Build { dist, bytes, files })
 }

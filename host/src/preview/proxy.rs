@@ -1,8 +1,10 @@
-//! The reverse proxy in front of every project's dev server: HTTP and the HMR WebSocket, by path
-//! (`/preview/{projectId}/…`, the embedded default) or by host name (`preview-{projectId}.…`).
+//! The reverse proxy in front of every project's dev server: HTTP and the HMR WebSocket, by host
+//! name (`{projectId}.{preview domain}`, each project its own origin) or, when the operator opts
+//! in, by path on the API's origin (`/preview/{projectId}/…`).
 //!
 //! Vite serves each project under its base path, so both ways forward that path unchanged; a
-//! request by host name for `/x` is forwarded as `/preview/{projectId}/x`.
+//! request by host name for `/x` is forwarded as `/preview/{projectId}/x`. Headers by which a
+//! response could reach beyond its own preview are dropped on the way back.
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -27,6 +29,13 @@ pub fn client() -> ProxyClient {
 const HOP_BY_HOP: &[&str] =
     &["keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"];
 
+/// Response headers that act on more than the preview that sent them: a service worker's scope
+/// widened to the whole origin, cookies (a `Domain` one reaches sibling previews, a `Path=/` one
+/// the API's origin on the path form), wiping or redirecting the origin, pinning HTTPS for the
+/// host name and its subdomains. A dev server of a single-page app needs none of them.
+const ORIGIN_WIDE: &[&str] =
+    &["service-worker-allowed", "set-cookie", "clear-site-data", "alt-svc", "strict-transport-security"];
+
 /// `/preview/{projectId}` without the trailing slash: Vite only answers under the base.
 pub async fn by_path_root(Path(project): Path<String>) -> Response {
     let location = format!("/preview/{project}/");
@@ -45,17 +54,20 @@ pub async fn by_path_index(State(state): State<AppState>, Path(project): Path<St
     forward(&state, &project, request).await
 }
 
-/// The project a `preview-{projectId}.…` host name names, if it does.
-pub fn project_of_host(host: &str) -> Option<&str> {
-    let first = host.split('.').next()?;
-    let project = first.strip_prefix("preview-")?;
-    crate::api::projects::valid_project_id(project).then_some(project)
+/// The project a `{projectId}.{domain}` host name (with any port) names, if it does.
+pub fn project_of_host<'h>(host: &'h str, domain: &str) -> Option<&'h str> {
+    let name = host.rsplit_once(':').filter(|(_, port)| port.parse::<u16>().is_ok()).map_or(host, |(name, _)| name);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let (project, rest) = name.split_once('.')?;
+    (rest.eq_ignore_ascii_case(domain.trim_end_matches('.')) && crate::api::projects::valid_project_id(project))
+        .then_some(project)
 }
 
 /// Serves a request whose host name names a preview; `None` lets the API handle it.
 pub async fn by_host(state: &AppState, mut request: Request) -> Result<Response, Request> {
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
-    let Some(project) = project_of_host(&host).map(str::to_string) else {
+    let Some(previews) = state.previews.as_ref() else { return Err(request) };
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let Some(project) = project_of_host(host, previews.domain()).map(str::to_string) else {
         return Err(request);
     };
     let base = Previews::base_path(&project);
@@ -119,7 +131,7 @@ async fn forward(state: &AppState, project: &str, mut request: Request) -> Respo
         });
     }
     let (mut parts, body) = response.into_parts();
-    for name in HOP_BY_HOP {
+    for name in HOP_BY_HOP.iter().chain(ORIGIN_WIDE) {
         parts.headers.remove(*name);
     }
     Response::from_parts(parts, Body::new(body))

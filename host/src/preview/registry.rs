@@ -3,9 +3,13 @@
 //! and it fetches from the configured registry only, package metadata and tarballs only.
 //!
 //! Tarballs are immutable and cached on disk, so a second sandbox installing a package does not
-//! fetch it again; metadata is cached for a few minutes. Tarball URLs in metadata are rewritten
-//! to point back here.
+//! fetch it again; metadata is cached in memory for a few minutes. Tarball URLs in metadata are
+//! rewritten to point back here. Both are bounded: a sandbox asks for whatever its code names,
+//! so no document or tarball may be larger than the limits, and the memory cache holds so many
+//! documents and bytes, the oldest going first. Tarballs stream through a file, never whole in
+//! memory.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,13 +33,71 @@ pub struct RegistryStats {
     pub refused: u64,
 }
 
+/// How much the proxy fetches and keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryLimits {
+    /// Metadata documents kept in memory.
+    pub cache_entries: usize,
+    /// Bytes of metadata kept in memory.
+    pub cache_bytes: usize,
+    /// Largest metadata document fetched.
+    pub max_metadata_bytes: usize,
+    /// Largest tarball fetched.
+    pub max_tarball_bytes: u64,
+}
+
+/// Package metadata by name, bounded in documents and bytes; the oldest fetched goes first.
+struct MetadataCache {
+    documents: HashMap<String, (Instant, bytes::Bytes)>,
+    /// Names, oldest fetched first.
+    order: VecDeque<String>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl MetadataCache {
+    fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self { documents: HashMap::new(), order: VecDeque::new(), bytes: 0, max_entries, max_bytes }
+    }
+
+    fn get(&self, name: &str) -> Option<(Instant, bytes::Bytes)> {
+        self.documents.get(name).cloned()
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some((_, body)) = self.documents.remove(name) {
+            self.bytes -= body.len();
+            self.order.retain(|n| n != name);
+        }
+    }
+
+    /// Keeps `body`, making room; a document larger than the whole cache is not kept.
+    fn insert(&mut self, name: &str, body: bytes::Bytes) {
+        self.remove(name);
+        if body.len() > self.max_bytes || self.max_entries == 0 {
+            return;
+        }
+        while self.documents.len() >= self.max_entries || self.bytes + body.len() > self.max_bytes {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Some((_, gone)) = self.documents.remove(&oldest) {
+                self.bytes -= gone.len();
+            }
+        }
+        self.bytes += body.len();
+        self.order.push_back(name.to_string());
+        self.documents.insert(name.to_string(), (Instant::now(), body));
+    }
+}
+
 struct Inner {
     upstream: String,
     /// What sandboxes call this proxy, for rewriting tarball URLs.
     public: String,
     cache: PathBuf,
     http: reqwest::Client,
-    metadata: std::sync::Mutex<std::collections::HashMap<String, (Instant, bytes::Bytes)>>,
+    limits: RegistryLimits,
+    metadata: std::sync::Mutex<MetadataCache>,
     upstream_fetches: AtomicU64,
     cache_hits: AtomicU64,
     refused: AtomicU64,
@@ -50,6 +112,7 @@ impl RegistryProxy {
         listener: tokio::net::TcpListener,
         upstream: &str,
         cache: PathBuf,
+        limits: RegistryLimits,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<(Self, String)> {
         let address: SocketAddr = listener.local_addr()?;
@@ -64,7 +127,8 @@ impl RegistryProxy {
             public: public.clone(),
             cache,
             http,
-            metadata: Default::default(),
+            limits,
+            metadata: std::sync::Mutex::new(MetadataCache::new(limits.cache_entries, limits.cache_bytes)),
             upstream_fetches: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -153,7 +217,7 @@ fn upstream_url(inner: &Inner, path: &str) -> String {
 }
 
 async fn metadata(inner: &Inner, name: &str) -> Response {
-    let cached = inner.metadata.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned();
+    let cached = inner.metadata.lock().unwrap_or_else(|e| e.into_inner()).get(name);
     if let Some((at, body)) = cached
         && at.elapsed() < METADATA_TTL
     {
@@ -176,12 +240,16 @@ async fn metadata(inner: &Inner, name: &str) -> Response {
         return (StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY), format!("{name}: {status}"))
             .into_response();
     }
-    let Ok(body) = response.text().await else {
-        return (StatusCode::BAD_GATEWAY, "the registry's answer was cut off").into_response();
+    let body = match read_capped(response, inner.limits.max_metadata_bytes).await {
+        Ok(body) => body,
+        Err(problem) => return (StatusCode::BAD_GATEWAY, format!("{name}: {problem}")).into_response(),
+    };
+    let Ok(body) = String::from_utf8(body) else {
+        return (StatusCode::BAD_GATEWAY, format!("{name}: the registry's answer is not text")).into_response();
     };
     let rewritten = body.replace(&format!("{}/", inner.upstream), &format!("{}/", inner.public));
     let body = bytes::Bytes::from(rewritten);
-    inner.metadata.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), (Instant::now(), body.clone()));
+    inner.metadata.lock().unwrap_or_else(|e| e.into_inner()).insert(name, body.clone());
     json_response(body)
 }
 
@@ -189,11 +257,27 @@ fn json_response(body: bytes::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// A response's body, refused past `max` bytes (said up front or found while reading).
+async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let too_large = || format!("larger than {max} bytes, the most this proxy fetches");
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| "the registry's answer was cut off".to_string())? {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn tarball(inner: &Inner, path: &str) -> Response {
     let file = inner.cache.join(path.replace('/', "__"));
-    if let Ok(bytes) = tokio::fs::read(&file).await {
+    if let Ok(cached) = tokio::fs::File::open(&file).await {
         inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-        return tarball_response(bytes);
+        return tarball_response(cached);
     }
     inner.upstream_fetches.fetch_add(1, Ordering::Relaxed);
     let response = match inner.http.get(upstream_url(inner, path)).send().await {
@@ -203,24 +287,90 @@ async fn tarball(inner: &Inner, path: &str) -> Response {
         }
         Err(e) => return (StatusCode::BAD_GATEWAY, format!("the registry cannot be reached: {e}")).into_response(),
     };
-    let Ok(bytes) = response.bytes().await else {
-        return (StatusCode::BAD_GATEWAY, "the registry's answer was cut off").into_response();
-    };
-    // Written whole then renamed: a concurrent reader sees the tarball or nothing.
+    // Streamed to a file then renamed: a concurrent reader sees the whole tarball or nothing,
+    // and a tarball never sits whole in memory.
     let tmp = file.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-    if tokio::fs::write(&tmp, &bytes).await.is_ok() {
-        let _ = tokio::fs::rename(&tmp, &file).await;
+    let fetched = download(response, &tmp, inner.limits.max_tarball_bytes).await;
+    let opened = match fetched {
+        Ok(()) => match tokio::fs::rename(&tmp, &file).await {
+            Ok(()) => tokio::fs::File::open(&file).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(problem) => Err(problem),
+    };
+    match opened {
+        Ok(opened) => tarball_response(opened),
+        Err(problem) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            (StatusCode::BAD_GATEWAY, format!("{path}: {problem}")).into_response()
+        }
     }
-    tarball_response(bytes.to_vec())
 }
 
-fn tarball_response(bytes: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/octet-stream")], Body::from(bytes)).into_response()
+/// Writes a response's body to `to`, refused past `max` bytes.
+async fn download(mut response: reqwest::Response, to: &std::path::Path, max: u64) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt as _;
+    let too_large = || format!("larger than {max} bytes, the most this proxy fetches");
+    if response.content_length().is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut out = tokio::fs::File::create(to).await.map_err(|e| e.to_string())?;
+    let mut written = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(|_| "the registry's answer was cut off".to_string())? {
+        written += chunk.len() as u64;
+        if written > max {
+            return Err(too_large());
+        }
+        out.write_all(&chunk).await.map_err(|e| e.to_string())?;
+    }
+    out.flush().await.map_err(|e| e.to_string())
+}
+
+/// A tarball from the disk cache, read as it is sent.
+fn tarball_response(file: tokio::fs::File) -> Response {
+    let chunks = futures::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut buffer = vec![0u8; 64 * 1024];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buffer)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    ([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(chunks)).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metadata_cache_holds_its_entry_and_byte_limits_at_their_edges() {
+        let doc = |n: usize| bytes::Bytes::from(vec![b'x'; n]);
+        // Two entries: a third pushes the oldest out.
+        let mut cache = MetadataCache::new(2, 100);
+        cache.insert("a", doc(10));
+        cache.insert("b", doc(10));
+        assert!(cache.get("a").is_some() && cache.get("b").is_some());
+        cache.insert("c", doc(10));
+        assert!(cache.get("a").is_none() && cache.get("b").is_some() && cache.get("c").is_some());
+        // 100 bytes: exactly 100 fit, one more byte pushes the oldest out.
+        let mut cache = MetadataCache::new(10, 100);
+        cache.insert("a", doc(60));
+        cache.insert("b", doc(40));
+        assert_eq!((cache.bytes, cache.documents.len()), (100, 2));
+        cache.insert("c", doc(1));
+        assert!(cache.get("a").is_none() && cache.get("b").is_some());
+        assert_eq!(cache.bytes, 41);
+        // A document larger than the whole cache is served, not kept; a fresh copy replaces the old.
+        cache.insert("huge", doc(101));
+        assert!(cache.get("huge").is_none());
+        cache.insert("b", doc(5));
+        assert_eq!((cache.bytes, cache.order.len()), (6, 2));
+    }
 
     #[test]
     fn only_package_metadata_and_tarballs_are_served() {

@@ -33,7 +33,7 @@ use crate::error::{self, SandboxError};
 use crate::output::Lines;
 use crate::{
     APP_DIR, DockerConfig, ExecOutput, PROJECT_LABEL, SANDBOX_LABEL, SandboxBackend, SandboxInfo, SandboxSpec,
-    container_name, validate_project,
+    WARM_LABEL, container_name, validate_project,
 };
 
 use network::NetworkInfo;
@@ -252,10 +252,13 @@ impl DockerBackend {
         network: &NetworkInfo,
     ) -> Result<ContainerCreateBody, SandboxError> {
         let limits = &self.config.limits;
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             (SANDBOX_LABEL.to_string(), "1".to_string()),
             (PROJECT_LABEL.to_string(), spec.project.clone()),
         ]);
+        if spec.warm {
+            labels.insert(WARM_LABEL.to_string(), "1".to_string());
+        }
         let (entrypoint, cmd) = if engine.seal_default_route {
             let command =
                 if spec.command.is_empty() { self.image_command(engine).await? } else { spec.command.clone() };
