@@ -17,4 +17,5 @@ pub mod plugins;
 pub mod preview;
 pub mod runtime;
 pub mod server;
+mod slots;
 pub mod workspace;

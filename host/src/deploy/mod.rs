@@ -104,7 +104,7 @@ pub struct Deployer {
     max_files: usize,
     max_file_bytes: u64,
     /// Deploys in flight per user, each holding a build's worth of work.
-    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    in_flight: crate::slots::Slots,
     max_in_flight: usize,
     /// Manifests never change once a release is complete.
     manifests: Arc<Mutex<HashMap<String, Arc<Release>>>>,
@@ -119,22 +119,7 @@ pub struct Deployer {
 }
 
 /// A deploy counted against its user's in-flight deploys until dropped.
-pub struct InFlight {
-    counts: Arc<Mutex<HashMap<String, usize>>>,
-    user: String,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = counts.get_mut(&self.user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.user);
-            }
-        }
-    }
-}
+pub type InFlight = crate::slots::Slot;
 
 const MANIFEST_CACHE: usize = 512;
 
@@ -167,7 +152,7 @@ impl Deployer {
             max_bytes: settings.deploy_max_bytes,
             max_files: settings.deploy_max_files,
             max_file_bytes: settings.deploy_max_file_bytes,
-            in_flight: Arc::default(),
+            in_flight: Default::default(),
             max_in_flight: settings.deploy_max_concurrent_per_user.max(1),
             manifests: Arc::default(),
             reserved: settings
@@ -187,13 +172,7 @@ impl Deployer {
 
     /// Counts a deploy of `user`'s as in flight, or refuses it if they have as many as allowed.
     pub fn start_deploy(&self, user: &str) -> Result<InFlight, DeployError> {
-        let mut counts = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let count = counts.entry(user.to_string()).or_default();
-        if *count >= self.max_in_flight {
-            return Err(DeployError::Busy(self.max_in_flight));
-        }
-        *count += 1;
-        Ok(InFlight { counts: self.in_flight.clone(), user: user.to_string() })
+        self.in_flight.take(user, self.max_in_flight).ok_or(DeployError::Busy(self.max_in_flight))
     }
 
     pub fn has_build(&self, project: &str) -> bool {

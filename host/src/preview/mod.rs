@@ -164,25 +164,7 @@ pub struct Previews {
     /// Held while the pool is being filled: one filler at a time.
     filling: tokio::sync::Mutex<()>,
     /// Log streams open, by user.
-    log_streams: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-/// One open log stream of a user's: the count goes down when the stream is dropped.
-struct StreamSlot {
-    streams: Arc<Mutex<HashMap<String, usize>>>,
-    user: String,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = streams.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
-                streams.remove(&self.user);
-            }
-        }
-    }
+    log_streams: crate::slots::Slots,
 }
 
 impl Previews {
@@ -603,15 +585,8 @@ impl Previews {
         user: &str,
     ) -> Result<futures::stream::BoxStream<'static, String>, PreviewError> {
         use futures::StreamExt;
-        let slot = {
-            let mut streams = self.log_streams.lock().unwrap_or_else(|e| e.into_inner());
-            let open = streams.entry(user.to_string()).or_default();
-            if *open >= self.settings.log_streams_per_user {
-                return Err(PreviewError::TooManyStreams { limit: self.settings.log_streams_per_user });
-            }
-            *open += 1;
-            StreamSlot { streams: self.log_streams.clone(), user: user.to_string() }
-        };
+        let limit = self.settings.log_streams_per_user;
+        let slot = self.log_streams.take(user, limit).ok_or(PreviewError::TooManyStreams { limit })?;
         let entry = self.entry(project);
         let (recent, live) = entry.subscribe();
         let dev = match self.backend.logs(project, 200).await {
