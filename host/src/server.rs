@@ -254,7 +254,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)?,
     );
-    let deployer = crate::deploy::Deployer::new(database.clone(), &settings.data_dir, &settings.deploy).await?;
+    let deployer = crate::deploy::Deployer::new(
+        database.clone(),
+        &settings.data_dir,
+        &settings.deploy,
+        &settings.sandbox.preview_domain,
+    )
+    .await?;
     tokio::spawn(
         deployer
             .clone()

@@ -120,6 +120,10 @@ impl Deployer {
     /// sender chooses).
     pub fn normalize_domain(&self, raw: &str) -> Result<String, DomainError> {
         let name = normalize(raw, &self.domain)?;
+        let preview = &self.preview_domain;
+        if !preview.is_empty() && (name == *preview || name.ends_with(&format!(".{preview}"))) {
+            return Err(DomainError::Invalid(format!("names under {preview} are projects' previews")));
+        }
         if self.reserved.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
             return Err(DomainError::Invalid(format!("{name} is this host's own name")));
         }

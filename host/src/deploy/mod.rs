@@ -110,6 +110,8 @@ pub struct Deployer {
     manifests: Arc<Mutex<HashMap<String, Arc<Release>>>>,
     /// Names no project may claim: this host's own.
     reserved: Vec<String>,
+    /// Previews' parent domain: its names are projects' previews.
+    preview_domain: String,
     /// Custom domain → project, for serving by `Host` without a query per request.
     custom_domains: Arc<ArcSwap<HashMap<String, String>>>,
     /// How long a custom-domain claim may wait for its proof.
@@ -127,7 +129,13 @@ const MANIFEST_CACHE: usize = 512;
 const ABANDONED_MS: i64 = 6 * 60 * 60 * 1000;
 
 impl Deployer {
-    pub async fn new(db: Database, data_dir: &Path, settings: &DeploySettings) -> anyhow::Result<Self> {
+    /// `preview_domain`: where previews answer, whose names no custom domain may take.
+    pub async fn new(
+        db: Database,
+        data_dir: &Path,
+        settings: &DeploySettings,
+        preview_domain: &str,
+    ) -> anyhow::Result<Self> {
         let store = Store::from_settings(settings, data_dir.join("sites"))?;
         let local = Store::Local(data_dir.join("sites"));
         let cloudflare = match &settings.cloudflare_token {
@@ -148,6 +156,7 @@ impl Deployer {
             cloudflare,
             keep: settings.deploy_keep.max(1),
             domain: settings.sites_domain.trim_end_matches('.').to_ascii_lowercase(),
+            preview_domain: preview_domain.trim_end_matches('.').to_ascii_lowercase(),
             grace: std::time::Duration::from_secs(settings.deploy_grace_secs),
             max_bytes: settings.deploy_max_bytes,
             max_files: settings.deploy_max_files,

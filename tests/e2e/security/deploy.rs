@@ -101,7 +101,15 @@ async fn a_project_id_differing_only_by_case_cannot_take_over_a_site() {
 #[tokio::test]
 async fn a_custom_domain_is_served_only_once_proven_and_never_the_apis_own_name() {
     let dns = FakeDns::start();
-    let blink = Blink::start(BIN, &[dns.host_env(), ("BLINK_RESERVED_DOMAINS", "api.blink.test".into())]).await;
+    let blink = Blink::start(
+        BIN,
+        &[
+            dns.host_env(),
+            ("BLINK_RESERVED_DOMAINS", "api.blink.test".into()),
+            ("BLINK_PREVIEW_DOMAIN", "preview.blink.test".into()),
+        ],
+    )
+    .await;
     let (alice, mallory) = (jwt::user_token("alice-domain"), jwt::user_token("mallory-domain"));
     let (alices, mallorys) = (project(), project());
     write_build(&blink, &alices, "alice's shop");
@@ -157,6 +165,11 @@ async fn a_custom_domain_is_served_only_once_proven_and_never_the_apis_own_name(
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap();
         assert_eq!((status, body["error"].clone()), (422, json!("invalid_domain")), "{header}: {value}: {body}");
+    }
+    // The previews' domain is projects' previews: none of its names can be claimed.
+    for name in ["preview.blink.test", "shop.preview.blink.test"] {
+        let (status, body) = deploy(&blink, &mallory, &mallorys, Some(name)).await;
+        assert_eq!((status, body["error"].clone()), (422, json!("invalid_domain")), "{name}: {body}");
     }
     // A name the API answers by that the operator did not list: a claim sent by another name
     // stays pending, so that name never serves Mallory's site.
