@@ -69,21 +69,28 @@ pub async fn deploy(
         Some(raw) => Some(state.deployer.normalize_domain(raw).map_err(DeployError::from)?),
         None => None,
     };
-    // Counted from here, waiting for the project's turn included.
-    let _in_flight = state.deployer.start_deploy(&user.id)?;
-    let _turn = state.workspaces.lock(&project).await;
-    // Before any name is claimed or created: a deploy without a build changes nothing.
-    if !state.deployer.has_build(&project) {
-        return Err(DeployError::NoBuild.into());
-    }
-    // Names first: a domain someone else proved, or a CDN that refuses, leaves the site as it
-    // was. An unproven domain is a pending claim; the project's own name is deployed anyway.
-    state.deployer.ensure_site_dns(&project).await?;
-    let attached = match &domain {
-        Some(hostname) => Some(state.deployer.claim_domain(&user.id, &project, hostname).await?),
-        None => None,
-    };
-    let deploy = state.deployer.deploy(&project).await?;
+    let (deploy, attached) = super::detached({
+        let (state, user, project) = (state.clone(), user.id.clone(), project.clone());
+        async move {
+            // Counted from here, waiting for the project's turn included.
+            let _in_flight = state.deployer.start_deploy(&user)?;
+            let _turn = state.workspaces.lock(&project).await;
+            // Before any name is claimed or created: a deploy without a build changes nothing.
+            if !state.deployer.has_build(&project) {
+                return Err(DeployError::NoBuild.into());
+            }
+            // Names first: a domain someone else proved, or a CDN that refuses, leaves the site as
+            // it was. An unproven domain is a pending claim; the project's own name is deployed
+            // anyway.
+            state.deployer.ensure_site_dns(&project).await?;
+            let attached = match &domain {
+                Some(hostname) => Some(state.deployer.claim_domain(&user, &project, hostname).await?),
+                None => None,
+            };
+            Ok((state.deployer.deploy(&project).await?, attached))
+        }
+    })
+    .await?;
     let https = state.deployer.https();
     let default_url = url(&state.deployer.host_name(&project), https, port(&headers));
     let mut answer = json!({

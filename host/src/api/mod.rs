@@ -123,6 +123,15 @@ fn request_hosts(headers: &axum::http::HeaderMap) -> impl Iterator<Item = &str> 
     ["x-forwarded-host", header::HOST.as_str()].into_iter().filter_map(|name| headers.get(name)?.to_str().ok())
 }
 
+/// Runs `work` to its end even if the client hangs up. Axum drops a handler's future when its
+/// client leaves, which would give back the turn and the per-user slot it holds while the
+/// blocking copies it started go on: work that holds a limit must outlive its request.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work).await.map_err(|e| ApiError::Internal(format!("a detached task failed: {e}")))?
+}
+
 /// A JSON body, or 400 `invalid_json` saying what shape was expected.
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("expected {shape}: {e}")))

@@ -99,7 +99,8 @@ pub async fn preview(
 pub async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let body: BuildBody = parse(&body, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
-    let build = previews(&state)?.build(&body.project_id, &user.id).await?;
+    let (state, project, user_id) = (state.clone(), body.project_id.clone(), user.id.clone());
+    let build = super::detached(async move { Ok(previews(&state)?.build(&project, &user_id).await?) }).await?;
     tracing::info!(project = %body.project_id, bytes = build.bytes, files = build.files, "build kept");
     Ok(Json(json!({
         "distPath": format!("/builds/{}/dist", body.project_id),

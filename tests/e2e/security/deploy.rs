@@ -205,7 +205,8 @@ async fn a_custom_domain_is_served_only_once_proven_and_never_the_apis_own_name(
 }
 
 /// Item 9: a deploy reads each file within a per-file limit (streamed, never whole), and one
-/// user has at most the configured number of deploys in flight; others are unaffected.
+/// user has at most the configured number of deploys in flight, one whose client hung up included
+/// (it runs to its end); others are unaffected.
 #[tokio::test]
 async fn deploys_are_bounded_per_file_and_per_user_in_flight() {
     // The per-file limit at its edge.
@@ -240,7 +241,15 @@ async fn deploys_are_bounded_per_file_and_per_user_in_flight() {
     for id in &projects {
         write_build(&blink, id, id);
     }
-    let held = futures::future::join_all(projects[..2].iter().map(|id| deploy(&blink, &mallory, id, None)));
+    // Mallory hangs up on her second deploy once it is uploading: it goes on, and still counts.
+    let (hang_up, hung_up) = tokio::sync::oneshot::channel::<()>();
+    let held = deploy(&blink, &mallory, &projects[0], None);
+    let left = async {
+        tokio::select! {
+            answer = deploy(&blink, &mallory, &projects[1], None) => panic!("answered before the hang-up: {answer:?}"),
+            _ = hung_up => {}
+        }
+    };
     let bobs = deploy(&blink, &bob, &projects[3], None);
     let checks = async {
         // Both of Mallory's deploys and Bob's are uploading (each holds one upload at the store).
@@ -249,15 +258,31 @@ async fn deploys_are_bounded_per_file_and_per_user_in_flight() {
             assert!(std::time::Instant::now() < deadline, "the three deploys never reached the store");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        hang_up.send(()).unwrap();
+        // Time for the host to see the closed connection.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let (status, body) = deploy(&blink, &mallory, &projects[2], None).await;
-        assert_eq!((status, body["error"].clone()), (429, json!("too_many_deploys")), "{body}");
+        assert_eq!(
+            (status, body["error"].clone()),
+            (429, json!("too_many_deploys")),
+            "a deploy whose client left still runs, so it still counts: {body}"
+        );
         proxy.release();
     };
-    let (held, bobs, ()) = tokio::join!(held, bobs, checks);
-    for (status, body) in held {
-        assert_eq!(status, 200, "{body}");
-    }
+    let (held, (), bobs, ()) = tokio::join!(held, left, bobs, checks);
+    assert_eq!(held.0, 200, "{}", held.1);
     assert_eq!(bobs.0, 200, "another user's deploy is not counted against Mallory: {}", bobs.1);
+    // The deploy whose client left finishes on its own, and is then no longer counted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, list) =
+            send(&blink, reqwest::Method::GET, &format!("/api/projects/{}/deploys", projects[1]), &mallory, None).await;
+        if list["deploys"].as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the deploy whose client left never finished: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (status, body) = deploy(&blink, &mallory, &projects[2], None).await;
     assert_eq!(status, 200, "finished deploys are no longer counted: {body}");
     assert!(page(&blink, &format!("{}.sites.localhost", projects[2])).await.is_some());
