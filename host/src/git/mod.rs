@@ -420,7 +420,7 @@ fn snapshot_tree(
     // Read through the workspace: libgit2 would follow a `.gitignore` link anywhere. Nested
     // `.gitignore` files are not read; the root one and the host's exclude list cover projects.
     // It is one of the project's files, so the project's byte limit bounds it.
-    if let Some(rules) = workspaces.read_small(project, ".gitignore", workspaces.max_bytes as u64)? {
+    if let Some(rules) = workspaces.read_small(project, ".gitignore", MAX_GITIGNORE_BYTES)? {
         repo.add_ignore_rule(&String::from_utf8_lossy(&rules))?;
     }
     let tracked = |path: &str| head.is_some_and(|t| t.get_path(Path::new(path.trim_end_matches('/'))).is_ok());
@@ -513,12 +513,32 @@ fn apply_trees(
 
 /// Refuses a tree with more files, or more bytes of names and contents, than a project may hold:
 /// the limits posted files obey. Sizes come from the object headers; nothing is read whole.
+/// The most of a project's `.gitignore` read: its rules are matched against every path, on the
+/// host's CPU, with the project's turn held.
+const MAX_GITIGNORE_BYTES: u64 = 64 * 1024;
+
+/// Folders deeper than this in a tree from a remote are refused before anything walks them whole.
+const MAX_TREE_DEPTH: usize = 64;
+
 fn check_limits(repo: &Repository, tree: &Tree, max_files: usize, max_bytes: usize) -> Result<(), GitError> {
     let odb = repo.odb()?;
-    let (mut files, mut bytes) = (0usize, 0usize);
+    let (mut files, mut bytes, mut entries) = (0usize, 0usize, 0usize);
+    // libgit2 walks a tree recursively, so a remote's tree nested thousands of folders deep would
+    // overflow a thread's stack, and folders shared between parents make a small pack a huge
+    // walk: folders count too, and the walk stops at a depth no project needs.
+    let max_entries = max_files.saturating_mul(2).saturating_add(MAX_TREE_DEPTH);
+    let mut too_deep = None;
     let mut failure = None;
     tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+        entries += 1;
+        if entries > max_entries {
+            return git2::TreeWalkResult::Abort;
+        }
         if entry.kind() != Some(git2::ObjectType::Blob) {
+            if root.matches('/').count() >= MAX_TREE_DEPTH {
+                too_deep = Some(format!("{root}{}", entry.name().unwrap_or_default()));
+                return git2::TreeWalkResult::Abort;
+            }
             return git2::TreeWalkResult::Ok;
         }
         match odb.read_header(entry.id()) {
@@ -538,8 +558,11 @@ fn check_limits(repo: &Repository, tree: &Tree, max_files: usize, max_bytes: usi
     if let Some(e) = failure {
         return Err(e.into());
     }
-    if files > max_files {
-        return Err(WorkspaceError::TooManyFiles(files, max_files).into());
+    if let Some(path) = too_deep {
+        return Err(GitError::Unsafe(format!("{path} is nested more than {MAX_TREE_DEPTH} folders deep")));
+    }
+    if files > max_files || entries > max_entries {
+        return Err(WorkspaceError::TooManyFiles(files.max(max_files + 1), max_files).into());
     }
     if bytes > max_bytes {
         return Err(WorkspaceError::TooLarge(bytes, max_bytes).into());
@@ -652,6 +675,8 @@ fn merge(
     }
     let ours = repo.head()?.peel_to_commit()?;
     let their_commit = repo.find_commit(theirs)?;
+    // Their tree is the remote's to shape: checked before a merge walks it.
+    check_limits(repo, &their_commit.tree()?, workspaces.max_files, workspaces.max_bytes)?;
     let mut index = repo.merge_commits(&ours, &their_commit, None)?;
     if index.has_conflicts() {
         let mut conflicts: Vec<String> = index
@@ -673,4 +698,45 @@ fn merge(
     repo.reference(&head_ref, merged, true, "pull: merge")?;
     sync_index(repo, &tree)?;
     Ok(PullOutcome { updated: true, conflicts: Vec::new(), commit_hash: Some(merged.to_string()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tree of `folders` nested folders with one file at the bottom.
+    fn nested(repo: &Repository, folders: usize) -> Tree<'_> {
+        let blob = repo.blob(b"deep").unwrap();
+        let mut builder = repo.treebuilder(None).unwrap();
+        builder.insert("file.txt", blob, 0o100644).unwrap();
+        let mut id = builder.write().unwrap();
+        for _ in 0..folders {
+            let mut builder = repo.treebuilder(None).unwrap();
+            builder.insert("d", id, 0o040000).unwrap();
+            id = builder.write().unwrap();
+        }
+        repo.find_tree(id).unwrap()
+    }
+
+    #[test]
+    fn a_remotes_tree_is_refused_past_the_depth_and_entry_limits_before_it_is_walked_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        assert!(check_limits(&repo, &nested(&repo, MAX_TREE_DEPTH), 10, 1 << 20).is_ok());
+        let err = check_limits(&repo, &nested(&repo, MAX_TREE_DEPTH + 1), 10, 1 << 20).unwrap_err();
+        assert!(matches!(&err, GitError::Unsafe(m) if m.contains("nested more than 64")), "{err}");
+        // Folders shared by parents: 2^20 paths from a 21-object tree; the walk stops early.
+        let blob = repo.blob(b"x").unwrap();
+        let mut builder = repo.treebuilder(None).unwrap();
+        builder.insert("f", blob, 0o100644).unwrap();
+        let mut id = builder.write().unwrap();
+        for _ in 0..20 {
+            let mut builder = repo.treebuilder(None).unwrap();
+            builder.insert("a", id, 0o040000).unwrap();
+            builder.insert("b", id, 0o040000).unwrap();
+            id = builder.write().unwrap();
+        }
+        let err = check_limits(&repo, &repo.find_tree(id).unwrap(), 1000, usize::MAX).unwrap_err();
+        assert!(matches!(&err, GitError::TooLarge(m) if m.contains("BLINK_PROJECT_MAX_FILES")), "{err}");
+    }
 }

@@ -817,7 +817,7 @@ fn keep_build(
     let fresh = target.join(format!(".dist-{}", uuid::Uuid::new_v4()));
     let (bytes, files) = workspaces.copy_out(project, "dist", &fresh, limits).map_err(|e| match e {
         CopyOutError::Missing(_) => PreviewError::BuildFailed("the build wrote no dist folder".into()),
-        CopyOutError::NotPlain(_) => PreviewError::BuildInvalid(e.to_string()),
+        CopyOutError::NotPlain(_) | CopyOutError::TooDeep(_) => PreviewError::BuildInvalid(e.to_string()),
         CopyOutError::TooManyFiles(_) | CopyOutError::TooLarge(_) => PreviewError::BuildTooLarge(e.to_string()),
         CopyOutError::Io(e) => io(e),
     })?;

@@ -354,6 +354,9 @@ impl Workspaces {
             let path = format!("{prefix}{name}");
             let kind = entry.file_type()?;
             if kind.is_dir() {
+                if prefix.matches('/').count() >= MAX_DEPTH {
+                    return Err(WorkspaceError::InvalidPath { path, reason: "it is nested too deep (64 folders)" });
+                }
                 if !skip(&format!("{path}/")) {
                     self.snapshot_dir(&dir.open_dir(&name)?, &format!("{path}/"), skip, files, bytes)?;
                 }
@@ -362,8 +365,10 @@ impl Workspaces {
                     return Err(WorkspaceError::TooManyFiles(files.len() + 1, self.max_files));
                 }
                 let mut options = OpenOptions::new();
-                options.read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+                options.read(true).custom_flags(NO_FOLLOW_NO_BLOCK);
                 let file = match dir.open_with(&name, &options) {
+                    // A FIFO swapped in since the listing is not a file to record.
+                    Ok(file) if !file.metadata()?.is_file() => continue,
                     Ok(file) => file,
                     // Replaced by a link or removed since the listing: not a file to record.
                     Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => continue,
@@ -392,7 +397,7 @@ impl Workspaces {
         let (_, app) = self.open(project)?;
         check_parents(&app, path)?;
         let mut options = OpenOptions::new();
-        options.read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        options.read(true).custom_flags(NO_FOLLOW_NO_BLOCK);
         let file = match app.open_with(path, &options) {
             Ok(file) if file.metadata()?.is_file() => file,
             Ok(_) => return Ok(None),
@@ -522,6 +527,8 @@ pub enum CopyOutError {
     NotPlain(String),
     #[error("it holds more than {0} files")]
     TooManyFiles(usize),
+    #[error("{0} is nested more than 64 folders deep")]
+    TooDeep(String),
     #[error("it holds more than {0} bytes")]
     TooLarge(u64),
     #[error(transparent)]
@@ -588,6 +595,9 @@ fn is_not_a_folder(dir: &Dir, name: &str) -> bool {
 
 fn copy_dir(from: &Dir, shown: &Path, to: &Path, copied: &mut Copied) -> Result<(), CopyOutError> {
     use std::io::Read as _;
+    if shown.components().count() > MAX_DEPTH {
+        return Err(CopyOutError::TooDeep(shown.display().to_string()));
+    }
     std::fs::create_dir_all(to)?;
     for entry in from.entries()? {
         let entry = entry?;
@@ -705,6 +715,14 @@ fn check_parents(app: &Dir, path: &str) -> Result<(), WorkspaceError> {
     Ok(())
 }
 
+/// Folders deeper than this in a project are refused: every level is a descriptor and a stack
+/// frame of the host's, and no app needs them.
+const MAX_DEPTH: usize = 64;
+
+/// Opens a name as it is: a link there is refused (`O_NOFOLLOW`), and a FIFO the sandbox
+/// planted cannot block the host (`O_NONBLOCK`).
+const NO_FOLLOW_NO_BLOCK: i32 = (rustix::fs::OFlags::NOFOLLOW.bits() | rustix::fs::OFlags::NONBLOCK.bits()) as i32;
+
 /// Writes through a temporary file and a rename, so a reader (Vite) never sees half a file. No
 /// fsync: it would put a disk flush between every keystroke and its hot reload, and the files
 /// are the frontend's too; what matters is that no reader ever sees a torn file.
@@ -712,9 +730,17 @@ fn check_parents(app: &Dir, path: &str) -> Result<(), WorkspaceError> {
 /// and then a change of owner.
 fn atomic_write(dir: &Dir, path: &str, bytes: &[u8], owner: Option<(u32, u32)>) -> std::io::Result<()> {
     let tmp = format!("{path}.blink-tmp");
+    // Only a file this call creates is written: whatever the sandbox left at that name (a FIFO,
+    // whose opening would block the host) is removed first, and a race with it is an error.
     let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    let mut file = dir.open_with(&tmp, &options)?;
+    options.write(true).create_new(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    let mut file = match dir.open_with(&tmp, &options) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            dir.remove_file(&tmp)?;
+            dir.open_with(&tmp, &options)?
+        }
+        other => other?,
+    };
     file.write_all(bytes)?;
     if let Some((uid, gid)) = owner {
         rustix::fs::fchown(&file, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))?;
@@ -812,6 +838,32 @@ mod tests {
         assert!(at(files.len(), total).snapshot("p", skip).is_ok());
         assert!(matches!(at(files.len(), total - 1).snapshot("p", skip), Err(WorkspaceError::TooLarge(..))));
         assert!(matches!(at(files.len() - 1, total).snapshot("p", skip), Err(WorkspaceError::TooManyFiles(..))));
+    }
+
+    #[test]
+    fn fifos_and_deep_folders_the_sandbox_plants_never_block_or_exhaust_the_host() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = Workspaces::new(root.path().to_path_buf(), None, 1000, 1 << 20);
+        let app = ws.ensure("p").unwrap();
+        let mkfifo = |path: &Path| assert!(std::process::Command::new("mkfifo").arg(path).status().unwrap().success());
+        // Opening any of these for reading or writing would wait for a peer that never comes.
+        mkfifo(&app.join(".gitignore"));
+        mkfifo(&app.join("src/pipe.tsx"));
+        mkfifo(&app.join("src/App.tsx.blink-tmp"));
+        assert_eq!(ws.read_small("p", ".gitignore", 1024).unwrap(), None);
+        let files = ws.snapshot("p", &mut |_| false).unwrap();
+        assert!(files.iter().all(|f| f.path != "src/pipe.tsx" && f.path != ".gitignore"));
+        let posted = [("App.tsx".to_string(), "ok".to_string())].into_iter().collect();
+        ws.apply("p", &posted).unwrap();
+        assert_eq!(std::fs::read_to_string(app.join("src/App.tsx")).unwrap(), "ok");
+
+        // 64 folders deep is a project; 65 is refused, not walked.
+        let deep = |n: usize| (0..n).map(|_| "d").collect::<Vec<_>>().join("/");
+        std::fs::create_dir_all(app.join(deep(64))).unwrap();
+        assert!(ws.snapshot("p", &mut |_| false).is_ok());
+        std::fs::create_dir_all(app.join(deep(65))).unwrap();
+        let err = ws.snapshot("p", &mut |_| false).unwrap_err();
+        assert!(matches!(err, WorkspaceError::InvalidPath { .. }), "{err}");
     }
 
     #[test]
