@@ -66,21 +66,24 @@ pub async fn list(State(state): State<AppState>, user: User) -> Result<Response,
 }
 
 pub async fn remove(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    check_project_id(&id)?;
-    if !state.db.delete_project(&user.id, &id).await? {
-        return Err(ApiError::NotFound("project"));
-    }
-    // The record is gone; its sandbox, files and builds go with it. A failure here is logged,
-    // not returned: the project no longer exists for the user either way.
-    {
-        // After a deploy in flight, which would otherwise store a release for a project gone.
-        let _turn = state.workspaces.lock(&id).await;
-        state.deployer.forget(&id).await;
-    }
+    owned(&state, &user, &id).await?;
+    // Everything of the project goes before its record: the id is free for anyone to take again
+    // only once nothing of the old project is left for them to find. A failure to remove a part
+    // is logged, not returned; the user asked for the project to be gone.
+    // The sandbox first: stopping it takes the project's turn itself.
     if let Some(previews) = &state.previews
         && let Err(e) = previews.forget(&id).await
     {
         tracing::warn!(project = %id, "the deleted project's sandbox or files could not be removed: {e}");
+    }
+    // After a deploy, a run or a git operation in flight, which would otherwise leave files behind.
+    let _turn = state.workspaces.lock(&id).await;
+    state.deployer.forget(&id).await;
+    if let Err(e) = state.workspaces.remove(&id) {
+        tracing::warn!(project = %id, "the deleted project's files could not be removed: {e}");
+    }
+    if !state.db.delete_project(&user.id, &id).await? {
+        return Err(ApiError::NotFound("project"));
     }
     Ok(StatusCode::NO_CONTENT)
 }

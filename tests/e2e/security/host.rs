@@ -48,3 +48,41 @@ async fn the_data_directory_database_and_key_are_the_host_users_alone() {
     assert!(stderr.contains("secret.key can be read by other users (mode 644)"), "{stderr}");
     assert!(stderr.contains("chmod 600"), "{stderr}");
 }
+
+/// Beyond the list (found in review): a deleted project's id, taken again by another user, comes
+/// with nothing of the old project; its files and repository go before its record.
+#[tokio::test]
+async fn a_deleted_projects_id_taken_again_holds_nothing_of_the_old_project() {
+    let llm = blink_test_support::fake_llm::FakeLlm::start(blink_test_support::fake_llm::footer_rules()).await;
+    let blink = Blink::start(BIN, &[("BLINK_LLM_BASE_URL", llm.base_url())]).await;
+    let (alice, mallory) =
+        (blink_test_support::jwt::user_token("alice-gone"), blink_test_support::jwt::user_token("mallory-next"));
+    let chat =
+        serde_json::json!({ "projectId": "shop-gone", "messages": [{ "role": "user", "content": "Add a footer" }] });
+    let (status, _) = blink.post("/api/orchestrator", Some(&alice), &chat).await;
+    assert_eq!(status, 200);
+    let project = blink.data_dir.path().join("projects").join("shop-gone");
+    assert!(project.join("app/src/Footer.tsx").exists(), "the run wrote Alice's files");
+    let client = reqwest::Client::new();
+    let commit = serde_json::json!({ "projectId": "shop-gone", "message": "Alice's footer" });
+    let committed = client.post(format!("{}/api/git/commit", blink.url)).bearer_auth(&alice).json(&commit);
+    assert_eq!(committed.send().await.unwrap().status(), 200);
+
+    let url = format!("{}/api/projects/shop-gone", blink.url);
+    let status = client.delete(&url).bearer_auth(&alice).send().await.unwrap().status();
+    assert_eq!(status, 204);
+    assert!(!project.exists(), "the deleted project's files and repository are gone");
+
+    let created = client
+        .post(format!("{}/api/projects", blink.url))
+        .bearer_auth(&mallory)
+        .json(&serde_json::json!({ "id": "shop-gone" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let log: serde_json::Value =
+        client.get(format!("{url}/git/log")).bearer_auth(&mallory).send().await.unwrap().json().await.unwrap();
+    assert!(!project.join("app/src/Footer.tsx").exists(), "Alice's files came with the id");
+    assert_eq!(log, serde_json::json!({ "commits": [] }), "Alice's history came with the id");
+}
