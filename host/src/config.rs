@@ -446,6 +446,11 @@ pub struct GitSettings {
     /// answer; a remote that stalls longer fails the pull or push instead of holding it.
     #[arg(long, env = "BLINK_GIT_REMOTE_TIMEOUT_SECS", default_value_t = 60)]
     pub git_remote_timeout_secs: u64,
+
+    /// Seconds one git operation (a pull's fetch, a push) may talk to its remote in all, however
+    /// steadily the remote answers.
+    #[arg(long, env = "BLINK_GIT_OPERATION_TIMEOUT_SECS", default_value_t = 600)]
+    pub git_operation_timeout_secs: u64,
 }
 
 fn parse_remote_scheme(s: &str) -> Result<String, String> {

@@ -251,6 +251,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             settings.git.git_allow_private_networks,
             settings.git.git_max_fetch_bytes,
             Duration::from_secs(settings.git.git_remote_timeout_secs.max(1)),
+            Duration::from_secs(settings.git.git_operation_timeout_secs.max(1)),
         )
         .map_err(anyhow::Error::msg)?,
     );

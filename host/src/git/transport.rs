@@ -51,6 +51,9 @@ struct Policy {
     schemes: Vec<String>,
     allow_internal: bool,
     max_fetch_bytes: u64,
+    /// How long one git operation may talk to its remote in all: the per-read timeout alone
+    /// lets a remote that trickles a byte at a time hold the project's turn for ever.
+    operation_timeout: Duration,
     client: reqwest::Client,
 }
 
@@ -61,6 +64,7 @@ impl Remotes {
         allow_internal: bool,
         max_fetch_bytes: u64,
         timeout: Duration,
+        operation_timeout: Duration,
     ) -> Result<Self, String> {
         register_transport()?;
         let client = reqwest::Client::builder()
@@ -76,7 +80,8 @@ impl Remotes {
             .read_timeout(timeout)
             .build()
             .map_err(|e| format!("building the git HTTP client: {e}"))?;
-        Ok(Self { policy: Arc::new(Policy { schemes, allow_internal, max_fetch_bytes, client }) })
+        let policy = Policy { schemes, allow_internal, max_fetch_bytes, operation_timeout, client };
+        Ok(Self { policy: Arc::new(policy) })
     }
 
     /// The URL if its scheme is allowed and, when its host is an address, that address too. Names
@@ -129,6 +134,7 @@ impl Remotes {
             policy: self.policy.clone(),
             token: token.map(str::to_string),
             runtime: Handle::try_current().ok(),
+            deadline: tokio::time::Instant::now() + self.policy.operation_timeout,
             received: AtomicU64::new(0),
             failure: Mutex::new(None),
         });
@@ -157,6 +163,7 @@ struct Session {
     policy: Arc<Policy>,
     token: Option<String>,
     runtime: Option<Handle>,
+    deadline: tokio::time::Instant,
     received: AtomicU64,
     failure: Mutex<Option<TransportError>>,
 }
@@ -241,6 +248,16 @@ impl Exchange {
         io::Error::other(self.session.fail(e))
     }
 
+    fn out_of_time(&self) -> TransportError {
+        let secs = self.session.policy.operation_timeout.as_secs();
+        TransportError::Failed(format!("the remote took more than {secs} s in all (BLINK_GIT_OPERATION_TIMEOUT_SECS)"))
+    }
+
+    /// `work`, or the operation's deadline passing first.
+    async fn within_deadline<T>(&self, work: impl std::future::Future<Output = T>) -> io::Result<T> {
+        tokio::time::timeout_at(self.session.deadline, work).await.map_err(|_| self.fail(self.out_of_time()))
+    }
+
     fn runtime(&self) -> io::Result<&Handle> {
         let failed = || TransportError::Failed("git remotes need the host's runtime".into());
         self.session.runtime.as_ref().ok_or_else(|| self.fail(failed()))
@@ -262,7 +279,10 @@ impl Exchange {
         if let Some(token) = &session.token {
             request = request.basic_auth("x-access-token", Some(token));
         }
-        let response = self.runtime()?.block_on(request.send()).map_err(|e| self.fail(connection_error(&e)))?;
+        let response = self
+            .runtime()?
+            .block_on(self.within_deadline(request.send()))?
+            .map_err(|e| self.fail(connection_error(&e)))?;
         let status = response.status();
         let refused = match status.as_u16() {
             200 => None,
@@ -297,7 +317,12 @@ impl Read for Exchange {
         while self.pending.is_empty() {
             let runtime = self.runtime()?.clone();
             let Some(response) = self.response.as_mut() else { return Ok(0) };
-            let chunk = match runtime.block_on(response.chunk()) {
+            let deadline = self.session.deadline;
+            let Ok(chunk) = runtime.block_on(async { tokio::time::timeout_at(deadline, response.chunk()).await })
+            else {
+                return Err(self.fail(self.out_of_time()));
+            };
+            let chunk = match chunk {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => return Ok(0),
                 Err(e) => return Err(self.fail(connection_error(&e))),
@@ -486,7 +511,8 @@ mod tests {
 
     #[test]
     fn only_allowed_schemes_and_public_literals_pass() {
-        let remotes = Remotes::new(vec!["https".into()], false, 1, Duration::from_secs(1)).unwrap();
+        let remotes =
+            Remotes::new(vec!["https".into()], false, 1, Duration::from_secs(1), Duration::from_secs(1)).unwrap();
         assert!(remotes.check("https://github.com/o/r.git").is_ok());
         for refused in [
             "http://github.com/o/r.git",
@@ -502,7 +528,9 @@ mod tests {
         ] {
             assert!(remotes.check(refused).is_err(), "{refused} passed");
         }
-        let open = Remotes::new(vec!["https".into(), "http".into()], true, 1, Duration::from_secs(1)).unwrap();
+        let open =
+            Remotes::new(vec!["https".into(), "http".into()], true, 1, Duration::from_secs(1), Duration::from_secs(1))
+                .unwrap();
         assert!(open.check("http://127.0.0.1:8080/r.git").is_ok());
         assert!(open.check("file:///data/projects/a/git").is_err());
     }

@@ -16,7 +16,11 @@ const TOKEN: &str = "ghp_RemotesToken0123456789";
 const MARKER: &str = "INTERNAL-MARKER-7f3a";
 
 async fn send(blink: &Blink, method: reqwest::Method, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", blink.url)).bearer_auth(user);
+    // A host that never gives a remote up never answers: the test fails instead of waiting.
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", blink.url))
+        .bearer_auth(user)
+        .timeout(std::time::Duration::from_secs(60));
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -75,6 +79,39 @@ impl Listener {
                         Some(answer) => drop(stream.write_all(answer.as_bytes()).await),
                         // Silent: the connection stays open, and nothing ever comes.
                         None => std::future::pending::<()>().await,
+                    }
+                });
+            }
+        });
+        Self { port, connections }
+    }
+
+    /// A git server that starts answering and never finishes: the headers of an advertisement,
+    /// the length of a long first packet, then a byte every `every`, each well within any
+    /// per-read timeout.
+    async fn trickle(every: std::time::Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    if matches!(stream.read(&mut buf).await, Ok(0) | Err(_)) {
+                        return;
+                    }
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n\
+                                Connection: close\r\n\r\nfff0";
+                    if stream.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        tokio::time::sleep(every).await;
+                        if stream.write_all(b"a").await.is_err() {
+                            return;
+                        }
                     }
                 });
             }
@@ -222,7 +259,8 @@ async fn replay(
 
 /// Item 9: a fetch receives at most `BLINK_GIT_MAX_FETCH_BYTES`: a pull of exactly that many
 /// bytes lands, one byte more is aborted with `fetch_too_large` and leaves the project as it was;
-/// a remote that stalls is given up after `BLINK_GIT_REMOTE_TIMEOUT_SECS`.
+/// a remote that stalls is given up after `BLINK_GIT_REMOTE_TIMEOUT_SECS`, and one that trickles
+/// after `BLINK_GIT_OPERATION_TIMEOUT_SECS` in all.
 #[tokio::test]
 async fn a_pull_receives_at_most_the_fetch_limit() {
     // A repository of one incompressible 256 KiB file, pushed with the real git CLI.
@@ -312,4 +350,17 @@ async fn a_pull_receives_at_most_the_fetch_limit() {
     assert_eq!((status, body["error"].clone()), (502, json!("remote_failed")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
     assert_eq!(stalling.connections(), 1);
+
+    // One that answers a byte at a time, each inside the per-read timeout, is given up once the
+    // operation's whole time is spent.
+    let data_dir = blink.stop().await;
+    let mut env = opt_in(None);
+    env.extend([("BLINK_GIT_REMOTE_TIMEOUT_SECS", "2".to_string()), ("BLINK_GIT_OPERATION_TIMEOUT_SECS", "3".into())]);
+    let blink = Blink::start_in(BIN, data_dir, &env).await;
+    let trickling = Listener::trickle(std::time::Duration::from_millis(200)).await;
+    let url = format!("http://127.0.0.1:{}/git/slow.git", trickling.port);
+    project_with_remote(&blink, &user, "trickled", &url).await;
+    let (status, body) = pull(&blink, &user, "trickled").await;
+    assert_eq!((status, body["error"].clone()), (502, json!("remote_failed")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("BLINK_GIT_OPERATION_TIMEOUT_SECS"), "{body}");
 }
