@@ -272,7 +272,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         previews,
         workspaces,
         git,
-        proxy: crate::preview::proxy::client(),
+        proxy: api::proxy::client(),
         pipeline: Arc::new(pipeline),
         auth: Arc::new(Authenticator::new(&settings.auth)?),
         db: database,

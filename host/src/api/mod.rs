@@ -9,7 +9,8 @@ mod health;
 mod orchestrator;
 mod plugins;
 mod preview;
-pub mod projects;
+mod projects;
+pub(crate) mod proxy;
 mod runs;
 
 use std::sync::Arc;
@@ -37,7 +38,7 @@ pub struct AppState {
     pub plugins: crate::plugins::PluginStore,
     /// `None` when sandboxes are turned off.
     pub previews: Option<Arc<crate::preview::Previews>>,
-    pub proxy: crate::preview::proxy::ProxyClient,
+    pub proxy: proxy::ProxyClient,
     pub workspaces: crate::workspace::Workspaces,
     pub git: crate::git::ProjectGit,
     pub deployer: crate::deploy::Deployer,
@@ -103,7 +104,6 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
 /// Previews by path on the API's own origin, where every preview would share one origin with the
 /// API and each other: only when the operator opts in, else a stable error.
 fn preview_paths(enabled: bool) -> Router<AppState> {
-    use crate::preview::proxy;
     if enabled {
         Router::new()
             .route("/preview/{id}", axum::routing::any(proxy::by_path_root))
@@ -142,7 +142,7 @@ async fn preview_host(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let request = match crate::preview::proxy::by_host(&state, request).await {
+    let request = match proxy::by_host(&state, request).await {
         Ok(response) => return response,
         Err(request) => request,
     };

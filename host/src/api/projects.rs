@@ -23,15 +23,8 @@ struct NewProject {
 /// A project id is a lowercase DNS label (the frontend's are lowercase uuids): it names the
 /// project's site, `{id}.{sites domain}`, and host names are case-insensitive, so two ids that
 /// differ only by case, or that a host name cannot spell, would let one site answer for another.
-pub fn valid_project_id(id: &str) -> bool {
-    (1..=63).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !id.starts_with('-')
-        && !id.ends_with('-')
-}
-
 pub fn check_project_id(id: &str) -> Result<(), ApiError> {
-    if valid_project_id(id) {
+    if crate::workspace::valid_project_id(id) {
         Ok(())
     } else {
         Err(ApiError::bad_request(

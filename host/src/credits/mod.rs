@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Database, DbError, now_ms};
+pub use crate::db::LedgerEntry;
+use crate::db::{Database, DbError};
 
 /// Micro-credits per 1,000 tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,20 +51,6 @@ pub enum CreditError {
 #[derive(Debug)]
 pub struct Reservation {
     pub amount: i64,
-}
-
-/// One line of a user's recent usage.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LedgerEntry {
-    pub kind: String,
-    pub amount: i64,
-    pub run_id: Option<String>,
-    pub model: Option<String>,
-    pub prompt_tokens: Option<i64>,
-    pub completion_tokens: Option<i64>,
-    pub reason: Option<String>,
-    pub created_at: i64,
 }
 
 #[derive(Clone)]
@@ -124,12 +111,4 @@ impl Credits {
     pub async fn recent(&self, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
         self.db.ledger(user, limit).await
     }
-}
-
-pub(crate) fn entry_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-pub(crate) fn now() -> i64 {
-    now_ms()
 }

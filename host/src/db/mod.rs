@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
 
@@ -29,6 +30,33 @@ pub struct Project {
     pub id: String,
     pub name: String,
     /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// One line of a user's recent usage.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    pub kind: String,
+    pub amount: i64,
+    pub run_id: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: i64,
+}
+
+/// A stored version of a plugin component.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginVersion {
+    pub role: String,
+    pub version: String,
+    pub size: i64,
+    pub contract: String,
+    pub author: String,
+    pub notes: String,
     pub created_at: i64,
 }
 
@@ -247,7 +275,7 @@ impl Database {
         Ok(balance)
     }
 
-    pub async fn ledger(&self, user: &str, limit: i64) -> Result<Vec<crate::credits::LedgerEntry>, DbError> {
+    pub async fn ledger(&self, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
         let rows = sqlx::query(
             "SELECT kind, amount, run_id, model, prompt_tokens, completion_tokens, reason, created_at \
              FROM credit_ledger WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2",
@@ -258,7 +286,7 @@ impl Database {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| crate::credits::LedgerEntry {
+            .map(|r| LedgerEntry {
                 kind: r.get(0),
                 amount: r.get(1),
                 run_id: r.get(2),
@@ -358,7 +386,7 @@ impl Database {
 
 impl Database {
     /// Stores a plugin version; `false` when those bytes were already a version of the role.
-    pub async fn insert_plugin_version(&self, v: &crate::plugins::PluginVersion) -> Result<bool, DbError> {
+    pub async fn insert_plugin_version(&self, v: &PluginVersion) -> Result<bool, DbError> {
         let done = sqlx::query(
             "INSERT INTO plugin_versions (role, version, size, contract, author, notes, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (role, version) DO NOTHING",
@@ -375,11 +403,7 @@ impl Database {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn plugin_version(
-        &self,
-        role: &str,
-        version: &str,
-    ) -> Result<Option<crate::plugins::PluginVersion>, DbError> {
+    pub async fn plugin_version(&self, role: &str, version: &str) -> Result<Option<PluginVersion>, DbError> {
         let row = sqlx::query(
             "SELECT role, version, size, contract, author, notes, created_at FROM plugin_versions WHERE role = $1 AND version = $2",
         )
@@ -390,7 +414,7 @@ impl Database {
         Ok(row.map(plugin_from_row))
     }
 
-    pub async fn plugin_versions(&self) -> Result<Vec<crate::plugins::PluginVersion>, DbError> {
+    pub async fn plugin_versions(&self) -> Result<Vec<PluginVersion>, DbError> {
         let rows = sqlx::query(
             "SELECT role, version, size, contract, author, notes, created_at FROM plugin_versions ORDER BY role, created_at, version",
         )
@@ -939,8 +963,8 @@ impl Database {
     }
 }
 
-fn plugin_from_row(r: sqlx::any::AnyRow) -> crate::plugins::PluginVersion {
-    crate::plugins::PluginVersion {
+fn plugin_from_row(r: sqlx::any::AnyRow) -> PluginVersion {
+    PluginVersion {
         role: r.get(0),
         version: r.get(1),
         size: r.get(2),
@@ -967,7 +991,7 @@ async fn ledger_insert(
         "INSERT INTO credit_ledger (id, user_id, run_id, kind, amount, model, prompt_tokens, completion_tokens, reason, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(crate::credits::entry_id())
+    .bind(uuid::Uuid::new_v4().to_string())
     .bind(user)
     .bind(run)
     .bind(kind)
@@ -976,7 +1000,7 @@ async fn ledger_insert(
     .bind(prompt_tokens)
     .bind(completion_tokens)
     .bind(reason)
-    .bind(crate::credits::now())
+    .bind(now_ms())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -371,7 +371,7 @@ impl Deployer {
             host.rsplit_once(':').map_or(host, |(name, port)| if port.parse::<u16>().is_ok() { name } else { host });
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         if let Some(project) = name.strip_suffix(&self.domain).and_then(|p| p.strip_suffix('.')) {
-            return crate::api::projects::valid_project_id(project)
+            return crate::workspace::valid_project_id(project)
                 .then(|| SiteHost { project: project.to_string(), custom: false });
         }
         self.custom_domains.load().get(&name).map(|project| SiteHost { project: project.clone(), custom: true })

@@ -30,17 +30,7 @@ pub struct ProjectPipeline {
     pub extra_validators: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PluginVersion {
-    pub role: String,
-    pub version: String,
-    pub size: i64,
-    pub contract: String,
-    pub author: String,
-    pub notes: String,
-    pub created_at: i64,
-}
+pub use crate::db::PluginVersion;
 
 /// What an upload did, and how long its two halves took.
 pub struct Uploaded {

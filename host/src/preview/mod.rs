@@ -6,7 +6,6 @@
 //! restart (the backend finds them by label). Files live in the project's workspace on the host;
 //! the sandbox mounts it, so an update is a write on the host that Vite's watcher turns into HMR.
 
-pub mod proxy;
 pub mod registry;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -75,6 +75,15 @@ pub fn template_file(path: &str) -> Option<&'static str> {
     template::FILES.iter().find(|(p, _)| *p == path).and_then(|(_, bytes)| std::str::from_utf8(bytes).ok())
 }
 
+/// Whether `id` can name a project: a lowercase DNS label, so one id is one folder and one host
+/// name (host names are case-insensitive, so an id differing only by case would share a site).
+pub fn valid_project_id(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+}
+
 /// Checks a posted name and returns where it lives in the project.
 pub fn workspace_path(posted: &str) -> Result<String, WorkspaceError> {
     let invalid = |reason| WorkspaceError::InvalidPath { path: posted.to_string(), reason };

@@ -14,8 +14,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::Previews;
-use crate::api::AppState;
+use super::AppState;
+use crate::preview::Previews;
+use crate::workspace::valid_project_id;
 
 pub type ProxyClient = Client<HttpConnector, Body>;
 
@@ -59,8 +60,7 @@ pub fn project_of_host<'h>(host: &'h str, domain: &str) -> Option<&'h str> {
     let name = host.rsplit_once(':').filter(|(_, port)| port.parse::<u16>().is_ok()).map_or(host, |(name, _)| name);
     let name = name.strip_suffix('.').unwrap_or(name);
     let (project, rest) = name.split_once('.')?;
-    (rest.eq_ignore_ascii_case(domain.trim_end_matches('.')) && crate::api::projects::valid_project_id(project))
-        .then_some(project)
+    (rest.eq_ignore_ascii_case(domain.trim_end_matches('.')) && valid_project_id(project)).then_some(project)
 }
 
 /// Serves a request whose host name names a preview; `None` lets the API handle it.
