@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use blink_test_support::fake_github::FakeGithub;
 use blink_test_support::fake_llm::{FakeLlm, footer_rules};
-use blink_test_support::git_server::{GitServer, clone_with_token, git};
+use blink_test_support::git_server::{GitServer, clone_with_token, git, local_remotes};
 use blink_test_support::host::Blink;
 use blink_test_support::{jwt, sse};
 use serde_json::{Value, json};
@@ -14,11 +14,6 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
 const TOKEN: &str = "ghp_RightToken0123456789";
 const WRONG: &str = "ghp_WrongToken9876543210";
-
-/// The operator's opt-in for the test git server: plain HTTP on loopback.
-fn local_remotes() -> [(&'static str, String); 2] {
-    [("BLINK_GIT_REMOTE_SCHEMES", "https,http".into()), ("BLINK_GIT_ALLOW_PRIVATE_NETWORKS", "true".into())]
-}
 
 async fn send(blink: &Blink, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut request = reqwest::Client::new().request(method, format!("{}{path}", blink.url)).bearer_auth(token);

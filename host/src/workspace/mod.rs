@@ -500,21 +500,7 @@ fn check_tree_path(path: &str) -> Result<(), WorkspaceError> {
 /// Like [`check_parents`], except that a file in the way is fine when the same change deletes it
 /// (a file that becomes a directory).
 fn check_tree_parents(app: &Dir, path: &str, deleted: &BTreeSet<&str>) -> Result<(), WorkspaceError> {
-    let invalid = |reason| WorkspaceError::InvalidPath { path: path.to_string(), reason };
-    let mut partial = PathBuf::new();
-    let parents: Vec<_> = Path::new(path).parent().map(|p| p.components().collect()).unwrap_or_default();
-    for part in parents {
-        partial.push(part);
-        match app.symlink_metadata(&partial) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(invalid("it goes through a symbolic link")),
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) if partial.to_str().is_some_and(|p| deleted.contains(p)) => return Ok(()),
-            Ok(_) => return Err(invalid("one of its directories is a file")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+    check_parents_but(app, path, |file| deleted.contains(file))
 }
 
 /// Bounds on what [`Workspaces::copy_out`] copies: a build is the sandbox's output, as large as
@@ -708,6 +694,11 @@ mod copy_out_tests {
 /// Refuses a path whose directories include a symlink (code in the sandbox can plant one) or a
 /// file. cap-std would refuse an escape anyway; this names the problem before anything is written.
 fn check_parents(app: &Dir, path: &str) -> Result<(), WorkspaceError> {
+    check_parents_but(app, path, |_| false)
+}
+
+/// [`check_parents`], where a file in the way that `going` says is about to go is no obstacle.
+fn check_parents_but(app: &Dir, path: &str, going: impl Fn(&str) -> bool) -> Result<(), WorkspaceError> {
     let invalid = |reason| WorkspaceError::InvalidPath { path: path.to_string(), reason };
     let mut partial = PathBuf::new();
     let parents: Vec<_> = Path::new(path).parent().map(|p| p.components().collect()).unwrap_or_default();
@@ -715,8 +706,9 @@ fn check_parents(app: &Dir, path: &str) -> Result<(), WorkspaceError> {
         partial.push(part);
         match app.symlink_metadata(&partial) {
             Ok(meta) if meta.file_type().is_symlink() => return Err(invalid("it goes through a symbolic link")),
-            Ok(meta) if !meta.is_dir() => return Err(invalid("one of its directories is a file")),
-            Ok(_) => {}
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) if partial.to_str().is_some_and(&going) => return Ok(()),
+            Ok(_) => return Err(invalid("one of its directories is a file")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e.into()),
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::path::{Path, PathBuf};
 
-use blink_test_support::git_server::{GitServer, clone_with_token, git};
+use blink_test_support::git_server::{GitServer, clone_with_token, git, local_remotes};
 use blink_test_support::host::Blink;
 use blink_test_support::{HOSTILE_VALIDATOR, jwt};
 use reqwest::Method;
@@ -16,11 +16,6 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
 const TOKEN: &str = "ghp_SecurityToken0123456789";
 const ADMIN: &str = "operator-secret";
-
-/// The operator's opt-in for the test git server: plain HTTP on loopback.
-fn local_remotes() -> [(&'static str, String); 2] {
-    [("BLINK_GIT_REMOTE_SCHEMES", "https,http".into()), ("BLINK_GIT_ALLOW_PRIVATE_NETWORKS", "true".into())]
-}
 
 async fn send(blink: &Blink, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut request = reqwest::Client::new().request(method, format!("{}{path}", blink.url)).bearer_auth(token);

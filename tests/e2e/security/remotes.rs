@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use blink_test_support::git_server::{GitServer, clone_with_token, git};
+use blink_test_support::git_server::{GitServer, clone_with_token, git, local_remotes};
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
 use serde_json::{Value, json};
@@ -49,19 +49,39 @@ async fn pull(blink: &Blink, user: &str, project: &str) -> (u16, Value) {
     send(blink, reqwest::Method::POST, "/api/git/pull", user, Some(json!({ "projectId": project }))).await
 }
 
-/// A loopback service that counts the connections it accepts and, when given one, answers each
-/// with `answer` whatever was asked; without, it keeps them open and says nothing.
+/// A loopback service that counts the connections it accepts and, once a request's head has
+/// arrived, hands each connection to what it was started with.
 struct Listener {
     port: u16,
     connections: Arc<AtomicUsize>,
 }
 
+/// What a [`Listener`] does with a connection whose request head it read.
+enum Answer {
+    /// Writes these bytes, whatever was asked.
+    Once(String),
+    /// Keeps the connection open and says nothing.
+    Silent,
+    /// Starts a git advertisement (its headers, the length of a long first packet) and never
+    /// finishes it: a byte every this often, each well within any per-read timeout.
+    Trickle(std::time::Duration),
+}
+
 impl Listener {
     async fn start(answer: Option<String>) -> Self {
+        Self::answering(answer.map_or(Answer::Silent, Answer::Once)).await
+    }
+
+    async fn trickle(every: std::time::Duration) -> Self {
+        Self::answering(Answer::Trickle(every)).await
+    }
+
+    async fn answering(answer: Answer) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
         let counted = connections.clone();
+        let answer = Arc::new(answer);
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 counted.fetch_add(1, Ordering::SeqCst);
@@ -75,42 +95,17 @@ impl Listener {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
-                    match answer {
-                        Some(answer) => drop(stream.write_all(answer.as_bytes()).await),
-                        // Silent: the connection stays open, and nothing ever comes.
-                        None => std::future::pending::<()>().await,
-                    }
-                });
-            }
-        });
-        Self { port, connections }
-    }
-
-    /// A git server that starts answering and never finishes: the headers of an advertisement,
-    /// the length of a long first packet, then a byte every `every`, each well within any
-    /// per-read timeout.
-    async fn trickle(every: std::time::Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counted = connections.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                counted.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    if matches!(stream.read(&mut buf).await, Ok(0) | Err(_)) {
-                        return;
-                    }
-                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n\
-                                Connection: close\r\n\r\nfff0";
-                    if stream.write_all(head.as_bytes()).await.is_err() {
-                        return;
-                    }
-                    loop {
-                        tokio::time::sleep(every).await;
-                        if stream.write_all(b"a").await.is_err() {
-                            return;
+                    match &*answer {
+                        Answer::Once(answer) => drop(stream.write_all(answer.as_bytes()).await),
+                        Answer::Silent => std::future::pending::<()>().await,
+                        Answer::Trickle(every) => {
+                            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n\
+                                        Connection: close\r\n\r\nfff0";
+                            let mut sent = stream.write_all(head.as_bytes()).await;
+                            while sent.is_ok() {
+                                tokio::time::sleep(*every).await;
+                                sent = stream.write_all(b"a").await;
+                            }
                         }
                     }
                 });
@@ -177,11 +172,7 @@ async fn remotes_reach_neither_the_hosts_disk_nor_internal_addresses() {
     // The operator allows internal addresses and plain HTTP: Bob stores a loopback remote by
     // name, and probes an internal service that answers in its own words.
     let data_dir = blink.stop().await;
-    let opt_in = [
-        ("BLINK_GIT_ALLOW_PRIVATE_NETWORKS", "true".to_string()),
-        ("BLINK_GIT_REMOTE_SCHEMES", "https,http".to_string()),
-    ];
-    let blink = Blink::start_in(BIN, data_dir, &opt_in).await;
+    let blink = Blink::start_in(BIN, data_dir, &local_remotes()).await;
     let by_name = format!("https://localhost:{port}/repo.git");
     let (status, body) = set_remote(&blink, &bob, "bob-app", &by_name).await;
     assert_eq!(status, 200, "{body}");
@@ -296,10 +287,7 @@ async fn a_pull_receives_at_most_the_fetch_limit() {
 
     let user = jwt::user_token("flooder");
     let opt_in = |limit: Option<usize>| {
-        let mut env = vec![
-            ("BLINK_GIT_ALLOW_PRIVATE_NETWORKS", "true".to_string()),
-            ("BLINK_GIT_REMOTE_SCHEMES", "https,http".to_string()),
-        ];
+        let mut env = local_remotes().to_vec();
         env.extend(limit.map(|l| ("BLINK_GIT_MAX_FETCH_BYTES", l.to_string())));
         env
     };

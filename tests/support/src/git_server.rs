@@ -369,6 +369,11 @@ fn clean_home() -> PathBuf {
 
 /// The real git CLI in `dir`, with a clean environment (empty home, no system configuration, a
 /// fixed author, `main` as the default branch, never a prompt for credentials).
+/// The operator's opt-in a host needs to reach this server: plain HTTP on loopback.
+pub fn local_remotes() -> [(&'static str, String); 2] {
+    [("BLINK_GIT_REMOTE_SCHEMES", "https,http".into()), ("BLINK_GIT_ALLOW_PRIVATE_NETWORKS", "true".into())]
+}
+
 pub fn git_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new("git");
     command
