@@ -3,6 +3,7 @@
 //! Free of any WebAssembly binding: each component in `agents/` is a thin adapter from the WIT
 //! contract to these functions, and the host links this crate natively to test and benchmark them.
 
+pub mod browser;
 pub mod files;
 pub mod fixer;
 pub mod generator;

@@ -3,6 +3,7 @@
 //! Every prompt can be replaced by an operator through the role's configuration (the key is named
 //! next to each one), so prompt logic changes without a new component.
 
+use crate::browser::{BROKEN_GLOBALS, LIBRARY_GLOBALS};
 use crate::llm::Host;
 use crate::types::{RuntimeTarget, TEMPLATE_PACKAGES};
 
@@ -15,15 +16,7 @@ pub fn configured(host: &impl Host, key: &str, default: &str) -> String {
 pub fn target_rules(target: RuntimeTarget) -> String {
     let packages = TEMPLATE_PACKAGES.join(", ");
     match target {
-        RuntimeTarget::Browser => format!(
-            "Runtime: the browser loads every file as a separate classic script, App.tsx last. \
-There is no module system: never write `import` or `export`. React and ReactDOM are globals \
-(write `React.useState` or `const {{ useState }} = React;`). A component defined at the top level \
-of one file is a global usable from every other file, so give each component a unique name. \
-App.tsx defines `function App()` and ends by mounting it: \
-`ReactDOM.createRoot(document.getElementById('root')).render(<App />);`. \
-Style with Tailwind CSS classes. Libraries available as globals: {packages}."
-        ),
+        RuntimeTarget::Browser => browser_rules(),
         RuntimeTarget::Vite => format!(
             "Runtime: a Vite + React + TypeScript project with ES modules. Import everything you use. \
 Between project files use relative imports without extension (`import Navbar from './Navbar'`). \
@@ -33,6 +26,42 @@ write it) mounts it. Each component file default-exports its component. Style wi
 classes."
         ),
     }
+}
+
+/// The `browser` target's rules, from the measured facts of the frontend's preview
+/// ([`crate::browser`]): each file is its own module, names cross files only through `window`,
+/// only some library globals load, and its Babel runs JavaScript with JSX but not all of
+/// TypeScript.
+///
+/// Why `window.Name = Name;` at the end of a file, rather than anything cleverer: models already
+/// end a file with `export default Name`, so this is the same habit in the same place; a bare
+/// `<Name />` in another file reads exactly as it would with an import; and the convention is
+/// mechanical, so the validator checks it and the host repairs it without a model.
+fn browser_rules() -> String {
+    let libraries: Vec<String> =
+        LIBRARY_GLOBALS.iter().map(|(name, usage)| format!("\n  - `{name}`: {usage}")).collect();
+    let broken: Vec<&str> = BROKEN_GLOBALS.iter().map(|(name, _)| *name).collect();
+    format!(
+        "Runtime: the browser preview runs each file as its own module, in alphabetical order with App.tsx \
+last. There is no bundler: never write `import` or `export`.
+- Sharing between files: each component, hook, helper or constant that another file uses is put on `window` at \
+the end of the file that defines it, one line per name (`window.Dashboard = Dashboard;`), where a module would \
+`export` it. Other files use it by its bare name (`<Dashboard />`, `formatPrice(total)`) inside their components. \
+Never read another file's names at the top level of a file, outside any function: that file may not have run yet. \
+Give every shared name a unique name across the project.
+- Libraries are page globals, and only these load:{libraries}
+  No other package can be installed (leave a plan's dependencies empty). The globals {broken} \
+(lucide-react, Recharts, react-router) do not load: draw icons as inline `<svg>` elements, draw charts with SVG \
+or Tailwind-styled `<div>`s, and switch views with `React.useState` instead of a router.
+- Write plain JavaScript with JSX, with no TypeScript at all: no type annotations, interfaces, generics \
+(`useState(0)`, never `useState<number>(0)`), `as`, `!`, `enum` or `private`. Files keep their .tsx or .ts names.
+- Only script files (.tsx, .ts, .jsx, .js): the preview runs every file as a script, so a .css, .json or .md \
+file stops the whole app. Put data in a .ts file (`window.PRODUCTS = [ … ];`) and style with Tailwind CSS classes.
+- App.tsx defines `function App()` and ends by mounting it: \
+`ReactDOM.createRoot(document.getElementById('root')).render(<App />);`.",
+        libraries = libraries.concat(),
+        broken = broken.join(", "),
+    )
 }
 
 pub const THINKING: &str = "You are a senior front-end architect thinking out loud before planning a \
@@ -69,12 +98,13 @@ Answer the user's last message helpfully and concisely, in the user's language, 
 code when it is relevant. Markdown is allowed. Do not write whole files: if the user wants a change, \
 describe it briefly and invite them to ask for it.";
 
-pub const GENERATOR: &str = "You are an expert React and TypeScript engineer writing production-quality \
+pub const GENERATOR: &str = "You are an expert React engineer writing production-quality \
 files for a web app. Write complete files, never fragments, ellipses or placeholders like \
-'rest of the code'. Keep the look modern and responsive with Tailwind CSS. Respect the names and \
-exports the plan gives other files, since they are written at the same time.";
+'rest of the code'. Keep the look modern and responsive with Tailwind CSS. Respect the names the \
+plan gives other files, and share them the way the runtime rules below say, since they are \
+written at the same time.";
 
-pub const FIXER: &str = "You are an expert React and TypeScript engineer repairing files that a \
+pub const FIXER: &str = "You are an expert React engineer repairing files that a \
 validator rejected. Fix every listed problem with the smallest change that makes the file correct, \
 keep everything else as it is, and return complete files.";
 

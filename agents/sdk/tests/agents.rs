@@ -193,3 +193,32 @@ fn the_fixer_touches_only_files_with_errors() {
     let host = Scripted::new(&["```tsx\nfunction B( {\n}\n```"]);
     assert!(fixer::fix(&host, &request).unwrap().is_empty());
 }
+
+#[test]
+fn the_browser_rules_come_from_the_measured_facts() {
+    use blink_agent_sdk::browser::{BROKEN_GLOBALS, LIBRARY_GLOBALS};
+    let rules = prompts::target_rules(RuntimeTarget::Browser);
+    for needed in [
+        "never write `import` or `export`",
+        "its own module",
+        "`window.Dashboard = Dashboard;`",
+        "`<Dashboard />`",
+        "Never read another file's names at the top level",
+        "`const { useState, useEffect } = React;`",
+        "`const { motion, AnimatePresence } = window.motion;`",
+        "inline `<svg>`",
+        "no TypeScript at all",
+        "keep their .tsx or .ts names",
+        "a .css, .json or .md",
+        "Tailwind",
+        "ReactDOM.createRoot(document.getElementById('root')).render(<App />);",
+    ] {
+        assert!(rules.contains(needed), "{needed:?} missing from:\n{rules}");
+    }
+    for (name, _) in LIBRARY_GLOBALS.iter().chain(BROKEN_GLOBALS) {
+        assert!(rules.contains(name), "{name} missing");
+    }
+    assert!(!rules.contains("classic script"), "the old, wrong model of the preview");
+    let vite = prompts::target_rules(RuntimeTarget::Vite);
+    assert!(vite.contains("ES modules") && !vite.contains("window."), "{vite}");
+}

@@ -192,7 +192,9 @@ const BROWSER_NAVBAR: &str = r#"function Navbar({ links, onSelect }: { links: st
   return (
     <nav className="flex items-center justify-between bg-white px-6 py-4 shadow">
       <button onClick={() => setOpen(!open)} className="md:hidden">
-        {open ? <LucideReact.X className="h-6 w-6" /> : <LucideReact.Menu className="h-6 w-6" />}
+        <svg viewBox="0 0 24 24" className="h-6 w-6" fill="none" stroke="currentColor" strokeWidth={2}>
+          <path d={open ? 'M6 6l12 12M6 18L18 6' : 'M4 6h16M4 12h16M4 18h16'} />
+        </svg>
       </button>
       <ul className="hidden gap-6 md:flex">
         {links.map((link) => (
@@ -204,6 +206,8 @@ const BROWSER_NAVBAR: &str = r#"function Navbar({ links, onSelect }: { links: st
     </nav>
   );
 }
+
+window.Navbar = Navbar;
 "#;
 
 const BROWSER_CARD: &str = r#"const StatCard = ({ label, value, icon: Icon }) => (
@@ -213,15 +217,21 @@ const BROWSER_CARD: &str = r#"const StatCard = ({ label, value, icon: Icon }) =>
     <p className="text-2xl font-semibold">{value}</p>
   </div>
 );
+
+window.StatCard = StatCard;
 "#;
 
-const BROWSER_APP: &str = r#"const { useState, useMemo } = React;
+const BROWSER_APP: &str = r#"const { useState, useMemo, Fragment } = React;
+
+const Dot = ({ className }) => (
+  <svg viewBox="0 0 24 24" className={className} fill="currentColor"><circle cx="12" cy="12" r="6" /></svg>
+);
 
 function App() {
   const [page, setPage] = useState('Home');
   const stats = useMemo(() => [
-    { label: 'Users', value: 1204, icon: LucideReact.Users },
-    { label: 'Revenue', value: '$8.2k', icon: LucideReact.DollarSign },
+    { label: 'Users', value: 1204, icon: Dot },
+    { label: 'Revenue', value: '$8.2k', icon: Dot },
   ], []);
 
   return (
@@ -232,11 +242,9 @@ function App() {
         <div className="mt-6 grid grid-cols-2 gap-4">
           {stats.map((s) => <StatCard key={s.label} {...s} />)}
         </div>
-        <Recharts.ResponsiveContainer width="100%" height={200}>
-          <Recharts.LineChart data={[{ x: 1, y: 2 }]}>
-            <Recharts.Line dataKey="y" />
-          </Recharts.LineChart>
-        </Recharts.ResponsiveContainer>
+        <div className="mt-6 flex h-40 items-end gap-2">
+          {[3, 5, 2, 8].map((v, i) => <div key={i} className="w-6 bg-indigo-500" style={{ height: `${v * 10}%` }} />)}
+        </div>
       </main>
     </Fragment>
   );
@@ -501,6 +509,7 @@ fn import_and_export_in_browser_mode_are_critical() {
         "Navbar.tsx",
         Some(line_of(&navbar, "export default")),
     );
+    assert!(report.errors[1].message.contains("`window.Navbar = Navbar;`"), "{}", report.errors[1].message);
 }
 
 #[test]
@@ -512,13 +521,26 @@ fn an_undefined_component_in_browser_mode_is_critical() {
     assert_diag(error, DiagnosticKind::Reference, Severity::Critical, "App.tsx", Some(line_of(&app, "<Footer")));
     assert!(error.message.contains("<Footer>"), "{}", error.message);
 
-    // Defining it in any file, even one loaded later, fixes it.
+    // Each file is its own module: defining it in another file is not enough ...
     let footer = "function Footer({ year }) {\n  return <footer className=\"py-6\">© {year}</footer>;\n}\n";
+    let files =
+        [("Navbar.tsx", BROWSER_NAVBAR), ("StatCard.tsx", BROWSER_CARD), ("App.tsx", &app), ("Footer.tsx", footer)];
+    let error = only(&browser(&files).errors).clone();
+    assert_diag(&error, DiagnosticKind::Reference, Severity::Critical, "App.tsx", Some(line_of(&app, "<Footer")));
+    assert_eq!(
+        error.message,
+        "`<Footer>` is defined in Footer.tsx but each file is its own module: end Footer.tsx with \
+         `window.Footer = Footer;`."
+    );
+
+    // ... the file must put it on `window`, and then the file's place in the load order does not
+    // matter for a name read at render time.
+    let footer = format!("{footer}window.Footer = Footer;\n");
     let fixed = browser(&[
         ("Navbar.tsx", BROWSER_NAVBAR),
         ("StatCard.tsx", BROWSER_CARD),
         ("App.tsx", &app),
-        ("Footer.tsx", footer),
+        ("Footer.tsx", &footer),
     ]);
     assert_clean(&fixed);
 }

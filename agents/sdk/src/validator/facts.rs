@@ -9,23 +9,25 @@ use oxc::allocator::Allocator;
 use oxc::ast::ast::{
     AssignmentExpression, BindingIdentifier, CallExpression, Declaration, ExportDefaultDeclarationKind, Expression,
     ImportDeclarationSpecifier, ImportExpression, JSXAttribute, JSXAttributeName, JSXAttributeValue, JSXElement,
-    JSXElementName, JSXOpeningElement, NewExpression, ObjectProperty, Program, PropertyDefinition, Statement,
-    StringLiteral, TSType, TemplateLiteral, VariableDeclarator,
+    JSXElementName, JSXMemberExpression, JSXOpeningElement, NewExpression, ObjectProperty, Program, PropertyDefinition,
+    Statement, StringLiteral, TSType, TemplateLiteral, VariableDeclarator,
 };
 use oxc::ast_visit::{Visit, walk};
 use oxc::parser::Parser;
 use oxc::span::SourceType;
 use oxc::syntax::module_record::ModuleRecord;
 
+use super::flow::{self, TsSyntax};
 use super::secrets::{self, Exposure};
+use super::sharing::{self, Sharing};
 use crate::types::Severity;
 
 /// Beyond this, real code does not go; garbage this deep would overflow the parser's stack (1 MiB
 /// in a WebAssembly component) instead of failing cleanly.
 const MAX_BRACKET_DEPTH: usize = 128;
 
-/// The visitor stops descending here, for the same reason.
-const MAX_VISIT_DEPTH: u32 = 512;
+/// The visitors stop descending here, for the same reason.
+pub(crate) const MAX_VISIT_DEPTH: u32 = 512;
 
 const EVAL_MESSAGE: &str =
     "eval() runs arbitrary strings as code; parse data with JSON.parse or call the function directly.";
@@ -78,6 +80,8 @@ pub struct ModuleRequest {
 pub struct ModuleStatement {
     pub line: u32,
     pub is_import: bool,
+    /// The local names an `export` statement exports (`Card` for `export default function Card`).
+    pub names: Vec<String>,
 }
 
 #[derive(Default)]
@@ -105,18 +109,29 @@ pub struct ScriptFacts {
     pub requests: Vec<ModuleRequest>,
     pub module_statements: Vec<ModuleStatement>,
     pub exports: Exports,
-    /// Names declared at the top level: globals in browser mode.
-    pub top_level: BTreeSet<String>,
     /// Every name bound anywhere in the file (declarations, parameters, imports).
     pub bindings: BTreeSet<String>,
     pub components: Vec<ComponentUse>,
     /// `createRoot(…).render(…)`, `root.render(…)` after `createRoot`, or `ReactDOM.render(…)`.
     pub mounts_app: bool,
     pub findings: Vec<Finding>,
+    /// What the file shares with the others as a module of the browser preview (browser only).
+    pub sharing: Sharing,
+    /// TypeScript syntax the browser preview cannot run (browser only).
+    pub ts_syntax: Vec<TsSyntax>,
+}
+
+/// How a file will be compiled, which decides how it parses and what is collected.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// By extension, as Vite compiles it.
+    Vite,
+    /// Everything as TSX, as the browser preview's Babel reads every file with JSX and types.
+    Browser,
 }
 
 /// Parses `source` as the script `path` names; the facts, or every syntax error.
-pub fn analyse(path: &str, source: &str) -> Result<ScriptFacts, Vec<SyntaxError>> {
+pub fn analyse(path: &str, source: &str, dialect: Dialect) -> Result<ScriptFacts, Vec<SyntaxError>> {
     let lines = LineIndex::new(source);
     if let Some(offset) = too_deep_at(source) {
         return Err(vec![SyntaxError {
@@ -124,7 +139,10 @@ pub fn analyse(path: &str, source: &str) -> Result<ScriptFacts, Vec<SyntaxError>
             message: format!("Brackets nest deeper than {MAX_BRACKET_DEPTH} levels; split this code up."),
         }]);
     }
-    let source_type = SourceType::from_path(path).unwrap_or_else(|_| SourceType::tsx());
+    let source_type = match dialect {
+        Dialect::Vite => SourceType::from_path(path).unwrap_or_else(|_| SourceType::tsx()),
+        Dialect::Browser => SourceType::tsx(),
+    };
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, source, source_type).parse();
 
@@ -147,7 +165,12 @@ pub fn analyse(path: &str, source: &str) -> Result<ScriptFacts, Vec<SyntaxError>
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(collect(&parsed.program, &parsed.module_record, &lines))
+    let mut facts = collect(&parsed.program, &parsed.module_record, &lines);
+    if dialect == Dialect::Browser {
+        facts.sharing = sharing::collect(&parsed.program, &lines);
+        facts.ts_syntax = flow::scan(&parsed.program, source, &lines);
+    }
+    Ok(facts)
 }
 
 /// Finds where bracket nesting first exceeds the limit. Brackets inside strings and comments
@@ -172,16 +195,26 @@ fn too_deep_at(source: &str) -> Option<usize> {
 fn collect(program: &Program<'_>, record: &ModuleRecord<'_>, lines: &LineIndex) -> ScriptFacts {
     let mut requests = Vec::new();
     let mut module_statements = Vec::new();
-    let mut top_level = BTreeSet::new();
     for statement in &program.body {
-        top_level_names(statement, &mut top_level);
         if let Some(request) = static_request(statement, lines) {
             requests.push(request);
         }
         if statement.as_module_declaration().is_some() {
             let line = lines.line(span_start(statement));
             let is_import = matches!(statement, Statement::ImportDeclaration(_));
-            module_statements.push(ModuleStatement { line, is_import });
+            let mut names = BTreeSet::new();
+            if !is_import {
+                top_level_names(statement, &mut names);
+                if let Statement::ExportNamedDeclaration(export) = statement {
+                    names.extend(export.specifiers.iter().map(|s| s.local.name().to_string()));
+                }
+                if let Statement::ExportDefaultDeclaration(export) = statement
+                    && let Some(Expression::Identifier(id)) = export.declaration.as_expression()
+                {
+                    names.insert(id.name.to_string());
+                }
+            }
+            module_statements.push(ModuleStatement { line, is_import, names: names.into_iter().collect() });
         }
     }
 
@@ -194,11 +227,12 @@ fn collect(program: &Program<'_>, record: &ModuleRecord<'_>, lines: &LineIndex) 
         requests,
         module_statements,
         exports: exports(record),
-        top_level,
         bindings: visitor.bindings,
         components: visitor.components,
         mounts_app: visitor.direct_mount || (visitor.create_root && visitor.render_call),
         findings,
+        sharing: Sharing::default(),
+        ts_syntax: Vec::new(),
     }
 }
 
@@ -449,6 +483,10 @@ impl<'a> Visit<'a> for FactVisitor<'_> {
 
     fn visit_jsx_element(&mut self, it: &JSXElement<'a>) {
         self.guarded(|v| walk::walk_jsx_element(v, it));
+    }
+
+    fn visit_jsx_member_expression(&mut self, it: &JSXMemberExpression<'a>) {
+        self.guarded(|v| walk::walk_jsx_member_expression(v, it));
     }
 
     fn visit_ts_type(&mut self, it: &TSType<'a>) {

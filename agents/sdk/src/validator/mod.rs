@@ -7,8 +7,10 @@
 
 mod browser;
 mod facts;
+mod flow;
 mod paths;
 mod secrets;
+mod sharing;
 mod vite;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,18 +18,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::types::{
     Diagnostic, DiagnosticKind, ProjectFile, RuntimeTarget, Severity, ValidateRequest, ValidationReport,
 };
-use facts::ScriptFacts;
+use facts::{Dialect, ScriptFacts};
+pub(crate) use sharing::Sharing;
 
 /// Checks every file of `request` against the rules of its runtime target.
 pub fn validate(request: &ValidateRequest) -> ValidationReport {
     let (files, sent_paths) = project_files(&request.files);
+    let dialect = match request.target {
+        RuntimeTarget::Vite => Dialect::Vite,
+        RuntimeTarget::Browser => Dialect::Browser,
+    };
     let mut report = Report::default();
     let mut scripts = BTreeMap::new();
     let mut unparsed = Vec::new();
 
     for (path, source) in &files {
         if paths::is_script(path) {
-            match facts::analyse(path, source) {
+            match facts::analyse(path, source, dialect) {
                 Ok(facts) => {
                     for finding in &facts.findings {
                         report.push(
@@ -60,14 +67,23 @@ pub fn validate(request: &ValidateRequest) -> ValidationReport {
     // exports are taken on trust. Only the validated files' own problems are reported.
     let mut all_files = files.clone();
     let mut opaque_names = BTreeSet::new();
+    let mut opaque_paths = BTreeSet::new();
     for path in request.known_paths.iter().map(|p| paths::normalize(p)).filter(|p| !p.is_empty()) {
         let name = paths::file_name(&path).split('.').next().unwrap_or_default().to_string();
-        if let std::collections::btree_map::Entry::Vacant(slot) = all_files.entry(path) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = all_files.entry(path.clone()) {
             slot.insert("");
             opaque_names.insert(name);
+            opaque_paths.insert(path);
         }
     }
-    let project = Project { files: &all_files, scripts: &scripts, unparsed: &unparsed, opaque_names: &opaque_names };
+    let project = Project {
+        files: &all_files,
+        scripts: &scripts,
+        unparsed: &unparsed,
+        opaque_names: &opaque_names,
+        opaque_paths: &opaque_paths,
+        sent_paths: &sent_paths,
+    };
     match request.target {
         RuntimeTarget::Vite => vite::check(&project, &request.dependencies, &mut report),
         RuntimeTarget::Browser => browser::check(&project, &mut report),
@@ -108,16 +124,35 @@ struct Project<'a> {
     /// Sources of scripts that did not parse: their declarations are unknown, not absent.
     unparsed: &'a [&'a str],
     /// Base names of files known only by path; in browser mode each such file is assumed to define
-    /// the component it is named after, as the frontend names them.
+    /// the component it is named after and put it on `window`, as the frontend names them.
     opaque_names: &'a BTreeSet<String>,
+    /// Paths of the files known only by path.
+    opaque_paths: &'a BTreeSet<String>,
+    /// The path each file was sent as, by normalised path.
+    sent_paths: &'a BTreeMap<String, &'a str>,
 }
 
 impl Project<'_> {
+    /// A file as messages name it: as the client sent it.
+    fn display<'p>(&'p self, path: &'p str) -> &'p str {
+        self.sent_paths.get(path).copied().unwrap_or(path)
+    }
+
     /// A name that may be declared in a file we could not parse; blaming its users would only add
     /// noise to the syntax error that the fixer must repair first.
     fn maybe_declared_in_unparsed(&self, name: &str) -> bool {
         self.unparsed.iter().any(|source| source.contains(name)) || self.opaque_names.contains(name)
     }
+}
+
+/// A path as the validator keys it (`./src//App.tsx` → `src/App.tsx`).
+pub(crate) fn normalize_path(path: &str) -> String {
+    paths::normalize(path)
+}
+
+/// What a script shares with the others in the browser preview, or `None` if it does not parse.
+pub(crate) fn sharing_of(path: &str, source: &str) -> Option<Sharing> {
+    facts::analyse(path, source, Dialect::Browser).ok().map(|facts| facts.sharing)
 }
 
 #[derive(Default)]
