@@ -44,6 +44,10 @@ export default defineConfig({
   base: normalizeBase(env.BLINK_BASE),
   cacheDir: env.BLINK_CACHE_DIR || path.resolve(root, 'node_modules/.vite'),
   plugins: [react(), tailwindcss()],
+  // Every source file is an ES module, as each file is a module script in the frontend's
+  // in-browser preview. A file without import or export (how `browser`-target files are written)
+  // would otherwise be taken for CommonJS, and its JSX compiled to a `require()` no browser has.
+  oxc: { sourceType: 'module' },
   resolve: {
     alias: { '@': path.resolve(root, 'src') },
   },

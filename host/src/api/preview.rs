@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use blink_agent_sdk::RuntimeTarget;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -25,6 +26,8 @@ struct PreviewBody {
     project_id: String,
     #[serde(default)]
     files: BTreeMap<String, String>,
+    /// `browser` or `vite`; without it, inferred from the files (see [`infer_target`]).
+    target: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,11 +92,28 @@ pub async fn preview(
     let body: PreviewBody = parse(&body, r#"{"projectId": "…", "files": {"App.tsx": "…"}}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     tracing::debug!(project = %body.project_id, elapsed_us = started.elapsed().as_micros() as u64, "preview claimed");
+    let target = match body.target.as_deref() {
+        None => infer_target(&body.files),
+        Some(t) => RuntimeTarget::parse(t).ok_or_else(|| {
+            ApiError::bad_request("invalid_target", format!("target {t:?} is neither \"browser\" nor \"vite\""))
+        })?,
+    };
     let previews = previews(&state)?;
-    previews.preview(&body.project_id, &user.id, &body.files).await?;
+    previews.preview(&body.project_id, &user.id, &body.files, target).await?;
     let (scheme, host) = origin(&headers);
     let url = previews.preview_url(&body.project_id, scheme, host);
     Ok(Json(json!({ "previewUrl": url })).into_response())
+}
+
+/// The target files were written for when the caller does not say: an `App.tsx` that mounts
+/// itself and exports nothing is the `browser` target's (the frontend's in-browser preview, which
+/// loads no entry of its own); anything else is a Vite project, whose template entry imports `App`.
+fn infer_target(files: &BTreeMap<String, String>) -> RuntimeTarget {
+    let app = files.get("App.tsx").or_else(|| files.get("src/App.tsx"));
+    match app {
+        Some(code) if !code.contains("export ") && code.contains("createRoot(") => RuntimeTarget::Browser,
+        _ => RuntimeTarget::Vite,
+    }
 }
 
 pub async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
@@ -137,5 +157,23 @@ pub async fn paths_disabled() -> ApiError {
         message: "Previews are served on their own host names here, not under /preview/; open the previewUrl \
                   /api/preview returned."
             .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(app: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("App.tsx".to_string(), app.to_string())])
+    }
+
+    #[test]
+    fn the_target_is_inferred_from_how_app_starts() {
+        let browser =
+            "function App() { return <p/>; }\nReactDOM.createRoot(document.getElementById('root')).render(<App />);";
+        assert_eq!(infer_target(&files(browser)), RuntimeTarget::Browser);
+        assert_eq!(infer_target(&files("export default function App() { return <p/>; }")), RuntimeTarget::Vite);
+        assert_eq!(infer_target(&BTreeMap::new()), RuntimeTarget::Vite);
     }
 }

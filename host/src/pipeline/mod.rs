@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use blink_agent_sdk::{
-    self as sdk, ChatMessage, FixRequest, GenerateRequest, LlmError, PlanRequest, PlanStep, ProjectFile, RuntimeTarget,
-    StepAction, StreamChannel, ValidateRequest, ValidationReport,
+    self as sdk, ChatMessage, Diagnostic, DiagnosticKind, FixRequest, GenerateRequest, LlmError, PlanRequest, PlanStep,
+    ProjectFile, RuntimeTarget, Severity, StepAction, StreamChannel, ValidateRequest, ValidationReport,
 };
 use futures::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
@@ -276,7 +276,9 @@ impl Run<'_> {
         self.send(Event::phase(Phase::Validating, events::VALIDATING));
         let deleted: Vec<String> =
             plan.steps.iter().filter(|s| s.action == StepAction::Delete).map(|s| s.path.clone()).collect();
+        let mut shared = self.share_names(&mut written, &deleted);
         let mut report = self.validate(&written, &deleted, &plan).await?;
+        report.warnings.extend(shared.iter().cloned());
         let rounds = self.pipeline.limits.max_fix_rounds;
         let mut round = 0;
         loop {
@@ -311,7 +313,9 @@ impl Run<'_> {
             for file in fixed {
                 upsert(&mut written, file);
             }
-            let next = self.validate(&written, &deleted, &plan).await?;
+            shared.extend(self.share_names(&mut written, &deleted));
+            let mut next = self.validate(&written, &deleted, &plan).await?;
+            next.warnings.extend(shared.iter().cloned());
             let progress = next.errors.len() < report.errors.len();
             report = next;
             if !progress && !report.errors.is_empty() {
@@ -432,6 +436,32 @@ impl Run<'_> {
             upsert(&mut files, file.clone());
         }
         files
+    }
+
+    /// For the `browser` target, where each file is its own module: puts on `window` what one
+    /// file defines and another uses. The repair is mechanical, so the host makes it rather than
+    /// spend a model round on it, and says so in a warning per file.
+    fn share_names(&self, written: &mut Vec<ProjectFile>, deleted: &[String]) -> Vec<Diagnostic> {
+        if self.request.target != RuntimeTarget::Browser {
+            return Vec::new();
+        }
+        let mut notes = Vec::new();
+        for shared in sdk::browser::share_through_window(&self.project_after(written, deleted)) {
+            let lines: Vec<String> = shared.names.iter().map(|name| format!("`window.{name} = {name};`")).collect();
+            notes.push(Diagnostic {
+                kind: DiagnosticKind::Reference,
+                file: shared.path.clone(),
+                line: None,
+                message: format!(
+                    "Other files use what {} defines, and each file is its own module: the host added {}.",
+                    shared.path,
+                    lines.join(" ")
+                ),
+                severity: Severity::Minor,
+            });
+            upsert(written, ProjectFile { path: shared.path, content: shared.content });
+        }
+        notes
     }
 
     async fn validate(

@@ -6,6 +6,7 @@
 //! restart (the backend finds them by label). Files live in the project's workspace on the host;
 //! the sandbox mounts it, so an update is a write on the host that Vite's watcher turns into HMR.
 
+mod entry;
 pub mod registry;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use blink_agent_sdk::RuntimeTarget;
 use blink_sandbox::{SandboxBackend, SandboxError, SandboxSpec};
 use tokio::sync::broadcast;
 
@@ -263,13 +265,15 @@ impl Previews {
         }
     }
 
-    /// Writes the files, starts the project's sandbox if it is not running, installs new
+    /// Writes the files (and, for the `browser` target, the entry that runs them as the
+    /// frontend's preview does), starts the project's sandbox if it is not running, installs new
     /// packages, and returns once the dev server answers.
     pub async fn preview(
         &self,
         project: &str,
         owner: &str,
         files: &BTreeMap<String, String>,
+        target: RuntimeTarget,
     ) -> Result<SocketAddr, PreviewError> {
         let entry = self.entry(project);
         let _guard = self.workspaces.lock(project).await;
@@ -284,9 +288,13 @@ impl Previews {
         }
         let workspaces = self.workspaces.clone();
         let (owned_project, owned_files) = (project.to_string(), files.clone());
-        let applied = tokio::task::spawn_blocking(move || workspaces.apply(&owned_project, &owned_files))
-            .await
-            .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
+        let applied = tokio::task::spawn_blocking(move || {
+            let applied = workspaces.apply(&owned_project, &owned_files)?;
+            write_entry(&workspaces, &owned_project, Some(target))?;
+            Ok::<_, WorkspaceError>(applied)
+        })
+        .await
+        .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
         let elapsed_us = started.elapsed().as_micros() as u64;
         tracing::debug!(
             project,
@@ -547,9 +555,14 @@ impl Previews {
             entry.touch();
             let workspaces = self.workspaces.clone();
             let owned = project.to_string();
-            tokio::task::spawn_blocking(move || workspaces.ensure(&owned))
-                .await
-                .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
+            // A run may have added or removed files since the last preview: a `browser` entry
+            // must load the files the project has now.
+            tokio::task::spawn_blocking(move || {
+                workspaces.ensure(&owned)?;
+                write_entry(&workspaces, &owned, None)
+            })
+            .await
+            .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
             self.start(project, &entry).await?;
             self.install_if_needed(project, &entry).await?;
         }
@@ -840,6 +853,42 @@ fn keep_build(
 }
 
 /// A build's size as the seed reports it: `"245KB"`.
+/// Writes the dev server's entry for `target`: the `browser` entry from the project's files, or
+/// the template's own entry back when a `browser` project becomes a Vite one. `None` keeps the
+/// kind the project has and only brings a `browser` entry up to date. Unchanged files are not
+/// written again, so Vite sees no change and reloads nothing.
+fn write_entry(workspaces: &Workspaces, project: &str, target: Option<RuntimeTarget>) -> Result<(), WorkspaceError> {
+    let current = workspaces.read_small(project, entry::ENTRY, 1 << 20)?;
+    let generated = current.as_deref().is_some_and(entry::is_generated);
+    let posted = workspaces.posted(project)?;
+    let wanted = match target {
+        Some(RuntimeTarget::Browser) => {
+            // A project that posts its own entry keeps it.
+            if posted.iter().any(|p| p == entry::ENTRY) {
+                return Ok(());
+            }
+            write_if_changed(workspaces, project, entry::GLOBALS, entry::GLOBALS_SOURCE)?;
+            entry::browser_entry(&posted)
+        }
+        None if generated => entry::browser_entry(&posted),
+        Some(RuntimeTarget::Vite) if generated => {
+            crate::workspace::template_file(entry::ENTRY).unwrap_or_default().to_string()
+        }
+        _ => return Ok(()),
+    };
+    if current.as_deref() != Some(wanted.as_bytes()) {
+        workspaces.write_internal(project, entry::ENTRY, wanted.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_if_changed(workspaces: &Workspaces, project: &str, path: &str, content: &str) -> Result<(), WorkspaceError> {
+    if workspaces.read_small(project, path, 1 << 20)?.as_deref() != Some(content.as_bytes()) {
+        workspaces.write_internal(project, path, content.as_bytes())?;
+    }
+    Ok(())
+}
+
 pub fn human_size(bytes: u64) -> String {
     format!("{}KB", (bytes as f64 / 1024.0).round() as u64)
 }
