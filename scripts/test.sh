@@ -21,6 +21,8 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The conformance test serves the frontend's preview libraries, installed from npm.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # The deploy tests read objects back with the AWS CLI, installed from PyPI into a venv.
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if ((${#missing[@]})); then
@@ -51,6 +53,19 @@ if ! command -v aws >/dev/null 2>&1; then
   python3 -m venv "$tools/aws"
   "$tools/aws/bin/pip" install --quiet --disable-pip-version-check awscli
 fi
+# The libraries today's frontend loads from CDNs into its preview, at its versions, for the
+# conformance test (tests/conformance/preview); installed again only when the lockfile changed.
+# `installed.json` is the lockfile of the last install that finished, so an interrupted one is redone.
+preview_libs="$tools/preview-libs"
+if ! cmp -s tests/conformance/preview/package-lock.json "$preview_libs/installed.json"; then
+  log "installing the preview libraries"
+  rm -rf "$preview_libs"
+  mkdir -p "$preview_libs"
+  cp tests/conformance/preview/package.json tests/conformance/preview/package-lock.json "$preview_libs/"
+  npm ci --prefix "$preview_libs" --ignore-scripts --no-audit --no-fund --loglevel=error
+  cp tests/conformance/preview/package-lock.json "$preview_libs/installed.json"
+fi
+export BLINK_PREVIEW_LIBS="$preview_libs/node_modules"
 
 log "PostgreSQL"
 # The Debian cluster, started if it is not running; a role for the tests that may create databases.

@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
+use blink_test_support::browser::Browser;
 use blink_test_support::fake_dns::FakeDns;
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
 use blink_test_support::sites::{complete, site};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
@@ -402,157 +403,6 @@ async fn a_new_package_is_installed_through_the_registry_proxy() {
     let (status, body) = post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": files })).await;
     assert_eq!((status, body["error"].clone()), (422, json!("install_failed")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("blink-no-such-package-4d1c"), "{body}");
-}
-
-/// A headless Chromium driven over the DevTools protocol: just enough to load a page, read its
-/// DOM, and see every request it made.
-struct Browser {
-    child: tokio::process::Child,
-    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    next_id: u64,
-    /// Requests that failed or answered 4xx/5xx, as "url: reason".
-    failures: Vec<String>,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn launch() -> Self {
-        use tokio::io::AsyncBufReadExt;
-        let profile = tempfile::tempdir().unwrap();
-        let mut child = tokio::process::Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("Debian's chromium is needed for the browser test (scripts/test.sh installs it)");
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let browser_ws = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                    return url.trim().to_string();
-                }
-            }
-            panic!("chromium exited before listening");
-        })
-        .await
-        .expect("chromium's DevTools endpoint");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let port = browser_ws.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
-        let targets: Value =
-            reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await.unwrap().json().await.unwrap();
-        let page = targets.as_array().unwrap().iter().find(|t| t["type"] == "page").expect("a page target");
-        let (socket, _) =
-            tokio_tungstenite::connect_async(page["webSocketDebuggerUrl"].as_str().unwrap()).await.unwrap();
-        let mut browser = Self { child, socket, next_id: 0, failures: Vec::new(), _profile: profile };
-        browser.call("Network.enable", json!({})).await;
-        browser.call("Page.enable", json!({})).await;
-        browser
-    }
-
-    /// Sends a command and returns its result, noting failed requests among the events on the way.
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        let message = json!({ "id": id, "method": method, "params": params }).to_string();
-        self.socket.send(tokio_tungstenite::tungstenite::Message::text(message)).await.unwrap();
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
-                .await
-                .expect("chromium answers")
-                .unwrap()
-                .unwrap();
-            let Ok(text) = message.into_text() else { continue };
-            let value: Value = serde_json::from_str(&text).unwrap_or_default();
-            if value["id"] == id {
-                return value["result"].clone();
-            }
-            self.note(&value);
-        }
-    }
-
-    fn note(&mut self, event: &Value) {
-        let params = &event["params"];
-        match event["method"].as_str() {
-            Some("Network.loadingFailed") => {
-                self.failures.push(format!("{}: {}", params["requestId"], params["errorText"]));
-            }
-            Some("Network.responseReceived") => {
-                let status = params["response"]["status"].as_u64().unwrap_or(0);
-                if status >= 400 {
-                    self.failures.push(format!("{}: HTTP {status}", params["response"]["url"]));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    async fn eval(&mut self, expression: &str) -> Value {
-        let result = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true })).await;
-        result["result"]["value"].clone()
-    }
-
-    /// Opens `url` and waits until the page shows `needle`. Chromium aborts a page's requests with
-    /// `ERR_NETWORK_CHANGED` when an interface comes or goes on the machine (Docker adding one for
-    /// another test's sandbox); that says nothing about the preview, so such a load is tried again.
-    async fn open(&mut self, url: &str, needle: &str) {
-        for _ in 0..3 {
-            self.call("Page.navigate", json!({ "url": url })).await;
-            if self.text_within(needle).await.is_ok() {
-                return;
-            }
-            if !self.failures.iter().any(|f| f.contains("ERR_NETWORK_CHANGED")) {
-                break;
-            }
-            self.failures.clear();
-        }
-        self.wait_for_text(needle).await;
-    }
-
-    /// Waits until the page's text contains `needle`.
-    async fn wait_for_text(&mut self, needle: &str) -> String {
-        match self.text_within(needle).await {
-            Ok(text) => text,
-            Err(text) => {
-                panic!("the page never showed {needle:?}; it shows {text:?}; failed requests: {:?}", self.failures)
-            }
-        }
-    }
-
-    /// The page's text once it contains `needle`, or what it showed after 15 s.
-    async fn text_within(&mut self, needle: &str) -> Result<String, String> {
-        let mut text = String::new();
-        for _ in 0..150 {
-            text = self
-                .eval("document.body ? document.body.innerText : ''")
-                .await
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if text.contains(needle) {
-                return Ok(text);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(text)
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
 }
 
 #[tokio::test]

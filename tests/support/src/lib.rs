@@ -2,11 +2,13 @@
 //! `blink` binary under test, the SSE reader that follows the frontend's rules, and hostile
 //! components.
 
+pub mod browser;
 pub mod db;
 pub mod fake_cloudflare;
 pub mod fake_dns;
 pub mod fake_github;
 pub mod fake_llm;
+pub mod frontend_preview;
 pub mod git_server;
 pub mod host;
 pub mod jwt;
