@@ -57,7 +57,7 @@ fn navbar_steps() -> Value {
 }
 
 const BROWSER_NAVBAR_BROKEN: &str = "function Navbar() {\n  return (\n    <nav className=\"p-4 bg-slate-900 text-white\">\n      <Logo />\n      <span>My site</span>\n    </nav>\n  );\n}\n";
-const BROWSER_NAVBAR_FIXED: &str = "function Navbar() {\n  return (\n    <nav className=\"p-4 bg-slate-900 text-white\">\n      <span>My site</span>\n    </nav>\n  );\n}\n";
+const BROWSER_NAVBAR_FIXED: &str = "function Navbar() {\n  return (\n    <nav className=\"p-4 bg-slate-900 text-white\">\n      <span>My site</span>\n    </nav>\n  );\n}\n\nwindow.Navbar = Navbar;\n";
 const BROWSER_APP: &str = "function App() {\n  const [count, setCount] = React.useState(0);\n  return (\n    <div>\n      <Navbar />\n      <button onClick={() => setCount(count + 1)}>{count}</button>\n    </div>\n  );\n}\n\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n";
 
 const VITE_NAVBAR_BROKEN: &str = "import Logo from './Logo';\n\nexport default function Navbar() {\n  return (\n    <nav className=\"p-4\">\n      <Logo />\n      <span>My site</span>\n    </nav>\n  );\n}\n";
@@ -159,7 +159,17 @@ async fn two_file_change_with_one_fix_round(
     assert_eq!(result["conversational"], false);
     assert_eq!(result["intent"], "add a navbar");
     assert_eq!(result["deletedFiles"], json!([]));
-    assert_eq!(result["warnings"], json!([]));
+    if target == "browser" {
+        // The model forgot to put Navbar on window for App.tsx; the host did it, and says so.
+        let warnings = result["warnings"].as_array().unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert_eq!((&warnings[0]["file"], &warnings[0]["type"]), (&json!("Navbar.tsx"), &json!("reference")));
+        assert!(warnings[0]["message"].as_str().unwrap().contains("`window.Navbar = Navbar;`"), "{warnings:#?}");
+        let repaired = &llm.received().into_iter().find(|r| r.text().contains("Problems to fix")).unwrap();
+        assert!(repaired.text().contains("window.Navbar = Navbar;"), "the fixer saw the file before the repair");
+    } else {
+        assert_eq!(result["warnings"], json!([]));
+    }
     assert_eq!(
         result["files"],
         json!([{ "path": "Navbar.tsx", "content": navbar_fixed }, { "path": "App.tsx", "content": app }])

@@ -313,7 +313,11 @@ impl Run<'_> {
             for file in fixed {
                 upsert(&mut written, file);
             }
-            shared.extend(self.share_names(&mut written, &deleted));
+            for note in self.share_names(&mut written, &deleted) {
+                if !shared.contains(&note) {
+                    shared.push(note);
+                }
+            }
             let mut next = self.validate(&written, &deleted, &plan).await?;
             next.warnings.extend(shared.iter().cloned());
             let progress = next.errors.len() < report.errors.len();
