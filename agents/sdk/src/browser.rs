@@ -281,6 +281,18 @@ pub struct Shared {
 /// Script files as the frontend names them; a data or style file is not a module to share from.
 const SCRIPT_EXTENSIONS: &[&str] = &[".tsx", ".ts", ".jsx", ".js"];
 
+/// Script files larger than this are left alone by the repair: no generated file comes near it,
+/// and with [`ANALYSIS_STACK_BYTES`] it bounds the parser's recursion.
+const MAX_FILE_BYTES: usize = 512 * 1024;
+
+/// oxc's parser recurses once per link of an unbracketed chain (`a = b = …`, `a ? b : c ? …`,
+/// `() => () => …`): a few thousand links overflow a 1 MiB stack, and on a native thread an
+/// overflow aborts the whole host. The repair runs natively in the host, so it parses on a thread
+/// with room for any chain a file under [`MAX_FILE_BYTES`] can hold (the stack is reserved, not
+/// committed, until used).
+#[cfg(not(target_family = "wasm"))]
+const ANALYSIS_STACK_BYTES: usize = 256 * 1024 * 1024;
+
 /// The mechanical repair of the commonest cross-file mistake: for every name declared at the top
 /// level of a file (function, class, `const`/`let`/`var`) that another script file uses without
 /// declaring it, and that no file puts on `window`, appends `window.Name = Name;` to the declaring
@@ -288,8 +300,27 @@ const SCRIPT_EXTENSIONS: &[&str] = &[".tsx", ".ts", ".jsx", ".js"];
 /// React;`) are not shared: each file takes them from the library itself.
 ///
 /// Returns only the files it changed, sorted by path. Files that do not parse are left alone, as
-/// are non-script files. Pure, deterministic and total.
+/// are non-script files and files over 512 KiB. Pure, deterministic and total.
 pub fn share_through_window(files: &[ProjectFile]) -> Vec<Shared> {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        let on_a_large_stack = std::thread::scope(|scope| {
+            let thread =
+                std::thread::Builder::new().name("share-through-window".into()).stack_size(ANALYSIS_STACK_BYTES);
+            thread.spawn_scoped(scope, || share(files)).ok().map(|handle| handle.join())
+        });
+        match on_a_large_stack {
+            Some(Ok(shared)) => return shared,
+            // The analysis does not panic; if it ever did, sharing nothing is the safe answer.
+            Some(Err(_)) => return Vec::new(),
+            // No thread to be had: the caller's stack is the only one left.
+            None => {}
+        }
+    }
+    share(files)
+}
+
+fn share(files: &[ProjectFile]) -> Vec<Shared> {
     // A later file with the same path replaces an earlier one, as it would on disk.
     let mut by_path: BTreeMap<String, &ProjectFile> = BTreeMap::new();
     for file in files {
@@ -300,6 +331,7 @@ pub fn share_through_window(files: &[ProjectFile]) -> Vec<Shared> {
     }
     let parsed: Vec<(&str, &ProjectFile, validator::Sharing)> = by_path
         .iter()
+        .filter(|(_, file)| file.content.len() <= MAX_FILE_BYTES)
         .filter_map(|(path, file)| {
             validator::sharing_of(path, &file.content).map(|sharing| (path.as_str(), *file, sharing))
         })

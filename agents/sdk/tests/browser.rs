@@ -634,3 +634,21 @@ fn deep_chains_stay_within_the_stack() {
         let _ = share_through_window(&project_files(&files));
     }
 }
+
+/// The repair runs natively in the host, where a stack overflow would abort the process: chains
+/// that overflow the parser on an ordinary thread's stack must not.
+#[test]
+fn the_repair_survives_chains_that_overflow_an_ordinary_stack() {
+    let chains = [
+        format!("x = {}1;", "y = ".repeat(20_000)),
+        format!("const x = a ? {}1 : 2;", "b ? ".repeat(20_000)),
+        format!("const x = {}1;", "() => ".repeat(20_000)),
+    ];
+    for chain in &chains {
+        let files = [("Chain.tsx", chain.as_str()), ("App.tsx", APP_USING_CARD)];
+        assert_eq!(share_through_window(&project_files(&files)), []);
+    }
+    // Too large to be a generated file: left alone, whatever it holds.
+    let huge = format!("function Card() {{ return <i />; }}\n// {}\n", "x".repeat(600 * 1024));
+    assert_eq!(share_through_window(&project_files(&[("Card.tsx", &huge), ("App.tsx", APP_USING_CARD)])), []);
+}
