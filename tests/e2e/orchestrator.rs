@@ -618,3 +618,82 @@ async fn a_recorded_run_replays_with_no_model_behind() {
     assert_eq!(error_code(&events).as_deref(), Some("llm_unavailable"));
     assert!(of_type(&events, "error")[0]["message"].as_str().unwrap().contains("no recorded answer"), "{events:#?}");
 }
+
+/// What a model writes for the `browser` target when it slips the way models do: components and
+/// data defined in one file and used in another, with nothing put on `window`, and a TypeScript
+/// type argument the frontend's Babel reads as a comparison.
+const DASHBOARD_SLIPPED: &str = "function Dashboard() {\n  const [shown] = React.useState<number>(ITEMS.length);\n  return <section>{ITEMS.map((item) => <StatCard key={item} label={item} />)}<p>Total: {shown}</p></section>;\n}\n";
+const DASHBOARD_FIXED: &str = "function Dashboard() {\n  const [shown] = React.useState(ITEMS.length);\n  return <section>{ITEMS.map((item) => <StatCard key={item} label={item} />)}<p>Total: {shown}</p></section>;\n}\n";
+const STAT_CARD: &str = "function StatCard({ label }) {\n  return <div className=\"rounded p-4\">{label}</div>;\n}\n";
+const ITEMS_FILE: &str = "const ITEMS = ['Revenue', 'Users', 'Churn'];\n";
+const DASHBOARD_APP: &str = "function App() {\n  return <main><h1>Metrics</h1><Dashboard /></main>;\n}\n\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n";
+
+#[tokio::test]
+async fn a_browser_run_whose_files_cross_files_renders_in_the_frontends_preview() {
+    use blink_test_support::browser::Browser;
+    use blink_test_support::frontend_preview::FrontendPreview;
+    use std::collections::BTreeMap;
+
+    let steps = json!([
+        { "id": 1, "action": "create", "target": "items", "path": "items.ts", "description": "The metric names.", "priority": "critical" },
+        { "id": 2, "action": "create", "target": "StatCard", "path": "StatCard.tsx", "description": "One metric.", "priority": "critical" },
+        { "id": 3, "action": "create", "target": "Dashboard", "path": "Dashboard.tsx", "description": "A StatCard per item and the total.", "priority": "critical" },
+        { "id": 4, "action": "modify", "target": "App", "path": "App.tsx", "description": "Render Dashboard.", "priority": "normal" },
+    ]);
+    let llm = FakeLlm::start(vec![
+        Rule::text(&["thinking out loud"], THINKING),
+        Rule::text(&["You plan changes"], plan_json(steps)),
+        Rule::text(&["Problems to fix", "Dashboard.tsx"], fenced(DASHBOARD_FIXED)),
+        Rule::text(&["Your part:\n- create items.ts"], fenced(ITEMS_FILE)),
+        Rule::text(&["Your part:\n- create StatCard.tsx"], fenced(STAT_CARD)),
+        Rule::text(&["Your part:\n- create Dashboard.tsx"], fenced(DASHBOARD_SLIPPED)),
+        Rule::text(&["Your part:\n- modify App.tsx"], fenced(DASHBOARD_APP)),
+    ])
+    .await;
+    let blink = blink_with(&llm, &[]).await;
+    let old_app = "function App() {\n  return <div>Hello</div>;\n}\nReactDOM.createRoot(document.getElementById('root')).render(<App />);\n";
+    let body = json!({
+        "messages": [{ "role": "user", "content": "Show my metrics on a dashboard" }],
+        "files": { "App.tsx": old_app },
+    });
+    let events = orchestrate(&blink, &body).await;
+    let result = events.last().unwrap();
+    assert_eq!(result["type"], "result", "{events:#?}");
+    let validations = of_type(&events, "validation");
+    let first_errors = validations[0]["errors"].as_array().unwrap();
+    assert!(
+        first_errors.iter().any(|e| e["file"] == "Dashboard.tsx" && e["type"] == "syntax"),
+        "the type argument was not reported: {first_errors:#?}"
+    );
+    assert_eq!(validations.last().unwrap()["errors"], json!([]), "{validations:#?}");
+
+    let delivered: BTreeMap<String, String> = result["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_string(), f["content"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(delivered.len(), 4, "{delivered:#?}");
+    let raw: BTreeMap<String, String> = [
+        ("items.ts", ITEMS_FILE),
+        ("StatCard.tsx", STAT_CARD),
+        ("Dashboard.tsx", DASHBOARD_FIXED),
+        ("App.tsx", DASHBOARD_APP),
+    ]
+    .into_iter()
+    .map(|(p, c)| (p.to_string(), c.to_string()))
+    .collect();
+
+    // The frontend's own preview document, over the libraries at its versions: what the model wrote
+    // crashes there, what the host delivered renders.
+    let preview = FrontendPreview::start().await;
+    let mut browser = Browser::launch().await;
+    let before = preview.render(&mut browser, &raw, "Total: 3").await;
+    assert!(!before.shown, "the files as the model wrote them should not render: {before:?}");
+    assert!(before.errors.iter().any(|e| e.contains("is not defined")), "{before:?}");
+    let after = preview.render(&mut browser, &delivered, "Total: 3").await;
+    assert!(after.shown, "the delivered files do not render in the frontend's preview: {after:?}");
+    for label in ["Revenue", "Users", "Churn", "Metrics"] {
+        assert!(after.text.contains(label), "{label} missing from {:?}", after.text);
+    }
+}
