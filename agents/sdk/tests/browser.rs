@@ -290,13 +290,18 @@ fn a_name_read_at_load_from_a_file_loaded_later_is_an_error() {
     let zeta = "function Zeta() { return <u>z</u>; }\n";
     let alpha = "const badge = <Zeta />;\nfunction Alpha() { return <i>{badge}</i>; }\nwindow.Alpha = Alpha;\n";
     let app = format!("function App() {{\n  return <Alpha />;\n}}\n{MOUNT}");
-    let error = only(&browser(&[("Alpha.tsx", alpha), ("Zeta.tsx", zeta), ("App.tsx", &app)]).errors).clone();
-    assert!(
-        error.message.contains("end Zeta.tsx with `window.Zeta = Zeta;`")
-            && error.message.contains("read it inside the component"),
-        "{}",
-        error.message
-    );
+    // The error is on the first use, and says both even when that use is at render time.
+    let render_first = "function Alpha() { return <Zeta />; }\nconst badge = <Zeta />;\nwindow.Alpha = Alpha;\n";
+    for alpha in [alpha, render_first] {
+        let error = only(&browser(&[("Alpha.tsx", alpha), ("Zeta.tsx", zeta), ("App.tsx", &app)]).errors).clone();
+        assert_eq!(error.line, Some(1));
+        assert!(
+            error.message.contains("end Zeta.tsx with `window.Zeta = Zeta;`")
+                && error.message.contains("read it inside the component"),
+            "{}",
+            error.message
+        );
+    }
 }
 
 #[test]

@@ -211,11 +211,11 @@ fn uses(project: &Project<'_>, names: &Names<'_>, path: &str, facts: &ScriptFact
         }
         if let Some(declarer) = names.first_declarer(name, path) {
             if reported.insert((name, "window")) {
-                let later = if name_use.at_load && names.loads_after(declarer, path) {
+                let read_at_load = facts.sharing.uses.iter().any(|other| other.name == name && other.at_load);
+                let later = if read_at_load && names.loads_after(declarer, path) {
                     format!(
                         "; and since the preview runs {shown} first, read it inside the component, not at the top \
-                         level of {shown}",
-                        shown = shown
+                         level of {shown}"
                     )
                 } else {
                     String::new()
