@@ -243,6 +243,7 @@ const DEV_SERVER_STATE: &str = r#"(function () {
     message = ((body && body.textContent) || overlay.textContent || '').trim() || 'Vite error overlay';
   }
   return {
+    href: location.href,
     loaded: document.readyState === 'complete',
     text: root ? root.innerText : '',
     overlay: message,
@@ -340,12 +341,12 @@ impl DevServer {
         for _ in 0..3 {
             browser.failures.clear();
             browser.navigate(&url).await;
-            let run = watch_dev_server(browser, &case.shows).await;
+            let run = watch_dev_server(browser, &url, &case.shows).await;
             // Leave the page before the next case's files arrive, so that no hot update of this
             // page runs meanwhile.
             browser.navigate("about:blank").await;
             if !browser.failures.iter().any(|f| f.contains("ERR_NETWORK_CHANGED")) {
-                return run;
+                return run.unwrap_or_else(|| panic!("the dev server page {url} never opened: {:?}", browser.failures));
             }
         }
         panic!("Chromium aborted the dev server's requests three times (ERR_NETWORK_CHANGED)\n{}", self.blink.log());
@@ -395,13 +396,21 @@ impl DevServer {
     }
 }
 
-/// Polls a dev server page until its verdict is sure.
-async fn watch_dev_server(browser: &mut Browser, expect_text: &str) -> Run {
+/// Polls the dev server page at `url` until its verdict is sure; `None` if the page never opened.
+async fn watch_dev_server(browser: &mut Browser, url: &str, expect_text: &str) -> Option<Run> {
     let started = Instant::now();
     let (mut loaded_at, mut text_at) = (None, None);
     loop {
         let state = browser.eval(DEV_SERVER_STATE).await;
         let now = Instant::now();
+        // Until the navigation commits, the poll may still reach the blank page before.
+        if !state["href"].as_str().unwrap_or_default().starts_with(url) {
+            if now.duration_since(started) > DEV_SERVER_TIMEOUT {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         let text = state["text"].as_str().unwrap_or_default().to_string();
         if state["loaded"] == Value::Bool(true) {
             loaded_at.get_or_insert(now);
@@ -427,7 +436,7 @@ async fn watch_dev_server(browser: &mut Browser, expect_text: &str) -> Run {
             let failed: Vec<String> =
                 browser.failures.iter().filter(|f| !f.contains("ERR_NETWORK_CHANGED")).cloned().collect();
             errors.extend(failed.into_iter().map(|f| format!("failed request {f}")));
-            return Run { shown: has_text && errors.is_empty(), error: errors.first().cloned(), text };
+            return Some(Run { shown: has_text && errors.is_empty(), error: errors.first().cloned(), text });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -162,6 +162,8 @@
   window.__previewState = function () {
     var root = frame.contentDocument && frame.contentDocument.getElementById('root');
     return {
+      // Which case this is, so that a poll that still reaches the page before is told apart.
+      page: location.pathname,
       loaded: state.loaded,
       text: root ? root.innerText : '',
       errors: state.errors.slice(),

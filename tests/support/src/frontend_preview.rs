@@ -110,26 +110,36 @@ impl FrontendPreview {
             self.shared.cases.lock().unwrap().insert(id, embedded.clone());
             browser.failures.clear();
             browser.navigate(&format!("{}/case/{id}", self.url)).await;
-            let rendered = watch(browser, expect_text).await;
+            let page = format!("/case/{id}");
+            let rendered = watch(browser, &page, expect_text).await;
             self.shared.cases.lock().unwrap().remove(&id);
             let missing = std::mem::take(&mut *self.shared.missing.lock().unwrap());
             assert!(missing.is_empty(), "the preview libraries lack {missing:?}; is BLINK_PREVIEW_LIBS complete?");
             if browser.failures.iter().any(|f| f.contains("ERR_NETWORK_CHANGED")) {
                 continue;
             }
-            return rendered;
+            return rendered.unwrap_or_else(|| panic!("the preview page {page} never opened: {:?}", browser.failures));
         }
         panic!("Chromium aborted the preview's requests three times (ERR_NETWORK_CHANGED)");
     }
 }
 
-/// Polls the harness until the verdict is sure (see [`FrontendPreview::render`]).
-async fn watch(browser: &mut Browser, expect_text: &str) -> Rendered {
+/// Polls the harness page at `page` until the verdict is sure (see [`FrontendPreview::render`]);
+/// `None` if the page never opened.
+async fn watch(browser: &mut Browser, page: &str, expect_text: &str) -> Option<Rendered> {
     let started = Instant::now();
     let (mut loaded_at, mut text_at) = (None, None);
     loop {
         let state = browser.eval("window.__previewState ? window.__previewState() : null").await;
         let now = Instant::now();
+        // Until the navigation commits, the poll may still reach the page before.
+        if state["page"] != page {
+            if now.duration_since(started) > LOAD_TIMEOUT {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         let text = state["text"].as_str().unwrap_or_default().to_string();
         let strings = |key: &str| -> Vec<String> {
             let list = state[key].as_array().map(Vec::as_slice).unwrap_or_default();
@@ -154,7 +164,7 @@ async fn watch(browser: &mut Browser, expect_text: &str) -> Rendered {
             since(loaded_at, QUIET)
         };
         if done || now.duration_since(started) > LOAD_TIMEOUT {
-            return Rendered { shown: has_text && errors.is_empty(), errors, console: strings("console"), text };
+            return Some(Rendered { shown: has_text && errors.is_empty(), errors, console: strings("console"), text });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
