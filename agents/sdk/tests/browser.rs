@@ -442,11 +442,11 @@ fn every_file_must_be_a_script() {
 }
 
 #[test]
-fn a_ts_file_may_hold_jsx_and_a_js_file_types() {
+fn a_js_file_may_hold_types() {
     let icons = "const Plus = () => <svg viewBox=\"0 0 24 24\"><path d=\"M12 5v14\" /></svg>;\nwindow.Plus = Plus;\n";
     let helpers = "function twice(x: number): number { return x * 2; }\nwindow.twice = twice;\n";
     let app = format!("function App() {{\n  return <b><Plus />{{twice(2)}}</b>;\n}}\n{MOUNT}");
-    assert_clean(&browser(&[("icons.ts", icons), ("helpers.js", helpers), ("App.tsx", &app)]));
+    assert_clean(&browser(&[("icons.tsx", icons), ("helpers.js", helpers), ("App.tsx", &app)]));
 }
 
 /// Each construct measured to fail in the preview's Babel, with a piece of the message that says
@@ -656,4 +656,20 @@ fn the_repair_survives_chains_that_overflow_an_ordinary_stack() {
     // Too large to be a generated file: left alone, whatever it holds.
     let huge = format!("function Card() {{ return <i />; }}\n// {}\n", "x".repeat(600 * 1024));
     assert_eq!(share_through_window(&project_files(&[("Card.tsx", &huge), ("App.tsx", APP_USING_CARD)])), []);
+}
+
+#[test]
+fn jsx_in_a_ts_file_is_refused_for_the_dev_server_and_a_tsx_file_is_not() {
+    let card = "function Card() {\n  return <b>card</b>;\n}\nwindow.Card = Card;\n";
+    let app = format!("function App() {{\n  return <Card />;\n}}\n{MOUNT}");
+    let report = browser(&[("components/Card.ts", card), ("App.tsx", &app)]);
+    let error = only(&report.errors);
+    assert_eq!((error.kind, error.file.as_str(), error.line), (DiagnosticKind::Syntax, "components/Card.ts", Some(2)));
+    assert!(error.message.contains("rename it to Card.tsx"), "{}", error.message);
+    assert_clean(&browser(&[("components/Card.tsx", card), ("App.tsx", &app)]));
+    // A .ts file without JSX is a plain module, as it should be.
+    assert_clean(&browser(&[
+        ("items.ts", "const ITEMS = [1];\nwindow.ITEMS = ITEMS;\n"),
+        ("App.tsx", &format!("function App() {{\n  return <b>{{ITEMS.length}}</b>;\n}}\n{MOUNT}")),
+    ]));
 }

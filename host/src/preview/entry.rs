@@ -28,7 +28,14 @@ import * as ReactDOMClient from 'react-dom/client'
 import * as Motion from 'framer-motion'
 import * as dateFns from 'date-fns'
 
-Object.assign(window, { React, ReactDOM: { ...ReactDOM, ...ReactDOMClient }, Motion, motion: Motion, dateFns })
+// The preview's React is 18, whose ReactDOM still mounts with `render`; the sandbox has React 19.
+function render(element: unknown, container: Element) {
+  const root = ReactDOMClient.createRoot(container)
+  root.render(element as never)
+  return root
+}
+
+Object.assign(window, { React, ReactDOM: { ...ReactDOM, ...ReactDOMClient, render }, Motion, motion: Motion, dateFns })
 ";
 
 /// The entry for a project whose posted files are `posted` (workspace paths, `src/…`).

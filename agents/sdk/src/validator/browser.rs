@@ -92,6 +92,7 @@ pub(super) fn check(project: &Project<'_>, report: &mut Report) {
         for syntax in &facts.ts_syntax {
             report.error(DiagnosticKind::Syntax, Severity::Critical, path, Some(syntax.line), syntax.message.clone());
         }
+        jsx_outside_jsx_files(project, path, facts, report);
         uses(project, &names, path, facts, report);
         window_values(project, &names, path, facts, report);
         if paths::is_app_entry(path) && !facts.mounts_app {
@@ -109,6 +110,25 @@ pub(super) fn check(project: &Project<'_>, report: &mut Report) {
         }
     }
     duplicate_exposures(project, &names, report);
+}
+
+/// The preview's Babel reads JSX in any file, but the same project in the dev server (Vite) and
+/// every TypeScript tool refuse JSX in a `.ts` file: the validator asks for the name that works in
+/// both.
+fn jsx_outside_jsx_files(project: &Project<'_>, path: &str, facts: &ScriptFacts, report: &mut Report) {
+    let (Some(line), Some(stem)) = (facts.first_jsx_line, path.strip_suffix(".ts")) else { return };
+    let shown = project.display(path);
+    report.error(
+        DiagnosticKind::Syntax,
+        Severity::Critical,
+        path,
+        Some(line),
+        format!(
+            "{shown} holds JSX, which the dev server and TypeScript read only in .tsx files; rename it \
+             to {}.tsx (other files use its names as before).",
+            stem.rsplit('/').next().unwrap_or(stem)
+        ),
+    );
 }
 
 /// The preview wraps every file of the project in a script tag, whatever its extension, and one

@@ -9,8 +9,8 @@ use oxc::allocator::Allocator;
 use oxc::ast::ast::{
     AssignmentExpression, BindingIdentifier, CallExpression, Declaration, ExportDefaultDeclarationKind, Expression,
     ImportDeclarationSpecifier, ImportExpression, JSXAttribute, JSXAttributeName, JSXAttributeValue, JSXElement,
-    JSXElementName, JSXMemberExpression, JSXOpeningElement, NewExpression, ObjectProperty, Program, PropertyDefinition,
-    Statement, StringLiteral, TSType, TemplateLiteral, VariableDeclarator,
+    JSXElementName, JSXFragment, JSXMemberExpression, JSXOpeningElement, NewExpression, ObjectProperty, Program,
+    PropertyDefinition, Statement, StringLiteral, TSType, TemplateLiteral, VariableDeclarator,
 };
 use oxc::ast_visit::{Visit, walk};
 use oxc::parser::Parser;
@@ -119,6 +119,8 @@ pub struct ScriptFacts {
     pub sharing: Sharing,
     /// TypeScript syntax the browser preview cannot run (browser only).
     pub ts_syntax: Vec<TsSyntax>,
+    /// The line of the file's first JSX element or fragment.
+    pub first_jsx_line: Option<u32>,
 }
 
 /// How a file will be compiled, which decides how it parses and what is collected.
@@ -233,6 +235,7 @@ fn collect(program: &Program<'_>, record: &ModuleRecord<'_>, lines: &LineIndex) 
         findings,
         sharing: Sharing::default(),
         ts_syntax: Vec::new(),
+        first_jsx_line: visitor.first_jsx_line,
     }
 }
 
@@ -351,6 +354,7 @@ struct FactVisitor<'l> {
     candidates: Vec<CandidateLiteral>,
     /// Start offset of a literal → the variable, property or attribute it is assigned to.
     secret_names: BTreeMap<u32, String>,
+    first_jsx_line: Option<u32>,
 }
 
 impl<'l> FactVisitor<'l> {
@@ -367,6 +371,7 @@ impl<'l> FactVisitor<'l> {
             findings: Vec::new(),
             candidates: Vec::new(),
             secret_names: BTreeMap::new(),
+            first_jsx_line: None,
         }
     }
 
@@ -482,7 +487,13 @@ impl<'a> Visit<'a> for FactVisitor<'_> {
     }
 
     fn visit_jsx_element(&mut self, it: &JSXElement<'a>) {
+        self.first_jsx_line.get_or_insert_with(|| self.lines.line(it.span.start));
         self.guarded(|v| walk::walk_jsx_element(v, it));
+    }
+
+    fn visit_jsx_fragment(&mut self, it: &JSXFragment<'a>) {
+        self.first_jsx_line.get_or_insert_with(|| self.lines.line(it.span.start));
+        walk::walk_jsx_fragment(self, it);
     }
 
     fn visit_jsx_member_expression(&mut self, it: &JSXMemberExpression<'a>) {
