@@ -11,6 +11,7 @@ pub mod credits;
 pub mod db;
 pub mod deploy;
 pub mod git;
+pub mod host_lock;
 pub mod llm;
 pub mod pipeline;
 pub mod plugins;

@@ -104,9 +104,11 @@ fn workspaces(settings: &Settings) -> Workspaces {
 async fn start_previews(
     settings: &Settings,
     workspaces: Workspaces,
+    sync_key: [u8; 32],
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<Previews>> {
     let s = &settings.sandbox;
+    let owner = std::fs::canonicalize(&settings.data_dir)?.to_string_lossy().into_owned();
     let config = blink_sandbox::DockerConfig {
         image: s.sandbox_image.clone(),
         network: s.sandbox_network.clone(),
@@ -116,6 +118,7 @@ async fn start_previews(
             pids: s.sandbox_pids,
             tmpfs_bytes: s.sandbox_tmpfs_mib.saturating_mul(1 << 20),
         },
+        owner: Some(owner.clone()),
         ..blink_sandbox::DockerConfig::default()
     };
     let dev_port = config.dev_port;
@@ -170,6 +173,8 @@ async fn start_previews(
             registry_url,
             warm: s.sandbox_warm,
             build_limits: crate::workspace::CopyLimits { max_files: s.build_max_files, max_bytes: s.build_max_bytes },
+            sync_key,
+            owner,
         },
         registry,
     );
@@ -185,6 +190,7 @@ async fn start_previews(
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = open_database(&settings).await?;
+    let _data_dir = crate::host_lock::acquire(&settings.data_dir)?;
     let started = std::time::Instant::now();
     let runtime = Arc::new(build_runtime(&settings)?);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "agents loaded");
@@ -231,12 +237,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let workspaces = workspaces(&settings);
+    let secrets = crate::git::secrets::Secrets::load(settings.git.secret_key.as_deref(), &settings.data_dir)?;
     let previews = if settings.sandbox.sandboxes {
-        Some(start_previews(&settings, workspaces.clone(), shutdown.clone()).await?)
+        let sync_key = secrets.derive("blink sandbox sync");
+        Some(start_previews(&settings, workspaces.clone(), sync_key, shutdown.clone()).await?)
     } else {
         None
     };
-    let secrets = crate::git::secrets::Secrets::load(settings.git.secret_key.as_deref(), &settings.data_dir)?;
     let git = crate::git::ProjectGit::new(
         workspaces.clone(),
         database.clone(),
@@ -269,7 +276,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let state = AppState {
         deployer,
-        previews,
+        previews: previews.clone(),
         workspaces,
         git,
         proxy: api::proxy::client(),
@@ -311,6 +318,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             });
         })
         .await?;
+    if let Some(previews) = previews {
+        previews.drain_pool().await;
+    }
     Ok(())
 }
 

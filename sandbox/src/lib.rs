@@ -30,6 +30,9 @@ pub const PROJECT_LABEL: &str = "blink.project";
 /// sets labels, when it creates a container, and they never change: a project cannot give its
 /// sandbox this one, whatever its id.
 pub const WARM_LABEL: &str = "blink.warm";
+/// Label naming who owns a sandbox ([`DockerConfig::owner`]): the data directory of the host that
+/// created it, so that a host adopts only its own and a sandbox whose host is gone can be found.
+pub const OWNER_LABEL: &str = "blink.owner";
 /// Where the project's directory is mounted inside a sandbox; commands run there.
 pub const APP_DIR: &str = "/app";
 /// Longest project id a sandbox accepts (container names stay well under Docker's limits).
@@ -73,6 +76,8 @@ pub struct DockerConfig {
     /// The engine's Unix socket; `None` means `DOCKER_HOST` if it names one, else
     /// `/var/run/docker.sock`.
     pub socket: Option<PathBuf>,
+    /// Set as [`OWNER_LABEL`] on every sandbox this backend creates.
+    pub owner: Option<String>,
 }
 
 impl Default for DockerConfig {
@@ -84,6 +89,7 @@ impl Default for DockerConfig {
             dev_port: 5173,
             user: "1000:1000".into(),
             socket: None,
+            owner: None,
         }
     }
 }

@@ -12,13 +12,14 @@
 //                          <project>/node_modules/.vite (writable project dir)
 //   BLINK_WATCH_POLL       "1" to poll for file changes instead of inotify
 //   BLINK_NODE_MODULES     read-only node_modules of the image (default /node_modules)
+//   BLINK_SYNC_TOKEN       the secret the host sends with POST /__blink/sync (unset: no sync)
 //
 // With no HMR variables set, the HMR WebSocket goes to the same origin as the
 // page, at the base path: ws(s)://<page host>/<base>?token=… (protocol
 // "vite-hmr"), so a reverse proxy that forwards <base> (HTTP and Upgrade) to
 // the container carries HMR too.
 import path from 'node:path'
-import { defineConfig, searchForWorkspaceRoot } from 'vite'
+import { defineConfig, searchForWorkspaceRoot, type Plugin } from 'vite'
 import react from '@vitejs/plugin-react'
 import tailwindcss from '@tailwindcss/vite'
 
@@ -40,10 +41,64 @@ function optionalPort(raw: string | undefined): number | undefined {
 const root = process.cwd()
 const imageNodeModules = env.BLINK_NODE_MODULES || '/node_modules'
 
+// The host says which files it changed and waits for the answer, so what it wrote is what the
+// dev server serves next. A file watcher alone loses changes: chokidar drops a second change to a
+// file within 50 ms and re-arms its watch after each atomic replace, and gVisor delivers no
+// inotify event for a write made outside the sandbox. The path is outside the base, which the
+// host's proxy never forwards to, and the token is this sandbox's own.
+function blinkSync(): Plugin {
+  const token = env.BLINK_SYNC_TOKEN
+  return {
+    name: 'blink-sync',
+    configureServer(server) {
+      server.middlewares.use('/__blink/sync', (req, res) => {
+        if (!token || req.method !== 'POST' || req.headers['x-blink-sync'] !== token) {
+          res.statusCode = 403
+          res.end()
+          return
+        }
+        const chunks: Buffer[] = []
+        let size = 0
+        req.on('data', (chunk: Buffer) => {
+          size += chunk.length
+          if (size > 1 << 20) req.destroy()
+          else chunks.push(chunk)
+        })
+        req.on('end', () => {
+          let body: { changed?: unknown; removed?: unknown }
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+          } catch {
+            res.statusCode = 400
+            res.end()
+            return
+          }
+          const inProject = (list: unknown) =>
+            (Array.isArray(list) ? list : [])
+              .filter((file): file is string => typeof file === 'string')
+              .map((file) => path.resolve(root, file))
+              .filter((file) => file.startsWith(root + path.sep))
+          for (const file of inProject(body.changed)) {
+            // Forget the old transform now, before answering: the watcher's own handler does it
+            // too, but only after awaits, and the host's next request may come first.
+            for (const environment of Object.values(server.environments)) {
+              environment.moduleGraph.onFileChange(file)
+            }
+            server.watcher.emit('change', file)
+          }
+          for (const file of inProject(body.removed)) server.watcher.emit('unlink', file)
+          res.statusCode = 204
+          res.end()
+        })
+      })
+    },
+  }
+}
+
 export default defineConfig({
   base: normalizeBase(env.BLINK_BASE),
   cacheDir: env.BLINK_CACHE_DIR || path.resolve(root, 'node_modules/.vite'),
-  plugins: [react(), tailwindcss()],
+  plugins: [react(), tailwindcss(), blinkSync()],
   // Every source file is an ES module, as each file is a module script in the frontend's
   // in-browser preview. A file without import or export (how `browser`-target files are written)
   // would otherwise be taken for CommonJS, and its JSX compiled to a `require()` no browser has.

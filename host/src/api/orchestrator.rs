@@ -286,12 +286,15 @@ fn stream(
         // already shows it (Vite reloads what changed) when the client reads `[DONE]`.
         if let (Some(project), Some((written, deleted))) = (&project_id, changes) {
             let _turn = state.workspaces.lock(project).await;
-            let (workspaces, project) = (state.workspaces.clone(), project.clone());
+            let (workspaces, owned) = (state.workspaces.clone(), project.clone());
             let applied =
-                tokio::task::spawn_blocking(move || workspaces.apply_changes(&project, &written, &deleted)).await;
+                tokio::task::spawn_blocking(move || workspaces.apply_changes(&owned, &written, &deleted)).await;
             match applied {
                 Ok(Ok(applied)) => {
-                    tracing::debug!(written = applied.written.len(), deleted = applied.deleted.len(), "run applied")
+                    tracing::debug!(written = applied.written.len(), deleted = applied.deleted.len(), "run applied");
+                    if let Some(previews) = &state.previews {
+                        previews.changed(project, &applied).await;
+                    }
                 }
                 Ok(Err(e)) => tracing::warn!(run = %run_id, "the run's files could not be applied to the project: {e}"),
                 Err(e) => tracing::error!(run = %run_id, "applying the run's files panicked: {e}"),

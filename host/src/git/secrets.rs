@@ -12,6 +12,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 #[derive(Clone)]
 pub struct Secrets {
     cipher: XChaCha20Poly1305,
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -57,7 +58,15 @@ impl Secrets {
         };
         anyhow::ensure!(key.len() == 32, "the secret key must be 32 bytes (64 hex digits)");
         let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| anyhow::anyhow!("bad key length"))?;
-        Ok(Self { cipher })
+        let key: [u8; 32] = key.as_slice().try_into().map_err(|_| anyhow::anyhow!("bad key length"))?;
+        Ok(Self { cipher, key })
+    }
+
+    /// A key for another use than sealing, from the same secret: one secret to keep, and a key
+    /// that tells nothing about the sealing key or about a key derived for another `purpose`.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::new().chain_update(purpose.as_bytes()).chain_update([0]).chain_update(self.key).finalize().into()
     }
 
     pub fn seal(&self, plain: &str) -> String {

@@ -4,7 +4,8 @@
 //! The host owns the lifecycle: a project never gets two sandboxes (one lock per project), a cap
 //! bounds how many run at once, idle ones are removed, and running ones are re-adopted after a
 //! restart (the backend finds them by label). Files live in the project's workspace on the host;
-//! the sandbox mounts it, so an update is a write on the host that Vite's watcher turns into HMR.
+//! the sandbox mounts it, so an update is a write on the host that the dev server, told which
+//! files changed, turns into HMR.
 
 mod entry;
 pub mod registry;
@@ -19,7 +20,7 @@ use blink_sandbox::{SandboxBackend, SandboxError, SandboxSpec};
 use tokio::sync::broadcast;
 
 use crate::db::now_ms;
-use crate::workspace::{CopyLimits, CopyOutError, WorkspaceError, Workspaces};
+use crate::workspace::{Applied, CopyLimits, CopyOutError, WorkspaceError, Workspaces};
 
 /// Lines of sandbox output kept per project for a logs client that connects later.
 const RECENT_LINES: usize = 500;
@@ -50,6 +51,10 @@ pub struct PreviewSettings {
     pub warm: usize,
     /// What a build may leave in `dist/` to be kept.
     pub build_limits: CopyLimits,
+    /// Each sandbox's token for telling its dev server what changed is derived from this.
+    pub sync_key: [u8; 32],
+    /// This host's mark on its sandboxes ([`blink_sandbox::OWNER_LABEL`]): its data directory.
+    pub owner: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +169,8 @@ pub struct Previews {
     pool: Mutex<Vec<String>>,
     /// Held while the pool is being filled: one filler at a time.
     filling: tokio::sync::Mutex<()>,
+    /// Set when the host stops: the pool is drained and never filled again.
+    closing: std::sync::atomic::AtomicBool,
     /// Log streams open, by user.
     log_streams: crate::slots::Slots,
 }
@@ -187,6 +194,7 @@ impl Previews {
             registry,
             pool: Mutex::default(),
             filling: Default::default(),
+            closing: Default::default(),
             log_streams: Default::default(),
         })
     }
@@ -234,6 +242,11 @@ impl Previews {
             if !info.running || !self.workspaces.app_dir(&info.project).is_dir() {
                 continue;
             }
+            // Made by another host (one with the same project id, a test's): not ours to adopt.
+            // A sandbox without the label predates it, and is judged by its directory alone.
+            if info.labels.get(blink_sandbox::OWNER_LABEL).is_some_and(|owner| *owner != self.settings.owner) {
+                continue;
+            }
             // Warm only if this host made it so: the label it set when it created the sandbox for
             // the pool, and its marker beside the directory, taken away when a project claimed it.
             // A project's own id or name proves nothing: any user may name a project `warm-…`.
@@ -252,7 +265,10 @@ impl Previews {
     }
 
     fn spec(&self, project: &str, app_dir: std::path::PathBuf) -> SandboxSpec {
-        let mut env = vec![("BLINK_BASE".to_string(), Self::base_path(project))];
+        let mut env = vec![
+            ("BLINK_BASE".to_string(), Self::base_path(project)),
+            ("BLINK_SYNC_TOKEN".to_string(), self.sync_token(project)),
+        ];
         if let Some(registry) = &self.settings.registry_url {
             env.push(("npm_config_registry".into(), registry.clone()));
         }
@@ -289,8 +305,8 @@ impl Previews {
         let workspaces = self.workspaces.clone();
         let (owned_project, owned_files) = (project.to_string(), files.clone());
         let applied = tokio::task::spawn_blocking(move || {
-            let applied = workspaces.apply(&owned_project, &owned_files)?;
-            write_entry(&workspaces, &owned_project, Some(target))?;
+            let mut applied = workspaces.apply(&owned_project, &owned_files)?;
+            applied.written.extend(write_entry(&workspaces, &owned_project, Some(target))?);
             Ok::<_, WorkspaceError>(applied)
         })
         .await
@@ -307,8 +323,50 @@ impl Previews {
         self.install_if_needed(project, &entry).await?;
         let address = entry.address().ok_or(PreviewError::NotRunning)?;
         self.wait_ready(project, address).await?;
+        self.sync(project, address, &applied).await;
         entry.touch();
         Ok(address)
+    }
+
+    /// Tells a running project's dev server which files changed, after a run wrote them.
+    pub async fn changed(&self, project: &str, applied: &Applied) {
+        if let Some(address) = self.existing(project).and_then(|entry| entry.address()) {
+            self.sync(project, address, applied).await;
+        }
+    }
+
+    /// Tells the dev server at `address` which files changed and waits until it has forgotten
+    /// their old versions (the template's `blink-sync` plugin), so the next request gets the new
+    /// ones. A dev server that cannot be told (a project created from an older template, one
+    /// restarting) still has its file watcher; that is logged, not an error.
+    async fn sync(&self, project: &str, address: SocketAddr, applied: &Applied) {
+        if applied.written.is_empty() && applied.deleted.is_empty() {
+            return;
+        }
+        let body = serde_json::json!({ "changed": applied.written, "removed": applied.deleted });
+        let answer = self
+            .http
+            .post(format!("http://{address}/__blink/sync"))
+            .header("x-blink-sync", self.sync_token(project))
+            .json(&body)
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                tracing::warn!(project, status = %response.status(), "the dev server was not told what changed")
+            }
+            Err(e) => tracing::warn!(project, "the dev server was not told what changed: {e}"),
+        }
+    }
+
+    /// The project's sandbox's token for `/__blink/sync`: its own, so code in one sandbox cannot
+    /// make another's dev server reload, and the same after a restart of the host.
+    fn sync_token(&self, project: &str) -> String {
+        use sha2::Digest;
+        hex::encode(
+            sha2::Sha256::new().chain_update(self.settings.sync_key).chain_update(project.as_bytes()).finalize(),
+        )
     }
 
     async fn start(&self, project: &str, entry: &Entry) -> Result<SocketAddr, PreviewError> {
@@ -490,7 +548,9 @@ impl Previews {
         let Some(this) = self.this.upgrade() else { return };
         tokio::spawn(async move {
             let _filling = this.filling.lock().await;
-            while this.pool.lock().unwrap_or_else(|e| e.into_inner()).len() < this.settings.warm {
+            while this.pool.lock().unwrap_or_else(|e| e.into_inner()).len() < this.settings.warm
+                && !this.closing.load(std::sync::atomic::Ordering::SeqCst)
+            {
                 let warm = format!("{WARM_PREFIX}{}", uuid::Uuid::new_v4().simple());
                 let workspaces = this.workspaces.clone();
                 let id = warm.clone();
@@ -522,6 +582,22 @@ impl Previews {
                 }
             }
         });
+    }
+
+    /// Removes the warm sandboxes, which no project can claim once this host has stopped: a
+    /// stopping host leaves none behind. A fill in progress finishes first; none starts after.
+    pub async fn drain_pool(&self) {
+        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _filling = self.filling.lock().await;
+        let warm = std::mem::take(&mut *self.pool.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in warm {
+            if let Err(e) = self.backend.remove(&id).await {
+                tracing::warn!(sandbox = %id, "cannot remove a warm sandbox: {e}");
+                continue;
+            }
+            let workspaces = self.workspaces.clone();
+            let _ = tokio::task::spawn_blocking(move || workspaces.remove(&id)).await;
+        }
     }
 
     /// Refuses a sandbox for `project` past the host's cap or its owner's. The project's own
@@ -559,7 +635,7 @@ impl Previews {
             // must load the files the project has now.
             tokio::task::spawn_blocking(move || {
                 workspaces.ensure(&owned)?;
-                write_entry(&workspaces, &owned, None)
+                write_entry(&workspaces, &owned, None).map(drop)
             })
             .await
             .map_err(|e| PreviewError::Sandbox(e.to_string()))??;
@@ -857,34 +933,44 @@ fn keep_build(
 /// the template's own entry back when a `browser` project becomes a Vite one. `None` keeps the
 /// kind the project has and only brings a `browser` entry up to date. Unchanged files are not
 /// written again, so Vite sees no change and reloads nothing.
-fn write_entry(workspaces: &Workspaces, project: &str, target: Option<RuntimeTarget>) -> Result<(), WorkspaceError> {
+fn write_entry(
+    workspaces: &Workspaces,
+    project: &str,
+    target: Option<RuntimeTarget>,
+) -> Result<Vec<String>, WorkspaceError> {
     let current = workspaces.read_small(project, entry::ENTRY, 1 << 20)?;
     let generated = current.as_deref().is_some_and(entry::is_generated);
     let posted = workspaces.posted(project)?;
+    let mut written = Vec::new();
     let wanted = match target {
         Some(RuntimeTarget::Browser) => {
             // A project that posts its own entry keeps it.
             if posted.iter().any(|p| p == entry::ENTRY) {
-                return Ok(());
+                return Ok(written);
             }
-            write_if_changed(workspaces, project, entry::GLOBALS, entry::GLOBALS_SOURCE)?;
+            write_if_changed(workspaces, project, entry::GLOBALS, entry::GLOBALS_SOURCE, &mut written)?;
             entry::browser_entry(&posted)
         }
         None if generated => entry::browser_entry(&posted),
         Some(RuntimeTarget::Vite) if generated => {
             crate::workspace::template_file(entry::ENTRY).unwrap_or_default().to_string()
         }
-        _ => return Ok(()),
+        _ => return Ok(written),
     };
-    if current.as_deref() != Some(wanted.as_bytes()) {
-        workspaces.write_internal(project, entry::ENTRY, wanted.as_bytes())?;
-    }
-    Ok(())
+    write_if_changed(workspaces, project, entry::ENTRY, &wanted, &mut written)?;
+    Ok(written)
 }
 
-fn write_if_changed(workspaces: &Workspaces, project: &str, path: &str, content: &str) -> Result<(), WorkspaceError> {
+fn write_if_changed(
+    workspaces: &Workspaces,
+    project: &str,
+    path: &str,
+    content: &str,
+    written: &mut Vec<String>,
+) -> Result<(), WorkspaceError> {
     if workspaces.read_small(project, path, 1 << 20)?.as_deref() != Some(content.as_bytes()) {
         workspaces.write_internal(project, path, content.as_bytes())?;
+        written.push(path.to_string());
     }
     Ok(())
 }

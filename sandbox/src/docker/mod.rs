@@ -32,8 +32,8 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::error::{self, SandboxError};
 use crate::output::Lines;
 use crate::{
-    APP_DIR, DockerConfig, ExecOutput, PROJECT_LABEL, SANDBOX_LABEL, SandboxBackend, SandboxInfo, SandboxSpec,
-    WARM_LABEL, container_name, validate_project,
+    APP_DIR, DockerConfig, ExecOutput, OWNER_LABEL, PROJECT_LABEL, SANDBOX_LABEL, SandboxBackend, SandboxInfo,
+    SandboxSpec, WARM_LABEL, container_name, validate_project,
 };
 
 use network::NetworkInfo;
@@ -258,6 +258,9 @@ impl DockerBackend {
         ]);
         if spec.warm {
             labels.insert(WARM_LABEL.to_string(), "1".to_string());
+        }
+        if let Some(owner) = &self.config.owner {
+            labels.insert(OWNER_LABEL.to_string(), owner.clone());
         }
         let (entrypoint, cmd) = if engine.seal_default_route {
             let command =
