@@ -1,4 +1,5 @@
-//! `blink plugin …`: what a plugin author runs before and while shipping an agent.
+//! `blink plugin …`: what a plugin author runs before and while shipping an agent; `blink sandbox
+//! …`: what an operator runs to clean up after hosts that are gone.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -150,4 +151,52 @@ async fn report(response: reqwest::Response, success: &str) -> anyhow::Result<bo
         eprintln!("refused ({status}, {code}): {message}");
         Ok(false)
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Remove the sandboxes no live host owns: those whose host's data directory is gone or has
+    /// no host serving from it (a host holds its data directory while it runs).
+    Prune {
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove sandboxes that name no owner (made by a host older than the owner label).
+        #[arg(long)]
+        unowned: bool,
+        /// Only the sandboxes of the host that served from this data directory.
+        #[arg(long)]
+        owner: Option<PathBuf>,
+    },
+}
+
+/// Runs a sandbox command on the local Docker engine (`DOCKER_HOST` or its default socket).
+pub async fn run_sandbox(command: SandboxCommand) -> anyhow::Result<bool> {
+    let SandboxCommand::Prune { dry_run, unowned, owner } = command;
+    // As hosts label them: the canonical path (a data directory that is gone keeps its name).
+    let owner = owner.map(|dir| std::fs::canonicalize(&dir).unwrap_or(dir).to_string_lossy().into_owned());
+    let backend = blink_sandbox::DockerBackend::connect(blink_sandbox::DockerConfig::default()).await?;
+    let mut ok = true;
+    for (sandbox, verdict) in crate::preview::owners(&backend).await? {
+        let named = sandbox.labels.get(blink_sandbox::OWNER_LABEL);
+        if owner.is_some() && named != owner.as_ref() {
+            continue;
+        }
+        let remove =
+            matches!(verdict, crate::preview::Owner::Gone(_)) || (unowned && verdict == crate::preview::Owner::Unknown);
+        let action = match (remove, dry_run) {
+            (false, _) => "kept",
+            (true, true) => "would remove",
+            (true, false) => match blink_sandbox::SandboxBackend::remove(&backend, &sandbox.project).await {
+                Ok(()) => "removed",
+                Err(e) => {
+                    eprintln!("cannot remove {}: {e}", sandbox.name);
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        println!("{action} {} ({verdict})", sandbox.name);
+    }
+    Ok(ok)
 }

@@ -20,6 +20,9 @@ enum Command {
     /// Check, push and list agent components.
     #[command(subcommand)]
     Plugin(blink_host::cli::PluginCommand),
+    /// Clean up sandboxes on this machine's Docker engine.
+    #[command(subcommand)]
+    Sandbox(blink_host::cli::SandboxCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +44,12 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Plugin(command) => {
             if !runtime.block_on(blink_host::cli::run(command))? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Sandbox(command) => {
+            if !runtime.block_on(blink_host::cli::run_sandbox(command))? {
                 std::process::exit(1);
             }
             Ok(())

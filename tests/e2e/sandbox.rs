@@ -470,6 +470,71 @@ async fn fifty_updates_posted_back_to_back_are_each_served_next() {
     browser.open(&url, "Version 49 of 50").await;
 }
 
+/// Names of the sandboxes whose owner label is `owner`, warm ones only if `warm`.
+fn owned_by(owner: &str, warm: bool) -> Vec<String> {
+    let mut args = vec!["ps".to_string(), "-a".into(), "--filter".into(), format!("label=blink.owner={owner}")];
+    if warm {
+        args.extend(["--filter".into(), "label=blink.warm=1".into()]);
+    }
+    args.extend(["--format".into(), "{{.Names}}".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker(&args).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+}
+
+/// A host that stops leaves no warm sandbox behind, and what a host that is gone left (here, a
+/// project's sandbox whose data directory was deleted) is removed by `blink sandbox prune`, which
+/// leaves a live host's sandboxes alone.
+#[tokio::test]
+async fn a_stopped_host_leaves_no_warm_sandbox_and_prune_removes_what_a_gone_host_left() {
+    let gone_host = start(&[("BLINK_SANDBOX_WARM", "1".into())]).await;
+    let owner = std::fs::canonicalize(gone_host.data_dir.path()).unwrap().to_string_lossy().into_owned();
+    let (left, live) = (project(), project());
+    let _cleanup = Cleanup(vec![left.clone(), live.clone()]);
+    let token = jwt::user_token("operator-of-two-hosts");
+    let body = json!({ "projectId": left, "files": { "App.tsx": app("Left behind") } });
+    assert_eq!(post(&gone_host, "/api/preview", &token, &body).await.0, 200);
+    // The pool refills after the claim: wait for the new warm sandbox.
+    let mut warm = Vec::new();
+    for _ in 0..300 {
+        warm = owned_by(&owner, true);
+        if !warm.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!warm.is_empty(), "the host never refilled its warm pool");
+
+    let other_host = start(&[]).await;
+    let body = json!({ "projectId": live, "files": { "App.tsx": app("Still live") } });
+    assert_eq!(post(&other_host, "/api/preview", &token, &body).await.0, 200);
+
+    let mut gone_host = gone_host;
+    gone_host.terminate();
+    assert_eq!(gone_host.wait(Duration::from_secs(60)).await, Some(true), "{}", gone_host.log());
+    assert_eq!(owned_by(&owner, true), Vec::<String>::new(), "a warm sandbox outlived its host");
+    assert_eq!(containers_of(&left).len(), 1, "the project's sandbox is the data directory's, kept for a restart");
+    drop(gone_host.stop().await);
+
+    let prune = |args: &[&str]| {
+        let out = std::process::Command::new(BIN).args(["sandbox", "prune"]).args(args).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+        said
+    };
+    // Other tests' hosts share this engine, and one may be between a stop and a restart: the
+    // engine-wide pass only says what it would do; the removal is this test's gone host's.
+    let said = prune(&["--dry-run"]);
+    assert!(said.contains(&format!("would remove sandbox-{left} (no host serves from {owner})")), "{said}");
+    assert!(said.contains(&format!("kept sandbox-{live} (its host serves from")), "{said}");
+    assert_eq!(containers_of(&left).len(), 1, "a dry run removed something");
+    let said = prune(&["--owner", &owner]);
+    assert_eq!(said.trim(), format!("removed sandbox-{left} (no host serves from {owner})"));
+    assert!(containers_of(&left).is_empty(), "{said}");
+    assert_eq!(containers_of(&live).len(), 1);
+    let (status, _) = get(&format!("{}/preview/{live}/", other_host.url)).await;
+    assert_eq!(status, 200, "the live host's preview was touched");
+}
+
 /// The template's Vite config with `prelude` run first: a project may post its own
 /// `vite.config.ts`, so this is code of the project's running inside its sandbox.
 fn hostile_config(prelude: &str) -> String {
