@@ -19,7 +19,9 @@
 //!    `docker run` of the same image and command, update to HMR message, `vite build` in the
 //!    sandbox against the same build on the machine, and an idle sandbox's memory;
 //! 8. git: commit + push of a 200-file project and pull of a 50-file change through the host,
-//!    against the `git` command line doing the same on the same server.
+//!    against the `git` command line doing the same on the same server;
+//! 10. density: N previews (default 50) running at once on one host: start and HMR latency at N
+//!    against N = 1, memory per preview and the host's own.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -77,6 +79,9 @@ fn main() {
         }
         if wanted(9) {
             deploys(&mut report).await;
+        }
+        if wanted(10) {
+            density(&mut report).await;
         }
     });
     let path = std::env::var("BLINK_BENCH_REPORT")
@@ -758,11 +763,43 @@ async fn until_served(client: &reqwest::Client, url: &str, needle: &str) {
     panic!("{url} never served {needle:?}");
 }
 
+type HmrSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to the project's HMR WebSocket through the proxy, as a page's Vite client does.
+async fn hmr_socket(client: &reqwest::Client, blink: &Blink, project: &str) -> HmrSocket {
+    let vite_client =
+        client.get(format!("{}/preview/{project}/@vite/client", blink.url)).send().await.unwrap().text().await.unwrap();
+    let ws_token =
+        vite_client.split("wsToken = \"").nth(1).and_then(|t| t.split('"').next()).unwrap_or_default().to_string();
+    let ws = format!("{}/preview/{project}/?token={ws_token}", blink.url.replacen("http://", "ws://", 1));
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws).unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let _connected = socket.next().await;
+    socket
+}
+
+/// Median time from an update posted to the HMR message about it, over `rounds` updates after
+/// one warm-up (the first update after a page connects builds Vite's module graph).
+async fn hmr_latency(client: &reqwest::Client, blink: &Blink, token: &str, project: &str, rounds: usize) -> f64 {
+    let mut socket = hmr_socket(client, blink, project).await;
+    let mut samples = Vec::new();
+    for round in 0..=rounds {
+        let started = Instant::now();
+        let body = json!({ "projectId": project, "files": { "App.tsx": sandbox_app(&format!("Update {round}")) } });
+        let post = client.post(format!("{}/api/preview", blink.url)).bearer_auth(token).json(&body).send();
+        let (response, visible) = tokio::join!(post, hmr_message(&mut socket, started));
+        assert_eq!(response.unwrap().status(), 200);
+        if round > 0 {
+            samples.push(visible);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    median_ms(&samples)
+}
+
 /// Waits for Vite's HMR message about App.tsx; returns the time since `started`.
-async fn hmr_message(
-    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    started: Instant,
-) -> Duration {
+async fn hmr_message(socket: &mut HmrSocket, started: Instant) -> Duration {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
         if message.to_text().is_ok_and(|t| t.contains("App.tsx")) {
@@ -848,7 +885,12 @@ async fn sandboxes(report: &mut String) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let blink = Blink::start(
         BIN,
-        &[("BLINK_SANDBOXES", "true".into()), ("BLINK_SANDBOX_WARM", "0".into()), ("BLINK_LOG", "warn".into())],
+        &[
+            ("BLINK_SANDBOXES", "true".into()),
+            ("BLINK_SANDBOX_WARM", "0".into()),
+            ("BLINK_PREVIEW_PATHS", "true".into()),
+            ("BLINK_LOG", "warn".into()),
+        ],
     )
     .await;
     let token = jwt::user_token("bench-sandbox");
@@ -871,24 +913,7 @@ async fn sandboxes(report: &mut String) {
         cold.push(started.elapsed());
 
         // Update to change visible: the HMR message a page's client receives through the proxy.
-        let (_, vite_client) = (
-            0,
-            client
-                .get(format!("{}/preview/{project}/@vite/client", blink.url))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
-        let ws_token =
-            vite_client.split("wsToken = \"").nth(1).and_then(|t| t.split('"').next()).unwrap_or_default().to_string();
-        let ws = format!("{}/preview/{project}/?token={ws_token}", blink.url.replacen("http://", "ws://", 1));
-        let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws).unwrap();
-        request.headers_mut().insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let _connected = socket.next().await;
+        let mut socket = hmr_socket(&client, &blink, &project).await;
         // The first update after a page connects is slower (Vite builds its module graph): one
         // warm-up, then updates through the API and written straight into the project (the
         // baseline: what a dev server without a host in front sees) in turn.
@@ -925,6 +950,7 @@ async fn sandboxes(report: &mut String) {
         &[
             ("BLINK_SANDBOXES", "true".into()),
             ("BLINK_SANDBOX_WARM", "1".into()),
+            ("BLINK_PREVIEW_PATHS", "true".into()),
             ("BLINK_ADMIN_TOKEN", "bench-admin".into()),
             ("BLINK_LOG", "warn".into()),
         ],
@@ -1040,6 +1066,125 @@ async fn sandboxes(report: &mut String) {
     );
     ratio_row(report, &label, median_ms(&updates), median_ms(&direct_updates), 1);
     let _ = writeln!(report, "\nIdle sandbox memory (`docker stats`, 2 s after an update): {}.\n", memory.join(", "));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Density.
+
+/// Memory of a container as `docker stats` reports it, in MiB.
+fn stats_mib(usage: &str) -> f64 {
+    let used = usage.split('/').next().unwrap_or_default().trim();
+    let (number, unit) = used.split_at(used.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(used.len()));
+    let number: f64 = number.trim().parse().unwrap_or(0.0);
+    match unit {
+        "GiB" => number * 1024.0,
+        "KiB" => number / 1024.0,
+        "B" => number / (1024.0 * 1024.0),
+        _ => number,
+    }
+}
+
+/// The resident memory of the process serving from `data_dir`, in MiB.
+fn host_rss_mib(data_dir: &std::path::Path) -> f64 {
+    let wanted = format!("BLINK_DATA_DIR={}", data_dir.display());
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes()) {
+            let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+            let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap_or("0 kB");
+            return kib.trim().trim_end_matches("kB").trim().parse::<f64>().unwrap_or(0.0) / 1024.0;
+        }
+    }
+    0.0
+}
+
+/// N previews on one host (`BLINK_BENCH_DENSITY_N`, default 50), started one after the other and
+/// all kept running: how the start latency and HMR latency change with N, and what memory each
+/// preview and the host take.
+async fn density(report: &mut String) {
+    let n: usize = std::env::var("BLINK_BENCH_DENSITY_N").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let cap = (n + 5).to_string();
+    let blink = Blink::start(
+        BIN,
+        &[
+            ("BLINK_SANDBOXES", "true".into()),
+            ("BLINK_SANDBOX_WARM", "0".into()),
+            ("BLINK_PREVIEW_PATHS", "true".into()),
+            ("BLINK_SANDBOX_MAX", cap.clone()),
+            ("BLINK_SANDBOX_MAX_PER_USER", cap),
+            // Nothing is reaped while the bench holds them all.
+            ("BLINK_SANDBOX_IDLE_SECS", "3600".into()),
+            ("BLINK_LOG", "warn".into()),
+        ],
+    )
+    .await;
+    let token = jwt::user_token("bench-density");
+    let projects: Vec<String> = (0..n).map(|i| format!("bench-density-{}-{i}", std::process::id())).collect();
+    let mut starts = Vec::new();
+    let mut hmr_at_one = 0.0;
+    let rss_before = host_rss_mib(blink.data_dir.path());
+    for (i, project) in projects.iter().enumerate() {
+        let started = Instant::now();
+        let body = json!({ "projectId": project, "files": { "App.tsx": sandbox_app("Dense") } });
+        let response =
+            client.post(format!("{}/api/preview", blink.url)).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "preview {i}: {}", response.text().await.unwrap());
+        until_served(&client, &format!("{}/preview/{project}/src/main.tsx", blink.url), "App").await;
+        starts.push(started.elapsed());
+        if i == 0 {
+            hmr_at_one = hmr_latency(&client, &blink, &token, project, 5).await;
+        }
+    }
+    // Every preview touched once more, as users come back to them, then left to settle.
+    for project in &projects {
+        until_served(&client, &format!("{}/preview/{project}/src/App.tsx", blink.url), "function App").await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let names: Vec<String> = projects.iter().map(|p| format!("sandbox-{p}")).collect();
+    let mut args = vec!["stats", "--no-stream", "--format", "{{.MemUsage}}"];
+    args.extend(names.iter().map(String::as_str));
+    let memory: Vec<f64> = docker(&args).lines().map(stats_mib).collect();
+    let rss_after = host_rss_mib(blink.data_dir.path());
+    let hmr_at_n = hmr_latency(&client, &blink, &token, &projects[n - 1], 5).await;
+    for name in &names {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", name]).output();
+    }
+
+    let per_sandbox = memory.iter().sum::<f64>() / memory.len() as f64;
+    let max = memory.iter().copied().fold(0.0, f64::max);
+    let host_per_preview = (rss_after - rss_before).max(0.0) / n as f64;
+    let band = |from: usize, to: usize| mean_ms(&starts[from.min(n - 1)..to.min(n)]);
+    let _ = writeln!(
+        report,
+        "## 10. Density
+"
+    );
+    let _ = writeln!(
+        report,
+        "{n} previews started one after the other on one host and kept running (Vite dev server each, runc, 512 MiB and 1 CPU limits), each touched again, then measured. Ratios against the same measure with one preview running, in the same run.
+"
+    );
+    let _ = writeln!(report, "| measure | at N = {n} | at N = 1 | ratio |");
+    let _ = writeln!(report, "|---|---|---|---|");
+    let last_band = band(n.saturating_sub(10), n);
+    ratio_row(report, "preview start ms (mean of the last 10 started, against the first)", last_band, band(0, 1), 0);
+    ratio_row(report, "update posted → HMR message ms (median of 5)", hmr_at_n, hmr_at_one, 1);
+    let _ = writeln!(report);
+    let _ = writeln!(
+        report,
+        "Start latency as N grows (mean ms): 1–10: {:.0}, 11–25: {:.0}, 26–{n}: {:.0}.
+",
+        band(0, 10),
+        band(10, 25),
+        band(25, n)
+    );
+    let _ = writeln!(
+        report,
+        "Memory: {per_sandbox:.0} MiB per preview on average (largest {max:.0} MiB, `docker stats`), and the host's own resident memory grew by {host_per_preview:.2} MiB per preview ({rss_before:.0} → {rss_after:.0} MiB). That is **{:.1} previews per GiB** of sandbox memory.
+",
+        1024.0 / per_sandbox
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

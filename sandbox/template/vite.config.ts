@@ -18,6 +18,7 @@
 // page, at the base path: ws(s)://<page host>/<base>?token=… (protocol
 // "vite-hmr"), so a reverse proxy that forwards <base> (HTTP and Upgrade) to
 // the container carries HMR too.
+import { statSync } from 'node:fs'
 import path from 'node:path'
 import { defineConfig, searchForWorkspaceRoot, type Plugin } from 'vite'
 import react from '@vitejs/plugin-react'
@@ -51,6 +52,26 @@ function blinkSync(): Plugin {
   return {
     name: 'blink-sync',
     configureServer(server) {
+      // One HMR update per version of a file, whichever of the watcher and the host tells first:
+      // a version is its inode, size and mtime, and one already passed on is not passed again.
+      const passed = new Map<string, string>()
+      const version = (file: string) => {
+        try {
+          const stats = statSync(file)
+          return `${stats.ino}:${stats.size}:${stats.mtimeMs}`
+        } catch {
+          return 'gone'
+        }
+      }
+      const emit = server.watcher.emit.bind(server.watcher)
+      server.watcher.emit = ((event: string, file: unknown, ...rest: unknown[]) => {
+        if (event === 'change' && typeof file === 'string') {
+          const now = version(file)
+          if (passed.get(file) === now) return true
+          passed.set(file, now)
+        }
+        return emit(event, file, ...rest)
+      }) as typeof server.watcher.emit
       server.middlewares.use('/__blink/sync', (req, res) => {
         if (!token || req.method !== 'POST' || req.headers['x-blink-sync'] !== token) {
           res.statusCode = 403
@@ -79,8 +100,8 @@ function blinkSync(): Plugin {
               .map((file) => path.resolve(root, file))
               .filter((file) => file.startsWith(root + path.sep))
           for (const file of inProject(body.changed)) {
-            // Forget the old transform now, before answering: the watcher's own handler does it
-            // too, but only after awaits, and the host's next request may come first.
+            // Forget the old transform now, before answering: Vite's change handler does it too,
+            // but only after awaits, and the host's next request may come first.
             for (const environment of Object.values(server.environments)) {
               environment.moduleGraph.onFileChange(file)
             }
