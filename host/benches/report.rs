@@ -21,7 +21,7 @@
 //! 8. git: commit + push of a 200-file project and pull of a 50-file change through the host,
 //!    against the `git` command line doing the same on the same server;
 //! 10. density: N previews (default 50) running at once on one host: start and HMR latency at N
-//!    against N = 1, memory per preview and the host's own.
+//!     against N = 1, memory per preview and the host's own.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
