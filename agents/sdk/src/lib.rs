@@ -10,6 +10,7 @@ pub mod generator;
 pub mod json;
 pub mod llm;
 pub mod planner;
+pub mod preview;
 pub mod prompts;
 pub mod types;
 pub mod validator;

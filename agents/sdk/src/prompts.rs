@@ -3,8 +3,8 @@
 //! Every prompt can be replaced by an operator through the role's configuration (the key is named
 //! next to each one), so prompt logic changes without a new component.
 
-use crate::browser::{BROKEN_GLOBALS, LIBRARY_GLOBALS};
 use crate::llm::Host;
+use crate::preview::{BROKEN_GLOBALS, LIBRARY_GLOBALS};
 use crate::types::{RuntimeTarget, TEMPLATE_PACKAGES};
 
 /// The operator's text for `key` if set, else the built-in one.
@@ -29,7 +29,7 @@ classes."
 }
 
 /// The `browser` target's rules, from the measured facts of the frontend's preview
-/// ([`crate::browser`]): each file is its own module, names cross files only through `window`,
+/// ([`crate::preview`]): each file is its own module, names cross files only through `window`,
 /// only some library globals load, and its Babel runs JavaScript with JSX but not all of
 /// TypeScript.
 ///

@@ -8,7 +8,7 @@ use super::facts::ScriptFacts;
 use super::paths;
 use super::sharing::NameUse;
 use super::{Project, Report};
-use crate::browser::{self, load_order};
+use crate::preview::{self, load_order};
 use crate::types::{DiagnosticKind, Severity};
 
 /// Who declares and who puts on `window` each name, across the project.
@@ -192,19 +192,19 @@ fn uses(project: &Project<'_>, names: &Names<'_>, path: &str, facts: &ScriptFact
     let mut broken_lines: BTreeSet<(&str, u32)> = BTreeSet::new();
     for name_use in &facts.sharing.uses {
         let name = name_use.name.as_str();
-        if let Some(why) = browser::broken(name) {
+        if let Some(why) = preview::broken(name) {
             if broken_lines.insert((name, name_use.line)) {
                 report.error(
                     DiagnosticKind::Reference,
                     Severity::Critical,
                     path,
                     Some(name_use.line),
-                    format!("`{name}` does not load in the preview ({why}); {}.", browser::instead_of_broken(name)),
+                    format!("`{name}` does not load in the preview ({why}); {}.", preview::instead_of_broken(name)),
                 );
             }
             continue;
         }
-        if browser::is_browser_global(name) || browser::is_library(name) {
+        if preview::is_browser_global(name) || preview::is_library(name) {
             continue;
         }
         let written = written(name_use);
@@ -274,7 +274,7 @@ fn uses(project: &Project<'_>, names: &Names<'_>, path: &str, facts: &ScriptFact
             continue;
         }
         if reported.insert((name, "undefined")) {
-            let message = if browser::is_react_component(name) {
+            let message = if preview::is_react_component(name) {
                 format!(
                     "<{name}> is not a global in the preview: write `<React.{name}>` (or `<>…</>` for a \
                      fragment), or add `const {{ {name} }} = React;` at the top of {shown}."
@@ -300,9 +300,9 @@ fn window_values(project: &Project<'_>, names: &Names<'_>, path: &str, facts: &S
     for set in &facts.sharing.window_sets {
         let Some(value) = set.value.as_deref() else { continue };
         let known = facts.sharing.bindings.contains(value)
-            || browser::is_browser_global(value)
-            || browser::is_library(value)
-            || browser::broken(value).is_some()
+            || preview::is_browser_global(value)
+            || preview::is_library(value)
+            || preview::broken(value).is_some()
             || names.exposers(value).any(|exposer| exposer != path)
             || names.declared.contains_key(value)
             || names.from_global.contains_key(value)

@@ -18,6 +18,8 @@ use oxc::span::SourceType;
 use oxc::syntax::module_record::ModuleRecord;
 
 use super::flow::{self, TsSyntax};
+use super::lines::LineIndex;
+use super::lines::MAX_VISIT_DEPTH;
 use super::secrets::{self, Exposure};
 use super::sharing::{self, Sharing};
 use crate::types::Severity;
@@ -26,32 +28,11 @@ use crate::types::Severity;
 /// in a WebAssembly component) instead of failing cleanly.
 const MAX_BRACKET_DEPTH: usize = 128;
 
-/// The visitors stop descending here, for the same reason.
-pub(crate) const MAX_VISIT_DEPTH: u32 = 512;
-
 const EVAL_MESSAGE: &str =
     "eval() runs arbitrary strings as code; parse data with JSON.parse or call the function directly.";
 const FUNCTION_MESSAGE: &str = "new Function() compiles strings into code like eval(); write the function directly.";
 const INNER_HTML_MESSAGE: &str = "dangerouslySetInnerHTML injects raw HTML and opens the page to XSS; \
 render the content as JSX or sanitise it first.";
-
-/// 1-based line numbers from byte offsets.
-pub struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub fn new(source: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(source.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(index, _)| index + 1));
-        Self { starts }
-    }
-
-    pub fn line(&self, offset: u32) -> u32 {
-        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-        u32::try_from(self.starts.partition_point(|&start| start <= offset)).unwrap_or(u32::MAX)
-    }
-}
 
 pub struct SyntaxError {
     pub line: Option<u32>,

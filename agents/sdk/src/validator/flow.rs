@@ -24,7 +24,7 @@ use oxc::ast_visit::{Visit, walk};
 use oxc::span::{GetSpan, Span};
 use oxc::syntax::scope::ScopeFlags;
 
-use super::facts::{LineIndex, MAX_VISIT_DEPTH};
+use super::lines::{LineIndex, MAX_VISIT_DEPTH};
 
 /// Snippets quoted in messages stop here, so a message stays one readable line.
 const MAX_SNIPPET_CHARS: usize = 40;

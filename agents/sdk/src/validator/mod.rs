@@ -8,6 +8,7 @@
 mod browser;
 mod facts;
 mod flow;
+mod lines;
 mod paths;
 mod secrets;
 mod sharing;

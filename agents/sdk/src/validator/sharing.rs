@@ -19,8 +19,8 @@ use oxc::ast_visit::{Visit, walk};
 use oxc::span::GetSpan;
 use oxc::syntax::scope::ScopeFlags;
 
-use super::facts::{LineIndex, MAX_VISIT_DEPTH};
-use crate::browser;
+use super::lines::{LineIndex, MAX_VISIT_DEPTH};
+use crate::preview;
 
 /// A runtime name declared at the top level of a file (types are erased and do not count).
 pub(crate) struct TopLevel {
@@ -152,11 +152,11 @@ fn global_root(init: &Expression<'_>) -> Option<String> {
     let root = root.name.as_str();
     if is_window(root) {
         return Some(match first_property {
-            Some(property) if browser::is_library(property) => format!("window.{property}"),
+            Some(property) if preview::is_library(property) => format!("window.{property}"),
             _ => root.to_string(),
         });
     }
-    browser::is_library(root).then(|| root.to_string())
+    preview::is_library(root).then(|| root.to_string())
 }
 
 /// `window.X = …`, `window.A = window.B = …`, `a, b` sequences and `Object.assign(window, { … })`.
