@@ -433,8 +433,16 @@ async fn watch_dev_server(browser: &mut Browser, url: &str, expect_text: &str) -
             since(loaded_at, DEV_SERVER_QUIET)
         };
         if done || now.duration_since(started) > DEV_SERVER_TIMEOUT {
-            let failed: Vec<String> =
-                browser.failures.iter().filter(|f| !f.contains("ERR_NETWORK_CHANGED")).cloned().collect();
+            // Not the app's failures: the machine's interfaces changing (see `Browser::open`), and
+            // requests Chromium itself cancelled because Vite reloaded the page (the previous
+            // case's HMR can land while this one loads). A module that is missing or broken fails
+            // with a status or a network error, and the text does not show.
+            let failed: Vec<String> = browser
+                .failures
+                .iter()
+                .filter(|f| !f.contains("ERR_NETWORK_CHANGED") && !f.contains("ERR_ABORTED"))
+                .cloned()
+                .collect();
             errors.extend(failed.into_iter().map(|f| format!("failed request {f}")));
             return Some(Run { shown: has_text && errors.is_empty(), error: errors.first().cloned(), text });
         }
