@@ -77,7 +77,11 @@ async fn a_client_that_leaves_mid_answer_pays_for_what_it_was_sent() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let now = settled.unwrap_or_else(|| panic!("the answer's reservation was never settled:\n{}", blink.log()));
+    settled.unwrap_or_else(|| panic!("the answer's reservation was never settled:\n{}", blink.log()));
+    // Read again once the run has stopped moving: the balance and the ledger lines are two reads,
+    // and a settlement may land between them while the host is still winding the run down.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = credits().await;
     let recent = now["recent"].as_array().unwrap();
     assert!(
         !recent.iter().any(|e| e["kind"] == "release"),

@@ -144,8 +144,10 @@ async fn a_build_whose_dist_is_a_link_out_of_the_project_is_refused() {
            fs.symlinkSync('../..', '/app/dist');\n\
          } });",
         |t| {
-            t.replace("outDir: 'dist'", "outDir: 'out'")
-                .replace("plugins: [react(), tailwindcss()]", "plugins: [react(), tailwindcss(), linkDist()]")
+            t.replace("outDir: 'dist'", "outDir: 'out'").replace(
+                "plugins: [react(), tailwindcss(), blinkSync()]",
+                "plugins: [react(), tailwindcss(), blinkSync(), linkDist()]",
+            )
         },
     );
     let mallory = jwt::user_token("mallory");
@@ -216,7 +218,12 @@ async fn a_preview_gets_its_own_origin_and_cannot_widen_it() {
              next();\n\
            });\n\
          } });",
-        |t| t.replace("plugins: [react(), tailwindcss()]", "plugins: [react(), tailwindcss(), widen()]"),
+        |t| {
+            t.replace(
+                "plugins: [react(), tailwindcss(), blinkSync()]",
+                "plugins: [react(), tailwindcss(), blinkSync(), widen()]",
+            )
+        },
     );
     let token = jwt::user_token("widener");
     let (status, body) =
