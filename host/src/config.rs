@@ -4,7 +4,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use blink_agent_sdk::RuntimeTarget;
-use clap::{Args, ValueEnum};
+use clap::Args;
+
+// Each domain owns its settings; they are assembled here into the host's command line.
+pub use crate::auth::AuthSettings;
+pub use crate::deploy::DeploySettings;
+pub use crate::llm::{DEFAULT_LLM_BASE_URL, LlmSettings};
+pub use crate::pipeline::GenerationMode;
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -118,90 +124,6 @@ fn parse_target(s: &str) -> Result<RuntimeTarget, String> {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct LlmSettings {
-    /// Base URL of an OpenAI-compatible API (OpenAI, OpenRouter, Ollama, vLLM, llama.cpp server).
-    #[arg(long = "llm-base-url", env = "BLINK_LLM_BASE_URL")]
-    pub base_url: Option<String>,
-
-    /// API key for the model endpoint (falls back to `OPENAI_API_KEY`).
-    #[arg(long = "llm-api-key", env = "BLINK_LLM_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-
-    /// Default model for every agent (an agent's `model` setting overrides it).
-    #[arg(long = "llm-model", env = "BLINK_LLM_MODEL", default_value = "gpt-4o-mini")]
-    pub model: String,
-
-    /// Seconds without a byte from the model before an attempt is abandoned.
-    #[arg(long = "llm-timeout-secs", env = "BLINK_LLM_TIMEOUT_SECS", default_value_t = 180)]
-    pub timeout_secs: u64,
-
-    /// Retries after a 429, a 5xx or a connection error, with exponential backoff.
-    #[arg(long = "llm-max-retries", env = "BLINK_LLM_MAX_RETRIES", default_value_t = 3)]
-    pub max_retries: u32,
-
-    /// Record every model exchange to this cassette file (JSON lines, appended).
-    #[arg(long = "llm-record", env = "BLINK_LLM_RECORD")]
-    pub record: Option<PathBuf>,
-
-    /// Answer every model call from this cassette, with no model behind.
-    #[arg(long = "llm-replay", env = "BLINK_LLM_REPLAY")]
-    pub replay: Option<PathBuf>,
-
-    /// First backoff delay in milliseconds; doubled each retry.
-    #[arg(long = "llm-backoff-ms", env = "BLINK_LLM_BACKOFF_MS", default_value_t = 500)]
-    pub backoff_ms: u64,
-}
-
-pub const DEFAULT_LLM_BASE_URL: &str = "https://api.openai.com/v1";
-
-impl LlmSettings {
-    /// The key from the flag, `BLINK_LLM_API_KEY` or `OPENAI_API_KEY`.
-    pub fn resolved_api_key(&self) -> Option<String> {
-        self.api_key.clone().or_else(|| std::env::var("OPENAI_API_KEY").ok()).filter(|k| !k.trim().is_empty())
-    }
-
-    /// `None` when nothing is configured: with neither a key nor a base URL there is no model to call.
-    pub fn endpoint(&self) -> Option<(String, Option<String>)> {
-        let key = self.resolved_api_key();
-        match (&self.base_url, key) {
-            (None, None) => None,
-            (base, key) => Some((base.clone().unwrap_or_else(|| DEFAULT_LLM_BASE_URL.into()), key)),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct AuthSettings {
-    /// Shared secret of HS256 tokens (Supabase's JWT secret).
-    #[arg(long = "jwt-secret", env = "BLINK_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-
-    /// JWKS URL for ES256/RS256 tokens (Supabase: `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`).
-    #[arg(long = "jwks-url", env = "BLINK_JWKS_URL")]
-    pub jwks_url: Option<String>,
-
-    /// Required `aud` claim.
-    #[arg(long = "jwt-audience", env = "BLINK_JWT_AUDIENCE", default_value = "authenticated")]
-    pub audience: String,
-
-    /// Seconds of clock skew tolerated on `exp`.
-    #[arg(long = "jwt-leeway-secs", env = "BLINK_JWT_LEEWAY_SECS", default_value_t = 30)]
-    pub leeway_secs: u64,
-
-    /// Minimum seconds between two JWKS refreshes triggered by unknown key ids.
-    #[arg(long = "jwks-refresh-secs", env = "BLINK_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
-    pub jwks_min_refresh_secs: u64,
-
-    /// Seconds a fetched JWKS is trusted before it is read again (withdrawn keys stop working).
-    #[arg(long = "jwks-ttl-secs", env = "BLINK_JWKS_TTL_SECS", default_value_t = 600)]
-    pub jwks_ttl_secs: u64,
-
-    /// DEVELOPMENT ONLY: accept requests without a token (every caller is user `dev`).
-    #[arg(long = "dev-no-auth", env = "BLINK_DEV_NO_AUTH", default_value_t = false)]
-    pub dev_no_auth: bool,
-}
-
-#[derive(Debug, Clone, Args)]
 pub struct Limits {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BLINK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
@@ -238,12 +160,6 @@ pub struct Limits {
     /// `per-file`: one model call per file, concurrently; `single`: one call for all files.
     #[arg(long, env = "BLINK_GENERATION_MODE", value_enum, default_value_t = GenerationMode::PerFile)]
     pub generation_mode: GenerationMode,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GenerationMode {
-    PerFile,
-    Single,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -459,113 +375,4 @@ fn parse_remote_scheme(s: &str) -> Result<String, String> {
         "https" | "http" => Ok(scheme),
         _ => Err(format!("remotes may use https or http, not {s:?}")),
     }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DeploySettings {
-    /// Releases kept per project; older ones are deleted (the live one never is).
-    #[arg(long, env = "BLINK_DEPLOY_KEEP", default_value_t = 10)]
-    pub deploy_keep: usize,
-
-    /// Seconds a release that stopped being live is kept beyond `BLINK_DEPLOY_KEEP`, for pages
-    /// loaded from it that still fetch their assets.
-    #[arg(long, env = "BLINK_DEPLOY_GRACE_SECS", default_value_t = 60)]
-    pub deploy_grace_secs: u64,
-
-    /// Deployed sites answer at `{projectId}.{domain}`, served by this host.
-    #[arg(long, env = "BLINK_SITES_DOMAIN", default_value = "sites.localhost")]
-    pub sites_domain: String,
-
-    /// Host names of this service (its API, previews…) that no project may claim as a custom
-    /// domain, comma-separated; the Cloudflare origin is refused anyway. Taken from here only,
-    /// never from a request's `Host`, which the caller chooses.
-    #[arg(long, env = "BLINK_RESERVED_DOMAINS", value_delimiter = ',')]
-    pub reserved_domains: Vec<String>,
-
-    /// The DNS server (`ip:port`) asked for custom domains' ownership proofs (a TXT record at
-    /// `_blink-challenge.{domain}`); unset, the system's resolvers.
-    #[arg(long, env = "BLINK_DNS_RESOLVER")]
-    pub dns_resolver: Option<SocketAddr>,
-
-    /// Seconds a custom-domain claim may stay unproven before it expires.
-    #[arg(long, env = "BLINK_DOMAIN_CLAIM_TTL_SECS", default_value_t = 3 * 24 * 60 * 60)]
-    pub domain_claim_ttl_secs: u64,
-
-    /// A deploy larger than this many bytes is refused (413 `deploy_too_large`).
-    #[arg(long, env = "BLINK_DEPLOY_MAX_BYTES", default_value_t = 512 * 1024 * 1024)]
-    pub deploy_max_bytes: u64,
-
-    /// A deploy of more files than this is refused (413 `deploy_too_large`).
-    #[arg(long, env = "BLINK_DEPLOY_MAX_FILES", default_value_t = 10_000)]
-    pub deploy_max_files: usize,
-
-    /// A deploy with a file larger than this many bytes is refused (413 `deploy_too_large`).
-    #[arg(long, env = "BLINK_DEPLOY_MAX_FILE_BYTES", default_value_t = 32 * 1024 * 1024)]
-    pub deploy_max_file_bytes: u64,
-
-    /// Deploys one user may have in flight at once; more are refused (429 `too_many_deploys`).
-    #[arg(long, env = "BLINK_DEPLOY_MAX_CONCURRENT_PER_USER", default_value_t = 2)]
-    pub deploy_max_concurrent_per_user: usize,
-
-    /// Releases go to this S3 bucket (AWS or any S3-compatible store); unset, they go to the data
-    /// directory.
-    #[arg(long, env = "BLINK_S3_BUCKET")]
-    pub s3_bucket: Option<String>,
-
-    /// The store's endpoint, for S3-compatible stores (MinIO, R2, Garage…); unset: AWS.
-    #[arg(long, env = "BLINK_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-
-    #[arg(long, env = "BLINK_S3_REGION", default_value = "us-east-1")]
-    pub s3_region: String,
-
-    /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted stores need.
-    #[arg(long, env = "BLINK_S3_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
-    pub s3_path_style: bool,
-
-    /// Objects are stored under `{prefix}{projectId}/{deployId}/`.
-    #[arg(long, env = "BLINK_S3_PREFIX", default_value = "sites/")]
-    pub s3_prefix: String,
-
-    /// Credentials; unset, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
-    #[arg(long, env = "BLINK_S3_ACCESS_KEY_ID", hide_env_values = true)]
-    pub s3_access_key_id: Option<String>,
-
-    #[arg(long, env = "BLINK_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub s3_secret_access_key: Option<String>,
-
-    #[arg(long, env = "BLINK_S3_SESSION_TOKEN", hide_env_values = true)]
-    pub s3_session_token: Option<String>,
-
-    /// Uploads in flight at once per deploy.
-    #[arg(long, env = "BLINK_S3_PARALLEL", default_value_t = 16)]
-    pub s3_parallel: usize,
-
-    /// Attempts per S3 request; throttling, 5xx and connection errors are retried with backoff.
-    #[arg(long, env = "BLINK_S3_MAX_ATTEMPTS", default_value_t = 4)]
-    pub s3_max_attempts: u32,
-
-    /// Seconds one attempt of one S3 request may take.
-    #[arg(long, env = "BLINK_S3_TIMEOUT_SECS", default_value_t = 60)]
-    pub s3_timeout_secs: u64,
-
-    /// A Cloudflare API token (Zone DNS edit, SSL and Certificates edit); set, project host names
-    /// get a proxied DNS record and custom domains a Cloudflare for SaaS custom hostname.
-    #[arg(long, env = "BLINK_CLOUDFLARE_TOKEN", hide_env_values = true)]
-    pub cloudflare_token: Option<String>,
-
-    #[arg(long, env = "BLINK_CLOUDFLARE_API", default_value = "https://api.cloudflare.com/client/v4")]
-    pub cloudflare_api: String,
-
-    /// The zone of `BLINK_SITES_DOMAIN`.
-    #[arg(long, env = "BLINK_CLOUDFLARE_ZONE_ID")]
-    pub cloudflare_zone_id: Option<String>,
-
-    /// What project host names point at: this host's public name, the CDN's origin.
-    #[arg(long, env = "BLINK_CLOUDFLARE_ORIGIN")]
-    pub cloudflare_origin: Option<String>,
-
-    /// Seconds between checks of pending custom-domain certificates.
-    #[arg(long, env = "BLINK_CLOUDFLARE_POLL_SECS", default_value_t = 30)]
-    pub cloudflare_poll_secs: u64,
 }

@@ -1,6 +1,8 @@
 //! Supabase-style JWT authentication: HS256 with the project's shared secret, or ES256/RS256 with
 //! keys published as a JWKS (fetched, cached, refreshed when a token names an unknown key id).
 
+mod settings;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
-use crate::config::AuthSettings;
+pub use self::settings::AuthSettings;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 
 pub mod cloudflare;
 mod domains;
+mod settings;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,8 +23,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 pub use self::domains::{Domain, DomainError};
+pub use self::settings::DeploySettings;
 use self::store::{Store, Upload};
-use crate::config::DeploySettings;
 use crate::db::{Database, DbError, now_ms};
 
 #[derive(Debug, thiserror::Error)]

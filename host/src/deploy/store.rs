@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt as _;
 
-use crate::config::DeploySettings;
+use super::DeploySettings;
 
 /// One file of a release to store, read from the build when it is stored.
 pub struct Upload {

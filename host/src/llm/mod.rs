@@ -12,9 +12,10 @@ use blink_agent_sdk::{ChatMessage, Completion, LlmError, Usage};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::config::LlmSettings;
-
 pub mod cassette;
+mod settings;
+
+pub use self::settings::{DEFAULT_LLM_BASE_URL, LlmSettings};
 
 /// One chat completion, as the host asks for it.
 #[derive(Debug, Clone)]

@@ -13,16 +13,24 @@ use blink_agent_sdk::{
     self as sdk, ChatMessage, Diagnostic, DiagnosticKind, FixRequest, GenerateRequest, LlmError, PlanRequest, PlanStep,
     ProjectFile, RuntimeTarget, Severity, StepAction, StreamChannel, ValidateRequest, ValidationReport,
 };
+use clap::ValueEnum;
 use futures::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use self::events::{ErrorCode, Event, Phase};
-use crate::config::GenerationMode;
 use crate::credits::Credits;
 use crate::llm::LlmProvider;
 use crate::runtime::llm::{LlmCapability, Meter, RunBudget, StreamSink};
 use crate::runtime::{Agent, AgentCallError, AgentRuntime, CallContext, Role};
+
+/// How a run's files are generated: `per-file`, one model call per file, concurrently; `single`,
+/// one call for all files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerationMode {
+    PerFile,
+    Single,
+}
 
 /// What the frontend asked for, validated and bounded by the API.
 #[derive(Debug, Clone, Default)]
