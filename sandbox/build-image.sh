@@ -15,6 +15,7 @@
 #   /node_modules          the template's dependencies (read-only at run time;
 #                          Node and Vite find them by walking up from /app)
 #   /template              the template's files, to seed a new project
+#   /usr/local/lib/blink/warm.mjs  a warm sandbox's main process
 #   /app                   mount point of the writable project directory
 #   /tmp                   mount point of a tmpfs
 #   user sandbox (1000:1000), HOME=/tmp, npm cache in /tmp/.npm
@@ -44,7 +45,7 @@ die() { printf '[build-image] error: %s\n' "$*" >&2; exit 1; }
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 template="$here/template"
-extras="$here/image"   # files installed into the image (blink-npm)
+extras="$here/image"   # files installed into the image (blink-npm, blink-warm.mjs)
 script="$here/$(basename "${BASH_SOURCE[0]}")"
 
 command -v "$DOCKER" >/dev/null || die "docker client '$DOCKER' not found"
@@ -198,6 +199,8 @@ EOF
 
 # blink-npm: npm with the image's packages linked into ./node_modules first.
 install -m 755 "$extras/blink-npm" "$root/usr/local/bin/blink-npm"
+# warm.mjs: the main process of a warm sandbox (Vite loaded and run once, waiting for a project).
+install -D -m 644 "$extras/blink-warm.mjs" "$root/usr/local/lib/blink/warm.mjs"
 
 # Shared libraries: whatever ldd reports for every ELF file we ship.
 elf_files() {

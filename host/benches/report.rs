@@ -888,6 +888,7 @@ async fn sandboxes(report: &mut String) {
         &[
             ("BLINK_SANDBOXES", "true".into()),
             ("BLINK_SANDBOX_WARM", "0".into()),
+            ("BLINK_SANDBOX_MAX_PER_USER", "20".into()),
             ("BLINK_PREVIEW_PATHS", "true".into()),
             ("BLINK_LOG", "warn".into()),
         ],
@@ -950,6 +951,7 @@ async fn sandboxes(report: &mut String) {
         &[
             ("BLINK_SANDBOXES", "true".into()),
             ("BLINK_SANDBOX_WARM", "1".into()),
+            ("BLINK_SANDBOX_MAX_PER_USER", "20".into()),
             ("BLINK_PREVIEW_PATHS", "true".into()),
             ("BLINK_ADMIN_TOKEN", "bench-admin".into()),
             ("BLINK_LOG", "warn".into()),
@@ -1035,22 +1037,26 @@ async fn sandboxes(report: &mut String) {
     let _ = writeln!(report, "## 7. Sandboxes\n");
     let _ = writeln!(
         report,
-        "Real Docker engine and sandbox image; means of {REPEATS} (builds: 3). Baselines run in the same process, same image, same command.\n"
+        "Real Docker engine and sandbox image; {REPEATS} previews of each kind (builds: 3, means). Baselines run in the same process, same image, same command.\n"
     );
     let _ = writeln!(report, "| measure | Blink host ms | baseline ms | ratio |");
     let _ = writeln!(report, "|---|---|---|---|");
     ratio_row(
         report,
-        "cold preview: request → app module served through the proxy (baseline: plain `docker run`, no limits, no proxy)",
-        mean_ms(&cold),
-        mean_ms(&plain),
+        &format!(
+            "cold preview: request → app module served through the proxy, median of {REPEATS} (baseline: plain `docker run`, no limits, no proxy)"
+        ),
+        median_ms(&cold),
+        median_ms(&plain),
         0,
     );
     ratio_row(
         report,
-        "warm-pool preview: request → app module served through the proxy (baseline: plain `docker run`)",
-        mean_ms(&warm),
-        mean_ms(&plain),
+        &format!(
+            "warm-pool preview: request → app module served through the proxy, median of {REPEATS} (baseline: plain `docker run`)"
+        ),
+        median_ms(&warm),
+        median_ms(&plain),
         0,
     );
     ratio_row(

@@ -671,11 +671,25 @@ async fn a_first_preview_takes_a_warm_sandbox_and_the_pool_refills() {
         panic!("the warm pool never filled\n{}", blink.log());
     };
     let warm = warm_ids().await;
+    let warm_name = docker(&["inspect", "-f", "{{.Name}}", &warm]);
+    let warm_dir = data.join("projects").join(warm_name.trim_start_matches("/sandbox-"));
+    assert!(
+        warm_dir.join("app/.blink/warmed").is_file(),
+        "a pooled sandbox has run its dev server once: {}",
+        warm_dir.display()
+    );
     let id = project();
     let token = jwt::user_token("warm");
-    let (status, body) =
-        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("Warm start") } }))
-            .await;
+    // The project's own Vite config, posted with its first files, is the one its server runs.
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sandbox/template/vite.config.ts")).unwrap();
+    let config = template.replace(
+        "plugins: [react(), tailwindcss(), blinkSync()]",
+        "plugins: [react(), tailwindcss(), blinkSync(), { name: 'own', transformIndexHtml: (html) => html.replace('</body>', '<p>OwnConfig</p></body>') }]",
+    );
+    assert_ne!(config, template, "the template changed: this test's edit no longer applies");
+    let files = json!({ "App.tsx": app("Warm start"), "vite.config.ts": config });
+    let (status, body) = post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": files })).await;
     assert_eq!(status, 200, "{body}\n{}", blink.log());
     assert_eq!(containers_of_name(&id), warm, "the project got the warm container, not a new one");
     let url = body["previewUrl"].as_str().unwrap().to_string();
@@ -684,6 +698,7 @@ async fn a_first_preview_takes_a_warm_sandbox_and_the_pool_refills() {
         html.contains(&format!("/preview/{id}/@vite/client")),
         "the dev server runs with the project's base: {html}"
     );
+    assert!(html.contains("OwnConfig"), "the dev server runs the project's own config: {html}");
     eventually_contains(&format!("{url}src/App.tsx"), "Warm start").await;
     let refilled = warm_ids().await;
     assert_ne!(refilled, warm, "a new warm sandbox replaces the one taken");

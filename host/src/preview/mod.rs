@@ -296,11 +296,12 @@ impl Previews {
         entry.set_owner(owner);
         entry.touch();
         let started = std::time::Instant::now();
+        let mut claimed = false;
         if !self.workspaces.app_dir(project).exists() {
             // A warm sandbox is a running one too: the caps hold for it as for a new one.
             let _creating = self.creating.lock().await;
             self.check_caps(project, owner)?;
-            self.claim_warm(project, &entry).await;
+            claimed = self.claim_warm(project, &entry).await;
         }
         let workspaces = self.workspaces.clone();
         let (owned_project, owned_files) = (project.to_string(), files.clone());
@@ -319,6 +320,10 @@ impl Previews {
             elapsed_us,
             "files applied"
         );
+        if claimed && let Err(e) = self.start_claimed(project) {
+            tracing::warn!(project, "cannot start the warm sandbox's dev server: {e}");
+            self.backend.remove(project).await?;
+        }
         self.start(project, &entry).await?;
         self.install_if_needed(project, &entry).await?;
         let address = entry.address().ok_or(PreviewError::NotRunning)?;
@@ -486,7 +491,7 @@ impl Previews {
                     return Err(PreviewError::Exited(self.last_lines(project, 20).await));
                 }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -503,21 +508,21 @@ impl Previews {
     }
 
     /// Gives a new project a warm sandbox: its directory becomes the project's (the sandbox's
-    /// mount follows it), the container takes the project's name, and the dev server starts with
-    /// the project's base. Any failure leaves the normal path to create a sandbox.
-    async fn claim_warm(&self, project: &str, entry: &Entry) {
-        let Some(warm) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() else { return };
+    /// mount follows it) and the container takes the project's name; [`Self::start_claimed`]
+    /// then starts its dev server. Any failure leaves the normal path to create a sandbox.
+    async fn claim_warm(&self, project: &str, entry: &Entry) -> bool {
+        let Some(warm) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() else { return false };
         let (from, to) = (self.workspaces.project_dir(&warm), self.workspaces.project_dir(project));
         // No longer warm, whatever happens next: a restarted host must never pool it again.
         if let Err(e) = std::fs::remove_file(from.join(WARM_MARKER)) {
             tracing::warn!(project, warm, "cannot unmark the warm sandbox: {e}");
             let _ = self.backend.remove(&warm).await;
-            return;
+            return false;
         }
         if let Err(e) = std::fs::rename(&from, &to) {
             tracing::warn!(project, warm, "cannot take the warm sandbox's directory: {e}");
             let _ = self.backend.remove(&warm).await;
-            return;
+            return false;
         }
         let info = match self.backend.rename(&warm, project).await {
             Ok(info) => info,
@@ -525,22 +530,27 @@ impl Previews {
                 tracing::warn!(project, warm, "cannot take the warm sandbox: {e}");
                 let _ = std::fs::rename(&to, &from);
                 let _ = self.backend.remove(&warm).await;
-                return;
+                return false;
             }
         };
-        let spec = self.spec(project, self.workspaces.app_dir(project));
-        let env: serde_json::Map<String, serde_json::Value> =
-            spec.env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
-        let start = serde_json::json!({ "env": env, "args": dev_server_args(self.settings.dev_port) });
-        let write = self.workspaces.write_internal(project, ".blink/start.json", start.to_string().as_bytes());
-        if let Err(e) = write {
-            tracing::warn!(project, "cannot start the warm sandbox's dev server: {e}");
-            let _ = self.backend.remove(project).await;
-            return;
-        }
         *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = info.address;
         tracing::info!(project, warm, "warm sandbox claimed");
         self.refill();
+        true
+    }
+
+    /// Starts the dev server of a claimed warm sandbox, once the project's files are in place (its
+    /// own `vite.config.ts` or `index.html` are read as it starts).
+    fn start_claimed(&self, project: &str) -> Result<(), PreviewError> {
+        let env: serde_json::Map<String, serde_json::Value> = self
+            .spec(project, self.workspaces.app_dir(project))
+            .env
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        let start = serde_json::json!({ "env": env, "port": self.settings.dev_port });
+        self.workspaces.write_internal(project, WARM_START, start.to_string().as_bytes())?;
+        Ok(())
     }
 
     /// Starts warm sandboxes in the background until the pool is full.
@@ -569,19 +579,45 @@ impl Previews {
                     project: warm.clone(),
                     app_dir: this.workspaces.app_dir(&warm),
                     env: Vec::new(),
-                    command: vec!["node".into(), "-e".into(), WAITER.into()],
+                    command: WARM_COMMAND.iter().map(|s| s.to_string()).collect(),
                     warm: true,
                 };
-                match this.backend.ensure(&spec).await {
-                    Ok(_) => this.pool.lock().unwrap_or_else(|e| e.into_inner()).push(warm),
+                let ready = match this.backend.ensure(&spec).await {
+                    Ok(_) => this.warmed(&warm).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                match ready {
+                    Ok(()) => this.pool.lock().unwrap_or_else(|e| e.into_inner()).push(warm),
                     Err(e) => {
                         tracing::warn!("cannot start a warm sandbox: {e}");
+                        let _ = this.backend.remove(&warm).await;
                         let _ = this.workspaces.remove(&warm);
                         return;
                     }
                 }
             }
         });
+    }
+
+    /// Waits until a new warm sandbox has run its dev server once (the image's `warm.mjs` marks
+    /// it): one claimed earlier would start no faster than a new sandbox.
+    async fn warmed(&self, warm: &str) -> Result<(), String> {
+        let started = tokio::time::Instant::now();
+        loop {
+            if self.workspaces.exists(warm, WARM_DONE).map_err(|e| e.to_string())? {
+                return Ok(());
+            }
+            if self.closing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("the host is stopping".into());
+            }
+            if !self.backend.inspect(warm).await.map_err(|e| e.to_string())?.is_some_and(|s| s.running) {
+                return Err(format!("it stopped while warming up:\n{}", self.last_lines(warm, 20).await));
+            }
+            if started.elapsed() >= self.settings.ready_timeout {
+                return Err(format!("it did not warm up within {}s", self.settings.ready_timeout.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Removes the warm sandboxes, which no project can claim once this host has stopped: a
@@ -782,10 +818,6 @@ fn vite_command(args: &[&str]) -> Vec<String> {
     ["node", "/node_modules/vite/bin/vite.js"].into_iter().map(String::from).chain(vite_args(args)).collect()
 }
 
-fn dev_server_args(port: u16) -> Vec<String> {
-    vite_args(&["--host", "0.0.0.0", "--port", &port.to_string(), "--strictPort"])
-}
-
 fn dev_server_command(port: u16) -> Vec<String> {
     vite_command(&["--host", "0.0.0.0", "--port", &port.to_string(), "--strictPort"])
 }
@@ -795,17 +827,14 @@ const WARM_PREFIX: &str = "warm-";
 /// The host's mark of a warm sandbox's directory, in the project directory (beside `app/`).
 const WARM_MARKER: &str = "warm";
 
-/// A warm sandbox's main process: Node started, waiting for the project it will serve. The host
-/// writes `.blink/start.json` (environment and Vite's arguments), and Vite starts in this process.
-const WAITER: &str = "const fs = require('fs');\
-const start = '/app/.blink/start.json';\
-(function wait() {\
-  if (!fs.existsSync(start)) return setTimeout(wait, 10);\
-  const { env, args } = JSON.parse(fs.readFileSync(start, 'utf8'));\
-  Object.assign(process.env, env);\
-  process.argv = [process.argv[0], '/node_modules/vite/bin/vite.js', ...args];\
-  import('/node_modules/vite/bin/vite.js');\
-})();";
+/// A warm sandbox's main process (the image's `warm.mjs`): Vite loaded and run once over the
+/// template, waiting for the project it will serve.
+const WARM_COMMAND: [&str; 2] = ["node", "/usr/local/lib/blink/warm.mjs"];
+/// Written by the host when a claimed warm sandbox has the project's files: the dev server's
+/// environment and port.
+const WARM_START: &str = ".blink/start.json";
+/// Written by `warm.mjs` once its warm-up run is done.
+const WARM_DONE: &str = ".blink/warmed";
 
 /// Links each package of `BLINK_LINK` from `.blink-packages/node_modules` into `node_modules`.
 const LINK_SCRIPT: &str = "const fs = require('fs'), path = require('path');\

@@ -257,6 +257,12 @@ impl Workspaces {
         self.write(&app, path, bytes)
     }
 
+    /// Whether the project has a file at `path` (a link counts only if it stays in the project).
+    pub fn exists(&self, project: &str, path: &str) -> Result<bool, WorkspaceError> {
+        let (_, app) = self.open(project)?;
+        Ok(app.exists(path))
+    }
+
     /// The project's files as posted, by workspace path.
     pub fn posted(&self, project: &str) -> Result<Vec<String>, WorkspaceError> {
         let (outer, _) = self.open(project)?;
