@@ -410,9 +410,26 @@ async fn in_a_real_browser_the_preview_renders_and_updates_without_a_reload() {
     let blink = start(&[]).await;
     let id = project();
     let _cleanup = Cleanup(vec![id.clone()]);
+    renders_and_updates_in_a_browser(&blink, &id).await;
+}
+
+/// The same, on a sandbox from the warm pool: its dev server started in the process that warmed
+/// up over the template.
+#[tokio::test]
+async fn in_a_real_browser_a_warm_sandbox_renders_and_updates_without_a_reload() {
+    let blink = start(&[("BLINK_SANDBOX_WARM", "1".into())]).await;
+    let _warm = RemoveUnder(blink.data_dir.path().to_path_buf());
+    let warm = warm_sandbox(&blink).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    renders_and_updates_in_a_browser(&blink, &id).await;
+    assert_eq!(containers_of_name(&id), warm, "the project got the warm container, not a new one");
+}
+
+async fn renders_and_updates_in_a_browser(blink: &Blink, id: &str) {
     let token = jwt::user_token("viewer");
     let (status, body) = post(
-        &blink,
+        blink,
         "/api/preview",
         &token,
         &json!({ "projectId": id, "files": { "App.tsx": app("Hello from the sandbox") } }),
@@ -426,7 +443,7 @@ async fn in_a_real_browser_the_preview_renders_and_updates_without_a_reload() {
     // A mark on this page: it is still there after the update only if the page did not reload.
     browser.eval("window.__blinkKept = 42").await;
     let (status, _) = post(
-        &blink,
+        blink,
         "/api/preview",
         &token,
         &json!({ "projectId": id, "files": { "App.tsx": app("Updated in place") } }),
@@ -641,36 +658,8 @@ fn containers_under(data: &std::path::Path) -> Vec<String> {
 async fn a_first_preview_takes_a_warm_sandbox_and_the_pool_refills() {
     let blink = start(&[("BLINK_SANDBOX_WARM", "1".into())]).await;
     let data = blink.data_dir.path().to_path_buf();
-    struct Warm(std::path::PathBuf);
-    impl Drop for Warm {
-        fn drop(&mut self) {
-            for name in containers_under(&self.0) {
-                let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
-            }
-        }
-    }
-    let _warm = Warm(data.clone());
-    let warm_ids = || async {
-        for _ in 0..200 {
-            let warm: Vec<String> =
-                containers_under(&data).into_iter().filter(|n| n.starts_with("sandbox-warm-")).collect();
-            let status: Value = reqwest::Client::new()
-                .get(format!("{}/api/admin/sandboxes", blink.url))
-                .bearer_auth(ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if status["warm"] == 1 && warm.len() == 1 {
-                return docker(&["inspect", "-f", "{{.Id}}", &warm[0]]);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the warm pool never filled\n{}", blink.log());
-    };
-    let warm = warm_ids().await;
+    let _warm = RemoveUnder(data.clone());
+    let warm = warm_sandbox(&blink).await;
     let warm_name = docker(&["inspect", "-f", "{{.Name}}", &warm]);
     let warm_dir = data.join("projects").join(warm_name.trim_start_matches("/sandbox-"));
     assert!(
@@ -700,8 +689,42 @@ async fn a_first_preview_takes_a_warm_sandbox_and_the_pool_refills() {
     );
     assert!(html.contains("OwnConfig"), "the dev server runs the project's own config: {html}");
     eventually_contains(&format!("{url}src/App.tsx"), "Warm start").await;
-    let refilled = warm_ids().await;
+    let refilled = warm_sandbox(&blink).await;
     assert_ne!(refilled, warm, "a new warm sandbox replaces the one taken");
+}
+
+/// Removes every sandbox over a host's data directory when a test ends, however it ends: a
+/// killed test host leaves its warm sandbox.
+struct RemoveUnder(std::path::PathBuf);
+
+impl Drop for RemoveUnder {
+    fn drop(&mut self) {
+        for name in containers_under(&self.0) {
+            let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
+        }
+    }
+}
+
+/// The container id of the host's one warm sandbox, once the pool holds it.
+async fn warm_sandbox(blink: &Blink) -> String {
+    let data = blink.data_dir.path();
+    for _ in 0..300 {
+        let warm: Vec<String> = containers_under(data).into_iter().filter(|n| n.starts_with("sandbox-warm-")).collect();
+        let status: Value = reqwest::Client::new()
+            .get(format!("{}/api/admin/sandboxes", blink.url))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["warm"] == 1 && warm.len() == 1 {
+            return docker(&["inspect", "-f", "{{.Id}}", &warm[0]]);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the warm pool never filled\n{}", blink.log());
 }
 
 /// The id of the container named after the project.
