@@ -219,6 +219,12 @@ pub struct SandboxSettings {
     #[arg(long, env = "BLINK_SANDBOX_NETWORK", default_value = "blink-sandboxes")]
     pub sandbox_network: String,
 
+    /// The container runtime sandboxes run under, as the engine names it: `runsc` (gVisor, a
+    /// user-space kernel between the project's code and the host's) or `runc`. Unset: the
+    /// engine's default. A runtime the engine lacks is refused, never silently replaced.
+    #[arg(long, env = "BLINK_SANDBOX_RUNTIME")]
+    pub sandbox_runtime: Option<String>,
+
     /// Memory per sandbox, in MiB (no swap on top).
     #[arg(long, env = "BLINK_SANDBOX_MEMORY_MIB", default_value_t = 512)]
     pub sandbox_memory_mib: i64,

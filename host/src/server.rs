@@ -119,8 +119,10 @@ async fn start_previews(
             tmpfs_bytes: s.sandbox_tmpfs_mib.saturating_mul(1 << 20),
         },
         owner: Some(owner.clone()),
+        runtime: s.sandbox_runtime.clone().filter(|r| !r.trim().is_empty()),
         ..blink_sandbox::DockerConfig::default()
     };
+    tracing::info!(runtime = config.runtime.as_deref().unwrap_or("the engine's default"), "sandboxes");
     let dev_port = config.dev_port;
     let backend: Arc<dyn blink_sandbox::SandboxBackend> =
         Arc::new(blink_sandbox::DockerBackend::connect(config).await?);

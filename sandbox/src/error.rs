@@ -8,6 +8,11 @@ pub enum SandboxError {
     /// The engine does not answer (dockerd stopped, socket missing or not permitted).
     #[error("the sandbox engine is unavailable: {0}")]
     EngineUnavailable(String),
+    /// The engine has no runtime of the configured name.
+    #[error(
+        "the sandbox engine has no runtime {runtime:?} (it has {available}); register it with the engine or choose another"
+    )]
+    RuntimeMissing { runtime: String, available: String },
     /// The sandbox image is not on this machine (it is never pulled).
     #[error("the sandbox image {0} is missing: build it with sandbox/build-image.sh")]
     ImageMissing(String),

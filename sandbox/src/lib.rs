@@ -78,6 +78,9 @@ pub struct DockerConfig {
     pub socket: Option<PathBuf>,
     /// Set as [`OWNER_LABEL`] on every sandbox this backend creates.
     pub owner: Option<String>,
+    /// The engine's runtime sandboxes run under (`runsc` for gVisor); `None`: its default. The
+    /// backend refuses to work with an engine that does not have it.
+    pub runtime: Option<String>,
 }
 
 impl Default for DockerConfig {
@@ -90,6 +93,7 @@ impl Default for DockerConfig {
             user: "1000:1000".into(),
             socket: None,
             owner: None,
+            runtime: None,
         }
     }
 }

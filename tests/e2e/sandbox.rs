@@ -71,6 +71,10 @@ fn sandbox_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> 
         ("BLINK_PREVIEW_PATHS", "true".to_string()),
         ("BLINK_PREVIEW_URL", "{origin}/preview/{projectId}/".to_string()),
     ];
+    // The suite runs under each runtime the test command registers (runc, then gVisor's runsc).
+    if let Ok(runtime) = std::env::var("BLINK_SANDBOX_RUNTIME") {
+        env.push(("BLINK_SANDBOX_RUNTIME", runtime));
+    }
     env.extend(extra.iter().cloned());
     env
 }

@@ -91,6 +91,7 @@ impl From<SandboxError> for PreviewError {
     fn from(e: SandboxError) -> Self {
         match e {
             SandboxError::EngineUnavailable(m) => Self::Unavailable(m),
+            missing @ SandboxError::RuntimeMissing { .. } => Self::Unavailable(missing.to_string()),
             other => Self::Sandbox(other.to_string()),
         }
     }

@@ -107,6 +107,18 @@ impl DockerBackend {
                         .negotiate_version()
                         .await
                         .map_err(|e| self.engine_error(e))?;
+                if let Some(runtime) = &self.config.runtime {
+                    let info = docker.info().await.map_err(|e| self.engine_error(e))?;
+                    let runtimes = info.runtimes.unwrap_or_default();
+                    if !runtimes.contains_key(runtime) {
+                        let mut available: Vec<&str> = runtimes.keys().map(String::as_str).collect();
+                        available.sort_unstable();
+                        return Err(SandboxError::RuntimeMissing {
+                            runtime: runtime.clone(),
+                            available: available.join(", "),
+                        });
+                    }
+                }
                 let version = docker.client_version();
                 let seal_default_route = (version.major_version, version.minor_version) < (1, 44);
                 tracing::info!(
@@ -297,6 +309,7 @@ impl DockerBackend {
             // The engine's tini as PID 1 reaps zombies and forwards SIGTERM, so stops are quick.
             init: Some(true),
             oom_score_adj: Some(OOM_SCORE_ADJ),
+            runtime: self.config.runtime.clone(),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".to_string()),
                 config: Some(HashMap::from([
