@@ -369,14 +369,32 @@ impl DockerBackend {
             }
             self.start(engine, &info).await?;
         }
-        if engine.seal_default_route
-            && let Err(e) = seal::remove_default_route(&engine.docker, &info.name).await
-        {
-            // Fail closed: a sandbox with a route to the host's addresses must not run.
-            let _ = self.remove(&info.project).await;
-            return Err(e);
+        if engine.seal_default_route {
+            let mut sealed = seal::remove_default_route(&engine.docker, &info.name).await;
+            if sealed.is_ok() && self.config.runtime.as_deref().is_some_and(|r| r != "runc") {
+                sealed = self.mark_sealed(&info.project).await;
+            }
+            if let Err(e) = sealed {
+                // Fail closed: a sandbox with a route to the host's addresses must not run.
+                let _ = self.remove(&info.project).await;
+                return Err(e);
+            }
         }
         self.find(engine, &info.project).await?.ok_or_else(|| SandboxError::NotFound(info.project.clone()))
+    }
+}
+
+impl DockerBackend {
+    /// Opens the gate of a sealed sandbox whose runtime hides the seal from it ([`seal::SEALED_MARK`]).
+    async fn mark_sealed(&self, project: &str) -> Result<(), SandboxError> {
+        let command: Vec<String> =
+            ["/bin/sh", "-c", &format!(": > {}", seal::SEALED_MARK)].iter().map(|s| s.to_string()).collect();
+        let out = self.exec(project, &command, &[], Duration::from_secs(10)).await?;
+        if out.exit_code == 0 {
+            Ok(())
+        } else {
+            Err(SandboxError::Network(format!("cannot mark the sandbox of {project} sealed: {}", out.output.trim())))
+        }
     }
 }
 
