@@ -21,6 +21,8 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# gVisor: the sandbox suite runs a second time with sandboxes under its user-space kernel.
+command -v runsc >/dev/null 2>&1 || missing+=(runsc)
 # The conformance test serves the frontend's preview libraries, installed from npm.
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # The deploy tests read objects back with the AWS CLI, installed from PyPI into a venv.
@@ -94,6 +96,29 @@ export BLINK_TEST_POSTGRES_URL="postgres://blink_test:blink_test@127.0.0.1:$port
 echo "PostgreSQL on port $port"
 
 log "Docker engine and the sandbox image"
+# gVisor registered with the engine as `runsc`. Its own network stack cannot run under Docker 20
+# ("cannot run with network enabled in root network namespace"); `--network=host` hands sockets to
+# the host kernel inside the container's network namespace, where Docker's network, the host's
+# fence and the sandbox's seal apply as under runc.
+python3 - "$(command -v runsc)" <<'PY'
+import json, os, sys
+path = "/etc/docker/daemon.json"
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+wanted = {"path": sys.argv[1], "runtimeArgs": ["--network=host"]}
+if config.get("runtimes", {}).get("runsc") != wanted:
+    config.setdefault("runtimes", {})["runsc"] = wanted
+    os.makedirs("/etc/docker", exist_ok=True)
+    json.dump(config, open(path + ".tmp", "w"), indent=2)
+    os.replace(path + ".tmp", path)
+PY
+if docker info >/dev/null 2>&1 && ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"'; then
+  # A running engine reads its runtimes again on SIGHUP.
+  kill -HUP "$(pidof dockerd)"
+  for _ in $(seq 1 20); do
+    docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' && break
+    sleep 0.5
+  done
+fi
 if ! docker info >/dev/null 2>&1; then
   mkdir -p /var/log
   nohup dockerd >/var/log/blink-dockerd.log 2>&1 &
@@ -103,6 +128,8 @@ if ! docker info >/dev/null 2>&1; then
   done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start:" >&2; tail -n 30 /var/log/blink-dockerd.log >&2; exit 1; }
 fi
+docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' \
+  || { echo "the Docker engine did not register gVisor's runsc (see /etc/docker/daemon.json)" >&2; exit 1; }
 # Sandboxes an interrupted earlier run left behind.
 stale=$(docker ps -aq --filter label=blink.sandbox=1)
 [ -z "$stale" ] || docker rm -f $stale >/dev/null
@@ -129,6 +156,9 @@ cargo test --locked --manifest-path agents/Cargo.toml --workspace 2>&1 | tee -a 
 
 log "host: unit, component runtime and end-to-end tests"
 cargo test --locked --workspace 2>&1 | tee -a "$results"
+
+log "sandboxes again, under gVisor (runsc)"
+BLINK_SANDBOX_RUNTIME=runsc cargo test --locked -p blink-host --test sandbox 2>&1 | tee -a "$results"
 
 # After the end-to-end tests, which built the plugin (and its bindings, which the glue tests use).
 log "the Python example plugin's checks"

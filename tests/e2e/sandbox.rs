@@ -59,6 +59,11 @@ impl Drop for Cleanup {
     }
 }
 
+/// Whether this run's sandboxes are under gVisor (`BLINK_SANDBOX_RUNTIME=runsc`).
+fn gvisor() -> bool {
+    std::env::var("BLINK_SANDBOX_RUNTIME").is_ok_and(|r| r == "runsc")
+}
+
 fn sandbox_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
     // No warm pool unless a test asks: a test host's warm sandbox would outlive it. Previews by
     // path, the operator's opt-in for setups without wildcard names: a test reaches them without
@@ -350,6 +355,22 @@ async fn with_the_engine_down_previews_fail_clearly_and_the_host_serves_on() {
     assert_eq!(status, 200);
 }
 
+/// A runtime the engine does not have is refused, never silently replaced by its default.
+#[tokio::test]
+async fn a_runtime_the_engine_lacks_is_refused_by_name() {
+    let blink = start(&[("BLINK_SANDBOX_RUNTIME", "blink-no-such-runtime".into())]).await;
+    let token = jwt::user_token("noruntime");
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("x") } })).await;
+    assert_eq!((status, body["error"].clone()), (503, json!("sandbox_runtime_missing")), "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("blink-no-such-runtime") && message.contains("runc"), "{message}");
+    assert!(containers_of(&id).is_empty(), "no sandbox was created");
+    assert!(blink.log().contains("blink-no-such-runtime"), "the host says which runtime it uses");
+}
+
 #[tokio::test]
 async fn a_new_package_is_installed_through_the_registry_proxy() {
     let blink = start(&[]).await;
@@ -629,7 +650,17 @@ async fn a_hostile_project_hits_the_sandbox_limits_and_the_host_stays_healthy() 
     assert_eq!(status, 200, "{answer}");
     let log = container_log(&network);
     let line = log.lines().find(|l| l.contains("BLINK_PROBE")).unwrap_or_else(|| panic!("{log}"));
-    assert_eq!(line.trim(), "BLINK_PROBE EROFS unreachable unreachable default-routes=0", "{log}");
+    // gVisor's own `/proc/net/route` keeps the routes it saw at start; the sockets it hands to the
+    // host kernel go by the container's real table, which the reachability above shows.
+    // gVisor's kernel checks permissions before the read-only mount: the write fails with
+    // EACCES there, EROFS under runc.
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if gvisor() {
+        assert!(["EROFS", "EACCES"].contains(&fields[1]), "{log}");
+        assert_eq!(fields[2..4], ["unreachable", "unreachable"], "{log}");
+    } else {
+        assert_eq!(line.trim(), "BLINK_PROBE EROFS unreachable unreachable default-routes=0", "{log}");
+    }
     drop(listener);
 
     // Through all of it, the host serves, and another project previews.

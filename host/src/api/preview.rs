@@ -52,6 +52,7 @@ impl From<PreviewError> for ApiError {
             }
             PreviewError::Workspace(WorkspaceError::Io(_)) => ApiError::Internal(message),
             PreviewError::Unavailable(_) => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_unavailable"),
+            PreviewError::RuntimeMissing(_) => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_runtime_missing"),
             PreviewError::AtCapacity { .. } => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_limit"),
             PreviewError::UserAtCapacity { .. } => coded(StatusCode::TOO_MANY_REQUESTS, "sandbox_user_limit"),
             PreviewError::TooManyStreams { .. } => coded(StatusCode::TOO_MANY_REQUESTS, "too_many_log_streams"),

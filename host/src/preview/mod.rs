@@ -63,6 +63,9 @@ pub enum PreviewError {
     Workspace(#[from] WorkspaceError),
     #[error("the sandbox engine is unavailable: {0}")]
     Unavailable(String),
+    /// The operator chose a runtime (`BLINK_SANDBOX_RUNTIME`) the engine does not have.
+    #[error("{0}")]
+    RuntimeMissing(String),
     #[error("{running} sandboxes are running, the most this host allows; try again when one stops")]
     AtCapacity { running: usize },
     #[error("you have {limit} sandboxes running, the most one user may; stop one or wait until one is idle")]
@@ -91,7 +94,7 @@ impl From<SandboxError> for PreviewError {
     fn from(e: SandboxError) -> Self {
         match e {
             SandboxError::EngineUnavailable(m) => Self::Unavailable(m),
-            missing @ SandboxError::RuntimeMissing { .. } => Self::Unavailable(missing.to_string()),
+            missing @ SandboxError::RuntimeMissing { .. } => Self::RuntimeMissing(missing.to_string()),
             other => Self::Sandbox(other.to_string()),
         }
     }

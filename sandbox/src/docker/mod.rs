@@ -19,7 +19,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerSummary, ContainerSummaryStateEnum, HostConfig, HostConfigLogConfig, Mount,
-    MountType, RestartPolicy, RestartPolicyNameEnum,
+    MountType, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -288,7 +288,10 @@ impl DockerBackend {
             // Swap equal to memory means no swap at all.
             memory_swap: Some(limits.memory_bytes),
             nano_cpus: Some(limits.nano_cpus),
-            pids_limit: Some(limits.pids),
+            pids_limit: Some(self.host_pids(limits.pids)),
+            ulimits: self.user_kernel().then(|| {
+                vec![ResourcesUlimits { name: Some("nproc".into()), soft: Some(limits.pids), hard: Some(limits.pids) }]
+            }),
             readonly_rootfs: Some(true),
             tmpfs: Some(HashMap::from([(
                 "/tmp".to_string(),
@@ -371,7 +374,7 @@ impl DockerBackend {
         }
         if engine.seal_default_route {
             let mut sealed = seal::remove_default_route(&engine.docker, &info.name).await;
-            if sealed.is_ok() && self.config.runtime.as_deref().is_some_and(|r| r != "runc") {
+            if sealed.is_ok() && self.user_kernel() {
                 sealed = self.mark_sealed(&info.project).await;
             }
             if let Err(e) = sealed {
@@ -384,7 +387,28 @@ impl DockerBackend {
     }
 }
 
+/// Host tasks per task of the project's under gVisor's ptrace platform (its stub process per
+/// address space and thread per task, and the kernel's own threads): 93 processes of a fork
+/// bomb took 972 host tasks here.
+const USER_KERNEL_TASKS_PER_TASK: i64 = 16;
+
 impl DockerBackend {
+    /// Whether the runtime puts a kernel of its own between the sandbox and the host's (gVisor),
+    /// rather than sharing the host's (runc).
+    fn user_kernel(&self) -> bool {
+        self.config.runtime.as_deref().is_some_and(|runtime| runtime != "runc")
+    }
+
+    /// The engine's cgroup limit on the sandbox's tasks. Under runc the project's tasks are the
+    /// host's, and that limit is the project's. Under gVisor the cgroup holds the user-space
+    /// kernel with its own threads and stubs, which would die at the project's limit, taking the
+    /// sandbox with it; there the project's limit is `nproc`, which gVisor's kernel enforces for
+    /// the sandbox alone (under runc it would count every container of the same uid), and the
+    /// cgroup only bounds the kernel.
+    fn host_pids(&self, pids: i64) -> i64 {
+        if self.user_kernel() { pids.saturating_mul(USER_KERNEL_TASKS_PER_TASK) } else { pids }
+    }
+
     /// Opens the gate of a sealed sandbox whose runtime hides the seal from it ([`seal::SEALED_MARK`]).
     async fn mark_sealed(&self, project: &str) -> Result<(), SandboxError> {
         let command: Vec<String> =
