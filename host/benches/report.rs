@@ -959,6 +959,11 @@ async fn runtime_figures(
                 figures.updates.push(visible);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+            // gVisor passes no file event for a write made outside the sandbox: only the host's
+            // sync reaches its dev server.
+            if runtime.is_some_and(|r| r != "runc") {
+                continue;
+            }
             let file = blink.data_dir.path().join("projects").join(&project).join("app/src/App.tsx");
             let started = Instant::now();
             std::fs::write(&file, sandbox_app(&format!("Direct {i}.{round}"))).unwrap();

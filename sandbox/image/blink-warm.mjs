@@ -46,13 +46,17 @@ async function warmUp() {
   await server.close()
 }
 
-try {
-  await warmUp()
-  fs.mkdirSync('/app/.blink', { recursive: true })
-  fs.writeFileSync(warmed, '')
-} catch (error) {
-  // A warm-up that failed only costs time: the project's server still starts below.
-  console.error('[blink] warm-up failed:', error)
+// A sandbox restarted after its project claimed it (new packages need a fresh dev server) has
+// its start already: nothing to warm up.
+if (!fs.existsSync(start)) {
+  try {
+    await warmUp()
+    fs.mkdirSync('/app/.blink', { recursive: true })
+    fs.writeFileSync(warmed, '')
+  } catch (error) {
+    // A warm-up that failed only costs time: the project's server still starts below.
+    console.error('[blink] warm-up failed:', error)
+  }
 }
 
 while (!fs.existsSync(start)) await sleep(5)

@@ -23,7 +23,7 @@ use serde::Serialize;
 use self::secrets::Secrets;
 use self::transport::{Remotes, TransportError};
 use crate::db::{Database, DbError, GitRemote};
-use crate::workspace::{HOST_FOLDERS, TrackedFile, WorkspaceError, Workspaces};
+use crate::workspace::{Applied, HOST_FOLDERS, TrackedFile, WorkspaceError, Workspaces};
 
 /// What the repository never tracks: installed packages, build output, the host's own files.
 const EXCLUDE: &str = "node_modules/\ndist/\n.blink/\n.blink-packages/\n*.blink-tmp\n.vite/\n";
@@ -91,6 +91,9 @@ pub struct CommitOutcome {
     /// Why the commit was not pushed, when a remote is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The project's files this changed (a restore's), for a running dev server to hear of.
+    #[serde(skip)]
+    pub changed: Applied,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +103,9 @@ pub struct PullOutcome {
     pub conflicts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit_hash: Option<String>,
+    /// The project's files the pull changed, for a running dev server to hear of.
+    #[serde(skip)]
+    pub changed: Applied,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -257,7 +263,7 @@ impl ProjectGit {
                     Err(e) => (false, Some(e.to_string())),
                 },
             };
-            Ok(CommitOutcome { commit_hash: hash.to_string(), pushed, reason })
+            Ok(CommitOutcome { commit_hash: hash.to_string(), pushed, reason, changed: Applied::default() })
         })
         .await
         .map_err(|e| GitError::Git(e.to_string()))?
@@ -327,14 +333,14 @@ impl ProjectGit {
             if head.tree_id() == tree.id() {
                 return Err(GitError::NothingToCommit);
             }
-            apply_trees(&repo, &workspaces, &project_id, Some(&head.tree()?), &tree)?;
+            let changed = apply_trees(&repo, &workspaces, &project_id, Some(&head.tree()?), &tree)?;
             let short = &target.id().to_string()[..12];
             let message = format!("Restore the project as it was at {short}");
             let author = Signature::now(&author.name, &author.email)?;
             let committer = Signature::now(&committer.name, &committer.email)?;
             let hash = repo.commit(Some("HEAD"), &author, &committer, &message, &tree, &[&head])?;
             sync_index(&repo, &tree)?;
-            Ok(CommitOutcome { commit_hash: hash.to_string(), pushed: false, reason: None })
+            Ok(CommitOutcome { commit_hash: hash.to_string(), pushed: false, reason: None, changed })
         })
         .await
         .map_err(|e| GitError::Git(e.to_string()))?
@@ -480,7 +486,7 @@ fn apply_trees(
     project: &str,
     old: Option<&Tree>,
     new: &Tree,
-) -> Result<(), GitError> {
+) -> Result<Applied, GitError> {
     check_limits(repo, new, workspaces.max_files, workspaces.max_bytes)?;
     let diff = repo.diff_tree_to_tree(old, Some(new), None)?;
     let (mut written, mut deleted) = (Vec::new(), Vec::new());
@@ -507,8 +513,7 @@ fn apply_trees(
             _ => {}
         }
     }
-    workspaces.apply_tree(project, &written, &deleted)?;
-    Ok(())
+    Ok(workspaces.apply_tree(project, &written, &deleted)?)
 }
 
 /// Refuses a tree with more files, or more bytes of names and contents, than a project may hold:
@@ -652,7 +657,8 @@ fn merge(
     author: &Author,
     committer: &Author,
 ) -> Result<PullOutcome, GitError> {
-    let unchanged = PullOutcome { updated: false, conflicts: Vec::new(), commit_hash: None };
+    let unchanged =
+        PullOutcome { updated: false, conflicts: Vec::new(), commit_hash: None, changed: Applied::default() };
     let Some(theirs) = theirs else { return Ok(unchanged) };
     let annotated = repo.find_annotated_commit(theirs)?;
     let (analysis, _) = repo.merge_analysis(&[&annotated])?;
@@ -667,11 +673,16 @@ fn merge(
     if analysis.is_fast_forward() || analysis.is_unborn() {
         let tree = repo.find_commit(theirs)?.tree()?;
         // Files first, then the branch: a refused pull leaves history untouched.
-        apply_trees(repo, workspaces, project, ours_tree.as_ref(), &tree)?;
+        let changed = apply_trees(repo, workspaces, project, ours_tree.as_ref(), &tree)?;
         repo.reference(&head_ref, theirs, true, "pull: fast-forward")?;
         repo.set_head(&head_ref)?;
         sync_index(repo, &tree)?;
-        return Ok(PullOutcome { updated: true, conflicts: Vec::new(), commit_hash: Some(theirs.to_string()) });
+        return Ok(PullOutcome {
+            updated: true,
+            conflicts: Vec::new(),
+            commit_hash: Some(theirs.to_string()),
+            changed,
+        });
     }
     let ours = repo.head()?.peel_to_commit()?;
     let their_commit = repo.find_commit(theirs)?;
@@ -687,17 +698,17 @@ fn merge(
             .collect();
         conflicts.sort();
         conflicts.dedup();
-        return Ok(PullOutcome { updated: false, conflicts, commit_hash: None });
+        return Ok(PullOutcome { updated: false, conflicts, commit_hash: None, changed: Applied::default() });
     }
     let tree = repo.find_tree(index.write_tree_to(repo)?)?;
-    apply_trees(repo, workspaces, project, ours_tree.as_ref(), &tree)?;
+    let changed = apply_trees(repo, workspaces, project, ours_tree.as_ref(), &tree)?;
     let author = Signature::now(&author.name, &author.email)?;
     let committer = Signature::now(&committer.name, &committer.email)?;
     let message = format!("Merge {} of {}", remote.branch, remote.url);
     let merged = repo.commit(None, &author, &committer, &message, &tree, &[&ours, &their_commit])?;
     repo.reference(&head_ref, merged, true, "pull: merge")?;
     sync_index(repo, &tree)?;
-    Ok(PullOutcome { updated: true, conflicts: Vec::new(), commit_hash: Some(merged.to_string()) })
+    Ok(PullOutcome { updated: true, conflicts: Vec::new(), commit_hash: Some(merged.to_string()), changed })
 }
 
 #[cfg(test)]

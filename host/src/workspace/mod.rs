@@ -426,7 +426,7 @@ impl Workspaces {
     }
 
     /// Applies what changed between two states of a repository: writes `written`, removes
-    /// `deleted` (and the directories that leaves empty). Every path is checked before anything
+    /// `deleted` (and the directories that leaves empty), and says which files it changed. Every path is checked before anything
     /// changes: one that goes through a symbolic link (planted by code in the sandbox), into `.git`
     /// or into a folder the host manages is refused, and the project stays as it was.
     pub(crate) fn apply_tree(
@@ -434,8 +434,9 @@ impl Workspaces {
         project: &str,
         written: &[TrackedFile],
         deleted: &[String],
-    ) -> Result<(), WorkspaceError> {
+    ) -> Result<Applied, WorkspaceError> {
         self.ensure(project)?;
+        let mut applied = Applied::default();
         let (_, app) = self.open(project)?;
         let gone: BTreeSet<&str> = deleted.iter().map(String::as_str).collect();
         for path in written.iter().map(|f| f.path.as_str()).chain(deleted.iter().map(String::as_str)) {
@@ -445,7 +446,10 @@ impl Workspaces {
         for path in deleted {
             match app.symlink_metadata(path) {
                 Ok(meta) if meta.is_dir() => continue,
-                Ok(_) => app.remove_file(path).map_err(|e| self.escape_to_invalid(path, e.into()))?,
+                Ok(_) => {
+                    app.remove_file(path).map_err(|e| self.escape_to_invalid(path, e.into()))?;
+                    applied.deleted.push(path.clone());
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -463,8 +467,9 @@ impl Workspaces {
             if file.executable {
                 app.set_permissions(&file.path, cap_std::fs::Permissions::from_mode(0o755))?;
             }
+            applied.written.push(file.path.clone());
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// Removes the `.git` file libgit2 once wrote into the project (`gitdir: <the host's path>`):
