@@ -1,7 +1,16 @@
 //! Blink host: the backend of an AI app builder whose agents are WebAssembly components.
 //!
-//! Data flows one way: [`api`] → [`pipeline`] → [`runtime`] (components) → capabilities
-//! ([`llm`]) → the outside world.
+//! Data flows one way, down this map; a module imports only from floors below its own
+//! (`tests/house.rs` reads every `crate::…` path and holds the house to it):
+//!
+//! 1. entry points: `main`, [`cli`]; then [`server`], which assembles everything;
+//! 2. HTTP: [`api`], the only place that knows routes and status codes;
+//! 3. [`config`], which assembles the settings each domain owns;
+//! 4. domains: [`plugins`], [`preview`], [`deploy`], [`git`]; then [`pipeline`] (plan, generate,
+//!    validate, repair);
+//! 5. the component runtime, [`runtime`], and the capabilities it gives agents and charges for:
+//!    [`credits`], [`llm`], [`auth`];
+//! 6. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`].
 
 pub mod api;
 pub mod auth;

@@ -197,7 +197,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let runtime = Arc::new(build_runtime(&settings)?);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "agents loaded");
     for role in Role::ALL {
-        tracing::info!(%role, version = %runtime.active(role).version, contract = "blink:agents@0.1.0", "agent active");
+        tracing::info!(%role, version = %runtime.active(role).version, contract = %format!("blink:agents@{}", crate::runtime::CONTRACT_VERSION), "agent active");
     }
     let plugins = PluginStore::new(
         database.clone(),

@@ -10,7 +10,7 @@ COMPONENTIZE_PY_VERSION=0.25.1
 PYTHON=${PYTHON:-python3}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-wit=$(cd "$here/../../wit" && pwd)
+wit=$(cd "$here/../../wit/since_v0.1.0" && pwd)
 out=${1:-$here/target/py_quality_validator.wasm}
 
 installed=$("$PYTHON" -c 'import importlib.metadata as m; print(m.version("componentize-py"))' 2>/dev/null || true)

@@ -355,10 +355,11 @@ async fn with_the_engine_down_previews_fail_clearly_and_the_host_serves_on() {
     assert_eq!(status, 200);
 }
 
-/// Files a git restore changes are what the dev server serves next, as a post's are (under gVisor
-/// no file watcher sees a write from outside the sandbox).
+/// Files a git restore changes reach the running dev server: the host tells it, as after a post
+/// (under gVisor no file watcher sees a write from outside the sandbox, so without that the
+/// preview never changes there).
 #[tokio::test]
-async fn a_restore_reaches_the_running_preview_at_once() {
+async fn a_restore_reaches_the_running_preview() {
     let blink = start(&[]).await;
     let id = project();
     let _cleanup = Cleanup(vec![id.clone()]);
@@ -377,8 +378,7 @@ async fn a_restore_reaches_the_running_preview_at_once() {
     let (status, body) =
         post(&blink, &format!("/api/projects/{id}/git/restore"), &token, &json!({ "commit": first })).await;
     assert_eq!(status, 200, "{body}");
-    let (_, served) = get(&module).await;
-    assert!(served.contains("First") && !served.contains("Second"), "the restored file is served next: {served}");
+    eventually_contains(&module, "\"First\"").await;
 }
 
 /// A runtime the engine does not have is refused, never silently replaced by its default.

@@ -8,7 +8,7 @@ use blink_agent_sdk as sdk;
 use sdk::Host;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/since_v0.1.0",
     world: "agent-host",
     generate_all,
 });

@@ -7,7 +7,7 @@ use blink_agent_guest::{ComponentHost, types};
 use blink_agent_sdk as sdk;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/since_v0.1.0",
     world: "planner",
     with: {
         "blink:agents/types@0.1.0": blink_agent_guest::types,

@@ -6,7 +6,7 @@
 
 pub mod host {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/since_v0.1.0",
         world: "agent-host",
         imports: { default: async },
         exports: { default: async },
@@ -19,7 +19,7 @@ macro_rules! role_world {
     ($module:ident, $world:literal) => {
         pub mod $module {
             wasmtime::component::bindgen!({
-                path: "../wit",
+                path: "../wit/since_v0.1.0",
                 world: $world,
                 imports: { default: async },
                 exports: { default: async },

@@ -11,7 +11,7 @@ use oxc::parser::Parser;
 use oxc::span::SourceType;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/since_v0.1.0",
     world: "validator",
     generate_all,
 });

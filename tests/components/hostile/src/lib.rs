@@ -6,7 +6,7 @@
 #![allow(clippy::too_many_arguments)]
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/since_v0.1.0",
     world: "validator",
     generate_all,
 });
