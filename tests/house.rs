@@ -16,6 +16,7 @@ const FLOORS: &[&[&str]] = &[
     // Assembles the settings each domain owns.
     &["config"],
     // Domains.
+    &["projects"],
     &["plugins", "preview", "deploy", "git"],
     &["pipeline"],
     // The component runtime and the capabilities it gives agents.

@@ -6,8 +6,9 @@
 //! 1. entry points: `main`, [`cli`]; then [`server`], which assembles everything;
 //! 2. HTTP: [`api`], the only place that knows routes and status codes;
 //! 3. [`config`], which assembles the settings each domain owns;
-//! 4. domains: [`plugins`], [`preview`], [`deploy`], [`git`]; then [`pipeline`] (plan, generate,
-//!    validate, repair);
+//! 4. domains: [`projects`] (ids, ownership, deletion of everything a project has); then
+//!    [`plugins`], [`preview`], [`deploy`], [`git`]; then [`pipeline`] (plan, generate, validate,
+//!    repair);
 //! 5. the component runtime, [`runtime`], and the capabilities it gives agents and charges for:
 //!    [`credits`], [`llm`], [`auth`];
 //! 6. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`].
@@ -25,6 +26,7 @@ pub mod llm;
 pub mod pipeline;
 pub mod plugins;
 pub mod preview;
+pub mod projects;
 pub mod runtime;
 pub mod server;
 mod slots;

@@ -276,8 +276,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .clone()
             .poll_certificates(Duration::from_secs(settings.deploy.cloudflare_poll_secs.max(1)), shutdown.clone()),
     );
+    let projects =
+        crate::projects::Projects::new(database.clone(), workspaces.clone(), previews.clone(), deployer.clone());
     let state = AppState {
         deployer,
+        projects,
         previews: previews.clone(),
         workspaces,
         git,

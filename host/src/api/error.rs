@@ -79,8 +79,19 @@ impl From<DbError> for ApiError {
                 tracing::error!("database error: {m}");
                 Self::Unavailable("The database is unavailable; try again shortly.".into())
             }
-            // Someone else's project is answered like a missing one, so ids do not leak.
-            DbError::ProjectIdTaken(_) => Self::NotFound("project"),
+        }
+    }
+}
+
+impl From<crate::projects::ProjectError> for ApiError {
+    fn from(e: crate::projects::ProjectError) -> Self {
+        use crate::projects::ProjectError;
+        let message = e.to_string();
+        match e {
+            ProjectError::InvalidId(_) => Self::bad_request("invalid_project_id", message),
+            ProjectError::NameTooLong => Self::bad_request("invalid_name", message),
+            ProjectError::NotFound => Self::NotFound("project"),
+            ProjectError::Db(e) => e.into(),
         }
     }
 }

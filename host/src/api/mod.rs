@@ -42,6 +42,7 @@ pub struct AppState {
     pub workspaces: crate::workspace::Workspaces,
     pub git: crate::git::ProjectGit,
     pub deployer: crate::deploy::Deployer,
+    pub projects: crate::projects::Projects,
     pub agent_settings: Arc<crate::plugins::settings::AgentSettings>,
     pub admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.

@@ -93,12 +93,7 @@ pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result
 
 /// The caller's project: created on first use, someone else's answered like a missing one.
 pub(super) async fn claim_project(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
-    super::projects::check_project_id(id)?;
-    // A read first: most calls name a project that exists, and a write costs a commit.
-    if state.db.project(&user.id, id).await?.is_none() {
-        state.db.create_project(&user.id, id, "Untitled").await?;
-    }
-    Ok(())
+    Ok(state.projects.claim(&user.id, id).await?)
 }
 
 fn rejection(e: BytesRejection, limit: usize) -> ApiError {

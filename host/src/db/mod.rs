@@ -14,23 +14,12 @@ pub enum DbError {
     /// The database cannot be reached or failed; the request may succeed later.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-    #[error("project id {0:?} is already taken")]
-    ProjectIdTaken(String),
 }
 
 impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
         Self::Unavailable(e.to_string())
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Project {
-    pub id: String,
-    pub name: String,
-    /// Unix milliseconds.
-    pub created_at: i64,
 }
 
 /// One line of a user's recent usage.
@@ -100,6 +89,11 @@ impl Database {
         Ok(Self { pool })
     }
 
+    /// The pool, for the queries each domain keeps beside its own logic.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Applies the migrations that have not run yet.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         sqlx::migrate!("./migrations").run(&self.pool).await.context("running the database migrations")?;
@@ -118,60 +112,6 @@ impl Database {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// Creates a project owned by `owner`. Re-creating one of the owner's projects returns it;
-    /// an id someone else owns is refused.
-    pub async fn create_project(&self, owner: &str, id: &str, name: &str) -> Result<(Project, bool), DbError> {
-        let inserted = sqlx::query(
-            "INSERT INTO projects (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(name)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        match self.project(owner, id).await? {
-            Some(project) => Ok((project, inserted)),
-            None => Err(DbError::ProjectIdTaken(id.to_string())),
-        }
-    }
-
-    /// The project if it exists and belongs to `owner`; someone else's project is `None`, exactly
-    /// like a missing one, so ids do not leak.
-    pub async fn project(&self, owner: &str, id: &str) -> Result<Option<Project>, DbError> {
-        let row = sqlx::query("SELECT id, name, created_at FROM projects WHERE id = $1 AND owner_id = $2")
-            .bind(id)
-            .bind(owner)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| Project { id: r.get(0), name: r.get(1), created_at: r.get(2) }))
-    }
-
-    pub async fn projects(&self, owner: &str) -> Result<Vec<Project>, DbError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM projects WHERE owner_id = $1 ORDER BY created_at, id")
-            .bind(owner)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(|r| Project { id: r.get(0), name: r.get(1), created_at: r.get(2) }).collect())
-    }
-
-    /// Deletes the owner's project; `false` when there is none of that id.
-    pub async fn delete_project(&self, owner: &str, id: &str) -> Result<bool, DbError> {
-        let done = sqlx::query("DELETE FROM projects WHERE id = $1 AND owner_id = $2")
-            .bind(id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query("DELETE FROM project_pipelines WHERE project_id = $1").bind(id).execute(&self.pool).await?;
-        sqlx::query("DELETE FROM project_git WHERE project_id = $1").bind(id).execute(&self.pool).await?;
-        Ok(true)
     }
 }
 

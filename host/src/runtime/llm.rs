@@ -236,3 +236,45 @@ impl LlmCapability {
         result
     }
 }
+
+/// The `llm` import of one agent call: the run's capability, and which agent calls it (for the log).
+pub(crate) struct LlmImport {
+    pub(crate) capability: LlmCapability,
+    pub(crate) role: super::Role,
+    pub(crate) version: Arc<str>,
+}
+
+impl super::bindings::llm::Host for LlmImport {
+    async fn complete(
+        &mut self,
+        request: super::bindings::llm::CompletionRequest,
+    ) -> Result<super::bindings::llm::Completion, super::bindings::types::LlmError> {
+        use super::bindings::llm;
+        let request = CompletionRequest {
+            messages: request.messages.into_iter().map(super::convert::message_from).collect(),
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+            json_mode: request.json_mode,
+            model: request.model,
+            stream_to: request.stream_to.map(|c| match c {
+                llm::StreamChannel::Thinking => StreamChannel::Thinking,
+                llm::StreamChannel::Conversation => StreamChannel::Conversation,
+            }),
+        };
+        match self.capability.complete(request).await {
+            Ok(c) => Ok(llm::Completion {
+                content: c.content,
+                model: c.model,
+                usage: llm::Usage {
+                    prompt_tokens: c.usage.prompt_tokens,
+                    completion_tokens: c.usage.completion_tokens,
+                },
+                truncated: c.truncated,
+            }),
+            Err(e) => {
+                tracing::debug!(role = %self.role, version = %self.version, error = %e, "model call failed");
+                Err(super::convert::llm_error(e))
+            }
+        }
+    }
+}

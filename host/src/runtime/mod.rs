@@ -8,9 +8,11 @@
 
 pub mod bindings;
 mod cache;
+mod config;
 mod convert;
 mod engine;
 pub mod llm;
+mod log;
 mod state;
 
 use std::collections::BTreeMap;
@@ -231,7 +233,16 @@ impl AgentRuntime {
         let engine = engine::build(&engine::EngineLimits { memory_bytes: limits.memory_bytes, instances })?;
         let mut linker = Linker::<AgentState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        bindings::host::AgentHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(anyhow::Error::from)?;
+        // Each import's host side is its own state in the store.
+        bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(anyhow::Error::from)?;
+        bindings::llm::add_to_linker::<_, HasSelf<llm::LlmImport>>(&mut linker, |s: &mut AgentState| &mut s.llm)
+            .map_err(anyhow::Error::from)?;
+        bindings::log::add_to_linker::<_, HasSelf<log::LogImport>>(&mut linker, |s: &mut AgentState| &mut s.log)
+            .map_err(anyhow::Error::from)?;
+        bindings::config::add_to_linker::<_, HasSelf<config::ConfigImport>>(&mut linker, |s: &mut AgentState| {
+            &mut s.config
+        })
+        .map_err(anyhow::Error::from)?;
         let cache = cache::ComponentCache::new(&engine, cache_dir)?;
         let load = |role: Role, bytes: &[u8]| -> anyhow::Result<ArcSwap<Agent>> {
             let agent = Self::compile(&engine, &linker, &cache, role, bytes)
@@ -406,7 +417,7 @@ impl AgentRuntime {
             }
             Ok(Ok(Ok(value))) => value,
         };
-        let size = size(&value) + store.data().logged_bytes;
+        let size = size(&value) + store.data().log.logged_bytes;
         if size > limits.output_bytes {
             return Err(AgentCallError::OutputLimit { role, size, limit: limits.output_bytes });
         }

@@ -1,4 +1,5 @@
-//! What one agent call's store holds, and the host side of the agent's imports.
+//! What one agent call's store holds: WASI, the memory cap, the CPU time spent, and each import's
+//! state (`llm`, `log`, `config`, whose host sides live in their own modules).
 //!
 //! Each call gets a fresh store: an empty WASI context (no preopened directory, no environment, no
 //! sockets), its memory cap, the time it has spent waiting on the host (so the CPU deadline counts
@@ -7,15 +8,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use blink_agent_sdk as sdk;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::Role;
-use super::bindings::{config, llm, log, types};
-use super::convert;
-use super::llm::LlmCapability;
+use super::bindings::types;
+use super::config::ConfigImport;
+use super::llm::{LlmCapability, LlmImport};
+use super::log::LogImport;
 
 /// The error a call fails with when its memory cap is hit.
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +58,12 @@ pub struct AgentState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub memory: MemoryCap,
-    pub role: Role,
-    pub version: Arc<str>,
-    llm: LlmCapability,
-    config: Arc<BTreeMap<String, String>>,
+    pub(crate) llm: LlmImport,
+    pub(crate) log: LogImport,
+    pub(crate) config: ConfigImport,
     /// Epoch ticks the agent has run its own code for: the epoch callback fires only while guest
     /// code runs, so neither model calls nor waiting for a thread count against the CPU limit.
     pub cpu_ticks: u32,
-    /// Bytes logged so far; logging stops counting against nothing once the output cap is reached.
-    pub logged_bytes: usize,
-    pub output_limit: usize,
 }
 
 impl AgentState {
@@ -88,13 +85,10 @@ impl AgentState {
             wasi,
             table: ResourceTable::new(),
             memory: MemoryCap::new(memory_limit),
-            role,
-            version,
-            llm,
-            config,
+            llm: LlmImport { capability: llm, role, version: version.clone() },
+            log: LogImport::new(role, version, output_limit),
+            config: ConfigImport(config),
             cpu_ticks: 0,
-            logged_bytes: 0,
-            output_limit,
         }
     }
 }
@@ -106,61 +100,3 @@ impl WasiView for AgentState {
 }
 
 impl types::Host for AgentState {}
-
-impl llm::Host for AgentState {
-    async fn complete(&mut self, request: llm::CompletionRequest) -> Result<llm::Completion, types::LlmError> {
-        let request = sdk::CompletionRequest {
-            messages: request.messages.into_iter().map(convert::message_from).collect(),
-            temperature: request.temperature,
-            max_tokens: request.max_tokens,
-            json_mode: request.json_mode,
-            model: request.model,
-            stream_to: request.stream_to.map(|c| match c {
-                llm::StreamChannel::Thinking => sdk::StreamChannel::Thinking,
-                llm::StreamChannel::Conversation => sdk::StreamChannel::Conversation,
-            }),
-        };
-        let result = self.llm.complete(request).await;
-        match result {
-            Ok(c) => Ok(llm::Completion {
-                content: c.content,
-                model: c.model,
-                usage: llm::Usage {
-                    prompt_tokens: c.usage.prompt_tokens,
-                    completion_tokens: c.usage.completion_tokens,
-                },
-                truncated: c.truncated,
-            }),
-            Err(e) => {
-                tracing::debug!(role = %self.role, version = %self.version, error = %e, "model call failed");
-                Err(convert::llm_error(e))
-            }
-        }
-    }
-}
-
-/// Longest log line kept; the rest is cut so a chatty agent cannot flood the host's log.
-const MAX_LOG_LINE: usize = 4096;
-
-impl log::Host for AgentState {
-    async fn log(&mut self, level: log::Level, message: String) {
-        if self.logged_bytes >= self.output_limit {
-            return;
-        }
-        self.logged_bytes += message.len();
-        let message = sdk::planner::truncate(&message, MAX_LOG_LINE);
-        let (role, version) = (self.role, &*self.version);
-        match level {
-            log::Level::Debug => tracing::debug!(%role, version, "{message}"),
-            log::Level::Info => tracing::info!(%role, version, "{message}"),
-            log::Level::Warn => tracing::warn!(%role, version, "{message}"),
-            log::Level::Error => tracing::error!(%role, version, "{message}"),
-        }
-    }
-}
-
-impl config::Host for AgentState {
-    async fn get(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
-    }
-}
