@@ -221,6 +221,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!("{}", crate::llm::UNCONFIGURED);
     }
     let l = &settings.limits;
+    let credits = Credits::new(
+        database.clone(),
+        Pricing { default: settings.database.pricing.default, models: settings.database.pricing.models.clone() },
+    );
     let pipeline = Pipeline {
         runtime,
         provider,
@@ -232,10 +236,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             generation_mode: l.generation_mode,
         },
         agent_config: agent_settings.handle(),
-        credits: Some(Credits::new(
-            database.clone(),
-            Pricing { default: settings.database.pricing.default, models: settings.database.pricing.models.clone() },
-        )),
+        credits: Some(credits.clone()),
     };
     let shutdown = CancellationToken::new();
     let workspaces = workspaces(&settings);
@@ -281,6 +282,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = AppState {
         deployer,
         projects,
+        credits,
         previews: previews.clone(),
         workspaces,
         git,

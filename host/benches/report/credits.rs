@@ -30,9 +30,9 @@ pub(crate) async fn credit_overhead(report: &mut String, per_call_ms: f64) {
         };
         let db = Database::connect(&url).await.unwrap();
         db.migrate().await.unwrap();
-        db.ensure_user("bench", None, i64::MAX / 4).await.unwrap();
         let credits =
             Credits::new(db, Pricing { default: Price { prompt: 500, completion: 1500 }, models: Default::default() });
+        credits.ensure_account("bench", None, i64::MAX / 4).await.unwrap();
         let mut h = histogram();
         for i in 0..WARMUP + CALLS {
             let t = Instant::now();

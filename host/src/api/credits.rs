@@ -14,8 +14,8 @@ use crate::auth::User;
 const RECENT: i64 = 50;
 
 pub async fn mine(State(state): State<AppState>, user: User) -> Result<Json<Value>, ApiError> {
-    let balance = state.db.balance(&user.id).await?;
-    let recent = state.db.ledger(&user.id, RECENT).await?;
+    let balance = state.credits.balance(&user.id).await?;
+    let recent = state.credits.recent(&user.id, RECENT).await?;
     Ok(Json(json!({ "userId": user.id, "balance": balance, "recent": recent })))
 }
 
@@ -39,7 +39,7 @@ pub async fn grant(State(state): State<AppState>, _admin: Admin, body: Bytes) ->
         return Err(ApiError::bad_request("invalid_amount", "amount must not be zero"));
     }
     let reason = grant.reason.unwrap_or_else(|| "admin grant".into());
-    let balance = state.db.grant(&grant.user_id, grant.amount, &reason).await?;
+    let balance = state.credits.grant(&grant.user_id, grant.amount, &reason).await?;
     Ok(Json(json!({ "userId": grant.user_id, "balance": balance })))
 }
 
@@ -58,8 +58,8 @@ pub async fn usage(
     axum::extract::Query(query): axum::extract::Query<UsageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(200).clamp(1, 1000);
-    let balance = state.db.balance(&query.user_id).await?;
-    let ledger = state.db.ledger(&query.user_id, limit).await?;
+    let balance = state.credits.balance(&query.user_id).await?;
+    let ledger = state.credits.recent(&query.user_id, limit).await?;
     let spent: i64 = ledger.iter().filter(|e| e.kind != "grant").map(|e| e.amount).sum();
     Ok(Json(json!({ "userId": query.user_id, "balance": balance, "spentInListed": -spent, "ledger": ledger })))
 }

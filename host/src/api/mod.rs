@@ -43,6 +43,7 @@ pub struct AppState {
     pub git: crate::git::ProjectGit,
     pub deployer: crate::deploy::Deployer,
     pub projects: crate::projects::Projects,
+    pub credits: crate::credits::Credits,
     pub agent_settings: Arc<crate::plugins::settings::AgentSettings>,
     pub admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.
@@ -214,7 +215,7 @@ impl FromRequestParts<AppState> for User {
             other => ApiError::Unauthorized(other),
         })?;
         // Every signed-in user has an account from their first request on.
-        state.db.ensure_user(&user.id, user.email.as_deref(), state.starting_credits).await?;
+        state.credits.ensure_account(&user.id, user.email.as_deref(), state.starting_credits).await?;
         Ok(user)
     }
 }

@@ -18,8 +18,9 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::{ApiError, AppState};
 use crate::auth::User;
 use crate::config::Limits;
-use crate::db::{RunRecord, now_ms};
+use crate::db::now_ms;
 use crate::pipeline::events::{ErrorCode, Event};
+use crate::pipeline::store::RunRecord;
 use crate::pipeline::{AgentChoice, RunRequest, paths};
 use crate::plugins::PluginError;
 
@@ -78,7 +79,7 @@ pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result
         };
     }
     // No credits: say so before the stream, as the frontend expects.
-    match state.db.balance(&user.id).await {
+    match state.credits.balance(&user.id).await {
         Ok(balance) if balance <= 0 => return ApiError::NoCredits.into_response(),
         Ok(_) => {}
         Err(e) => return ApiError::from(e).into_response(),
@@ -315,7 +316,7 @@ fn stream(
             created_at,
             finished_at: now_ms(),
         };
-        if let Err(e) = state.db.record_run(&record, &lines).await {
+        if let Err(e) = crate::pipeline::store::record_run(&state.db, &record, &lines).await {
             tracing::error!(run = %run_id, "the run could not be recorded: {e}");
         }
     });

@@ -8,7 +8,7 @@ use super::{ApiError, AppState};
 use crate::auth::User;
 
 pub async fn get(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let Some((run, events)) = state.db.run(&user.id, &id).await? else {
+    let Some((run, events)) = crate::pipeline::store::run(&state.db, &user.id, &id).await? else {
         return Err(ApiError::NotFound("run"));
     };
     let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);

@@ -4,13 +4,15 @@
 //! amount of concurrency spends credits a user does not have. Every movement is written to the
 //! ledger in the same transaction as the balance change.
 
+mod store;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::db::LedgerEntry;
 use crate::db::{Database, DbError};
+pub use store::LedgerEntry;
 
 /// Micro-credits per 1,000 tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,13 +70,19 @@ impl Credits {
         &self.pricing
     }
 
+    /// Opens the user's account on first sight with `starting` micro-credits; later calls change
+    /// nothing.
+    pub async fn ensure_account(&self, user: &str, email: Option<&str>, starting: i64) -> Result<(), DbError> {
+        store::ensure_user(&self.db, user, email, starting).await
+    }
+
     pub async fn balance(&self, user: &str) -> Result<i64, DbError> {
-        self.db.balance(user).await
+        store::balance(&self.db, user).await
     }
 
     /// Takes `amount` from the user's balance if it is there, atomically.
     pub async fn reserve(&self, user: &str, run: &str, model: &str, amount: i64) -> Result<Reservation, CreditError> {
-        let taken = self.db.debit_if_covered(user, run, model, amount).await?;
+        let taken = store::debit_if_covered(&self.db, user, run, model, amount).await?;
         if !taken {
             return Err(CreditError::Insufficient { needed: amount });
         }
@@ -93,22 +101,30 @@ impl Credits {
         completion_tokens: u64,
     ) -> Result<i64, DbError> {
         let cost = self.pricing.cost(model, prompt_tokens, completion_tokens);
-        self.db
-            .settle(user, run, model, reservation.amount, cost, prompt_tokens as i64, completion_tokens as i64)
-            .await?;
+        store::settle(
+            &self.db,
+            user,
+            run,
+            model,
+            reservation.amount,
+            cost,
+            prompt_tokens as i64,
+            completion_tokens as i64,
+        )
+        .await?;
         Ok(cost)
     }
 
     /// Gives a failed call's reservation back.
     pub async fn release(&self, user: &str, run: &str, model: &str, reservation: Reservation) -> Result<(), DbError> {
-        self.db.settle(user, run, model, reservation.amount, 0, 0, 0).await
+        store::settle(&self.db, user, run, model, reservation.amount, 0, 0, 0).await
     }
 
     pub async fn grant(&self, user: &str, amount: i64, reason: &str) -> Result<i64, DbError> {
-        self.db.grant(user, amount, reason).await
+        store::grant(&self.db, user, amount, reason).await
     }
 
     pub async fn recent(&self, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
-        self.db.ledger(user, limit).await
+        store::ledger(&self.db, user, limit).await
     }
 }

@@ -18,8 +18,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::cloudflare::CloudflareError;
+use super::records::{self, ClaimRow, DomainRow};
 use super::{DeployError, Deployer};
-use crate::db::{ClaimRow, DbError, DomainRow, now_ms};
+use crate::db::{DbError, now_ms};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -131,7 +132,7 @@ impl Deployer {
     }
 
     pub async fn reload_domains(&self) -> Result<(), DbError> {
-        let all: HashMap<String, String> = self.db.all_domains().await?.into_iter().collect();
+        let all: HashMap<String, String> = records::all_domains(&self.db).await?.into_iter().collect();
         self.custom_domains.store(Arc::new(all));
         Ok(())
     }
@@ -139,11 +140,11 @@ impl Deployer {
     /// Creates the proxied DNS record of the project's host name, once.
     pub async fn ensure_site_dns(&self, project: &str) -> Result<(), DeployError> {
         let Some((cloudflare, origin)) = &self.cloudflare else { return Ok(()) };
-        if self.db.site_dns(project).await?.is_some() {
+        if records::site_dns(&self.db, project).await?.is_some() {
             return Ok(());
         }
         let record = cloudflare.ensure_cname(&self.host_name(project), origin).await.map_err(DomainError::from)?;
-        self.db.set_site_dns(project, &record).await?;
+        records::set_site_dns(&self.db, project, &record).await?;
         Ok(())
     }
 
@@ -151,14 +152,16 @@ impl Deployer {
     /// proved it; attached at once if this one did, or if its proof is already published; else
     /// a pending claim, whose token the answer carries.
     pub async fn claim_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
-        if let Some(owner) = self.db.domain_owner(hostname).await? {
+        if let Some(owner) = records::domain_owner(&self.db, hostname).await? {
             if owner.project_id != project {
                 return Err(DomainError::Taken(hostname.to_string()).into());
             }
             return self.attach_domain(project, owner).await;
         }
         let token = format!("blink-verify-{}", uuid::Uuid::new_v4().simple());
-        let claim = self.db.claim_pending_domain(hostname, project, user, &token, self.claims_expired_before()).await?;
+        let claim =
+            records::claim_pending_domain(&self.db, hostname, project, user, &token, self.claims_expired_before())
+                .await?;
         match self.prove(user, project, &claim).await {
             Err(DeployError::Domain(DomainError::Unproven { .. })) => Ok(self.pending_view(project, &claim)),
             Err(DeployError::Domain(DomainError::Dns(name, why))) => {
@@ -173,16 +176,16 @@ impl Deployer {
     /// once proven.
     pub async fn verify_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
         let name = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
-        if let Some(owner) = self.db.domain_owner(&name).await? {
+        if let Some(owner) = records::domain_owner(&self.db, &name).await? {
             if owner.project_id != project {
-                self.db.delete_domain_claims(&name, Some(project)).await?;
+                records::delete_domain_claims(&self.db, &name, Some(project)).await?;
                 return Err(DomainError::Taken(name).into());
             }
             return self.attach_domain(project, owner).await;
         }
-        let Some(claim) = self.db.domain_claim(&name, project).await? else {
+        let Some(claim) = records::domain_claim(&self.db, &name, project).await? else {
             // Dropped just now, as another project proved it.
-            if self.db.domain_owner(&name).await?.is_some() {
+            if records::domain_owner(&self.db, &name).await?.is_some() {
                 return Err(DomainError::Taken(name).into());
             }
             return Err(DomainError::Unknown(name).into());
@@ -195,7 +198,7 @@ impl Deployer {
     async fn prove(&self, user: &str, project: &str, claim: &ClaimRow) -> Result<Domain, DeployError> {
         let hostname = claim.hostname.as_str();
         if claim.created_at < self.claims_expired_before() {
-            self.db.delete_domain_claims(hostname, Some(project)).await?;
+            records::delete_domain_claims(&self.db, hostname, Some(project)).await?;
             return Err(DomainError::Expired(hostname.to_string()).into());
         }
         let record = challenge_record(hostname);
@@ -204,12 +207,12 @@ impl Deployer {
             let token = claim.token.clone();
             return Err(DomainError::Unproven { hostname: hostname.to_string(), record, token }.into());
         }
-        let owner = self.db.claim_domain(hostname, project, user).await?;
+        let owner = records::claim_domain(&self.db, hostname, project, user).await?;
         if owner.project_id != project {
-            self.db.delete_domain_claims(hostname, Some(project)).await?;
+            records::delete_domain_claims(&self.db, hostname, Some(project)).await?;
             return Err(DomainError::Taken(hostname.to_string()).into());
         }
-        self.db.delete_domain_claims(hostname, None).await?;
+        records::delete_domain_claims(&self.db, hostname, None).await?;
         self.reload_domains().await?;
         tracing::info!(project, domain = %hostname, "custom domain proven");
         self.attach_domain(project, owner).await
@@ -295,7 +298,7 @@ impl Deployer {
                 cloudflare.custom_hostname(&found.id).await.unwrap_or(found)
             };
             status = found.ssl_status();
-            self.db.set_domain_cloudflare(hostname, &found.id, &status).await?;
+            records::set_domain_cloudflare(&self.db, hostname, &found.id, &status).await?;
         }
         Ok(self.domain_view(project, hostname, status))
     }
@@ -315,7 +318,7 @@ impl Deployer {
     /// claims still waiting for their proof.
     pub async fn domains(&self, project: &str) -> Result<Vec<Domain>, DeployError> {
         let mut out = Vec::new();
-        for row in self.db.project_domains(project).await? {
+        for row in records::project_domains(&self.db, project).await? {
             let mut status = row.ssl_status;
             if let (Some((cloudflare, _)), Some(id)) = (&self.cloudflare, &row.cf_hostname_id)
                 && status != ACTIVE
@@ -323,7 +326,7 @@ impl Deployer {
                 match cloudflare.custom_hostname(id).await {
                     Ok(found) => {
                         status = found.ssl_status();
-                        self.db.set_domain_cloudflare(&row.hostname, id, &status).await?;
+                        records::set_domain_cloudflare(&self.db, &row.hostname, id, &status).await?;
                     }
                     Err(e) => tracing::warn!(domain = %row.hostname, "certificate status not refreshed: {e}"),
                 }
@@ -331,7 +334,7 @@ impl Deployer {
             out.push(self.domain_view(project, &row.hostname, status));
         }
         let expired_before = self.claims_expired_before();
-        for claim in self.db.project_claims(project).await? {
+        for claim in records::project_claims(&self.db, project).await? {
             if claim.created_at >= expired_before {
                 out.push(self.pending_view(project, &claim));
             }
@@ -343,9 +346,9 @@ impl Deployer {
     /// withdraws a pending claim.
     pub async fn detach_domain(&self, project: &str, hostname: &str) -> Result<(), DeployError> {
         let name = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
-        let row = self.db.project_domains(project).await?.into_iter().find(|d| d.hostname == name);
+        let row = records::project_domains(&self.db, project).await?.into_iter().find(|d| d.hostname == name);
         let Some(row) = row else {
-            if self.db.delete_domain_claims(&name, Some(project)).await? {
+            if records::delete_domain_claims(&self.db, &name, Some(project)).await? {
                 return Ok(());
             }
             return Err(DomainError::Unknown(name).into());
@@ -356,24 +359,25 @@ impl Deployer {
                 _ => {}
             }
         }
-        self.db.delete_domain(&name).await?;
+        records::delete_domain(&self.db, &name).await?;
         self.reload_domains().await?;
         Ok(())
     }
 
     pub(super) async fn forget_domains(&self, project: &str) {
-        for row in self.db.project_domains(project).await.unwrap_or_default() {
+        for row in records::project_domains(&self.db, project).await.unwrap_or_default() {
             if let Err(e) = self.detach_domain(project, &row.hostname).await {
                 tracing::warn!(project, domain = %row.hostname, "a deleted project's domain was not released: {e}");
             }
         }
-        let _ = self.db.delete_project_claims(project).await;
-        if let (Some((cloudflare, _)), Ok(Some(record))) = (&self.cloudflare, self.db.site_dns(project).await)
+        let _ = records::delete_project_claims(&self.db, project).await;
+        if let (Some((cloudflare, _)), Ok(Some(record))) =
+            (&self.cloudflare, records::site_dns(&self.db, project).await)
             && let Err(e) = cloudflare.delete_dns_record(&record).await
         {
             tracing::warn!(project, "a deleted project's DNS record was not removed: {e}");
         }
-        let _ = self.db.delete_site_dns(project).await;
+        let _ = records::delete_site_dns(&self.db, project).await;
     }
 
     /// Reads every pending certificate's status again, every `every`, until shutdown; sweeps
@@ -386,19 +390,20 @@ impl Deployer {
                 _ = tokio::time::sleep(every) => {}
             }
             if let Some((cloudflare, _)) = &self.cloudflare {
-                for row in self.db.pending_domains().await.unwrap_or_default() {
+                for row in records::pending_domains(&self.db).await.unwrap_or_default() {
                     let Some(id) = &row.cf_hostname_id else { continue };
                     match cloudflare.custom_hostname(id).await {
                         Ok(found) if found.ssl_status() != row.ssl_status => {
                             tracing::info!(domain = %row.hostname, status = %found.ssl_status(), "certificate");
-                            let _ = self.db.set_domain_cloudflare(&row.hostname, id, &found.ssl_status()).await;
+                            let _ =
+                                records::set_domain_cloudflare(&self.db, &row.hostname, id, &found.ssl_status()).await;
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(domain = %row.hostname, "certificate status not read: {e}"),
                     }
                 }
             }
-            if let Err(e) = self.db.delete_expired_claims(self.claims_expired_before()).await {
+            if let Err(e) = records::delete_expired_claims(&self.db, self.claims_expired_before()).await {
                 tracing::warn!("expired domain claims not swept: {e}");
             }
             if let Err(e) = self.reload_domains().await {

@@ -9,6 +9,7 @@
 
 pub mod cloudflare;
 mod domains;
+mod records;
 mod settings;
 pub mod store;
 
@@ -201,7 +202,7 @@ impl Deployer {
             .await
             .map_err(|e| DeployError::Storage(e.to_string()))??;
         // Unchanged files are reused only from a release in the same store.
-        let previous = match self.db.live_deploy(project).await? {
+        let previous = match records::live_deploy(&self.db, project).await? {
             Some(live) => {
                 self.release(project, &live).await?.filter(|r| r.store.kind() == self.store.kind()).map(|r| (live, r))
             }
@@ -209,7 +210,7 @@ impl Deployer {
         };
         let id = format!("{}-{}", now_ms(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let (count, bytes) = (files.len() as i64, files.iter().map(|f| f.size as i64).sum::<i64>());
-        self.db.insert_deploy(project, &id, self.store.kind(), count, bytes, now_ms()).await?;
+        records::insert_deploy(&self.db, project, &id, self.store.kind(), count, bytes, now_ms()).await?;
 
         let mut manifest = Manifest::new();
         let mut uploads = Vec::new();
@@ -238,20 +239,20 @@ impl Deployer {
             // No upload is in flight any more: what was stored is swept now if the store
             // answers, else by the next deploy's cleanup.
             if self.store.delete(project, &id, None).await.is_ok() {
-                let _ = self.db.delete_deploy(&id).await;
+                let _ = records::delete_deploy(&self.db, &id).await;
             } else {
-                let _ = self.db.fail_deploy(&id).await;
+                let _ = records::fail_deploy(&self.db, &id).await;
             }
             return Err(DeployError::Storage(e));
         }
         let json = serde_json::to_string(&manifest).map_err(|e| DeployError::Storage(e.to_string()))?;
-        if !self.db.complete_deploy(&id, &json).await? {
+        if !records::complete_deploy(&self.db, &id, &json).await? {
             // The project was deleted meanwhile: its releases are gone, this one with them.
             let _ = self.store.delete(project, &id, None).await;
             return Err(DeployError::UnknownDeploy(id));
         }
         self.cache_release(&id, Arc::new(Release { store: self.store.clone(), files: manifest }));
-        self.db.set_live_deploy(project, &id).await?;
+        records::set_live_deploy(&self.db, project, &id).await?;
         tracing::info!(project, deploy = %id, files = count, bytes, uploaded, "release live");
         self.cleanup(project).await;
         Ok(Deploy { id, files: count, bytes, created_at: now_ms(), live: true, uploaded: Some(uploaded) })
@@ -259,19 +260,17 @@ impl Deployer {
 
     /// Makes an earlier release live again.
     pub async fn restore(&self, project: &str, deploy: &str) -> Result<(), DeployError> {
-        let known = self.db.deploys(project).await?.into_iter().any(|(id, ..)| id == deploy);
+        let known = records::deploys(&self.db, project).await?.into_iter().any(|(id, ..)| id == deploy);
         if !known || self.release(project, deploy).await?.is_none() {
             return Err(DeployError::UnknownDeploy(deploy.to_string()));
         }
-        self.db.set_live_deploy(project, deploy).await?;
+        records::set_live_deploy(&self.db, project, deploy).await?;
         Ok(())
     }
 
     pub async fn list(&self, project: &str) -> Result<Vec<Deploy>, DeployError> {
-        let live = self.db.live_deploy(project).await?;
-        Ok(self
-            .db
-            .deploys(project)
+        let live = records::live_deploy(&self.db, project).await?;
+        Ok(records::deploys(&self.db, project)
             .await?
             .into_iter()
             .map(|(id, files, bytes, created_at, _)| Deploy {
@@ -296,10 +295,10 @@ impl Deployer {
     }
 
     async fn try_cleanup(&self, project: &str) -> Result<(), DeployError> {
-        let deploys = self.db.deploys(project).await?;
-        let live = self.db.live_deploy(project).await?;
+        let deploys = records::deploys(&self.db, project).await?;
+        let live = records::live_deploy(&self.db, project).await?;
         let grace_ms = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
-        let (mut kept, mut doomed) = (Vec::new(), self.db.deleting_deploys(project).await?);
+        let (mut kept, mut doomed) = (Vec::new(), records::deleting_deploys(&self.db, project).await?);
         for (index, (id, _, _, _, retired)) in deploys.into_iter().enumerate() {
             let protected = index < self.keep
                 || live.as_deref() == Some(id.as_str())
@@ -314,7 +313,7 @@ impl Deployer {
         for id in doomed {
             let Some(release) = self.release(project, &id).await? else { continue };
             // Out of the list first: a release half deleted can never be restored.
-            self.db.mark_deploy_deleting(&id).await?;
+            records::mark_deploy_deleting(&self.db, &id).await?;
             let mut by_release: HashMap<&str, Vec<String>> = HashMap::new();
             for (path, entry) in release.files.iter() {
                 if !in_use.contains(&(entry.stored_in.clone(), path.clone())) {
@@ -334,15 +333,15 @@ impl Deployer {
                 deleted &= release.store.delete(project, &id, None).await.is_ok();
             }
             if deleted {
-                self.db.delete_deploy(&id).await?;
+                records::delete_deploy(&self.db, &id).await?;
                 self.manifests.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             }
         }
         // Uploads that failed, or that a host stopped during long ago (another host sharing
         // the database may be uploading right now: recent ones are left alone).
-        for id in self.db.abandoned_deploys(project, now_ms() - ABANDONED_MS).await? {
+        for id in records::abandoned_deploys(&self.db, project, now_ms() - ABANDONED_MS).await? {
             if self.store.delete(project, &id, None).await.is_ok() {
-                self.db.delete_deploy(&id).await?;
+                records::delete_deploy(&self.db, &id).await?;
             }
         }
         Ok(())
@@ -357,7 +356,7 @@ impl Deployer {
                 tracing::warn!(project, "a deleted project's releases could not be removed: {e}");
             }
         }
-        let _ = self.db.delete_deploys(project).await;
+        let _ = records::delete_deploys(&self.db, project).await;
         self.forget_domains(project).await;
     }
 
@@ -384,7 +383,7 @@ impl Deployer {
         if let Some(found) = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             return Ok(Some(found.clone()));
         }
-        let Some((kind, json)) = self.db.deploy_manifest(project, id).await? else { return Ok(None) };
+        let Some((kind, json)) = records::deploy_manifest(&self.db, project, id).await? else { return Ok(None) };
         let store = match kind.as_str() {
             "local" => self.local.clone(),
             kind if kind == self.store.kind() => self.store.clone(),
@@ -432,7 +431,7 @@ impl Deployer {
     /// Serves a request for a deployed site from its live release: files as they are, other
     /// paths fall back to `index.html` (single-page apps route on the client).
     pub async fn serve(&self, project: &str, request: Request) -> Response {
-        let live = match self.db.live_deploy(project).await {
+        let live = match records::live_deploy(&self.db, project).await {
             Ok(Some(live)) => live,
             Ok(None) => return (StatusCode::NOT_FOUND, "Nothing is deployed here yet.").into_response(),
             Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
@@ -454,7 +453,7 @@ impl Deployer {
             // A page loaded just before a switch asks for its own assets after it: hashed names
             // are unique to their content, so the kept releases still answer them, and the
             // visitor sees the old site whole rather than a mix.
-            for (id, ..) in self.db.deploys(project).await.unwrap_or_default() {
+            for (id, ..) in records::deploys(&self.db, project).await.unwrap_or_default() {
                 if let Ok(Some(old)) = self.release(project, &id).await
                     && let Some(entry) = old.files.get(&path)
                 {

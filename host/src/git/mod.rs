@@ -9,6 +9,7 @@
 //! may have planted. Every operation takes the project's workspace lock.
 
 pub mod secrets;
+mod store;
 pub(crate) mod transport;
 
 use std::cell::RefCell;
@@ -22,7 +23,7 @@ use serde::Serialize;
 
 use self::secrets::Secrets;
 use self::transport::{Remotes, TransportError};
-use crate::db::{Database, DbError, GitRemote};
+use crate::db::{Database, DbError};
 use crate::workspace::{Applied, HOST_FOLDERS, TrackedFile, WorkspaceError, Workspaces};
 
 /// What the repository never tracks: installed packages, build output, the host's own files.
@@ -199,7 +200,7 @@ impl ProjectGit {
     }
 
     async fn remote(&self, project: &str) -> Result<Option<Remote>, GitError> {
-        Ok(self.db.git_remote(project).await?.map(|r| Remote {
+        Ok(store::git_remote(&self.db, project).await?.map(|r| Remote {
             url: r.url,
             branch: r.branch,
             token: r.sealed_token.and_then(|t| self.secrets.open(&t)),
@@ -229,14 +230,14 @@ impl ProjectGit {
         let parsed = self.remotes.check_resolved(parsed.as_str()).await.map_err(refused)?;
         let sealed_token = token.map(str::trim).filter(|t| !t.is_empty()).map(|t| self.secrets.seal(t));
         // Stored as parsed, so that libgit2 is handed exactly the URL that was checked.
-        let remote = GitRemote { url: parsed.to_string(), branch: branch.to_string(), sealed_token };
-        self.db.set_git_remote(project, &remote).await?;
+        let remote = store::GitRemote { url: parsed.to_string(), branch: branch.to_string(), sealed_token };
+        store::set_git_remote(&self.db, project, &remote).await?;
         Ok(())
     }
 
     /// The remote as shown to its owner: never the token, only whether there is one.
     pub async fn remote_info(&self, project: &str) -> Result<Option<serde_json::Value>, GitError> {
-        Ok(self.db.git_remote(project).await?.map(
+        Ok(store::git_remote(&self.db, project).await?.map(
             |r| serde_json::json!({ "remoteUrl": r.url, "branch": r.branch, "hasToken": r.sealed_token.is_some() }),
         ))
     }

@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod paths;
+pub mod store;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

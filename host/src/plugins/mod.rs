@@ -6,6 +6,7 @@
 //! going keep the version they started with, and the active set is restored at start.
 
 pub mod settings;
+mod store;
 pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,7 +31,7 @@ pub struct ProjectPipeline {
     pub extra_validators: Vec<String>,
 }
 
-pub use crate::db::PluginVersion;
+pub use store::PluginVersion;
 
 /// What an upload did, and how long its two halves took.
 pub struct Uploaded {
@@ -154,11 +155,11 @@ impl PluginStore {
             notes: notes.into(),
             created_at: now_ms(),
         };
-        let created = self.db.insert_plugin_version(&record).await?;
-        let stored = self.db.plugin_version(role.as_str(), &version).await?.unwrap_or(record);
+        let created = store::insert_plugin_version(&self.db, &record).await?;
+        let stored = store::plugin_version(&self.db, role.as_str(), &version).await?.unwrap_or(record);
         let agent = self.remember((role, version.clone()), agent);
         if activate {
-            self.db.set_active_plugin(role.as_str(), &version).await?;
+            store::set_active_plugin(&self.db, role.as_str(), &version).await?;
             self.runtime.activate(agent);
             tracing::info!(%role, version, "plugin version uploaded and activated");
         } else {
@@ -172,7 +173,7 @@ impl PluginStore {
         if version == "builtin" || version == self.runtime.builtin_version(role) {
             return Ok(crate::runtime::builtin_bytes(role).to_vec());
         }
-        if self.db.plugin_version(role.as_str(), version).await?.is_none() {
+        if store::plugin_version(&self.db, role.as_str(), version).await?.is_none() {
             return Err(PluginError::UnknownVersion(version.into()));
         }
         std::fs::read(self.blob(version)).map_err(|e| PluginError::Storage(format!("reading version {version}: {e}")))
@@ -181,15 +182,15 @@ impl PluginStore {
     /// Makes a stored version (or `builtin`) the role's active one.
     pub async fn activate(&self, role: Role, version: &str) -> Result<(), PluginError> {
         if version == "builtin" || version == self.runtime.builtin_version(role) {
-            self.db.clear_active_plugin(role.as_str()).await?;
+            store::clear_active_plugin(&self.db, role.as_str()).await?;
             self.runtime.activate_builtin(role)?;
             return Ok(());
         }
-        if self.db.plugin_version(role.as_str(), version).await?.is_none() {
+        if store::plugin_version(&self.db, role.as_str(), version).await?.is_none() {
             return Err(PluginError::UnknownVersion(version.into()));
         }
         let agent = self.load_stored(role, version).await?;
-        self.db.set_active_plugin(role.as_str(), version).await?;
+        store::set_active_plugin(&self.db, role.as_str(), version).await?;
         self.runtime.activate(agent);
         tracing::info!(%role, version, "plugin version activated");
         Ok(())
@@ -197,7 +198,7 @@ impl PluginStore {
 
     /// Goes back to the version that was active before the current one.
     pub async fn rollback(&self, role: Role) -> Result<String, PluginError> {
-        let Some((_, previous)) = self.db.active_plugin(role.as_str()).await? else {
+        let Some((_, previous)) = store::active_plugin(&self.db, role.as_str()).await? else {
             return Err(PluginError::NothingToRollBack);
         };
         let target = previous.unwrap_or_else(|| "builtin".into());
@@ -209,15 +210,15 @@ impl PluginStore {
         if self.runtime.active(role).version.as_ref() == version {
             return Err(PluginError::Active(version.into()));
         }
-        let pipelines = self.db.pipelines_using(version).await?;
+        let pipelines = store::pipelines_using(&self.db, version).await?;
         if pipelines > 0 {
             return Err(PluginError::InUse { version: version.into(), pipelines });
         }
-        if !self.db.delete_plugin_version(role.as_str(), version).await? {
+        if !store::delete_plugin_version(&self.db, role.as_str(), version).await? {
             return Err(PluginError::UnknownVersion(version.into()));
         }
         // The bytes may serve the same version of another role.
-        if !self.db.plugin_version_exists_anywhere(version).await? {
+        if !store::plugin_version_exists_anywhere(&self.db, version).await? {
             let _ = std::fs::remove_file(self.blob(version));
         }
         Ok(())
@@ -229,14 +230,14 @@ impl PluginStore {
             return Err(PluginError::BadShare(share));
         }
         if share == 0.0 {
-            self.db.set_canary(role.as_str(), None).await?;
+            store::set_canary(&self.db, role.as_str(), None).await?;
             self.runtime.set_canary(role, None);
             return Ok(());
         }
         let agent = self.agent(role, version).await?;
         // Parts per million: what is stored is what serves, after a restart too.
         let ppm = (share * 1e6).round() as i64;
-        self.db.set_canary(role.as_str(), Some((&agent.version, ppm))).await?;
+        store::set_canary(&self.db, role.as_str(), Some((&agent.version, ppm))).await?;
         self.runtime.set_canary(role, Some(Canary { agent, share: ppm as f64 / 1e6 }));
         tracing::info!(%role, version, share, "canary set");
         Ok(())
@@ -255,7 +256,7 @@ impl PluginStore {
                 .map_err(|e| PluginError::Storage(e.to_string()))??;
             return Ok(self.remember(key, agent));
         }
-        if self.db.plugin_version(role.as_str(), version).await?.is_none() {
+        if store::plugin_version(&self.db, role.as_str(), version).await?.is_none() {
             return Err(PluginError::UnknownVersion(version.into()));
         }
         self.load_stored(role, version).await
@@ -317,7 +318,7 @@ impl PluginStore {
 
     /// A project's stored pipeline, or the default (the host's active agents, nothing chained).
     pub async fn pipeline(&self, project: &str) -> Result<ProjectPipeline, PluginError> {
-        Ok(match self.db.project_pipeline(project).await? {
+        Ok(match store::project_pipeline(&self.db, project).await? {
             Some(json) => {
                 serde_json::from_str(&json).map_err(|e| PluginError::Storage(format!("pipeline of {project}: {e}")))?
             }
@@ -328,7 +329,7 @@ impl PluginStore {
     pub async fn set_pipeline(&self, project: &str, pipeline: &ProjectPipeline) -> Result<(), PluginError> {
         self.check_pipeline(pipeline).await?;
         let json = serde_json::to_string(pipeline).map_err(|e| PluginError::Storage(e.to_string()))?;
-        self.db.set_project_pipeline(project, &json).await?;
+        store::set_project_pipeline(&self.db, project, &json).await?;
         Ok(())
     }
 
@@ -348,7 +349,7 @@ impl PluginStore {
 
     /// How runs served by `version` of `role` went.
     pub async fn stats(&self, role: Role, version: &str) -> Result<VersionStats, PluginError> {
-        let runs = self.db.runs_served_by(role.as_str(), version).await?;
+        let runs = store::runs_served_by(&self.db, role.as_str(), version).await?;
         let mut stats = VersionStats::default();
         let mut confidence_sum = 0u64;
         for (outcome, prompt, completion) in runs {
@@ -375,7 +376,7 @@ impl PluginStore {
     }
 
     pub async fn list(&self) -> Result<Vec<PluginVersion>, PluginError> {
-        Ok(self.db.plugin_versions().await?)
+        Ok(store::plugin_versions(&self.db).await?)
     }
 
     async fn load_stored(&self, role: Role, version: &str) -> Result<Arc<Agent>, PluginError> {
@@ -396,7 +397,7 @@ impl PluginStore {
     /// loaded leaves the built-in agent in place and says why.
     pub async fn restore(&self) -> Result<(), DbError> {
         for role in Role::ALL {
-            let Some((version, _)) = self.db.active_plugin(role.as_str()).await? else { continue };
+            let Some((version, _)) = store::active_plugin(&self.db, role.as_str()).await? else { continue };
             match self.load_stored(role, &version).await {
                 Ok(agent) => {
                     self.runtime.activate(agent);
@@ -408,7 +409,7 @@ impl PluginStore {
             }
         }
         for role in Role::ALL {
-            let Some((version, ppm)) = self.db.canary(role.as_str()).await? else { continue };
+            let Some((version, ppm)) = store::canary(&self.db, role.as_str()).await? else { continue };
             match self.agent(role, &version).await {
                 Ok(agent) => {
                     self.runtime.set_canary(role, Some(Canary { agent, share: ppm as f64 / 1e6 }));

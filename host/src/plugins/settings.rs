@@ -48,7 +48,7 @@ impl AgentSettings {
     /// The settings set over the API, by role.
     pub async fn overrides(&self) -> Result<BTreeMap<Role, BTreeMap<String, String>>, DbError> {
         let mut out = BTreeMap::new();
-        for (role, json) in self.db.agent_settings().await? {
+        for (role, json) in super::store::agent_settings(&self.db).await? {
             let (Ok(role), Ok(values)) = (role.parse::<Role>(), serde_json::from_str(&json)) else {
                 tracing::error!(role, "stored agent settings cannot be read; ignored");
                 continue;
@@ -106,7 +106,7 @@ impl AgentSettings {
             )));
         }
         let json = serde_json::to_string(&settings).map_err(|e| SettingsError::Invalid(e.to_string()))?;
-        self.db.set_agent_settings(role.as_str(), &json).await?;
+        super::store::set_agent_settings(&self.db, role.as_str(), &json).await?;
         self.reload().await?;
         tracing::info!(%role, keys = settings.len(), "agent settings changed");
         Ok(())

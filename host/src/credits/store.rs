@@ -1,0 +1,198 @@
+//! The credit tables: each user's balance (`users`) and every movement of it (`credit_ledger`).
+
+use sqlx::Row;
+
+use crate::db::{Database, DbError, now_ms};
+
+/// One line of a user's recent usage.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    pub kind: String,
+    pub amount: i64,
+    pub run_id: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: i64,
+}
+
+/// Creates the user on first sight; later calls change nothing.
+pub(super) async fn ensure_user(
+    db: &Database,
+    id: &str,
+    email: Option<&str>,
+    starting_balance: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO users (id, email, balance, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(starting_balance)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn balance(db: &Database, user: &str) -> Result<i64, DbError> {
+    let balance: Option<i64> =
+        sqlx::query_scalar("SELECT balance FROM users WHERE id = $1").bind(user).fetch_optional(db.pool()).await?;
+    Ok(balance.unwrap_or(0))
+}
+
+/// Takes `amount` from the balance only if the balance covers it, and records the reservation.
+pub(super) async fn debit_if_covered(
+    db: &Database,
+    user: &str,
+    run: &str,
+    model: &str,
+    amount: i64,
+) -> Result<bool, DbError> {
+    let mut tx = db.pool().begin().await?;
+    let taken = sqlx::query("UPDATE users SET balance = balance - $1 WHERE id = $2 AND balance >= $1")
+        .bind(amount)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if taken {
+        ledger_insert(&mut tx, user, Some(run), "reserve", -amount, Some(model), None, None, None).await?;
+    }
+    tx.commit().await?;
+    Ok(taken)
+}
+
+/// Settles a reservation of `reserved` against the real `cost`: the difference goes back to
+/// the balance, or, when the call cost more, is taken from it down to zero at most.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn settle(
+    db: &Database,
+    user: &str,
+    run: &str,
+    model: &str,
+    reserved: i64,
+    cost: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+) -> Result<(), DbError> {
+    let mut tx = db.pool().begin().await?;
+    let back = reserved - cost;
+    let moved = if back >= 0 {
+        sqlx::query("UPDATE users SET balance = balance + $1 WHERE id = $2")
+            .bind(back)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        back
+    } else {
+        // The overage is taken as far as the balance goes; the ledger records what was taken.
+        // Writing first takes SQLite's write lock, so the read below cannot go stale.
+        sqlx::query("UPDATE users SET balance = balance WHERE id = $1").bind(user).execute(&mut *tx).await?;
+        let balance: i64 =
+            sqlx::query_scalar("SELECT balance FROM users WHERE id = $1").bind(user).fetch_one(&mut *tx).await?;
+        let taken = (-back).min(balance);
+        sqlx::query("UPDATE users SET balance = balance - $1 WHERE id = $2 AND balance >= $1")
+            .bind(taken)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        -taken
+    };
+    let kind = if cost == 0 && prompt_tokens == 0 { "release" } else { "settle" };
+    ledger_insert(
+        &mut tx,
+        user,
+        Some(run),
+        kind,
+        moved,
+        Some(model),
+        Some(prompt_tokens),
+        Some(completion_tokens),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Adds `amount` (negative to take) to a user's balance, creating the user if needed; returns
+/// the new balance.
+pub(super) async fn grant(db: &Database, user: &str, amount: i64, reason: &str) -> Result<i64, DbError> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, balance, created_at) VALUES ($1, NULL, 0, $2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(user)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE users SET balance = CASE WHEN balance + $1 < 0 THEN 0 ELSE balance + $1 END WHERE id = $2")
+        .bind(amount)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    ledger_insert(&mut tx, user, None, "grant", amount, None, None, None, Some(reason)).await?;
+    let balance: i64 =
+        sqlx::query_scalar("SELECT balance FROM users WHERE id = $1").bind(user).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(balance)
+}
+
+pub(super) async fn ledger(db: &Database, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
+    let rows = sqlx::query(
+        "SELECT kind, amount, run_id, model, prompt_tokens, completion_tokens, reason, created_at \
+         FROM credit_ledger WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2",
+    )
+    .bind(user)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LedgerEntry {
+            kind: r.get(0),
+            amount: r.get(1),
+            run_id: r.get(2),
+            model: r.get(3),
+            prompt_tokens: r.get(4),
+            completion_tokens: r.get(5),
+            reason: r.get(6),
+            created_at: r.get(7),
+        })
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ledger_insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: &str,
+    run: Option<&str>,
+    kind: &str,
+    amount: i64,
+    model: Option<&str>,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    reason: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO credit_ledger (id, user_id, run_id, kind, amount, model, prompt_tokens, completion_tokens, reason, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(user)
+    .bind(run)
+    .bind(kind)
+    .bind(amount)
+    .bind(model)
+    .bind(prompt_tokens)
+    .bind(completion_tokens)
+    .bind(reason)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
