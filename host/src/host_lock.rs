@@ -15,12 +15,12 @@ const LOCK_FILE: &str = "blink.lock";
 
 /// The held lock; dropping it releases the directory.
 #[derive(Debug)]
-pub struct HostLock {
+pub(crate) struct HostLock {
     _file: File,
 }
 
 /// Takes the data directory for this process; fails, naming it, if another host serves from it.
-pub fn acquire(data_dir: &Path) -> anyhow::Result<HostLock> {
+pub(crate) fn acquire(data_dir: &Path) -> anyhow::Result<HostLock> {
     let path = data_dir.join(LOCK_FILE);
     let file = open(&path).with_context(|| format!("opening {}", path.display()))?;
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
@@ -35,7 +35,7 @@ pub fn acquire(data_dir: &Path) -> anyhow::Result<HostLock> {
 
 /// Whether a host is serving from `data_dir` now. A directory that is gone, or whose lock can be
 /// taken, has none.
-pub fn in_use(data_dir: &Path) -> bool {
+pub(crate) fn in_use(data_dir: &Path) -> bool {
     let Ok(file) = std::fs::File::open(data_dir.join(LOCK_FILE)) else { return false };
     match flock(&file, FlockOperation::NonBlockingLockShared) {
         // Taken: nobody holds it exclusively. Dropping the file releases it at once.

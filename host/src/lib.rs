@@ -13,21 +13,21 @@
 //!    [`credits`], [`llm`], [`auth`];
 //! 6. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`].
 
-pub mod api;
-pub mod auth;
+mod api;
+mod auth;
 pub mod cli;
 pub mod config;
 pub mod credits;
 pub mod db;
-pub mod deploy;
-pub mod git;
-pub mod host_lock;
+mod deploy;
+mod git;
+mod host_lock;
 pub mod llm;
-pub mod pipeline;
-pub mod plugins;
-pub mod preview;
-pub mod projects;
+mod pipeline;
+mod plugins;
+mod preview;
+mod projects;
 pub mod runtime;
 pub mod server;
 mod slots;
-pub mod workspace;
+mod workspace;

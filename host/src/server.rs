@@ -20,7 +20,7 @@ use crate::runtime::{AgentRuntime, CallLimits, Role};
 use crate::workspace::Workspaces;
 
 /// Per-role agent settings from the operator's JSON file.
-pub fn load_agent_config(settings: &Settings) -> anyhow::Result<crate::pipeline::AgentConfig> {
+pub(crate) fn load_agent_config(settings: &Settings) -> anyhow::Result<crate::pipeline::AgentConfig> {
     let Some(path) = &settings.agents.agent_config else {
         return Ok(BTreeMap::new());
     };
@@ -39,7 +39,7 @@ pub fn load_agent_config(settings: &Settings) -> anyhow::Result<crate::pipeline:
     Ok(out)
 }
 
-pub fn build_runtime(settings: &Settings) -> anyhow::Result<AgentRuntime> {
+pub(crate) fn build_runtime(settings: &Settings) -> anyhow::Result<AgentRuntime> {
     let a = &settings.agents;
     let limits = CallLimits {
         memory_bytes: a.agent_memory_mib.saturating_mul(1 << 20),

@@ -12,7 +12,7 @@ pub(crate) struct Slots {
 
 /// One slot of a user's, held until dropped.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     held: Arc<Mutex<HashMap<String, usize>>>,
     user: String,
 }

@@ -355,6 +355,33 @@ async fn with_the_engine_down_previews_fail_clearly_and_the_host_serves_on() {
     assert_eq!(status, 200);
 }
 
+/// Files a git restore changes reach the running dev server: the host tells it before it answers,
+/// as after a post (under gVisor no file watcher sees a write from outside the sandbox, so without
+/// that the preview never changes there).
+#[tokio::test]
+async fn a_restore_reaches_the_running_preview() {
+    let blink = start(&[]).await;
+    let id = project();
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let token = jwt::user_token("restorer");
+    let (status, body) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("First") } })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&blink, "/api/git/commit", &token, &json!({ "projectId": id, "message": "First" })).await;
+    assert_eq!(status, 200, "{body}\n{}", blink.log());
+    let first = body["commitHash"].as_str().unwrap().to_string();
+    let (status, _) =
+        post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": { "App.tsx": app("Second") } })).await;
+    assert_eq!(status, 200);
+    let module = format!("{}/preview/{id}/src/App.tsx", blink.url);
+    assert!(get(&module).await.1.contains("Second"));
+    let (status, body) =
+        post(&blink, &format!("/api/projects/{id}/git/restore"), &token, &json!({ "commit": first })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, served) = get(&module).await;
+    assert!(status == 200 && served.contains("\"First\""), "served next: {status} {served}\n{}", blink.log());
+}
+
 /// A runtime the engine does not have is refused, never silently replaced by its default.
 #[tokio::test]
 async fn a_runtime_the_engine_lacks_is_refused_by_name() {

@@ -13,7 +13,7 @@ use crate::auth::User;
 /// Recent ledger lines returned with a balance.
 const RECENT: i64 = 50;
 
-pub async fn mine(State(state): State<AppState>, user: User) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn mine(State(state): State<AppState>, user: User) -> Result<Json<Value>, ApiError> {
     let balance = state.credits.balance(&user.id).await?;
     let recent = state.credits.recent(&user.id, RECENT).await?;
     Ok(Json(json!({ "userId": user.id, "balance": balance, "recent": recent })))
@@ -28,7 +28,7 @@ struct Grant {
     reason: Option<String>,
 }
 
-pub async fn grant(State(state): State<AppState>, _admin: Admin, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn grant(State(state): State<AppState>, _admin: Admin, body: Bytes) -> Result<Json<Value>, ApiError> {
     let grant: Grant = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("invalid_json", format!("expected {{\"userId\", \"amount\", \"reason\"}}: {e}"))
     })?;
@@ -45,14 +45,14 @@ pub async fn grant(State(state): State<AppState>, _admin: Admin, body: Bytes) ->
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UsageQuery {
+pub(crate) struct UsageQuery {
     user_id: String,
     #[serde(default)]
     limit: Option<i64>,
 }
 
 /// `GET /api/admin/usage?userId=…`: a user's balance and ledger, for an operator.
-pub async fn usage(
+pub(crate) async fn usage(
     State(state): State<AppState>,
     _admin: Admin,
     axum::extract::Query(query): axum::extract::Query<UsageQuery>,

@@ -56,7 +56,7 @@ fn url(host: &str, ssl: bool, port: Option<u16>) -> String {
     }
 }
 
-pub async fn deploy(
+pub(crate) async fn deploy(
     State(state): State<AppState>,
     user: User,
     headers: HeaderMap,
@@ -114,12 +114,16 @@ pub async fn deploy(
     Ok(Json(answer).into_response())
 }
 
-pub async fn list(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
     Ok(Json(json!({ "deploys": state.deployer.list(&id).await? })).into_response())
 }
 
-pub async fn restore(
+pub(crate) async fn restore(
     State(state): State<AppState>,
     user: User,
     Path((id, deploy)): Path<(String, String)>,
@@ -130,13 +134,17 @@ pub async fn restore(
     Ok(Json(json!({ "live": deploy })).into_response())
 }
 
-pub async fn domains(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn domains(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
     Ok(Json(json!({ "domains": state.deployer.domains(&id).await? })).into_response())
 }
 
 /// Looks the domain's ownership proof up again; once found, the domain is the project's.
-pub async fn verify_domain(
+pub(crate) async fn verify_domain(
     State(state): State<AppState>,
     user: User,
     Path((id, hostname)): Path<(String, String)>,
@@ -146,7 +154,7 @@ pub async fn verify_domain(
     Ok(Json(json!({ "domain": state.deployer.verify_domain(&user.id, &id, &hostname).await? })).into_response())
 }
 
-pub async fn detach_domain(
+pub(crate) async fn detach_domain(
     State(state): State<AppState>,
     user: User,
     Path((id, hostname)): Path<(String, String)>,

@@ -12,7 +12,7 @@ use crate::plugins::PluginError;
 use crate::runtime::LoadError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The exact body today's frontend and edge function use for an empty conversation.
     #[error("Messages array required")]
     MessagesRequired,
@@ -97,7 +97,7 @@ impl From<crate::projects::ProjectError> for ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest { code, message: message.into() }
     }
 }

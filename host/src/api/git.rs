@@ -46,7 +46,7 @@ struct CommitBody {
     message: String,
 }
 
-pub async fn commit(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn commit(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let body: CommitBody = parse(&body, r#"{"projectId": "…", "message": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     let outcome = state.git.commit(&body.project_id, &body.message, author(&user)).await?;
@@ -59,10 +59,12 @@ struct ProjectBody {
     project_id: String,
 }
 
-pub async fn pull(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn pull(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let body: ProjectBody = parse(&body, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
-    Ok(Json(state.git.pull(&body.project_id, author(&user)).await?).into_response())
+    let outcome = state.git.pull(&body.project_id, author(&user)).await?;
+    tell_preview(&state, &body.project_id, &outcome.changed).await;
+    Ok(Json(outcome).into_response())
 }
 
 #[derive(Deserialize)]
@@ -75,7 +77,7 @@ struct RemoteBody {
     branch: Option<String>,
 }
 
-pub async fn set_remote(
+pub(crate) async fn set_remote(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,
@@ -87,7 +89,11 @@ pub async fn set_remote(
     Ok(Json(state.git.remote_info(&id).await?).into_response())
 }
 
-pub async fn remote(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn remote(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
     match state.git.remote_info(&id).await? {
         Some(info) => Ok(Json(info).into_response()),
@@ -96,12 +102,12 @@ pub async fn remote(State(state): State<AppState>, user: User, Path(id): Path<St
 }
 
 #[derive(Deserialize)]
-pub struct LogQuery {
+pub(crate) struct LogQuery {
     #[serde(default)]
     limit: Option<usize>,
 }
 
-pub async fn log(
+pub(crate) async fn log(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,
@@ -117,7 +123,7 @@ struct RestoreBody {
     commit: String,
 }
 
-pub async fn restore(
+pub(crate) async fn restore(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,
@@ -125,7 +131,17 @@ pub async fn restore(
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
     let body: RestoreBody = parse(&body, r#"{"commit": "<hash>"}"#)?;
-    Ok(Json(state.git.restore(&id, &body.commit, author(&user)).await?).into_response())
+    let outcome = state.git.restore(&id, &body.commit, author(&user)).await?;
+    tell_preview(&state, &id, &outcome.changed).await;
+    Ok(Json(outcome).into_response())
+}
+
+/// A running dev server hears of the files a pull or restore wrote: under gVisor no file watcher
+/// sees a write made outside the sandbox.
+async fn tell_preview(state: &AppState, project: &str, changed: &crate::workspace::Applied) {
+    if let Some(previews) = &state.previews {
+        previews.changed(project, changed).await;
+    }
 }
 
 #[derive(Deserialize)]
@@ -141,7 +157,7 @@ fn yes() -> bool {
     true
 }
 
-pub async fn create_github(
+pub(crate) async fn create_github(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,

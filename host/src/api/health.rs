@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::runtime::Role;
 
-pub async fn healthz() -> Json<Value> {
+pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn readyz(State(state): State<AppState>) -> Json<Value> {
     let agents: serde_json::Map<String, Value> = Role::ALL
         .iter()
         .map(|role| (role.as_str().to_string(), json!(state.pipeline.runtime.active(*role).version.to_string())))

@@ -24,38 +24,38 @@ use axum::routing::{delete, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-pub use self::error::ApiError;
+pub(crate) use self::error::ApiError;
 use crate::auth::{AuthError, Authenticator, User};
 use crate::config::{Limits, Settings};
 use crate::db::Database;
 use crate::pipeline::Pipeline;
 
 #[derive(Clone)]
-pub struct AppState {
-    pub pipeline: Arc<Pipeline>,
-    pub auth: Arc<Authenticator>,
-    pub db: Database,
-    pub plugins: crate::plugins::PluginStore,
+pub(crate) struct AppState {
+    pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) db: Database,
+    pub(crate) plugins: crate::plugins::PluginStore,
     /// `None` when sandboxes are turned off.
-    pub previews: Option<Arc<crate::preview::Previews>>,
-    pub proxy: proxy::ProxyClient,
-    pub workspaces: crate::workspace::Workspaces,
-    pub git: crate::git::ProjectGit,
-    pub deployer: crate::deploy::Deployer,
-    pub projects: crate::projects::Projects,
-    pub credits: crate::credits::Credits,
-    pub agent_settings: Arc<crate::plugins::settings::AgentSettings>,
-    pub admin_token: Option<Arc<str>>,
+    pub(crate) previews: Option<Arc<crate::preview::Previews>>,
+    pub(crate) proxy: proxy::ProxyClient,
+    pub(crate) workspaces: crate::workspace::Workspaces,
+    pub(crate) git: crate::git::ProjectGit,
+    pub(crate) deployer: crate::deploy::Deployer,
+    pub(crate) projects: crate::projects::Projects,
+    pub(crate) credits: crate::credits::Credits,
+    pub(crate) agent_settings: Arc<crate::plugins::settings::AgentSettings>,
+    pub(crate) admin_token: Option<Arc<str>>,
     /// Micro-credits a user starts with on first sight.
-    pub starting_credits: i64,
-    pub limits: Arc<Limits>,
-    pub default_target: blink_agent_sdk::RuntimeTarget,
-    pub keepalive: Duration,
+    pub(crate) starting_credits: i64,
+    pub(crate) limits: Arc<Limits>,
+    pub(crate) default_target: blink_agent_sdk::RuntimeTarget,
+    pub(crate) keepalive: Duration,
     /// Cancelled at shutdown; running orchestrations stop cleanly and close their streams.
-    pub shutdown: tokio_util::sync::CancellationToken,
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
 
-pub fn router(state: AppState, settings: &Settings) -> Router {
+pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -183,7 +183,7 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// An operator: the `BLINK_ADMIN_TOKEN` bearer, or a user whose JWT says `app_metadata.role: admin`.
-pub struct Admin;
+pub(crate) struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;

@@ -55,7 +55,11 @@ enum FileTree {
     List(Vec<String>),
 }
 
-pub async fn orchestrate(State(state): State<AppState>, user: User, body: Result<Bytes, BytesRejection>) -> Response {
+pub(crate) async fn orchestrate(
+    State(state): State<AppState>,
+    user: User,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let parsed = body
         .map_err(|e| rejection(e, state.limits.max_body_bytes))
         .and_then(|bytes| parse(&bytes, &state.limits, state.default_target));
@@ -334,4 +338,4 @@ fn stream(
 }
 
 /// The response header naming the run, for `GET /api/runs/{id}`.
-pub const RUN_ID_HEADER: &str = "x-blink-run-id";
+pub(crate) const RUN_ID_HEADER: &str = "x-blink-run-id";

@@ -26,7 +26,7 @@ fn role(name: &str) -> Result<Role, ApiError> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct UploadQuery {
+pub(crate) struct UploadQuery {
     #[serde(default)]
     author: Option<String>,
     #[serde(default)]
@@ -36,7 +36,7 @@ pub struct UploadQuery {
     activate: Option<bool>,
 }
 
-pub async fn upload(
+pub(crate) async fn upload(
     State(state): State<AppState>,
     _admin: Admin,
     Path(role_name): Path<String>,
@@ -67,7 +67,7 @@ pub async fn upload(
 }
 
 /// The bytes of a stored version or of the built-in agent, as they were uploaded.
-pub async fn download(
+pub(crate) async fn download(
     State(state): State<AppState>,
     _admin: Admin,
     Path((role_name, version)): Path<(String, String)>,
@@ -77,7 +77,7 @@ pub async fn download(
     Ok(([(axum::http::header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
 }
 
-pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let versions = state.plugins.list().await?;
     let runtime = &state.pipeline.runtime;
     let roles: serde_json::Map<String, Value> = Role::ALL
@@ -97,7 +97,7 @@ pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<V
     Ok(Json(Value::Object(roles)))
 }
 
-pub async fn activate(
+pub(crate) async fn activate(
     State(state): State<AppState>,
     _admin: Admin,
     Path((role_name, version)): Path<(String, String)>,
@@ -107,7 +107,7 @@ pub async fn activate(
     Ok(Json(json!({ "role": role.as_str(), "active": state.pipeline.runtime.active(role).version.to_string() })))
 }
 
-pub async fn rollback(
+pub(crate) async fn rollback(
     State(state): State<AppState>,
     _admin: Admin,
     Path(role_name): Path<String>,
@@ -117,7 +117,7 @@ pub async fn rollback(
     Ok(Json(json!({ "role": role.as_str(), "active": state.pipeline.runtime.active(role).version.to_string() })))
 }
 
-pub async fn remove(
+pub(crate) async fn remove(
     State(state): State<AppState>,
     _admin: Admin,
     Path((role_name, version)): Path<(String, String)>,
@@ -128,12 +128,12 @@ pub async fn remove(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CanaryBody {
+pub(crate) struct CanaryBody {
     version: String,
     share: f64,
 }
 
-pub async fn canary(
+pub(crate) async fn canary(
     State(state): State<AppState>,
     _admin: Admin,
     Path(role_name): Path<String>,
@@ -149,7 +149,7 @@ pub async fn canary(
     })))
 }
 
-pub async fn stats(
+pub(crate) async fn stats(
     State(state): State<AppState>,
     _admin: Admin,
     Path((role_name, version)): Path<(String, String)>,
@@ -161,7 +161,7 @@ pub async fn stats(
 }
 
 /// Each role's settings as runs see them, and the part set over the API.
-pub async fn settings(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn settings(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let current = state.agent_settings.current();
     let overrides = state.agent_settings.overrides().await?;
     let roles: serde_json::Map<String, Value> = Role::ALL
@@ -176,7 +176,7 @@ pub async fn settings(State(state): State<AppState>, _admin: Admin) -> Result<Js
 }
 
 /// Replaces the role's API-set settings; new runs read them at once, runs in flight keep theirs.
-pub async fn set_settings(
+pub(crate) async fn set_settings(
     State(state): State<AppState>,
     _admin: Admin,
     Path(role_name): Path<String>,

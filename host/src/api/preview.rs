@@ -83,7 +83,7 @@ fn origin(headers: &HeaderMap) -> (&str, &str) {
     (scheme, host)
 }
 
-pub async fn preview(
+pub(crate) async fn preview(
     State(state): State<AppState>,
     user: User,
     headers: HeaderMap,
@@ -117,7 +117,7 @@ fn infer_target(files: &BTreeMap<String, String>) -> RuntimeTarget {
     }
 }
 
-pub async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let body: BuildBody = parse(&body, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     let (state, project, user_id) = (state.clone(), body.project_id.clone(), user.id.clone());
@@ -133,7 +133,11 @@ pub async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Re
 }
 
 /// The sandbox's output as SSE: `data: {"line": "…"}` events, the recent lines first.
-pub async fn logs(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn logs(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
     let lines = previews(&state)?.logs(&id, &user.id).await?;
     let shutdown = state.shutdown.clone();
@@ -145,13 +149,13 @@ pub async fn logs(State(state): State<AppState>, user: User, Path(id): Path<Stri
 }
 
 /// `GET /api/admin/sandboxes`: the sandboxes this host runs and the registry proxy's counters.
-pub async fn status(State(state): State<AppState>, _admin: super::Admin) -> Result<Response, ApiError> {
+pub(crate) async fn status(State(state): State<AppState>, _admin: super::Admin) -> Result<Response, ApiError> {
     Ok(Json(previews(&state)?.status()).into_response())
 }
 
 /// `/preview/{id}/…` on the API's origin while `BLINK_PREVIEW_PATHS` is off: previews live on
 /// their own origins, and this one is the API's.
-pub async fn paths_disabled() -> ApiError {
+pub(crate) async fn paths_disabled() -> ApiError {
     ApiError::Coded {
         status: StatusCode::NOT_FOUND,
         code: "preview_paths_disabled",

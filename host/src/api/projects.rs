@@ -20,7 +20,7 @@ struct NewProject {
     name: Option<String>,
 }
 
-pub async fn create(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn create(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let new: NewProject = if body.iter().all(u8::is_ascii_whitespace) {
         NewProject::default()
     } else {
@@ -32,22 +32,30 @@ pub async fn create(State(state): State<AppState>, user: User, body: Bytes) -> R
     Ok((status, Json(project)).into_response())
 }
 
-pub async fn list(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+pub(crate) async fn list(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
     Ok(Json(state.projects.list(&user.id).await?).into_response())
 }
 
-pub async fn remove(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     state.projects.remove(&user.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The agents the project's runs use: pinned versions and chained validators.
-pub async fn pipeline(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn pipeline(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     owned(&state, &user, &id).await?;
     Ok(Json(state.plugins.pipeline(&id).await?).into_response())
 }
 
-pub async fn set_pipeline(
+pub(crate) async fn set_pipeline(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,

@@ -18,9 +18,9 @@ use super::AppState;
 use crate::preview::Previews;
 use crate::workspace::valid_project_id;
 
-pub type ProxyClient = Client<HttpConnector, Body>;
+pub(crate) type ProxyClient = Client<HttpConnector, Body>;
 
-pub fn client() -> ProxyClient {
+pub(crate) fn client() -> ProxyClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new()).build(connector)
@@ -38,12 +38,12 @@ const ORIGIN_WIDE: &[&str] =
     &["service-worker-allowed", "set-cookie", "clear-site-data", "alt-svc", "strict-transport-security"];
 
 /// `/preview/{projectId}` without the trailing slash: Vite only answers under the base.
-pub async fn by_path_root(Path(project): Path<String>) -> Response {
+pub(crate) async fn by_path_root(Path(project): Path<String>) -> Response {
     let location = format!("/preview/{project}/");
     (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response()
 }
 
-pub async fn by_path(
+pub(crate) async fn by_path(
     State(state): State<AppState>,
     Path((project, _)): Path<(String, String)>,
     request: Request,
@@ -51,12 +51,16 @@ pub async fn by_path(
     forward(&state, &project, request).await
 }
 
-pub async fn by_path_index(State(state): State<AppState>, Path(project): Path<String>, request: Request) -> Response {
+pub(crate) async fn by_path_index(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    request: Request,
+) -> Response {
     forward(&state, &project, request).await
 }
 
 /// The project a `{projectId}.{domain}` host name (with any port) names, if it does.
-pub fn project_of_host<'h>(host: &'h str, domain: &str) -> Option<&'h str> {
+pub(crate) fn project_of_host<'h>(host: &'h str, domain: &str) -> Option<&'h str> {
     let name = host.rsplit_once(':').filter(|(_, port)| port.parse::<u16>().is_ok()).map_or(host, |(name, _)| name);
     let name = name.strip_suffix('.').unwrap_or(name);
     let (project, rest) = name.split_once('.')?;
@@ -64,7 +68,7 @@ pub fn project_of_host<'h>(host: &'h str, domain: &str) -> Option<&'h str> {
 }
 
 /// Serves a request whose host name names a preview; `None` lets the API handle it.
-pub async fn by_host(state: &AppState, mut request: Request) -> Result<Response, Request> {
+pub(crate) async fn by_host(state: &AppState, mut request: Request) -> Result<Response, Request> {
     let Some(previews) = state.previews.as_ref() else { return Err(request) };
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     let Some(project) = project_of_host(host, previews.domain()).map(str::to_string) else {

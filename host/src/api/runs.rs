@@ -7,7 +7,11 @@ use serde_json::{Value, json};
 use super::{ApiError, AppState};
 use crate::auth::User;
 
-pub async fn get(State(state): State<AppState>, user: User, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let Some((run, events)) = crate::pipeline::store::run(&state.db, &user.id, &id).await? else {
         return Err(ApiError::NotFound("run"));
     };

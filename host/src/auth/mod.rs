@@ -12,20 +12,20 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
-pub use self::settings::AuthSettings;
+pub(crate) use self::settings::AuthSettings;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
+pub(crate) struct User {
     /// The token's `sub`.
-    pub id: String,
-    pub email: Option<String>,
+    pub(crate) id: String,
+    pub(crate) email: Option<String>,
     /// `app_metadata.role == "admin"`: a role only the server side of Supabase can set.
-    pub is_admin: bool,
+    pub(crate) is_admin: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("missing bearer token")]
     Missing,
     #[error("the token has expired")]
@@ -47,7 +47,7 @@ struct Claims {
     app_metadata: Option<serde_json::Value>,
 }
 
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     secret: Option<DecodingKey>,
     jwks: Option<Jwks>,
     audience: String,
@@ -56,7 +56,7 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+    pub(crate) fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
         if settings.dev_no_auth {
             tracing::warn!(
                 "AUTHENTICATION IS DISABLED (BLINK_DEV_NO_AUTH): every request runs as user `dev`. Never do this in production."
@@ -84,7 +84,7 @@ impl Authenticator {
     }
 
     /// Checks the `Authorization` header's bearer token.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<User, AuthError> {
+    pub(crate) async fn authenticate(&self, authorization: Option<&str>) -> Result<User, AuthError> {
         if self.dev_no_auth {
             return Ok(User { id: "dev".into(), email: None, is_admin: true });
         }

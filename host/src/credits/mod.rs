@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::db::{Database, DbError};
-pub use store::LedgerEntry;
+pub(crate) use store::LedgerEntry;
 
 /// Micro-credits per 1,000 tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,12 +29,12 @@ pub struct Pricing {
 }
 
 impl Pricing {
-    pub fn price(&self, model: &str) -> Price {
+    pub(crate) fn price(&self, model: &str) -> Price {
         self.models.get(model).copied().unwrap_or(self.default)
     }
 
     /// What `prompt` and `completion` tokens of `model` cost, rounded up.
-    pub fn cost(&self, model: &str, prompt: u64, completion: u64) -> i64 {
+    pub(crate) fn cost(&self, model: &str, prompt: u64, completion: u64) -> i64 {
         let p = self.price(model);
         let micro = (prompt as i128 * p.prompt as i128 + completion as i128 * p.completion as i128 + 999) / 1000;
         i64::try_from(micro).unwrap_or(i64::MAX)
@@ -66,7 +66,7 @@ impl Credits {
         Self { db, pricing: Arc::new(pricing) }
     }
 
-    pub fn pricing(&self) -> &Pricing {
+    pub(crate) fn pricing(&self) -> &Pricing {
         &self.pricing
     }
 
@@ -76,7 +76,7 @@ impl Credits {
         store::ensure_user(&self.db, user, email, starting).await
     }
 
-    pub async fn balance(&self, user: &str) -> Result<i64, DbError> {
+    pub(crate) async fn balance(&self, user: &str) -> Result<i64, DbError> {
         store::balance(&self.db, user).await
     }
 
@@ -116,15 +116,21 @@ impl Credits {
     }
 
     /// Gives a failed call's reservation back.
-    pub async fn release(&self, user: &str, run: &str, model: &str, reservation: Reservation) -> Result<(), DbError> {
+    pub(crate) async fn release(
+        &self,
+        user: &str,
+        run: &str,
+        model: &str,
+        reservation: Reservation,
+    ) -> Result<(), DbError> {
         store::settle(&self.db, user, run, model, reservation.amount, 0, 0, 0).await
     }
 
-    pub async fn grant(&self, user: &str, amount: i64, reason: &str) -> Result<i64, DbError> {
+    pub(crate) async fn grant(&self, user: &str, amount: i64, reason: &str) -> Result<i64, DbError> {
         store::grant(&self.db, user, amount, reason).await
     }
 
-    pub async fn recent(&self, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
+    pub(crate) async fn recent(&self, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
         store::ledger(&self.db, user, limit).await
     }
 }

@@ -7,15 +7,15 @@ use crate::db::{Database, DbError, now_ms};
 /// One line of a user's recent usage.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LedgerEntry {
-    pub kind: String,
-    pub amount: i64,
-    pub run_id: Option<String>,
-    pub model: Option<String>,
-    pub prompt_tokens: Option<i64>,
-    pub completion_tokens: Option<i64>,
-    pub reason: Option<String>,
-    pub created_at: i64,
+pub(crate) struct LedgerEntry {
+    pub(crate) kind: String,
+    pub(crate) amount: i64,
+    pub(crate) run_id: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) prompt_tokens: Option<i64>,
+    pub(crate) completion_tokens: Option<i64>,
+    pub(crate) reason: Option<String>,
+    pub(crate) created_at: i64,
 }
 
 /// Creates the user on first sight; later calls change nothing.

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
-pub enum CloudflareError {
+pub(crate) enum CloudflareError {
     #[error("Cloudflare refused the request ({status}): {message}")]
     Api { status: u16, codes: Vec<i64>, message: String },
     #[error("Cloudflare could not be reached: {0}")]
@@ -16,7 +16,7 @@ pub enum CloudflareError {
 
 impl CloudflareError {
     /// The object is gone on Cloudflare's side (removed in its dashboard, say).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, CloudflareError::Api { status: 404, .. })
     }
 
@@ -31,7 +31,7 @@ const DNS_RECORD_EXISTS: i64 = 81053;
 const HOSTNAME_EXISTS: i64 = 1406;
 
 #[derive(Clone)]
-pub struct Cloudflare {
+pub(crate) struct Cloudflare {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -39,21 +39,21 @@ pub struct Cloudflare {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct CustomHostname {
-    pub id: String,
+pub(crate) struct CustomHostname {
+    pub(crate) id: String,
     #[serde(default)]
-    pub ssl: Option<Ssl>,
+    pub(crate) ssl: Option<Ssl>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Ssl {
+pub(crate) struct Ssl {
     #[serde(default)]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
 }
 
 impl CustomHostname {
     /// The certificate's status, as Cloudflare names it (`pending_validation`, `active`, …).
-    pub fn ssl_status(&self) -> String {
+    pub(crate) fn ssl_status(&self) -> String {
         self.ssl.as_ref().and_then(|s| s.status.clone()).unwrap_or_else(|| "initializing".into())
     }
 }
@@ -82,7 +82,7 @@ struct Id {
 }
 
 impl Cloudflare {
-    pub fn new(base: &str, token: &str, zone: &str) -> Self {
+    pub(crate) fn new(base: &str, token: &str, zone: &str) -> Self {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
@@ -127,7 +127,7 @@ impl Cloudflare {
 
     /// A proxied CNAME `name → target`; its id. An existing record for the name (left by an
     /// earlier attempt) is adopted.
-    pub async fn ensure_cname(&self, name: &str, target: &str) -> Result<String, CloudflareError> {
+    pub(crate) async fn ensure_cname(&self, name: &str, target: &str) -> Result<String, CloudflareError> {
         let record = json!({ "type": "CNAME", "name": name, "content": target, "proxied": true, "ttl": 1,
                               "comment": "Blink site" });
         match self.call::<Id>(Method::POST, "/dns_records", &[], Some(record)).await {
@@ -141,13 +141,13 @@ impl Cloudflare {
         }
     }
 
-    pub async fn delete_dns_record(&self, id: &str) -> Result<(), CloudflareError> {
+    pub(crate) async fn delete_dns_record(&self, id: &str) -> Result<(), CloudflareError> {
         self.call::<Value>(Method::DELETE, &format!("/dns_records/{id}"), &[], None).await.map(drop)
     }
 
     /// A custom hostname for `hostname`, served from `origin`, with a certificate validated over
     /// HTTP. An existing one (left by an earlier attempt) is adopted.
-    pub async fn ensure_custom_hostname(
+    pub(crate) async fn ensure_custom_hostname(
         &self,
         hostname: &str,
         origin: &str,
@@ -165,11 +165,11 @@ impl Cloudflare {
         }
     }
 
-    pub async fn custom_hostname(&self, id: &str) -> Result<CustomHostname, CloudflareError> {
+    pub(crate) async fn custom_hostname(&self, id: &str) -> Result<CustomHostname, CloudflareError> {
         self.call(Method::GET, &format!("/custom_hostnames/{id}"), &[], None).await
     }
 
-    pub async fn delete_custom_hostname(&self, id: &str) -> Result<(), CloudflareError> {
+    pub(crate) async fn delete_custom_hostname(&self, id: &str) -> Result<(), CloudflareError> {
         self.call::<Value>(Method::DELETE, &format!("/custom_hostnames/{id}"), &[], None).await.map(drop)
     }
 }

@@ -23,7 +23,7 @@ use super::{DeployError, Deployer};
 use crate::db::{DbError, now_ms};
 
 #[derive(Debug, thiserror::Error)]
-pub enum DomainError {
+pub(crate) enum DomainError {
     #[error("{0}")]
     Invalid(String),
     #[error("{0} is already attached to another project")]
@@ -43,30 +43,30 @@ pub enum DomainError {
 /// A custom domain as its owner sees it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Domain {
-    pub hostname: String,
+pub(crate) struct Domain {
+    pub(crate) hostname: String,
     /// `active` once proven (and served), `pending` until then.
-    pub status: &'static str,
+    pub(crate) status: &'static str,
     /// True only once the certificate is active.
-    pub ssl: bool,
+    pub(crate) ssl: bool,
     /// Cloudflare's status of the certificate; `none` without Cloudflare.
-    pub ssl_status: String,
+    pub(crate) ssl_status: String,
     /// The CNAME the domain's owner must create at their DNS provider.
-    pub cname_target: String,
+    pub(crate) cname_target: String,
     /// What proves a pending domain.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification: Option<Verification>,
+    pub(crate) verification: Option<Verification>,
 }
 
 /// The DNS record that proves a claim, and until when it may be proven.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Verification {
+pub(crate) struct Verification {
     #[serde(rename = "type")]
-    pub record_type: &'static str,
-    pub name: String,
-    pub value: String,
-    pub expires_at: i64,
+    pub(crate) record_type: &'static str,
+    pub(crate) name: String,
+    pub(crate) value: String,
+    pub(crate) expires_at: i64,
 }
 
 const ACTIVE: &str = "active";
@@ -77,7 +77,7 @@ fn challenge_record(hostname: &str) -> String {
 }
 
 /// The host name a user typed, lowercased, or why it is not one.
-pub fn normalize(raw: &str, sites_domain: &str) -> Result<String, DomainError> {
+pub(crate) fn normalize(raw: &str, sites_domain: &str) -> Result<String, DomainError> {
     let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
     let invalid = |why: &str| Err(DomainError::Invalid(format!("{raw:?} is not a domain this host can serve: {why}")));
     if name.contains("://") || name.contains('/') || name.contains(':') {
@@ -112,14 +112,14 @@ pub fn normalize(raw: &str, sites_domain: &str) -> Result<String, DomainError> {
 
 impl Deployer {
     /// Cloudflare proxies and certifies project host names, so they are served over HTTPS.
-    pub fn https(&self) -> bool {
+    pub(crate) fn https(&self) -> bool {
         self.cloudflare.is_some()
     }
 
     /// The domain a user typed, checked: a host name, not this service's own (the operator's
     /// reserved names and the CDN's origin; never a name taken from the request, which its
     /// sender chooses).
-    pub fn normalize_domain(&self, raw: &str) -> Result<String, DomainError> {
+    pub(crate) fn normalize_domain(&self, raw: &str) -> Result<String, DomainError> {
         let name = normalize(raw, &self.domain)?;
         let preview = &self.preview_domain;
         if !preview.is_empty() && (name == *preview || name.ends_with(&format!(".{preview}"))) {
@@ -131,14 +131,14 @@ impl Deployer {
         Ok(name)
     }
 
-    pub async fn reload_domains(&self) -> Result<(), DbError> {
+    pub(crate) async fn reload_domains(&self) -> Result<(), DbError> {
         let all: HashMap<String, String> = records::all_domains(&self.db).await?.into_iter().collect();
         self.custom_domains.store(Arc::new(all));
         Ok(())
     }
 
     /// Creates the proxied DNS record of the project's host name, once.
-    pub async fn ensure_site_dns(&self, project: &str) -> Result<(), DeployError> {
+    pub(crate) async fn ensure_site_dns(&self, project: &str) -> Result<(), DeployError> {
         let Some((cloudflare, origin)) = &self.cloudflare else { return Ok(()) };
         if records::site_dns(&self.db, project).await?.is_some() {
             return Ok(());
@@ -151,7 +151,7 @@ impl Deployer {
     /// Claims `hostname` (already normalised) for the project: refused if another project
     /// proved it; attached at once if this one did, or if its proof is already published; else
     /// a pending claim, whose token the answer carries.
-    pub async fn claim_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
+    pub(crate) async fn claim_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
         if let Some(owner) = records::domain_owner(&self.db, hostname).await? {
             if owner.project_id != project {
                 return Err(DomainError::Taken(hostname.to_string()).into());
@@ -174,7 +174,7 @@ impl Deployer {
 
     /// Checks the project's pending claim of `hostname` against DNS, and attaches the domain
     /// once proven.
-    pub async fn verify_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
+    pub(crate) async fn verify_domain(&self, user: &str, project: &str, hostname: &str) -> Result<Domain, DeployError> {
         let name = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
         if let Some(owner) = records::domain_owner(&self.db, &name).await? {
             if owner.project_id != project {
@@ -316,7 +316,7 @@ impl Deployer {
 
     /// The project's custom domains, pending certificates read again from Cloudflare, then its
     /// claims still waiting for their proof.
-    pub async fn domains(&self, project: &str) -> Result<Vec<Domain>, DeployError> {
+    pub(crate) async fn domains(&self, project: &str) -> Result<Vec<Domain>, DeployError> {
         let mut out = Vec::new();
         for row in records::project_domains(&self.db, project).await? {
             let mut status = row.ssl_status;
@@ -344,7 +344,7 @@ impl Deployer {
 
     /// Detaches a domain (its custom hostname is deleted and the name is free for anyone), or
     /// withdraws a pending claim.
-    pub async fn detach_domain(&self, project: &str, hostname: &str) -> Result<(), DeployError> {
+    pub(crate) async fn detach_domain(&self, project: &str, hostname: &str) -> Result<(), DeployError> {
         let name = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
         let row = records::project_domains(&self.db, project).await?.into_iter().find(|d| d.hostname == name);
         let Some(row) = row else {
@@ -383,7 +383,7 @@ impl Deployer {
     /// Reads every pending certificate's status again, every `every`, until shutdown; sweeps
     /// expired domain claims; and reloads the domain table, which other hosts sharing the
     /// database may have changed.
-    pub async fn poll_certificates(self, every: Duration, shutdown: CancellationToken) {
+    pub(crate) async fn poll_certificates(self, every: Duration, shutdown: CancellationToken) {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -7,11 +7,11 @@
 //! manifest (path → content hash, size, and the release whose storage holds the bytes), so a
 //! redeploy uploads only what changed and serving needs no listing.
 
-pub mod cloudflare;
+pub(crate) mod cloudflare;
 mod domains;
 mod records;
 mod settings;
-pub mod store;
+pub(crate) mod store;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -23,13 +23,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-pub use self::domains::{Domain, DomainError};
-pub use self::settings::DeploySettings;
+pub(crate) use self::domains::DomainError;
+pub(crate) use self::settings::DeploySettings;
 use self::store::{Store, Upload};
 use crate::db::{Database, DbError, now_ms};
 
 #[derive(Debug, thiserror::Error)]
-pub enum DeployError {
+pub(crate) enum DeployError {
     #[error("this project has no build yet: run POST /api/build first")]
     NoBuild,
     #[error("no deploy {0} of this project")]
@@ -50,45 +50,45 @@ pub enum DeployError {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Deploy {
-    pub id: String,
-    pub files: i64,
-    pub bytes: i64,
-    pub created_at: i64,
-    pub live: bool,
+pub(crate) struct Deploy {
+    pub(crate) id: String,
+    pub(crate) files: i64,
+    pub(crate) bytes: i64,
+    pub(crate) created_at: i64,
+    pub(crate) live: bool,
     /// Files whose bytes this release stored; the rest were unchanged since the live release.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub uploaded: Option<usize>,
+    pub(crate) uploaded: Option<usize>,
 }
 
 /// The site a request's host name names.
-pub struct SiteHost {
-    pub project: String,
+pub(crate) struct SiteHost {
+    pub(crate) project: String,
     /// A user's own domain rather than the project's default name.
-    pub custom: bool,
+    pub(crate) custom: bool,
 }
 
 /// One file of a release.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
-    pub sha256: String,
-    pub size: u64,
+pub(crate) struct Entry {
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
     /// The release whose storage holds the bytes.
     #[serde(rename = "in")]
-    pub stored_in: String,
+    pub(crate) stored_in: String,
 }
 
-pub type Manifest = BTreeMap<String, Entry>;
+pub(crate) type Manifest = BTreeMap<String, Entry>;
 
 /// A complete release: its files, and the store that holds them (releases made before the
 /// operator configured S3 stay in the local store, and keep being served from it).
-pub struct Release {
+pub(crate) struct Release {
     store: Store,
     files: Manifest,
 }
 
 #[derive(Clone)]
-pub struct Deployer {
+pub(crate) struct Deployer {
     db: Database,
     builds: PathBuf,
     /// Where new releases go.
@@ -123,7 +123,7 @@ pub struct Deployer {
 }
 
 /// A deploy counted against its user's in-flight deploys until dropped.
-pub type InFlight = crate::slots::Slot;
+pub(crate) type InFlight = crate::slots::Slot;
 
 const MANIFEST_CACHE: usize = 512;
 
@@ -132,7 +132,7 @@ const ABANDONED_MS: i64 = 6 * 60 * 60 * 1000;
 
 impl Deployer {
     /// `preview_domain`: where previews answer, whose names no custom domain may take.
-    pub async fn new(
+    pub(crate) async fn new(
         db: Database,
         data_dir: &Path,
         settings: &DeploySettings,
@@ -182,17 +182,17 @@ impl Deployer {
     }
 
     /// Counts a deploy of `user`'s as in flight, or refuses it if they have as many as allowed.
-    pub fn start_deploy(&self, user: &str) -> Result<InFlight, DeployError> {
+    pub(crate) fn start_deploy(&self, user: &str) -> Result<InFlight, DeployError> {
         self.in_flight.take(user, self.max_in_flight).ok_or(DeployError::Busy(self.max_in_flight))
     }
 
-    pub fn has_build(&self, project: &str) -> bool {
+    pub(crate) fn has_build(&self, project: &str) -> bool {
         self.builds.join(project).join("dist").join("index.html").is_file()
     }
 
     /// Publishes the project's latest build as a new release and makes it live. Only files that
     /// differ from the live release are stored again; the switch happens after every one is.
-    pub async fn deploy(&self, project: &str) -> Result<Deploy, DeployError> {
+    pub(crate) async fn deploy(&self, project: &str) -> Result<Deploy, DeployError> {
         if !self.has_build(project) {
             return Err(DeployError::NoBuild);
         }
@@ -259,7 +259,7 @@ impl Deployer {
     }
 
     /// Makes an earlier release live again.
-    pub async fn restore(&self, project: &str, deploy: &str) -> Result<(), DeployError> {
+    pub(crate) async fn restore(&self, project: &str, deploy: &str) -> Result<(), DeployError> {
         let known = records::deploys(&self.db, project).await?.into_iter().any(|(id, ..)| id == deploy);
         if !known || self.release(project, deploy).await?.is_none() {
             return Err(DeployError::UnknownDeploy(deploy.to_string()));
@@ -268,7 +268,7 @@ impl Deployer {
         Ok(())
     }
 
-    pub async fn list(&self, project: &str) -> Result<Vec<Deploy>, DeployError> {
+    pub(crate) async fn list(&self, project: &str) -> Result<Vec<Deploy>, DeployError> {
         let live = records::live_deploy(&self.db, project).await?;
         Ok(records::deploys(&self.db, project)
             .await?
@@ -348,7 +348,7 @@ impl Deployer {
     }
 
     /// Removes every release and domain of a deleted project.
-    pub async fn forget(&self, project: &str) {
+    pub(crate) async fn forget(&self, project: &str) {
         let stores =
             if self.store.kind() == self.local.kind() { vec![&self.store] } else { vec![&self.store, &self.local] };
         for store in stores {
@@ -361,12 +361,12 @@ impl Deployer {
     }
 
     /// The project's default host name.
-    pub fn host_name(&self, project: &str) -> String {
+    pub(crate) fn host_name(&self, project: &str) -> String {
         format!("{project}.{}", self.domain)
     }
 
     /// The site a `{projectId}.{domain}` host name, or a custom domain, names.
-    pub fn site_of_host(&self, host: &str) -> Option<SiteHost> {
+    pub(crate) fn site_of_host(&self, host: &str) -> Option<SiteHost> {
         let name =
             host.rsplit_once(':').map_or(host, |(name, port)| if port.parse::<u16>().is_ok() { name } else { host });
         let name = name.trim_end_matches('.').to_ascii_lowercase();
@@ -430,7 +430,7 @@ impl Deployer {
 
     /// Serves a request for a deployed site from its live release: files as they are, other
     /// paths fall back to `index.html` (single-page apps route on the client).
-    pub async fn serve(&self, project: &str, request: Request) -> Response {
+    pub(crate) async fn serve(&self, project: &str, request: Request) -> Response {
         let live = match records::live_deploy(&self.db, project).await {
             Ok(Some(live)) => live,
             Ok(None) => return (StatusCode::NOT_FOUND, "Nothing is deployed here yet.").into_response(),

@@ -150,10 +150,10 @@ pub(super) async fn delete_deploys(db: &Database, project: &str) -> Result<(), D
 
 /// A custom domain's row.
 pub(crate) struct DomainRow {
-    pub hostname: String,
-    pub project_id: String,
-    pub cf_hostname_id: Option<String>,
-    pub ssl_status: String,
+    pub(crate) hostname: String,
+    pub(crate) project_id: String,
+    pub(crate) cf_hostname_id: Option<String>,
+    pub(crate) ssl_status: String,
 }
 
 const DOMAIN_COLUMNS: &str = "hostname, project_id, cf_hostname_id, ssl_status";
@@ -164,9 +164,9 @@ fn domain_from_row(r: sqlx::any::AnyRow) -> DomainRow {
 
 /// A custom-domain claim waiting for its proof.
 pub(crate) struct ClaimRow {
-    pub hostname: String,
-    pub token: String,
-    pub created_at: i64,
+    pub(crate) hostname: String,
+    pub(crate) token: String,
+    pub(crate) created_at: i64,
 }
 
 const CLAIM_COLUMNS: &str = "hostname, token, created_at";

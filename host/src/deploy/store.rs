@@ -19,22 +19,22 @@ use tower::ServiceExt as _;
 use super::DeploySettings;
 
 /// One file of a release to store, read from the build when it is stored.
-pub struct Upload {
-    pub path: String,
-    pub source: PathBuf,
-    pub size: u64,
-    pub content_type: String,
-    pub cache_control: &'static str,
-    pub sha256: String,
+pub(crate) struct Upload {
+    pub(crate) path: String,
+    pub(crate) source: PathBuf,
+    pub(crate) size: u64,
+    pub(crate) content_type: String,
+    pub(crate) cache_control: &'static str,
+    pub(crate) sha256: String,
 }
 
 #[derive(Clone)]
-pub enum Store {
+pub(crate) enum Store {
     Local(PathBuf),
     S3(Arc<S3Store>),
 }
 
-pub struct S3Store {
+pub(crate) struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
@@ -42,7 +42,7 @@ pub struct S3Store {
 }
 
 impl Store {
-    pub fn from_settings(settings: &DeploySettings, sites: PathBuf) -> anyhow::Result<Self> {
+    pub(crate) fn from_settings(settings: &DeploySettings, sites: PathBuf) -> anyhow::Result<Self> {
         let Some(bucket) = settings.s3_bucket.clone().filter(|b| !b.is_empty()) else {
             return Ok(Store::Local(sites));
         };
@@ -88,7 +88,7 @@ impl Store {
         })))
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Store::Local(_) => "local",
             Store::S3(_) => "s3",
@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// Where the store is, for the startup log.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Store::Local(dir) => dir.display().to_string(),
             Store::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.prefix),
@@ -107,7 +107,7 @@ impl Store {
     /// directory renamed into place, hard-linking `unchanged` files from `previous`, so that a
     /// release directory is whole and self-contained. Any failure is returned as it is; the
     /// caller sweeps what was stored.
-    pub async fn put_release(
+    pub(crate) async fn put_release(
         &self,
         project: &str,
         release: &str,
@@ -154,7 +154,7 @@ impl Store {
     }
 
     /// Serves one stored file, honouring `Range`.
-    pub async fn fetch(&self, project: &str, release: &str, path: &str, request: Request) -> Response {
+    pub(crate) async fn fetch(&self, project: &str, release: &str, path: &str, request: Request) -> Response {
         match self {
             Store::Local(sites) => {
                 let Some(file) = safe_join(&sites.join(project).join(release), path) else {
@@ -171,7 +171,7 @@ impl Store {
 
     /// Deletes a release's objects: `paths` of it, or everything under its prefix when `None`
     /// (a release that never completed has no trustworthy manifest).
-    pub async fn delete(&self, project: &str, release: &str, paths: Option<Vec<String>>) -> Result<(), String> {
+    pub(crate) async fn delete(&self, project: &str, release: &str, paths: Option<Vec<String>>) -> Result<(), String> {
         match self {
             Store::Local(sites) => {
                 let dir = sites.join(project).join(release);
@@ -191,7 +191,7 @@ impl Store {
     }
 
     /// Removes everything a project stored.
-    pub async fn forget(&self, project: &str) -> Result<(), String> {
+    pub(crate) async fn forget(&self, project: &str) -> Result<(), String> {
         match self {
             Store::Local(sites) => {
                 let dir = sites.join(project);
@@ -392,7 +392,7 @@ fn bad_path(path: &str) -> std::io::Error {
 }
 
 /// `root` joined with a request path, or `None` if the path tries to leave it.
-pub fn safe_join(root: &Path, path: &str) -> Option<PathBuf> {
+pub(crate) fn safe_join(root: &Path, path: &str) -> Option<PathBuf> {
     let mut joined = root.to_path_buf();
     for segment in path.split('/').filter(|s| !s.is_empty()) {
         if segment == "." || segment == ".." || segment.contains('\\') || segment.contains('\0') {

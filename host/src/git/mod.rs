@@ -8,7 +8,7 @@
 //! database and apply the difference through the workspace, which refuses symbolic links the sandbox
 //! may have planted. Every operation takes the project's workspace lock.
 
-pub mod secrets;
+pub(crate) mod secrets;
 mod store;
 pub(crate) mod transport;
 
@@ -30,7 +30,7 @@ use crate::workspace::{Applied, HOST_FOLDERS, TrackedFile, WorkspaceError, Works
 const EXCLUDE: &str = "node_modules/\ndist/\n.blink/\n.blink-packages/\n*.blink-tmp\n.vite/\n";
 
 #[derive(Debug, thiserror::Error)]
-pub enum GitError {
+pub(crate) enum GitError {
     #[error("nothing to commit: the project's files are as they were at the last commit")]
     NothingToCommit,
     #[error("this project has no remote; set one with PUT /api/projects/{{id}}/git")]
@@ -86,54 +86,54 @@ impl From<git2::Error> for GitError {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CommitOutcome {
-    pub commit_hash: String,
-    pub pushed: bool,
+pub(crate) struct CommitOutcome {
+    pub(crate) commit_hash: String,
+    pub(crate) pushed: bool,
     /// Why the commit was not pushed, when a remote is set.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The project's files this changed (a restore's), for a running dev server to hear of.
     #[serde(skip)]
-    pub changed: Applied,
+    pub(crate) changed: Applied,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PullOutcome {
-    pub updated: bool,
-    pub conflicts: Vec<String>,
+pub(crate) struct PullOutcome {
+    pub(crate) updated: bool,
+    pub(crate) conflicts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit_hash: Option<String>,
+    pub(crate) commit_hash: Option<String>,
     /// The project's files the pull changed, for a running dev server to hear of.
     #[serde(skip)]
-    pub changed: Applied,
+    pub(crate) changed: Applied,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogEntry {
-    pub hash: String,
-    pub message: String,
-    pub author: String,
-    pub email: String,
+pub(crate) struct LogEntry {
+    pub(crate) hash: String,
+    pub(crate) message: String,
+    pub(crate) author: String,
+    pub(crate) email: String,
     /// Unix seconds.
-    pub time: i64,
+    pub(crate) time: i64,
 }
 
 /// Who a commit is by.
 #[derive(Debug, Clone)]
-pub struct Author {
-    pub name: String,
-    pub email: String,
+pub(crate) struct Author {
+    pub(crate) name: String,
+    pub(crate) email: String,
 }
 
 #[derive(Clone)]
-pub struct ProjectGit {
+pub(crate) struct ProjectGit {
     workspaces: Workspaces,
     db: Database,
     secrets: Secrets,
     committer: Author,
-    pub github_api: String,
+    pub(crate) github_api: String,
     http: reqwest::Client,
     remotes: Remotes,
 }
@@ -211,7 +211,7 @@ impl ProjectGit {
     /// Sets the project's remote. The token is sealed before it is stored and never shown again.
     /// The scheme and every address the name resolves to now must be allowed; the same check
     /// runs again at each connection, where it is the one that counts.
-    pub async fn set_remote(
+    pub(crate) async fn set_remote(
         &self,
         project: &str,
         url: &str,
@@ -236,14 +236,14 @@ impl ProjectGit {
     }
 
     /// The remote as shown to its owner: never the token, only whether there is one.
-    pub async fn remote_info(&self, project: &str) -> Result<Option<serde_json::Value>, GitError> {
+    pub(crate) async fn remote_info(&self, project: &str) -> Result<Option<serde_json::Value>, GitError> {
         Ok(store::git_remote(&self.db, project).await?.map(
             |r| serde_json::json!({ "remoteUrl": r.url, "branch": r.branch, "hasToken": r.sealed_token.is_some() }),
         ))
     }
 
     /// Commits every change of the workspace and pushes it when the project has a remote.
-    pub async fn commit(&self, project: &str, message: &str, author: Author) -> Result<CommitOutcome, GitError> {
+    pub(crate) async fn commit(&self, project: &str, message: &str, author: Author) -> Result<CommitOutcome, GitError> {
         let message = message.trim();
         if message.is_empty() {
             return Err(GitError::Invalid("a commit needs a message".into()));
@@ -273,7 +273,7 @@ impl ProjectGit {
     /// Fetches the remote branch and merges it into the workspace (fast-forward when possible).
     /// Uncommitted changes are committed first, so nothing is lost; with conflicts, the workspace
     /// stays as it was and the conflicting paths are returned.
-    pub async fn pull(&self, project: &str, author: Author) -> Result<PullOutcome, GitError> {
+    pub(crate) async fn pull(&self, project: &str, author: Author) -> Result<PullOutcome, GitError> {
         let _turn = self.workspaces.lock(project).await;
         let remote = self.remote(project).await?.ok_or(GitError::NoRemote)?;
         let (workspaces, project_id, committer) =
@@ -288,7 +288,7 @@ impl ProjectGit {
         .map_err(|e| GitError::Git(e.to_string()))?
     }
 
-    pub async fn log(&self, project: &str, limit: usize) -> Result<Vec<LogEntry>, GitError> {
+    pub(crate) async fn log(&self, project: &str, limit: usize) -> Result<Vec<LogEntry>, GitError> {
         let _turn = self.workspaces.lock(project).await;
         let (workspaces, project_id) = (self.workspaces.clone(), project.to_string());
         tokio::task::spawn_blocking(move || {
@@ -318,7 +318,7 @@ impl ProjectGit {
     }
 
     /// Makes the workspace what it was at `commit`, as a new commit on top: history is kept.
-    pub async fn restore(&self, project: &str, commit: &str, author: Author) -> Result<CommitOutcome, GitError> {
+    pub(crate) async fn restore(&self, project: &str, commit: &str, author: Author) -> Result<CommitOutcome, GitError> {
         let _turn = self.workspaces.lock(project).await;
         let (workspaces, project_id, commit, committer) =
             (self.workspaces.clone(), project.to_string(), commit.to_string(), self.committer.clone());
@@ -349,7 +349,7 @@ impl ProjectGit {
 
     /// Creates a repository on GitHub (`POST /user/repos`) with the user's token and makes it the
     /// project's remote.
-    pub async fn create_github(
+    pub(crate) async fn create_github(
         &self,
         project: &str,
         name: &str,

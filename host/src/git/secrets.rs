@@ -10,7 +10,7 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 #[derive(Clone)]
-pub struct Secrets {
+pub(crate) struct Secrets {
     cipher: XChaCha20Poly1305,
     key: [u8; 32],
 }
@@ -23,7 +23,7 @@ impl std::fmt::Debug for Secrets {
 
 impl Secrets {
     /// `key_hex`: 64 hex digits. Without it, `<data>/secret.key`, created on first use.
-    pub fn load(key_hex: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn load(key_hex: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
         let key = match key_hex {
             Some(hex_key) => hex::decode(hex_key.trim()).context("BLINK_SECRET_KEY is not hex")?,
             None => {
@@ -64,19 +64,19 @@ impl Secrets {
 
     /// A key for another use than sealing, from the same secret: one secret to keep, and a key
     /// that tells nothing about the sealing key or about a key derived for another `purpose`.
-    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+    pub(crate) fn derive(&self, purpose: &str) -> [u8; 32] {
         use sha2::Digest;
         sha2::Sha256::new().chain_update(purpose.as_bytes()).chain_update([0]).chain_update(self.key).finalize().into()
     }
 
-    pub fn seal(&self, plain: &str) -> String {
+    pub(crate) fn seal(&self, plain: &str) -> String {
         let nonce: [u8; 24] = rand::random();
         // Encryption with a valid key and nonce cannot fail.
         let sealed = self.cipher.encrypt(&XNonce::from(nonce), plain.as_bytes()).unwrap_or_default();
         format!("{}{}", hex::encode(nonce), hex::encode(sealed))
     }
 
-    pub fn open(&self, sealed: &str) -> Option<String> {
+    pub(crate) fn open(&self, sealed: &str) -> Option<String> {
         let bytes = hex::decode(sealed).ok()?;
         if bytes.len() < 24 {
             return None;

@@ -6,10 +6,10 @@ use crate::db::{Database, DbError, now_ms};
 
 /// A project's git remote as stored (the token still sealed).
 #[derive(Debug, Clone)]
-pub struct GitRemote {
-    pub url: String,
-    pub branch: String,
-    pub sealed_token: Option<String>,
+pub(crate) struct GitRemote {
+    pub(crate) url: String,
+    pub(crate) branch: String,
+    pub(crate) sealed_token: Option<String>,
 }
 
 pub(super) async fn git_remote(db: &Database, project: &str) -> Result<Option<GitRemote>, DbError> {

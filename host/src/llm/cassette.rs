@@ -18,18 +18,18 @@ use sha2::{Digest, Sha256};
 use super::ChatRequest;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Exchange {
-    pub key: String,
-    pub model: String,
-    pub content: String,
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
+pub(crate) struct Exchange {
+    pub(crate) key: String,
+    pub(crate) model: String,
+    pub(crate) content: String,
+    pub(crate) prompt_tokens: u32,
+    pub(crate) completion_tokens: u32,
     /// The last user message, so a person can find an exchange in the file.
-    pub asked: String,
+    pub(crate) asked: String,
 }
 
 /// The key a request is recorded and replayed under.
-pub fn key(request: &ChatRequest) -> String {
+pub(crate) fn key(request: &ChatRequest) -> String {
     let mut hasher = Sha256::new();
     for m in &request.messages {
         hasher.update(format!("{:?}\u{0}{}\u{0}", m.role, m.content).as_bytes());
@@ -45,7 +45,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn create(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn create(path: &Path) -> anyhow::Result<Self> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -53,7 +53,7 @@ impl Recorder {
         Ok(Self { path: path.to_path_buf(), file: Mutex::new(file) })
     }
 
-    pub fn record(&self, request: &ChatRequest, model: &str, content: &str, usage: &Usage) {
+    pub(crate) fn record(&self, request: &ChatRequest, model: &str, content: &str, usage: &Usage) {
         let asked = request
             .messages
             .iter()
@@ -84,7 +84,7 @@ pub struct Replay {
 }
 
 impl Replay {
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading the cassette {}: {e}", path.display()))?;
         let mut exchanges: HashMap<String, std::collections::VecDeque<Exchange>> = HashMap::new();
@@ -96,7 +96,7 @@ impl Replay {
         Ok(Self { path: path.to_path_buf(), exchanges: Mutex::new(exchanges) })
     }
 
-    pub fn answer(&self, request: &ChatRequest) -> Result<Exchange, LlmError> {
+    pub(crate) fn answer(&self, request: &ChatRequest) -> Result<Exchange, LlmError> {
         let mut exchanges = self.exchanges.lock().unwrap_or_else(|e| e.into_inner());
         let queue = exchanges.get_mut(&key(request));
         match queue {

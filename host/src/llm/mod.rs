@@ -12,10 +12,10 @@ use blink_agent_sdk::{ChatMessage, Completion, LlmError, Usage};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-pub mod cassette;
+pub(crate) mod cassette;
 mod settings;
 
-pub use self::settings::{DEFAULT_LLM_BASE_URL, LlmSettings};
+pub(crate) use self::settings::LlmSettings;
 
 /// One chat completion, as the host asks for it.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub enum LlmProvider {
 }
 
 impl LlmProvider {
-    pub fn from_settings(settings: &LlmSettings) -> anyhow::Result<Self> {
+    pub(crate) fn from_settings(settings: &LlmSettings) -> anyhow::Result<Self> {
         if let Some(path) = &settings.replay {
             return Ok(Self::Replay(Arc::new(cassette::Replay::open(path)?)));
         }
@@ -60,7 +60,7 @@ impl LlmProvider {
         })
     }
 
-    pub fn default_model(&self) -> Option<&str> {
+    pub(crate) fn default_model(&self) -> Option<&str> {
         match self {
             Self::OpenAi(c) => Some(&c.model),
             Self::InProcess { model, .. } => Some(model),
@@ -72,7 +72,7 @@ impl LlmProvider {
 
     /// Runs one completion. With `on_delta`, the answer is streamed and each piece of text is passed
     /// to it as it arrives; the whole text is returned either way.
-    pub async fn complete(
+    pub(crate) async fn complete(
         &self,
         request: &ChatRequest,
         on_delta: Option<&mut (dyn FnMut(&str) + Send)>,
@@ -114,7 +114,7 @@ impl LlmProvider {
     }
 }
 
-pub const UNCONFIGURED: &str = "No language model is configured. Set BLINK_LLM_API_KEY (or OPENAI_API_KEY) \
+pub(crate) const UNCONFIGURED: &str = "No language model is configured. Set BLINK_LLM_API_KEY (or OPENAI_API_KEY) \
 for OpenAI, or BLINK_LLM_BASE_URL for any OpenAI-compatible server (OpenRouter, Ollama, vLLM, llama.cpp), \
 and BLINK_LLM_MODEL for the model, then restart the host.";
 
@@ -134,7 +134,7 @@ enum Failure {
 }
 
 impl OpenAiClient {
-    pub fn new(settings: &LlmSettings, base_url: String, api_key: Option<String>) -> anyhow::Result<Self> {
+    pub(crate) fn new(settings: &LlmSettings, base_url: String, api_key: Option<String>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             // An idle gap, not a total: a long answer streams for as long as it keeps coming.

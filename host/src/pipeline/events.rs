@@ -5,7 +5,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Phase {
+pub(crate) enum Phase {
     Planning,
     Generating,
     Validating,
@@ -16,7 +16,7 @@ pub enum Phase {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     Phase {
         phase: Phase,
         message: String,
@@ -75,7 +75,7 @@ pub enum Event {
 /// Stable codes of in-stream failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
+pub(crate) enum ErrorCode {
     InsufficientCredits,
     LlmUnavailable,
     RateLimited,
@@ -87,12 +87,12 @@ pub enum ErrorCode {
 }
 
 impl Event {
-    pub fn phase(phase: Phase, message: impl Into<String>) -> Self {
+    pub(crate) fn phase(phase: Phase, message: impl Into<String>) -> Self {
         Self::Phase { phase, message: message.into() }
     }
 
     /// The failure sequence the frontend understands, plus the machine-readable event.
-    pub fn failure(code: ErrorCode, message: &str) -> [Self; 3] {
+    pub(crate) fn failure(code: ErrorCode, message: &str) -> [Self; 3] {
         [
             Self::phase(Phase::Error, message),
             Self::Error { code, message: message.to_string() },
@@ -109,12 +109,12 @@ impl Event {
 }
 
 /// The seed's exact phase texts.
-pub const PLANNING: &str = "🧠 Analyse…";
-pub const GENERATING: &str = "⚡ Génération…";
-pub const VALIDATING: &str = "Validating generated code…";
-pub const COMPLETE: &str = "✅ Code prêt !";
+pub(crate) const PLANNING: &str = "🧠 Analyse…";
+pub(crate) const GENERATING: &str = "⚡ Génération…";
+pub(crate) const VALIDATING: &str = "Validating generated code…";
+pub(crate) const COMPLETE: &str = "✅ Code prêt !";
 
-pub fn fixing(round: u32, rounds: u32, errors: usize) -> String {
+pub(crate) fn fixing(round: u32, rounds: u32, errors: usize) -> String {
     format!("Auto-fixing pass {round}/{rounds} — {errors} error(s)…")
 }
 

@@ -3,9 +3,9 @@
 //! The host, not the agents, owns the budget: fix rounds, model calls and tokens per run are
 //! limits here, and the fix loop stops as soon as a round does not reduce the errors.
 
-pub mod events;
-pub mod paths;
-pub mod store;
+pub(crate) mod events;
+pub(crate) mod paths;
+pub(crate) mod store;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -28,56 +28,56 @@ use crate::runtime::{Agent, AgentCallError, AgentRuntime, CallContext, Role};
 /// How a run's files are generated: `per-file`, one model call per file, concurrently; `single`,
 /// one call for all files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GenerationMode {
+pub(crate) enum GenerationMode {
     PerFile,
     Single,
 }
 
 /// What the frontend asked for, validated and bounded by the API.
 #[derive(Debug, Clone, Default)]
-pub struct RunRequest {
-    pub messages: Vec<ChatMessage>,
-    pub file_tree: Vec<String>,
-    pub project_context: String,
+pub(crate) struct RunRequest {
+    pub(crate) messages: Vec<ChatMessage>,
+    pub(crate) file_tree: Vec<String>,
+    pub(crate) project_context: String,
     /// The project's files, when known one by one.
-    pub files: Vec<ProjectFile>,
-    pub target: RuntimeTarget,
+    pub(crate) files: Vec<ProjectFile>,
+    pub(crate) target: RuntimeTarget,
 }
 
 #[derive(Debug, Clone)]
-pub struct PipelineLimits {
-    pub max_fix_rounds: u32,
-    pub max_model_calls: u32,
-    pub max_tokens: u64,
-    pub generation_concurrency: usize,
-    pub generation_mode: GenerationMode,
+pub(crate) struct PipelineLimits {
+    pub(crate) max_fix_rounds: u32,
+    pub(crate) max_model_calls: u32,
+    pub(crate) max_tokens: u64,
+    pub(crate) generation_concurrency: usize,
+    pub(crate) generation_mode: GenerationMode,
 }
 
 /// Each role's settings, as the agents read them through `config`.
-pub type AgentConfig = BTreeMap<Role, Arc<BTreeMap<String, String>>>;
+pub(crate) type AgentConfig = BTreeMap<Role, Arc<BTreeMap<String, String>>>;
 
 /// What a project chose for its runs instead of the host's active agents.
 #[derive(Clone, Default)]
-pub struct AgentChoice {
+pub(crate) struct AgentChoice {
     /// Versions the project pinned, by role; they also keep the project out of canaries.
-    pub pinned: BTreeMap<Role, Arc<Agent>>,
+    pub(crate) pinned: BTreeMap<Role, Arc<Agent>>,
     /// Validators that check every result after the main one; their findings join its report.
-    pub extra_validators: Vec<Arc<Agent>>,
+    pub(crate) extra_validators: Vec<Arc<Agent>>,
 }
 
-pub struct Pipeline {
-    pub runtime: Arc<AgentRuntime>,
-    pub provider: LlmProvider,
-    pub limits: PipelineLimits,
+pub(crate) struct Pipeline {
+    pub(crate) runtime: Arc<AgentRuntime>,
+    pub(crate) provider: LlmProvider,
+    pub(crate) limits: PipelineLimits,
     /// Swapped whole when an operator changes a setting; a run reads it once, at its start.
-    pub agent_config: Arc<arc_swap::ArcSwap<AgentConfig>>,
+    pub(crate) agent_config: Arc<arc_swap::ArcSwap<AgentConfig>>,
     /// Who pays for model calls; `None` runs unmetered (benchmarks, tools).
-    pub credits: Option<Credits>,
+    pub(crate) credits: Option<Credits>,
 }
 
 /// How a run ended, for logs and (later) the run record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Conversational,
     Files { count: usize, errors_left: usize, fix_rounds: u32, confidence: u8 },
     Failed(ErrorCode),
@@ -85,7 +85,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// How the run ended, as stored with it.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         match self {
             Self::Conversational => serde_json::json!({ "kind": "conversational" }),
             Self::Files { count, errors_left, fix_rounds, confidence } => serde_json::json!({
@@ -99,13 +99,13 @@ impl Outcome {
 
 /// What a run did, for its record.
 #[derive(Debug, Clone)]
-pub struct RunReport {
-    pub outcome: Outcome,
+pub(crate) struct RunReport {
+    pub(crate) outcome: Outcome,
     /// Role → content hash of the component that served it.
-    pub agents: BTreeMap<String, String>,
-    pub model_calls: u32,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
+    pub(crate) agents: BTreeMap<String, String>,
+    pub(crate) model_calls: u32,
+    pub(crate) prompt_tokens: u64,
+    pub(crate) completion_tokens: u64,
 }
 
 struct Failure {
@@ -154,7 +154,7 @@ struct Run<'a> {
 impl Pipeline {
     /// Runs one orchestration, sending its events as they happen. The caller closes the stream.
     /// `account` is the user who pays and the run's id, when credits are on.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         request: RunRequest,
         account: Option<(String, String)>,

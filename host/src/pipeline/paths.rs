@@ -4,11 +4,11 @@
 //! project (`..`, absolute paths, backslashes, NUL) gets past this check, whoever proposed it.
 
 /// The longest path accepted.
-pub const MAX_PATH_LEN: usize = 512;
+pub(crate) const MAX_PATH_LEN: usize = 512;
 
 /// `path` as a clean project-relative path (`./src/App.tsx` → `src/App.tsx`), or `None` when it is
 /// empty or could escape the project.
-pub fn project_path(path: &str) -> Option<String> {
+pub(crate) fn project_path(path: &str) -> Option<String> {
     let trimmed = path.trim().trim_start_matches("./");
     let bad = trimmed.is_empty()
         || trimmed.starts_with('/')
@@ -20,7 +20,7 @@ pub fn project_path(path: &str) -> Option<String> {
 }
 
 /// The app's entry, which a run never deletes.
-pub fn is_entry(path: &str) -> bool {
+pub(crate) fn is_entry(path: &str) -> bool {
     matches!(path, "App.tsx" | "src/App.tsx" | "App.jsx" | "src/App.jsx")
 }
 

@@ -7,21 +7,21 @@ use crate::db::{Database, DbError};
 
 /// A finished run, as stored.
 #[derive(Debug, Clone)]
-pub struct RunRecord {
-    pub id: String,
-    pub user_id: String,
-    pub project_id: Option<String>,
+pub(crate) struct RunRecord {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) project_id: Option<String>,
     /// JSON: a summary of the request.
-    pub request: String,
+    pub(crate) request: String,
     /// JSON: role → component version.
-    pub agents: String,
+    pub(crate) agents: String,
     /// JSON: how it ended.
-    pub outcome: String,
-    pub model_calls: i64,
-    pub prompt_tokens: i64,
-    pub completion_tokens: i64,
-    pub created_at: i64,
-    pub finished_at: i64,
+    pub(crate) outcome: String,
+    pub(crate) model_calls: i64,
+    pub(crate) prompt_tokens: i64,
+    pub(crate) completion_tokens: i64,
+    pub(crate) created_at: i64,
+    pub(crate) finished_at: i64,
 }
 
 /// Stores a run and its events (each a JSON line as the client was sent it), all or nothing.

@@ -5,9 +5,9 @@
 //! bad upload changes nothing. The runtime swaps the active pointer atomically, so runs already
 //! going keep the version they started with, and the active set is restored at start.
 
-pub mod settings;
+pub(crate) mod settings;
 mod store;
-pub mod watch;
+pub(crate) mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -22,45 +22,45 @@ use crate::runtime::{Agent, AgentRuntime, CONTRACT_VERSION, Canary, LoadError, R
 /// A project's choice of agents, as stored and as the API takes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ProjectPipeline {
+pub(crate) struct ProjectPipeline {
     /// Role → a stored version or `builtin`; a role left out follows the host's active version.
     #[serde(default)]
-    pub agents: BTreeMap<String, String>,
+    pub(crate) agents: BTreeMap<String, String>,
     /// Stored validator versions that run after the main validator, in order.
     #[serde(default)]
-    pub extra_validators: Vec<String>,
+    pub(crate) extra_validators: Vec<String>,
 }
 
-pub use store::PluginVersion;
+pub(crate) use store::PluginVersion;
 
 /// What an upload did, and how long its two halves took.
-pub struct Uploaded {
-    pub version: PluginVersion,
+pub(crate) struct Uploaded {
+    pub(crate) version: PluginVersion,
     /// False when these bytes were already a version.
-    pub created: bool,
+    pub(crate) created: bool,
     /// Compiling and type-checking (or loading from the compile cache).
-    pub compile: std::time::Duration,
+    pub(crate) compile: std::time::Duration,
     /// Storing the bytes and the record, and swapping the version in.
-    pub activation: std::time::Duration,
+    pub(crate) activation: std::time::Duration,
 }
 
 /// How the runs a version served went.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VersionStats {
-    pub runs: u64,
-    pub failed: u64,
-    pub conversational: u64,
-    pub with_files: u64,
-    pub fix_rounds: u64,
-    pub errors_left: u64,
-    pub mean_confidence: Option<f64>,
-    pub prompt_tokens: i64,
-    pub completion_tokens: i64,
+pub(crate) struct VersionStats {
+    pub(crate) runs: u64,
+    pub(crate) failed: u64,
+    pub(crate) conversational: u64,
+    pub(crate) with_files: u64,
+    pub(crate) fix_rounds: u64,
+    pub(crate) errors_left: u64,
+    pub(crate) mean_confidence: Option<f64>,
+    pub(crate) prompt_tokens: i64,
+    pub(crate) completion_tokens: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PluginError {
+pub(crate) enum PluginError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("the component is {size} bytes, over the limit of {limit} bytes")]
@@ -91,18 +91,18 @@ const LOADED_CAP: usize = 64;
 type LoadedAgents = HashMap<(Role, String), (u64, Arc<Agent>)>;
 
 #[derive(Clone)]
-pub struct PluginStore {
+pub(crate) struct PluginStore {
     db: Database,
     runtime: Arc<AgentRuntime>,
     dir: PathBuf,
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
     /// How many validators a project may chain after the main one.
-    pub max_extra_validators: usize,
+    pub(crate) max_extra_validators: usize,
     loaded: Arc<Mutex<LoadedAgents>>,
 }
 
 impl PluginStore {
-    pub fn new(
+    pub(crate) fn new(
         db: Database,
         runtime: Arc<AgentRuntime>,
         dir: PathBuf,
@@ -118,7 +118,7 @@ impl PluginStore {
 
     /// Checks `bytes` against `role`, stores them as a version (the same bytes twice are one
     /// version) and, if asked, makes it active.
-    pub async fn upload(
+    pub(crate) async fn upload(
         &self,
         role: Role,
         bytes: &[u8],
@@ -169,7 +169,7 @@ impl PluginStore {
     }
 
     /// The component bytes of a stored version or (`builtin`) of the built-in agent.
-    pub async fn bytes(&self, role: Role, version: &str) -> Result<Vec<u8>, PluginError> {
+    pub(crate) async fn bytes(&self, role: Role, version: &str) -> Result<Vec<u8>, PluginError> {
         if version == "builtin" || version == self.runtime.builtin_version(role) {
             return Ok(crate::runtime::builtin_bytes(role).to_vec());
         }
@@ -180,7 +180,7 @@ impl PluginStore {
     }
 
     /// Makes a stored version (or `builtin`) the role's active one.
-    pub async fn activate(&self, role: Role, version: &str) -> Result<(), PluginError> {
+    pub(crate) async fn activate(&self, role: Role, version: &str) -> Result<(), PluginError> {
         if version == "builtin" || version == self.runtime.builtin_version(role) {
             store::clear_active_plugin(&self.db, role.as_str()).await?;
             self.runtime.activate_builtin(role)?;
@@ -197,7 +197,7 @@ impl PluginStore {
     }
 
     /// Goes back to the version that was active before the current one.
-    pub async fn rollback(&self, role: Role) -> Result<String, PluginError> {
+    pub(crate) async fn rollback(&self, role: Role) -> Result<String, PluginError> {
         let Some((_, previous)) = store::active_plugin(&self.db, role.as_str()).await? else {
             return Err(PluginError::NothingToRollBack);
         };
@@ -206,7 +206,7 @@ impl PluginStore {
         Ok(target)
     }
 
-    pub async fn delete(&self, role: Role, version: &str) -> Result<(), PluginError> {
+    pub(crate) async fn delete(&self, role: Role, version: &str) -> Result<(), PluginError> {
         if self.runtime.active(role).version.as_ref() == version {
             return Err(PluginError::Active(version.into()));
         }
@@ -225,7 +225,7 @@ impl PluginStore {
     }
 
     /// Sends `share` (0 to 1) of new runs to `version`; a share of 0 ends the canary.
-    pub async fn set_canary(&self, role: Role, version: &str, share: f64) -> Result<(), PluginError> {
+    pub(crate) async fn set_canary(&self, role: Role, version: &str, share: f64) -> Result<(), PluginError> {
         if !(0.0..=1.0).contains(&share) || share.is_nan() {
             return Err(PluginError::BadShare(share));
         }
@@ -244,7 +244,7 @@ impl PluginStore {
     }
 
     /// A stored version of `role`, or its built-in (`builtin` or the built-in's hash), loaded.
-    pub async fn agent(&self, role: Role, version: &str) -> Result<Arc<Agent>, PluginError> {
+    pub(crate) async fn agent(&self, role: Role, version: &str) -> Result<Arc<Agent>, PluginError> {
         if version == "builtin" || version == self.runtime.builtin_version(role) {
             let key = (role, self.runtime.builtin_version(role).to_string());
             if let Some(agent) = self.cached(&key) {
@@ -284,7 +284,7 @@ impl PluginStore {
     }
 
     /// Checks a project's pipeline: known roles, versions that exist, a bounded chain.
-    pub async fn check_pipeline(&self, pipeline: &ProjectPipeline) -> Result<(), PluginError> {
+    pub(crate) async fn check_pipeline(&self, pipeline: &ProjectPipeline) -> Result<(), PluginError> {
         for (role, version) in &pipeline.agents {
             let role: Role = role.parse().map_err(PluginError::BadPipeline)?;
             self.agent(role, version).await.map_err(|e| match e {
@@ -317,7 +317,7 @@ impl PluginStore {
     }
 
     /// A project's stored pipeline, or the default (the host's active agents, nothing chained).
-    pub async fn pipeline(&self, project: &str) -> Result<ProjectPipeline, PluginError> {
+    pub(crate) async fn pipeline(&self, project: &str) -> Result<ProjectPipeline, PluginError> {
         Ok(match store::project_pipeline(&self.db, project).await? {
             Some(json) => {
                 serde_json::from_str(&json).map_err(|e| PluginError::Storage(format!("pipeline of {project}: {e}")))?
@@ -326,7 +326,7 @@ impl PluginStore {
         })
     }
 
-    pub async fn set_pipeline(&self, project: &str, pipeline: &ProjectPipeline) -> Result<(), PluginError> {
+    pub(crate) async fn set_pipeline(&self, project: &str, pipeline: &ProjectPipeline) -> Result<(), PluginError> {
         self.check_pipeline(pipeline).await?;
         let json = serde_json::to_string(pipeline).map_err(|e| PluginError::Storage(e.to_string()))?;
         store::set_project_pipeline(&self.db, project, &json).await?;
@@ -334,7 +334,7 @@ impl PluginStore {
     }
 
     /// The agents a run of `project` uses besides (or instead of) the host's active ones.
-    pub async fn choice_for(&self, project: &str) -> Result<AgentChoice, PluginError> {
+    pub(crate) async fn choice_for(&self, project: &str) -> Result<AgentChoice, PluginError> {
         let pipeline = self.pipeline(project).await?;
         let mut choice = AgentChoice::default();
         for (role, version) in &pipeline.agents {
@@ -348,7 +348,7 @@ impl PluginStore {
     }
 
     /// How runs served by `version` of `role` went.
-    pub async fn stats(&self, role: Role, version: &str) -> Result<VersionStats, PluginError> {
+    pub(crate) async fn stats(&self, role: Role, version: &str) -> Result<VersionStats, PluginError> {
         let runs = store::runs_served_by(&self.db, role.as_str(), version).await?;
         let mut stats = VersionStats::default();
         let mut confidence_sum = 0u64;
@@ -375,7 +375,7 @@ impl PluginStore {
         Ok(stats)
     }
 
-    pub async fn list(&self) -> Result<Vec<PluginVersion>, PluginError> {
+    pub(crate) async fn list(&self) -> Result<Vec<PluginVersion>, PluginError> {
         Ok(store::plugin_versions(&self.db).await?)
     }
 
@@ -395,7 +395,7 @@ impl PluginStore {
 
     /// Makes the stored active versions active again after a restart. A version that cannot be
     /// loaded leaves the built-in agent in place and says why.
-    pub async fn restore(&self) -> Result<(), DbError> {
+    pub(crate) async fn restore(&self) -> Result<(), DbError> {
         for role in Role::ALL {
             let Some((version, _)) = store::active_plugin(&self.db, role.as_str()).await? else { continue };
             match self.load_stored(role, &version).await {

@@ -13,40 +13,40 @@ use crate::runtime::Role;
 
 /// Why settings were refused.
 #[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
+pub(crate) enum SettingsError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
-pub struct AgentSettings {
+pub(crate) struct AgentSettings {
     db: Database,
     /// From the operator's file, read at start.
     defaults: AgentConfig,
     /// What runs read: the defaults with the stored settings over them.
     current: Arc<ArcSwap<AgentConfig>>,
     /// Most bytes of keys and values one role's settings may hold.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
 }
 
 impl AgentSettings {
-    pub fn new(db: Database, defaults: AgentConfig, max_bytes: usize) -> Self {
+    pub(crate) fn new(db: Database, defaults: AgentConfig, max_bytes: usize) -> Self {
         let current = Arc::new(ArcSwap::from_pointee(defaults.clone()));
         Self { db, defaults, current, max_bytes }
     }
 
     /// The handle runs read their settings from.
-    pub fn handle(&self) -> Arc<ArcSwap<AgentConfig>> {
+    pub(crate) fn handle(&self) -> Arc<ArcSwap<AgentConfig>> {
         self.current.clone()
     }
 
-    pub fn current(&self) -> Arc<AgentConfig> {
+    pub(crate) fn current(&self) -> Arc<AgentConfig> {
         self.current.load_full()
     }
 
     /// The settings set over the API, by role.
-    pub async fn overrides(&self) -> Result<BTreeMap<Role, BTreeMap<String, String>>, DbError> {
+    pub(crate) async fn overrides(&self) -> Result<BTreeMap<Role, BTreeMap<String, String>>, DbError> {
         let mut out = BTreeMap::new();
         for (role, json) in super::store::agent_settings(&self.db).await? {
             let (Ok(role), Ok(values)) = (role.parse::<Role>(), serde_json::from_str(&json)) else {
@@ -59,7 +59,7 @@ impl AgentSettings {
     }
 
     /// Reads the stored settings again and makes them what new runs see.
-    pub async fn reload(&self) -> Result<(), DbError> {
+    pub(crate) async fn reload(&self) -> Result<(), DbError> {
         let mut merged = self.defaults.clone();
         for (role, values) in self.overrides().await? {
             let mut all = merged.get(&role).map(|m| (**m).clone()).unwrap_or_default();
@@ -72,7 +72,7 @@ impl AgentSettings {
 
     /// Replaces the API-set settings of `role` (an empty map goes back to the file's) and applies
     /// them to new runs at once. Values are strings; numbers and booleans are taken as written.
-    pub async fn set(
+    pub(crate) async fn set(
         &self,
         role: Role,
         values: serde_json::Map<String, serde_json::Value>,

@@ -9,14 +9,14 @@ use crate::db::{Database, DbError, now_ms};
 /// A stored version of a plugin component.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PluginVersion {
-    pub role: String,
-    pub version: String,
-    pub size: i64,
-    pub contract: String,
-    pub author: String,
-    pub notes: String,
-    pub created_at: i64,
+pub(crate) struct PluginVersion {
+    pub(crate) role: String,
+    pub(crate) version: String,
+    pub(crate) size: i64,
+    pub(crate) contract: String,
+    pub(crate) author: String,
+    pub(crate) notes: String,
+    pub(crate) created_at: i64,
 }
 
 /// Stores a plugin version; `false` when those bytes were already a version of the role.

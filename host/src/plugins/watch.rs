@@ -15,7 +15,7 @@ use crate::runtime::Role;
 const SETTLE: Duration = Duration::from_millis(400);
 
 /// Watches `dir` until the process ends. The returned watcher must be kept alive.
-pub fn watch(store: PluginStore, dir: &Path) -> anyhow::Result<notify::RecommendedWatcher> {
+pub(crate) fn watch(store: PluginStore, dir: &Path) -> anyhow::Result<notify::RecommendedWatcher> {
     std::fs::create_dir_all(dir)?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {

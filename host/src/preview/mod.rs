@@ -8,7 +8,7 @@
 //! files changed, turns into HMR.
 
 mod entry;
-pub mod registry;
+pub(crate) mod registry;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,39 +26,39 @@ use crate::workspace::{Applied, CopyLimits, CopyOutError, WorkspaceError, Worksp
 const RECENT_LINES: usize = 500;
 
 #[derive(Debug, Clone)]
-pub struct PreviewSettings {
+pub(crate) struct PreviewSettings {
     /// Overrides the preview URL: `{projectId}` and `{origin}` (the request's scheme and host)
     /// are replaced. `None`: `{projectId}.{domain}`, each project on its own origin.
-    pub url_template: Option<String>,
+    pub(crate) url_template: Option<String>,
     /// Previews answer at `{projectId}.{domain}`.
-    pub domain: String,
-    pub idle: Duration,
-    pub max_sandboxes: usize,
+    pub(crate) domain: String,
+    pub(crate) idle: Duration,
+    pub(crate) max_sandboxes: usize,
     /// Sandboxes one user may have running at once.
-    pub max_per_user: usize,
+    pub(crate) max_per_user: usize,
     /// Log streams one user may hold open at once (each one follows the engine's log).
-    pub log_streams_per_user: usize,
-    pub ready_timeout: Duration,
-    pub build_timeout: Duration,
-    pub install_timeout: Duration,
+    pub(crate) log_streams_per_user: usize,
+    pub(crate) ready_timeout: Duration,
+    pub(crate) build_timeout: Duration,
+    pub(crate) install_timeout: Duration,
     /// The Vite dev server's port inside the sandbox.
-    pub dev_port: u16,
+    pub(crate) dev_port: u16,
     /// Where builds are kept: `<dir>/<projectId>/dist`.
-    pub builds_dir: std::path::PathBuf,
+    pub(crate) builds_dir: std::path::PathBuf,
     /// The registry the sandbox's npm reaches through the host, as the sandbox sees it.
-    pub registry_url: Option<String>,
+    pub(crate) registry_url: Option<String>,
     /// Sandboxes kept started ahead of time, so a project's first preview skips creating one.
-    pub warm: usize,
+    pub(crate) warm: usize,
     /// What a build may leave in `dist/` to be kept.
-    pub build_limits: CopyLimits,
+    pub(crate) build_limits: CopyLimits,
     /// Each sandbox's token for telling its dev server what changed is derived from this.
-    pub sync_key: [u8; 32],
+    pub(crate) sync_key: [u8; 32],
     /// This host's mark on its sandboxes ([`blink_sandbox::OWNER_LABEL`]): its data directory.
-    pub owner: String,
+    pub(crate) owner: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PreviewError {
+pub(crate) enum PreviewError {
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
     #[error("the sandbox engine is unavailable: {0}")]
@@ -153,15 +153,14 @@ impl Entry {
 
 /// What a build produced.
 #[derive(Debug, Clone)]
-pub struct Build {
-    pub dist: std::path::PathBuf,
-    pub bytes: u64,
-    pub files: usize,
+pub(crate) struct Build {
+    pub(crate) bytes: u64,
+    pub(crate) files: usize,
 }
 
-pub struct Previews {
+pub(crate) struct Previews {
     backend: Arc<dyn SandboxBackend>,
-    pub workspaces: Workspaces,
+    pub(crate) workspaces: Workspaces,
     settings: PreviewSettings,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
     creating: tokio::sync::Mutex<()>,
@@ -180,7 +179,7 @@ pub struct Previews {
 }
 
 impl Previews {
-    pub fn new(
+    pub(crate) fn new(
         backend: Arc<dyn SandboxBackend>,
         workspaces: Workspaces,
         settings: PreviewSettings,
@@ -212,14 +211,14 @@ impl Previews {
     }
 
     /// The base path the dev server serves the project under, behind the proxy.
-    pub fn base_path(project: &str) -> String {
+    pub(crate) fn base_path(project: &str) -> String {
         format!("/preview/{project}/")
     }
 
     /// Where the caller opens the project's preview, given how it reached this host (`scheme`,
     /// and `host` with any port): by default the project's own origin, so no preview shares
     /// storage, cookies or service workers with the API or another preview.
-    pub fn preview_url(&self, project: &str, scheme: &str, host: &str) -> String {
+    pub(crate) fn preview_url(&self, project: &str, scheme: &str, host: &str) -> String {
         match &self.settings.url_template {
             Some(template) => {
                 template.replace("{projectId}", project).replace("{origin}", &format!("{scheme}://{host}"))
@@ -233,12 +232,12 @@ impl Previews {
     }
 
     /// The domain previews answer under, as `{projectId}.{domain}`.
-    pub fn domain(&self) -> &str {
+    pub(crate) fn domain(&self) -> &str {
         &self.settings.domain
     }
 
     /// Takes the sandboxes a previous run of the host left running: they serve again at once.
-    pub async fn adopt(&self) -> Result<usize, PreviewError> {
+    pub(crate) async fn adopt(&self) -> Result<usize, PreviewError> {
         let mut adopted = 0;
         for info in self.backend.list().await? {
             // Ours: running over a project directory of this host's (another host on the same
@@ -288,7 +287,7 @@ impl Previews {
     /// Writes the files (and, for the `browser` target, the entry that runs them as the
     /// frontend's preview does), starts the project's sandbox if it is not running, installs new
     /// packages, and returns once the dev server answers.
-    pub async fn preview(
+    pub(crate) async fn preview(
         &self,
         project: &str,
         owner: &str,
@@ -338,7 +337,7 @@ impl Previews {
     }
 
     /// Tells a running project's dev server which files changed, after a run wrote them.
-    pub async fn changed(&self, project: &str, applied: &Applied) {
+    pub(crate) async fn changed(&self, project: &str, applied: &Applied) {
         if let Some(address) = self.existing(project).and_then(|entry| entry.address()) {
             self.sync(project, address, applied).await;
         }
@@ -357,6 +356,9 @@ impl Previews {
             .http
             .post(format!("http://{address}/__blink/sync"))
             .header("x-blink-sync", self.sync_token(project))
+            // Vite drops many modules' old versions under a loaded gVisor sandbox slower than the
+            // client's default; a sync that gives up early leaves the page on old code.
+            .timeout(Duration::from_secs(30))
             .json(&body)
             .send()
             .await;
@@ -558,7 +560,7 @@ impl Previews {
     }
 
     /// Starts warm sandboxes in the background until the pool is full.
-    pub fn refill(&self) {
+    pub(crate) fn refill(&self) {
         let Some(this) = self.this.upgrade() else { return };
         tokio::spawn(async move {
             let _filling = this.filling.lock().await;
@@ -626,7 +628,7 @@ impl Previews {
 
     /// Removes the warm sandboxes, which no project can claim once this host has stopped: a
     /// stopping host leaves none behind. A fill in progress finishes first; none starts after.
-    pub async fn drain_pool(&self) {
+    pub(crate) async fn drain_pool(&self) {
         self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         let _filling = self.filling.lock().await;
         let warm = std::mem::take(&mut *self.pool.lock().unwrap_or_else(|e| e.into_inner()));
@@ -656,14 +658,14 @@ impl Previews {
     }
 
     /// Where the project's dev server answers, if its sandbox runs; marks the project as used.
-    pub fn upstream(&self, project: &str) -> Option<SocketAddr> {
+    pub(crate) fn upstream(&self, project: &str) -> Option<SocketAddr> {
         let entry = self.existing(project)?;
         entry.touch();
         entry.address()
     }
 
     /// Runs `vite build` in the project's sandbox and keeps `dist/` as the project's latest build.
-    pub async fn build(&self, project: &str, owner: &str) -> Result<Build, PreviewError> {
+    pub(crate) async fn build(&self, project: &str, owner: &str) -> Result<Build, PreviewError> {
         let entry = self.entry(project);
         {
             let _guard = self.workspaces.lock(project).await;
@@ -707,7 +709,7 @@ impl Previews {
 
     /// The sandbox's output: recent lines first, then live ones. Each stream follows the engine's
     /// log, so a user holds only so many open at once.
-    pub async fn logs(
+    pub(crate) async fn logs(
         &self,
         project: &str,
         user: &str,
@@ -734,7 +736,7 @@ impl Previews {
     }
 
     /// Stops and removes the project's sandbox; its files stay.
-    pub async fn stop(&self, project: &str) -> Result<(), PreviewError> {
+    pub(crate) async fn stop(&self, project: &str) -> Result<(), PreviewError> {
         if let Some(entry) = self.existing(project) {
             let _guard = self.workspaces.lock(project).await;
             self.backend.remove(project).await?;
@@ -746,7 +748,7 @@ impl Previews {
     }
 
     /// Removes the project's sandbox, files and builds (the project is being deleted).
-    pub async fn forget(&self, project: &str) -> Result<(), PreviewError> {
+    pub(crate) async fn forget(&self, project: &str) -> Result<(), PreviewError> {
         self.stop(project).await?;
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(project);
         self.workspaces.remove(project)?;
@@ -757,7 +759,7 @@ impl Previews {
     }
 
     /// Removes sandboxes nobody used for the idle time; runs until the host stops.
-    pub async fn reap_idle(self: Arc<Self>, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
+    pub(crate) async fn reap_idle(self: Arc<Self>, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -784,7 +786,7 @@ impl Previews {
     }
 
     /// What operators see: this host's sandboxes and the registry proxy's counters.
-    pub fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         let now = now_ms();
         let sandboxes: Vec<serde_json::Value> = self
             .entries
@@ -803,10 +805,6 @@ impl Previews {
             "warm": self.pool.lock().unwrap_or_else(|e| e.into_inner()).len(),
             "registry": self.registry.as_ref().map(|r| r.stats()),
         })
-    }
-
-    pub async fn ping(&self) -> Result<(), PreviewError> {
-        Ok(self.backend.ping().await?)
     }
 }
 
@@ -958,7 +956,7 @@ fn keep_build(
         return Err(io(e));
     }
     let _ = std::fs::remove_dir_all(&old);
-    Ok(Build { dist, bytes, files })
+    Ok(Build { bytes, files })
 }
 
 /// A build's size as the seed reports it: `"245KB"`.
@@ -1010,7 +1008,7 @@ fn write_if_changed(
 
 /// Who owns a sandbox, as `blink sandbox prune` sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owner {
+pub(crate) enum Owner {
     /// A host serves from this data directory now.
     Live(String),
     /// Its data directory is gone or no host serves from it: nothing will ever stop the sandbox.
@@ -1030,7 +1028,9 @@ impl std::fmt::Display for Owner {
 }
 
 /// Every sandbox on the engine, with whether a live host owns it.
-pub async fn owners(backend: &dyn SandboxBackend) -> Result<Vec<(blink_sandbox::SandboxInfo, Owner)>, PreviewError> {
+pub(crate) async fn owners(
+    backend: &dyn SandboxBackend,
+) -> Result<Vec<(blink_sandbox::SandboxInfo, Owner)>, PreviewError> {
     let mut found = Vec::new();
     for sandbox in backend.list().await? {
         let owner = match sandbox.labels.get(blink_sandbox::OWNER_LABEL) {
@@ -1043,6 +1043,6 @@ pub async fn owners(backend: &dyn SandboxBackend) -> Result<Vec<(blink_sandbox::
     Ok(found)
 }
 
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     format!("{}KB", (bytes as f64 / 1024.0).round() as u64)
 }

@@ -27,23 +27,23 @@ const METADATA_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RegistryStats {
-    pub upstream_fetches: u64,
-    pub cache_hits: u64,
-    pub refused: u64,
+pub(crate) struct RegistryStats {
+    pub(crate) upstream_fetches: u64,
+    pub(crate) cache_hits: u64,
+    pub(crate) refused: u64,
 }
 
 /// How much the proxy fetches and keeps.
 #[derive(Debug, Clone, Copy)]
-pub struct RegistryLimits {
+pub(crate) struct RegistryLimits {
     /// Metadata documents kept in memory.
-    pub cache_entries: usize,
+    pub(crate) cache_entries: usize,
     /// Bytes of metadata kept in memory.
-    pub cache_bytes: usize,
+    pub(crate) cache_bytes: usize,
     /// Largest metadata document fetched.
-    pub max_metadata_bytes: usize,
+    pub(crate) max_metadata_bytes: usize,
     /// Largest tarball fetched.
-    pub max_tarball_bytes: u64,
+    pub(crate) max_tarball_bytes: u64,
 }
 
 /// Package metadata by name, bounded in documents and bytes; the oldest fetched goes first.
@@ -104,11 +104,11 @@ struct Inner {
 }
 
 #[derive(Clone)]
-pub struct RegistryProxy(Arc<Inner>);
+pub(crate) struct RegistryProxy(Arc<Inner>);
 
 impl RegistryProxy {
     /// Serves the proxy on `listener` until `shutdown`; returns the proxy and its URL.
-    pub async fn serve(
+    pub(crate) async fn serve(
         listener: tokio::net::TcpListener,
         upstream: &str,
         cache: PathBuf,
@@ -145,7 +145,7 @@ impl RegistryProxy {
         Ok((proxy, format!("{public}/")))
     }
 
-    pub fn stats(&self) -> RegistryStats {
+    pub(crate) fn stats(&self) -> RegistryStats {
         RegistryStats {
             upstream_fetches: self.0.upstream_fetches.load(Ordering::Relaxed),
             cache_hits: self.0.cache_hits.load(Ordering::Relaxed),

@@ -5,7 +5,7 @@ mod store;
 
 use std::sync::Arc;
 
-pub use store::Project;
+pub(crate) use store::Project;
 
 use crate::db::{Database, DbError};
 use crate::deploy::Deployer;
@@ -16,7 +16,7 @@ use crate::workspace::Workspaces;
 const MAX_NAME_CHARS: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
+pub(crate) enum ProjectError {
     #[error("{0:?} is not a valid project id (1-63 lowercase letters, digits or -, not starting or ending with -)")]
     InvalidId(String),
     #[error("a project name has at most {MAX_NAME_CHARS} characters")]
@@ -31,12 +31,12 @@ pub enum ProjectError {
 /// A project id is a lowercase DNS label (the frontend's are lowercase uuids): it names the
 /// project's site, `{id}.{sites domain}`, and host names are case-insensitive, so two ids that
 /// differ only by case, or that a host name cannot spell, would let one site answer for another.
-pub fn check_id(id: &str) -> Result<(), ProjectError> {
+pub(crate) fn check_id(id: &str) -> Result<(), ProjectError> {
     if crate::workspace::valid_project_id(id) { Ok(()) } else { Err(ProjectError::InvalidId(id.to_string())) }
 }
 
 #[derive(Clone)]
-pub struct Projects {
+pub(crate) struct Projects {
     db: Database,
     workspaces: Workspaces,
     /// `None` when sandboxes are turned off.
@@ -45,13 +45,18 @@ pub struct Projects {
 }
 
 impl Projects {
-    pub fn new(db: Database, workspaces: Workspaces, previews: Option<Arc<Previews>>, deployer: Deployer) -> Self {
+    pub(crate) fn new(
+        db: Database,
+        workspaces: Workspaces,
+        previews: Option<Arc<Previews>>,
+        deployer: Deployer,
+    ) -> Self {
         Self { db, workspaces, previews, deployer }
     }
 
     /// Creates a project of `owner`'s (a new uuid when no id is given, "Untitled" when no name);
     /// creating one of the owner's own again returns it. `true` when it is new.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         owner: &str,
         id: Option<String>,
@@ -68,7 +73,7 @@ impl Projects {
 
     /// The project `id` of `owner`'s, created ("Untitled") if nobody has it: the routes that take
     /// a project id in their body start a project as they name it.
-    pub async fn claim(&self, owner: &str, id: &str) -> Result<(), ProjectError> {
+    pub(crate) async fn claim(&self, owner: &str, id: &str) -> Result<(), ProjectError> {
         check_id(id)?;
         // A read first: most calls name a project that exists, and a write costs a commit.
         if store::get(&self.db, owner, id).await?.is_none() {
@@ -78,12 +83,12 @@ impl Projects {
     }
 
     /// An existing project of `owner`'s.
-    pub async fn owned(&self, owner: &str, id: &str) -> Result<Project, ProjectError> {
+    pub(crate) async fn owned(&self, owner: &str, id: &str) -> Result<Project, ProjectError> {
         check_id(id)?;
         store::get(&self.db, owner, id).await?.ok_or(ProjectError::NotFound)
     }
 
-    pub async fn list(&self, owner: &str) -> Result<Vec<Project>, ProjectError> {
+    pub(crate) async fn list(&self, owner: &str) -> Result<Vec<Project>, ProjectError> {
         Ok(store::list(&self.db, owner).await?)
     }
 
@@ -91,7 +96,7 @@ impl Projects {
     /// free for anyone to take again only once nothing of the old project is left for them to
     /// find. A part that cannot be removed is logged, not returned: the user asked for the
     /// project to be gone.
-    pub async fn remove(&self, owner: &str, id: &str) -> Result<(), ProjectError> {
+    pub(crate) async fn remove(&self, owner: &str, id: &str) -> Result<(), ProjectError> {
         self.owned(owner, id).await?;
         // The sandbox first: stopping it takes the project's turn itself.
         if let Some(previews) = &self.previews

@@ -7,11 +7,11 @@ use crate::db::{Database, DbError, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Project {
-    pub id: String,
-    pub name: String,
+pub(crate) struct Project {
+    pub(crate) id: String,
+    pub(crate) name: String,
     /// Unix milliseconds.
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 fn project(row: &sqlx::any::AnyRow) -> Project {

@@ -4,7 +4,7 @@
 //! them, so a `Plan` is one Rust type whichever component produced it. A future contract version
 //! gets a sibling module; this one stays as it is.
 
-pub mod host {
+pub(crate) mod host {
     wasmtime::component::bindgen!({
         path: "../wit/since_v0.1.0",
         world: "agent-host",
@@ -13,11 +13,11 @@ pub mod host {
     });
 }
 
-pub use host::blink::agents::{config, llm, log, types};
+pub(crate) use host::blink::agents::{config, llm, log, types};
 
 macro_rules! role_world {
     ($module:ident, $world:literal) => {
-        pub mod $module {
+        pub(crate) mod $module {
             wasmtime::component::bindgen!({
                 path: "../wit/since_v0.1.0",
                 world: $world,

@@ -12,18 +12,18 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-pub struct ComponentCache {
+pub(crate) struct ComponentCache {
     dir: PathBuf,
     engine_key: String,
 }
 
 /// The hex SHA-256 of a component: its version identity.
-pub fn content_hash(bytes: &[u8]) -> String {
+pub(crate) fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 impl ComponentCache {
-    pub fn new(engine: &Engine, dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn new(engine: &Engine, dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the component cache {}", dir.display()))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -31,7 +31,7 @@ impl ComponentCache {
     }
 
     /// The compiled component for `bytes`, from the cache when possible.
-    pub fn load(&self, engine: &Engine, hash: &str, bytes: &[u8]) -> anyhow::Result<Component> {
+    pub(crate) fn load(&self, engine: &Engine, hash: &str, bytes: &[u8]) -> anyhow::Result<Component> {
         let path = self.dir.join(format!("{hash}-{}.cwasm", self.engine_key));
         if path.exists() {
             match deserialize(engine, &path) {

@@ -5,14 +5,14 @@ use blink_agent_sdk as sdk;
 
 use super::bindings::types as wit;
 
-pub fn target(t: sdk::RuntimeTarget) -> wit::RuntimeTarget {
+pub(crate) fn target(t: sdk::RuntimeTarget) -> wit::RuntimeTarget {
     match t {
         sdk::RuntimeTarget::Browser => wit::RuntimeTarget::Browser,
         sdk::RuntimeTarget::Vite => wit::RuntimeTarget::Vite,
     }
 }
 
-pub fn message(m: &sdk::ChatMessage) -> wit::ChatMessage {
+pub(crate) fn message(m: &sdk::ChatMessage) -> wit::ChatMessage {
     wit::ChatMessage {
         role: match m.role {
             sdk::ChatRole::System => wit::ChatRole::System,
@@ -23,7 +23,7 @@ pub fn message(m: &sdk::ChatMessage) -> wit::ChatMessage {
     }
 }
 
-pub fn message_from(m: wit::ChatMessage) -> sdk::ChatMessage {
+pub(crate) fn message_from(m: wit::ChatMessage) -> sdk::ChatMessage {
     sdk::ChatMessage {
         role: match m.role {
             wit::ChatRole::System => sdk::ChatRole::System,
@@ -38,7 +38,7 @@ fn messages(m: &[sdk::ChatMessage]) -> Vec<wit::ChatMessage> {
     m.iter().map(message).collect()
 }
 
-pub fn file(f: &sdk::ProjectFile) -> wit::ProjectFile {
+pub(crate) fn file(f: &sdk::ProjectFile) -> wit::ProjectFile {
     wit::ProjectFile { path: f.path.clone(), content: f.content.clone() }
 }
 
@@ -46,11 +46,11 @@ fn files(f: &[sdk::ProjectFile]) -> Vec<wit::ProjectFile> {
     f.iter().map(file).collect()
 }
 
-pub fn files_from(f: Vec<wit::ProjectFile>) -> Vec<sdk::ProjectFile> {
+pub(crate) fn files_from(f: Vec<wit::ProjectFile>) -> Vec<sdk::ProjectFile> {
     f.into_iter().map(|f| sdk::ProjectFile { path: f.path, content: f.content }).collect()
 }
 
-pub fn step(s: &sdk::PlanStep) -> wit::PlanStep {
+pub(crate) fn step(s: &sdk::PlanStep) -> wit::PlanStep {
     wit::PlanStep {
         id: s.id,
         action: match s.action {
@@ -88,7 +88,7 @@ fn step_from(s: wit::PlanStep) -> sdk::PlanStep {
     }
 }
 
-pub fn plan(p: &sdk::Plan) -> wit::Plan {
+pub(crate) fn plan(p: &sdk::Plan) -> wit::Plan {
     wit::Plan {
         intent: p.intent.clone(),
         risk_level: match p.risk_level {
@@ -106,7 +106,7 @@ pub fn plan(p: &sdk::Plan) -> wit::Plan {
     }
 }
 
-pub fn plan_from(p: wit::Plan) -> sdk::Plan {
+pub(crate) fn plan_from(p: wit::Plan) -> sdk::Plan {
     sdk::Plan {
         intent: p.intent,
         risk_level: match p.risk_level {
@@ -124,7 +124,7 @@ pub fn plan_from(p: wit::Plan) -> sdk::Plan {
     }
 }
 
-pub fn diagnostic(d: &sdk::Diagnostic) -> wit::Diagnostic {
+pub(crate) fn diagnostic(d: &sdk::Diagnostic) -> wit::Diagnostic {
     wit::Diagnostic {
         kind: match d.kind {
             sdk::DiagnosticKind::Syntax => wit::DiagnosticKind::Syntax,
@@ -164,7 +164,7 @@ fn diagnostic_from(d: wit::Diagnostic) -> sdk::Diagnostic {
     }
 }
 
-pub fn report_from(r: wit::ValidationReport) -> sdk::ValidationReport {
+pub(crate) fn report_from(r: wit::ValidationReport) -> sdk::ValidationReport {
     sdk::ValidationReport {
         errors: r.errors.into_iter().map(diagnostic_from).collect(),
         warnings: r.warnings.into_iter().map(diagnostic_from).collect(),
@@ -172,7 +172,7 @@ pub fn report_from(r: wit::ValidationReport) -> sdk::ValidationReport {
     }
 }
 
-pub fn plan_request(r: &sdk::PlanRequest) -> wit::PlanRequest {
+pub(crate) fn plan_request(r: &sdk::PlanRequest) -> wit::PlanRequest {
     wit::PlanRequest {
         messages: messages(&r.messages),
         file_tree: r.file_tree.clone(),
@@ -182,7 +182,7 @@ pub fn plan_request(r: &sdk::PlanRequest) -> wit::PlanRequest {
     }
 }
 
-pub fn generate_request(r: &sdk::GenerateRequest) -> wit::GenerateRequest {
+pub(crate) fn generate_request(r: &sdk::GenerateRequest) -> wit::GenerateRequest {
     wit::GenerateRequest {
         messages: messages(&r.messages),
         plan: plan(&r.plan),
@@ -193,7 +193,7 @@ pub fn generate_request(r: &sdk::GenerateRequest) -> wit::GenerateRequest {
     }
 }
 
-pub fn validate_request(r: &sdk::ValidateRequest) -> wit::ValidateRequest {
+pub(crate) fn validate_request(r: &sdk::ValidateRequest) -> wit::ValidateRequest {
     wit::ValidateRequest {
         files: files(&r.files),
         changed: r.changed.clone(),
@@ -203,7 +203,7 @@ pub fn validate_request(r: &sdk::ValidateRequest) -> wit::ValidateRequest {
     }
 }
 
-pub fn fix_request(r: &sdk::FixRequest) -> wit::FixRequest {
+pub(crate) fn fix_request(r: &sdk::FixRequest) -> wit::FixRequest {
     wit::FixRequest {
         messages: messages(&r.messages),
         files: files(&r.files),
@@ -212,7 +212,7 @@ pub fn fix_request(r: &sdk::FixRequest) -> wit::FixRequest {
     }
 }
 
-pub fn llm_error(e: sdk::LlmError) -> wit::LlmError {
+pub(crate) fn llm_error(e: sdk::LlmError) -> wit::LlmError {
     match e {
         sdk::LlmError::Unavailable(m) => wit::LlmError::Unavailable(m),
         sdk::LlmError::RateLimited(m) => wit::LlmError::RateLimited(m),
@@ -223,7 +223,7 @@ pub fn llm_error(e: sdk::LlmError) -> wit::LlmError {
     }
 }
 
-pub fn agent_error_from(e: wit::AgentError) -> sdk::AgentError {
+pub(crate) fn agent_error_from(e: wit::AgentError) -> sdk::AgentError {
     match e {
         wit::AgentError::Llm(e) => sdk::AgentError::Llm(match e {
             wit::LlmError::Unavailable(m) => sdk::LlmError::Unavailable(m),

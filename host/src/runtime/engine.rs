@@ -7,16 +7,16 @@ use anyhow::Context;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances: the granularity of CPU deadlines and of cooperative yields.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-pub struct EngineLimits {
+pub(crate) struct EngineLimits {
     /// Linear memory of one instance, in bytes.
-    pub memory_bytes: u64,
+    pub(crate) memory_bytes: u64,
     /// Instances alive at once.
-    pub instances: u32,
+    pub(crate) instances: u32,
 }
 
-pub fn build(limits: &EngineLimits) -> anyhow::Result<Engine> {
+pub(crate) fn build(limits: &EngineLimits) -> anyhow::Result<Engine> {
     let pooled = engine(Some(limits));
     let engine = match pooled {
         Ok(engine) => engine,

@@ -37,15 +37,15 @@ impl RunBudget {
         }
     }
 
-    pub fn calls(&self) -> u32 {
+    pub(crate) fn calls(&self) -> u32 {
         self.calls.load(Ordering::SeqCst)
     }
 
-    pub fn tokens(&self) -> u64 {
+    pub(crate) fn tokens(&self) -> u64 {
         self.prompt_tokens.load(Ordering::SeqCst) + self.completion_tokens.load(Ordering::SeqCst)
     }
 
-    pub fn usage(&self) -> (u64, u64) {
+    pub(crate) fn usage(&self) -> (u64, u64) {
         (self.prompt_tokens.load(Ordering::SeqCst), self.completion_tokens.load(Ordering::SeqCst))
     }
 
@@ -87,14 +87,14 @@ fn cut_short(prompt_tokens: u32, received: usize) -> Usage {
 const DEFAULT_ANSWER_RESERVE: u64 = 16_384;
 
 /// Receives the tokens of streamed calls, as they arrive.
-pub type StreamSink = Arc<dyn Fn(StreamChannel, &str) + Send + Sync>;
+pub(crate) type StreamSink = Arc<dyn Fn(StreamChannel, &str) + Send + Sync>;
 
 /// Whose credits pay for a run's model calls.
 #[derive(Clone)]
-pub struct Meter {
-    pub credits: Credits,
-    pub user: String,
-    pub run: String,
+pub(crate) struct Meter {
+    pub(crate) credits: Credits,
+    pub(crate) user: String,
+    pub(crate) run: String,
 }
 
 /// One run's access to models, shared by every agent call of that run.
@@ -122,17 +122,17 @@ impl LlmCapability {
 
     /// Charges every call to `meter`'s user: credits are reserved before the call and settled
     /// after it.
-    pub fn metered(mut self, meter: Meter) -> Self {
+    pub(crate) fn metered(mut self, meter: Meter) -> Self {
         self.meter = Some(meter);
         self
     }
 
     /// Whether a call of this run failed on the credit database.
-    pub fn database_failed(&self) -> bool {
+    pub(crate) fn database_failed(&self) -> bool {
         self.database_failed.load(Ordering::SeqCst)
     }
 
-    pub async fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
+    pub(crate) async fn complete(&self, request: CompletionRequest) -> Result<Completion, LlmError> {
         if self.cancel.is_cancelled() {
             return Err(LlmError::Cancelled);
         }

@@ -6,7 +6,7 @@
 //! loops or grabs memory fails its own call with an [`AgentCallError`]; the host and other calls go
 //! on.
 
-pub mod bindings;
+pub(crate) mod bindings;
 mod cache;
 mod config;
 mod convert;
@@ -28,12 +28,12 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use self::bindings::{fixer, generator, planner, validator};
-pub use self::cache::content_hash;
+pub(crate) use self::cache::content_hash;
 use self::llm::LlmCapability;
 use self::state::{AgentState, MemoryExceeded};
 
 /// The built-in agents, compiled from `agents/` by the build script.
-pub mod builtin {
+pub(crate) mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_agents.rs"));
 }
 
@@ -46,9 +46,9 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Planner, Role::Generator, Role::Validator, Role::Fixer];
+    pub(crate) const ALL: [Role; 4] = [Role::Planner, Role::Generator, Role::Validator, Role::Fixer];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::Planner => "planner",
             Role::Generator => "generator",
@@ -76,7 +76,7 @@ impl std::str::FromStr for Role {
 }
 
 /// The component bytes of the built-in agent of `role`.
-pub fn builtin_bytes(role: Role) -> &'static [u8] {
+pub(crate) fn builtin_bytes(role: Role) -> &'static [u8] {
     match role {
         Role::Planner => builtin::PLANNER,
         Role::Generator => builtin::GENERATOR,
@@ -96,9 +96,9 @@ pub struct CallLimits {
 
 /// A loaded component, type-checked against its role's world.
 pub struct Agent {
-    pub role: Role,
+    pub(crate) role: Role,
     /// Content hash of the component.
-    pub version: Arc<str>,
+    pub(crate) version: Arc<str>,
     pre: RolePre,
 }
 
@@ -134,7 +134,7 @@ pub enum AgentCallError {
 
 impl AgentCallError {
     /// The model error behind this failure, if a model call is what failed.
-    pub fn llm_error(&self) -> Option<&sdk::LlmError> {
+    pub(crate) fn llm_error(&self) -> Option<&sdk::LlmError> {
         match self {
             Self::Agent { error: sdk::AgentError::Llm(e), .. } => Some(e),
             _ => None,
@@ -193,14 +193,14 @@ pub struct AgentRuntime {
 
 /// A version trying out on a share of the runs.
 #[derive(Clone)]
-pub struct Canary {
-    pub agent: Arc<Agent>,
+pub(crate) struct Canary {
+    pub(crate) agent: Arc<Agent>,
     /// From 0 to 1.
-    pub share: f64,
+    pub(crate) share: f64,
 }
 
 /// The contract version this host serves.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub(crate) const CONTRACT_VERSION: &str = "0.1.0";
 
 /// Why a component cannot serve a role.
 #[derive(Debug, thiserror::Error)]
@@ -297,24 +297,24 @@ impl AgentRuntime {
     }
 
     /// The content hash of the built-in agent of `role`.
-    pub fn builtin_version(&self, role: Role) -> &str {
+    pub(crate) fn builtin_version(&self, role: Role) -> &str {
         &self.builtin[role.index()]
     }
 
     /// The built-in agent of `role`, loaded (from the compile cache).
-    pub fn builtin(&self, role: Role) -> Result<Arc<Agent>, LoadError> {
+    pub(crate) fn builtin(&self, role: Role) -> Result<Arc<Agent>, LoadError> {
         self.load(role, builtin_bytes(role))
     }
 
     /// Makes the built-in agent its role's active component again.
-    pub fn activate_builtin(&self, role: Role) -> Result<(), LoadError> {
+    pub(crate) fn activate_builtin(&self, role: Role) -> Result<(), LoadError> {
         self.activate(self.builtin(role)?);
         Ok(())
     }
 
     /// Makes `agent` its role's active component. Calls already running keep the component they
     /// started with.
-    pub fn activate(&self, agent: Arc<Agent>) {
+    pub(crate) fn activate(&self, agent: Arc<Agent>) {
         self.active[agent.role.index()].store(agent);
     }
 
@@ -324,7 +324,7 @@ impl AgentRuntime {
     }
 
     /// The component to serve a new run: the canary for its share of runs, else the active one.
-    pub fn pick(&self, role: Role) -> Arc<Agent> {
+    pub(crate) fn pick(&self, role: Role) -> Arc<Agent> {
         if let Some(canary) = self.canary[role.index()].load().as_ref()
             && rand::random::<f64>() < canary.share
         {
@@ -334,11 +334,11 @@ impl AgentRuntime {
     }
 
     /// Sends `share` of new runs to a candidate; `None` ends the canary.
-    pub fn set_canary(&self, role: Role, canary: Option<Canary>) {
+    pub(crate) fn set_canary(&self, role: Role, canary: Option<Canary>) {
         self.canary[role.index()].store(Arc::new(canary));
     }
 
-    pub fn canary(&self, role: Role) -> Option<Canary> {
+    pub(crate) fn canary(&self, role: Role) -> Option<Canary> {
         self.canary[role.index()].load().as_ref().clone()
     }
 
@@ -445,7 +445,7 @@ impl AgentRuntime {
         Ok(convert::plan_from(plan))
     }
 
-    pub async fn answer(
+    pub(crate) async fn answer(
         &self,
         agent: &Agent,
         ctx: &CallContext,

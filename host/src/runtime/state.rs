@@ -28,13 +28,13 @@ pub struct MemoryExceeded {
 
 /// The call's memory cap, over all of the component's linear memories together: a component
 /// with several memories does not get the cap once for each.
-pub struct MemoryCap {
-    pub limit: usize,
+pub(crate) struct MemoryCap {
+    pub(crate) limit: usize,
     used: usize,
 }
 
 impl MemoryCap {
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self { limit, used: 0 }
     }
 }
@@ -54,20 +54,20 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
-pub struct AgentState {
+pub(crate) struct AgentState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub memory: MemoryCap,
+    pub(crate) memory: MemoryCap,
     pub(crate) llm: LlmImport,
     pub(crate) log: LogImport,
     pub(crate) config: ConfigImport,
     /// Epoch ticks the agent has run its own code for: the epoch callback fires only while guest
     /// code runs, so neither model calls nor waiting for a thread count against the CPU limit.
-    pub cpu_ticks: u32,
+    pub(crate) cpu_ticks: u32,
 }
 
 impl AgentState {
-    pub fn new(
+    pub(crate) fn new(
         role: Role,
         version: Arc<str>,
         llm: LlmCapability,

@@ -37,7 +37,7 @@ const ROOT_FILES: &[&str] = &[
 const POSTED: &str = "posted.json";
 
 #[derive(Debug, thiserror::Error)]
-pub enum WorkspaceError {
+pub(crate) enum WorkspaceError {
     #[error("{path:?} is not a valid file path: {reason}")]
     InvalidPath { path: String, reason: &'static str },
     #[error("{0} files posted; at most {1} are accepted")]
@@ -50,34 +50,34 @@ pub enum WorkspaceError {
 
 /// What applying a set of posted files changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Applied {
+pub(crate) struct Applied {
     /// Workspace paths written because they are new or their content changed.
-    pub written: Vec<String>,
+    pub(crate) written: Vec<String>,
     /// Workspace paths removed because an earlier post had them and this one does not.
-    pub deleted: Vec<String>,
-    pub unchanged: usize,
+    pub(crate) deleted: Vec<String>,
+    pub(crate) unchanged: usize,
 }
 
 #[derive(Debug, Clone)]
-pub struct Workspaces {
+pub(crate) struct Workspaces {
     root: PathBuf,
     /// One lock per project: previews, builds, runs and git operations on a project take turns;
     /// different projects never wait on each other.
     locks: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>>,
     /// The sandbox user, who must be able to write in the project (Vite's cache, `dist/`).
     owner: Option<(u32, u32)>,
-    pub max_files: usize,
-    pub max_bytes: usize,
+    pub(crate) max_files: usize,
+    pub(crate) max_bytes: usize,
 }
 
 /// A file of the sandbox template, as text.
-pub fn template_file(path: &str) -> Option<&'static str> {
+pub(crate) fn template_file(path: &str) -> Option<&'static str> {
     template::FILES.iter().find(|(p, _)| *p == path).and_then(|(_, bytes)| std::str::from_utf8(bytes).ok())
 }
 
 /// Whether `id` can name a project: a lowercase DNS label, so one id is one folder and one host
 /// name (host names are case-insensitive, so an id differing only by case would share a site).
-pub fn valid_project_id(id: &str) -> bool {
+pub(crate) fn valid_project_id(id: &str) -> bool {
     (1..=63).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !id.starts_with('-')
@@ -85,7 +85,7 @@ pub fn valid_project_id(id: &str) -> bool {
 }
 
 /// Checks a posted name and returns where it lives in the project.
-pub fn workspace_path(posted: &str) -> Result<String, WorkspaceError> {
+pub(crate) fn workspace_path(posted: &str) -> Result<String, WorkspaceError> {
     let invalid = |reason| WorkspaceError::InvalidPath { path: posted.to_string(), reason };
     if posted.is_empty() || posted.len() > 512 {
         return Err(invalid("it must have 1 to 512 characters"));
@@ -114,28 +114,28 @@ pub fn workspace_path(posted: &str) -> Result<String, WorkspaceError> {
 }
 
 impl Workspaces {
-    pub fn new(root: PathBuf, owner: Option<(u32, u32)>, max_files: usize, max_bytes: usize) -> Self {
+    pub(crate) fn new(root: PathBuf, owner: Option<(u32, u32)>, max_files: usize, max_bytes: usize) -> Self {
         Self { root, owner, max_files, max_bytes, locks: Default::default() }
     }
 
     /// Waits for the project's turn; the guard holds it.
-    pub async fn lock(&self, project: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub(crate) async fn lock(&self, project: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(project.to_string()).or_default().clone();
         lock.lock_owned().await
     }
 
     /// Where the project's repository lives: beside its files, out of the sandbox's reach.
-    pub fn git_dir(&self, project: &str) -> PathBuf {
+    pub(crate) fn git_dir(&self, project: &str) -> PathBuf {
         self.root.join(project).join("git")
     }
 
     /// Everything the host keeps of the project: its app directory and bookkeeping beside it.
-    pub fn project_dir(&self, project: &str) -> PathBuf {
+    pub(crate) fn project_dir(&self, project: &str) -> PathBuf {
         self.root.join(project)
     }
 
     /// The directory the project's sandbox mounts as its app.
-    pub fn app_dir(&self, project: &str) -> PathBuf {
+    pub(crate) fn app_dir(&self, project: &str) -> PathBuf {
         self.root.join(project).join("app")
     }
 
@@ -148,7 +148,7 @@ impl Workspaces {
     }
 
     /// Seeds a new project with the template; an existing one is left as it is.
-    pub fn ensure(&self, project: &str) -> Result<PathBuf, WorkspaceError> {
+    pub(crate) fn ensure(&self, project: &str) -> Result<PathBuf, WorkspaceError> {
         let (outer, app) = self.open(project)?;
         if !outer.exists(".seeded") {
             for (path, bytes) in template::FILES {
@@ -164,7 +164,7 @@ impl Workspaces {
 
     /// Makes the posted files the project's own: writes what is new or changed, and removes the
     /// files an earlier post had that this one does not. Template files nobody posted stay.
-    pub fn apply(&self, project: &str, files: &BTreeMap<String, String>) -> Result<Applied, WorkspaceError> {
+    pub(crate) fn apply(&self, project: &str, files: &BTreeMap<String, String>) -> Result<Applied, WorkspaceError> {
         if files.len() > self.max_files {
             return Err(WorkspaceError::TooManyFiles(files.len(), self.max_files));
         }
@@ -209,7 +209,7 @@ impl Workspaces {
 
     /// Applies a run's result to the project: files written (created or modified) and deleted.
     /// The rest of the project stays as it is.
-    pub fn apply_changes(
+    pub(crate) fn apply_changes(
         &self,
         project: &str,
         written: &[(String, String)],
@@ -251,26 +251,26 @@ impl Workspaces {
     }
 
     /// Writes a file the host itself manages in the project (not a posted one).
-    pub fn write_internal(&self, project: &str, path: &str, bytes: &[u8]) -> Result<(), WorkspaceError> {
+    pub(crate) fn write_internal(&self, project: &str, path: &str, bytes: &[u8]) -> Result<(), WorkspaceError> {
         let (_, app) = self.open(project)?;
         check_parents(&app, path)?;
         self.write(&app, path, bytes)
     }
 
     /// Whether the project has a file at `path` (a link counts only if it stays in the project).
-    pub fn exists(&self, project: &str, path: &str) -> Result<bool, WorkspaceError> {
+    pub(crate) fn exists(&self, project: &str, path: &str) -> Result<bool, WorkspaceError> {
         let (_, app) = self.open(project)?;
         Ok(app.exists(path))
     }
 
     /// The project's files as posted, by workspace path.
-    pub fn posted(&self, project: &str) -> Result<Vec<String>, WorkspaceError> {
+    pub(crate) fn posted(&self, project: &str) -> Result<Vec<String>, WorkspaceError> {
         let (outer, _) = self.open(project)?;
         Ok(outer.read_to_string(POSTED).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
     }
 
     /// Removes the project's directory and everything in it.
-    pub fn remove(&self, project: &str) -> Result<(), WorkspaceError> {
+    pub(crate) fn remove(&self, project: &str) -> Result<(), WorkspaceError> {
         match std::fs::remove_dir_all(self.root.join(project)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -319,9 +319,9 @@ impl Workspaces {
 /// it is executable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TrackedFile {
-    pub path: String,
-    pub bytes: Vec<u8>,
-    pub executable: bool,
+    pub(crate) path: String,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) executable: bool,
 }
 
 /// Folders at the project's root that only the host writes (the sandbox's start file, packages
@@ -517,14 +517,14 @@ fn check_tree_parents(app: &Dir, path: &str, deleted: &BTreeSet<&str>) -> Result
 /// Bounds on what [`Workspaces::copy_out`] copies: a build is the sandbox's output, as large as
 /// its code makes it.
 #[derive(Debug, Clone, Copy)]
-pub struct CopyLimits {
-    pub max_files: usize,
-    pub max_bytes: u64,
+pub(crate) struct CopyLimits {
+    pub(crate) max_files: usize,
+    pub(crate) max_bytes: u64,
 }
 
 /// Why a folder of the project could not be copied out.
 #[derive(Debug, thiserror::Error)]
-pub enum CopyOutError {
+pub(crate) enum CopyOutError {
     #[error("{0} does not exist")]
     Missing(String),
     #[error(
@@ -546,7 +546,7 @@ impl Workspaces {
     /// host's own: only folders and regular files, opened one name at a time without following a
     /// link anywhere (the sandbox writes the project and may plant one, at `folder` itself too),
     /// within `limits`. Whatever fails leaves no `to` behind. Returns the bytes and files copied.
-    pub fn copy_out(
+    pub(crate) fn copy_out(
         &self,
         project: &str,
         folder: &str,
