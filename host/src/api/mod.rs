@@ -12,6 +12,7 @@ mod preview;
 mod projects;
 pub(crate) mod proxy;
 mod runs;
+mod sites;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,7 +158,7 @@ async fn preview_host(
         let api_path =
             ["/api/", "/preview/"].iter().any(|p| path.starts_with(p)) || path == "/healthz" || path == "/readyz";
         if !(site.custom && api_path) {
-            return state.deployer.serve(&site.project, request).await;
+            return sites::serve(&state.deployer, &site.project, request).await;
         }
     }
     next.run(request).await

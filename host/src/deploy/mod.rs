@@ -10,7 +10,9 @@
 pub(crate) mod cloudflare;
 mod domains;
 mod records;
+mod release;
 mod settings;
+mod site;
 pub(crate) mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,13 +20,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use self::domains::DomainError;
+use self::release::{Limits, read_release};
 pub(crate) use self::settings::DeploySettings;
+pub(crate) use self::site::SiteError;
+pub(crate) use self::store::{FetchError, Stored};
 use self::store::{Store, Upload};
 use crate::db::{Database, DbError, now_ms};
 
@@ -376,243 +378,4 @@ impl Deployer {
         }
         self.custom_domains.load().get(&name).map(|project| SiteHost { project: project.clone(), custom: true })
     }
-
-    /// A complete release (or one being deleted), `None` if there is no such release or its
-    /// store is not configured any more.
-    async fn release(&self, project: &str, id: &str) -> Result<Option<Arc<Release>>, DeployError> {
-        if let Some(found) = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            return Ok(Some(found.clone()));
-        }
-        let Some((kind, json)) = records::deploy_manifest(&self.db, project, id).await? else { return Ok(None) };
-        let store = match kind.as_str() {
-            "local" => self.local.clone(),
-            kind if kind == self.store.kind() => self.store.clone(),
-            _ => return Ok(None),
-        };
-        let files: Manifest = match json {
-            Some(json) => {
-                serde_json::from_str(&json).map_err(|e| DeployError::Storage(format!("manifest of {id}: {e}")))?
-            }
-            // Releases from before manifests existed are whole directories of the local store.
-            None => {
-                let Store::Local(sites) = &store else { return Ok(None) };
-                let dir = sites.join(project).join(id);
-                let owner = id.to_string();
-                tokio::task::spawn_blocking(move || -> Result<Manifest, DeployError> {
-                    let unlimited = Limits { files: usize::MAX, bytes: u64::MAX, file_bytes: u64::MAX };
-                    Ok(read_release(&dir, unlimited)?
-                        .into_iter()
-                        .map(|f| {
-                            let entry = Entry { sha256: f.sha256, size: f.size, stored_in: owner.clone() };
-                            (f.path, entry)
-                        })
-                        .collect())
-                })
-                .await
-                .map_err(|e| DeployError::Storage(e.to_string()))??
-            }
-        };
-        let release = Arc::new(Release { store, files });
-        self.cache_release(id, release.clone());
-        Ok(Some(release))
-    }
-
-    fn cache_release(&self, id: &str, release: Arc<Release>) {
-        let mut cache = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MANIFEST_CACHE {
-            // One out, not all: the others are as likely to be asked for again.
-            if let Some(evicted) = cache.keys().next().cloned() {
-                cache.remove(&evicted);
-            }
-        }
-        cache.insert(id.to_string(), release);
-    }
-
-    /// Serves a request for a deployed site from its live release: files as they are, other
-    /// paths fall back to `index.html` (single-page apps route on the client).
-    pub(crate) async fn serve(&self, project: &str, request: Request) -> Response {
-        let live = match records::live_deploy(&self.db, project).await {
-            Ok(Some(live)) => live,
-            Ok(None) => return (StatusCode::NOT_FOUND, "Nothing is deployed here yet.").into_response(),
-            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-        };
-        let release = match self.release(project, &live).await {
-            Ok(Some(release)) => release,
-            Ok(None) => {
-                return (StatusCode::SERVICE_UNAVAILABLE, "The site is being updated; try again.").into_response();
-            }
-            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-        };
-        // Manifests hold file names as they are; URLs carry them percent-encoded.
-        let raw = request.uri().path().trim_start_matches('/');
-        let Ok(path) = percent_encoding::percent_decode_str(raw).decode_utf8().map(|p| p.into_owned()) else {
-            return (StatusCode::NOT_FOUND, "Not found.").into_response();
-        };
-        let mut found = release.files.get(&path).cloned().map(|e| (path.clone(), e, release.store.clone()));
-        if found.is_none() && path.starts_with("assets/") {
-            // A page loaded just before a switch asks for its own assets after it: hashed names
-            // are unique to their content, so the kept releases still answer them, and the
-            // visitor sees the old site whole rather than a mix.
-            for (id, ..) in records::deploys(&self.db, project).await.unwrap_or_default() {
-                if let Ok(Some(old)) = self.release(project, &id).await
-                    && let Some(entry) = old.files.get(&path)
-                {
-                    found = Some((path.clone(), entry.clone(), old.store.clone()));
-                    break;
-                }
-            }
-        }
-        let (path, entry, store) = match found {
-            Some(found) => found,
-            // A missing asset is a 404; a missing page is the app's to route.
-            None if Path::new(&path).extension().is_some() => {
-                return (StatusCode::NOT_FOUND, "Not found.").into_response();
-            }
-            None => match release.files.get("index.html") {
-                Some(index) => ("index.html".to_string(), index.clone(), release.store.clone()),
-                None => return (StatusCode::NOT_FOUND, "Not found.").into_response(),
-            },
-        };
-        let etag = format!("\"{}\"", entry.sha256.get(..32).unwrap_or(&entry.sha256));
-        let cache = HeaderValue::from_static(cache_control(&path));
-        let matches =
-            request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-                v.split(',').any(|tag| tag.trim().trim_start_matches("W/") == etag || tag.trim() == "*")
-            });
-        if matches {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, cache);
-            if let Ok(value) = HeaderValue::from_str(&etag) {
-                response.headers_mut().insert(header::ETAG, value);
-            }
-            return response;
-        }
-        // Validators are ours (content hashes): a store's own dates must not answer for them,
-        // or a rollback to older bytes would be "not modified". A range of other bytes than
-        // the client holds would splice two versions: `If-Range` drops the range then.
-        let mut request = request;
-        let headers = request.headers_mut();
-        let stale_range = headers.get(header::IF_RANGE).is_some_and(|v| v.as_bytes() != etag.as_bytes());
-        if stale_range {
-            headers.remove(header::RANGE);
-        }
-        for name in [header::IF_RANGE, header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE, header::IF_MATCH] {
-            headers.remove(name);
-        }
-        let mut response = store.fetch(project, &entry.stored_in, &path, request).await;
-        if response.status() == StatusCode::RANGE_NOT_SATISFIABLE
-            && let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", entry.size))
-        {
-            response.headers_mut().insert(header::CONTENT_RANGE, value);
-        }
-        if response.status().is_success() {
-            let headers = response.headers_mut();
-            headers.insert(header::CACHE_CONTROL, cache);
-            if let Ok(value) = HeaderValue::from_str(&etag) {
-                headers.insert(header::ETAG, value);
-            }
-            if let Ok(kind) = HeaderValue::from_str(&content_type(&path)) {
-                headers.insert(header::CONTENT_TYPE, kind);
-            }
-        }
-        response
-    }
-}
-
-/// Hashed build assets never change under their name; everything else must be revalidated, so
-/// a new release is seen at once.
-fn cache_control(path: &str) -> &'static str {
-    if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" }
-}
-
-fn content_type(path: &str) -> String {
-    let guess = mime_guess::from_path(path).first_or_octet_stream();
-    match guess.type_() {
-        mime_guess::mime::TEXT => format!("{guess}; charset=utf-8"),
-        _ if guess.subtype() == mime_guess::mime::JAVASCRIPT || guess.subtype() == mime_guess::mime::JSON => {
-            format!("{guess}; charset=utf-8")
-        }
-        _ => guess.to_string(),
-    }
-}
-
-/// What one release may hold.
-#[derive(Clone, Copy)]
-struct Limits {
-    files: usize,
-    bytes: u64,
-    file_bytes: u64,
-}
-
-/// Every regular file under `root` (symbolic links are not followed: a build cannot publish
-/// what is outside it), hashed within the limits. Files are streamed, never held whole: the
-/// store reads them again from disk, so a deploy's memory does not grow with its build.
-fn read_release(root: &Path, limits: Limits) -> Result<Vec<Upload>, DeployError> {
-    let reading = |e: std::io::Error| DeployError::Storage(format!("reading the build: {e}"));
-    // Nor is the build's own folder, were it a link.
-    if !std::fs::symlink_metadata(root).map_err(reading)?.is_dir() {
-        return Err(DeployError::Storage(format!("reading the build: {} is not a folder", root.display())));
-    }
-    let mut files = Vec::new();
-    let mut total = 0u64;
-    let mut pending = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(reading)? {
-            let entry = entry.map_err(reading)?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-            let kind = entry.file_type().map_err(reading)?;
-            let path = format!("{prefix}{name}");
-            if kind.is_dir() {
-                pending.push((entry.path(), format!("{path}/")));
-            } else if kind.is_file() {
-                if files.len() == limits.files {
-                    let max = limits.files;
-                    return Err(DeployError::TooLarge(format!("more than {max} files (BLINK_DEPLOY_MAX_FILES)")));
-                }
-                let (sha256, size) =
-                    hash_file(&entry.path(), limits.file_bytes).map_err(reading)?.ok_or_else(|| {
-                        let max = limits.file_bytes;
-                        DeployError::TooLarge(format!(
-                            "{path} is larger than {max} bytes (BLINK_DEPLOY_MAX_FILE_BYTES)"
-                        ))
-                    })?;
-                total += size;
-                if total > limits.bytes {
-                    let max = limits.bytes;
-                    return Err(DeployError::TooLarge(format!("more than {max} bytes (BLINK_DEPLOY_MAX_BYTES)")));
-                }
-                files.push(Upload {
-                    content_type: content_type(&path),
-                    cache_control: cache_control(&path),
-                    source: entry.path(),
-                    size,
-                    sha256,
-                    path,
-                });
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// The file's SHA-256 and size, read in pieces; `None` if it is larger than `max` bytes.
-fn hash_file(path: &Path, max: u64) -> std::io::Result<Option<(String, u64)>> {
-    use sha2::Digest as _;
-    use std::io::Read as _;
-    let file = store::open_regular(path)?;
-    if file.metadata()?.len() > max {
-        return Ok(None);
-    }
-    // Bounded by the limit whatever the file does while it is read.
-    let mut reader = file.take(max.saturating_add(1));
-    let (mut hasher, mut buf, mut size) = (sha2::Sha256::new(), vec![0u8; 64 * 1024], 0u64);
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size <= max).then(|| (hex::encode(hasher.finalize()), size)))
 }

@@ -10,11 +10,6 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use tower::ServiceExt as _;
 
 use super::DeploySettings;
 
@@ -26,6 +21,29 @@ pub(crate) struct Upload {
     pub(crate) content_type: String,
     pub(crate) cache_control: &'static str,
     pub(crate) sha256: String,
+}
+
+/// A stored file, opened for serving.
+pub(crate) enum Stored {
+    /// A file of the data directory.
+    File(PathBuf),
+    /// An object's bytes: all of them, or the range asked for (`content_range` then says which).
+    Object {
+        length: Option<u64>,
+        content_range: Option<String>,
+        body: std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>,
+    },
+}
+
+/// Why a stored file could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    #[error("Not found.")]
+    NotFound,
+    #[error("the range asked for is not in the file")]
+    RangeNotSatisfiable,
+    #[error("The site's storage is unavailable; try again.")]
+    Unavailable,
 }
 
 #[derive(Clone)]
@@ -153,19 +171,20 @@ impl Store {
         }
     }
 
-    /// Serves one stored file, honouring `Range`.
-    pub(crate) async fn fetch(&self, project: &str, release: &str, path: &str, request: Request) -> Response {
+    /// Opens one stored file: a file of the data directory (whose ranges its server answers), or
+    /// the object, or `range` of it.
+    pub(crate) async fn open(
+        &self,
+        project: &str,
+        release: &str,
+        path: &str,
+        range: Option<String>,
+    ) -> Result<Stored, FetchError> {
         match self {
             Store::Local(sites) => {
-                let Some(file) = safe_join(&sites.join(project).join(release), path) else {
-                    return StatusCode::NOT_FOUND.into_response();
-                };
-                match tower_http::services::ServeFile::new(&file).oneshot(request).await {
-                    Ok(response) => response.map(Body::new),
-                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-                }
+                safe_join(&sites.join(project).join(release), path).map(Stored::File).ok_or(FetchError::NotFound)
             }
-            Store::S3(s3) => s3.fetch(project, release, path, request).await,
+            Store::S3(s3) => s3.open(project, release, path, range).await,
         }
     }
 
@@ -257,11 +276,13 @@ impl S3Store {
         results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
     }
 
-    async fn fetch(&self, project: &str, release: &str, path: &str, request: Request) -> Response {
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            return StatusCode::METHOD_NOT_ALLOWED.into_response();
-        }
-        let range = request.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    async fn open(
+        &self,
+        project: &str,
+        release: &str,
+        path: &str,
+        range: Option<String>,
+    ) -> Result<Stored, FetchError> {
         let answer = self
             .client
             .get_object()
@@ -274,36 +295,24 @@ impl S3Store {
             Ok(object) => object,
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                return match status {
-                    Some(416) => StatusCode::RANGE_NOT_SATISFIABLE.into_response(),
-                    Some(404) => StatusCode::NOT_FOUND.into_response(),
+                return Err(match status {
+                    Some(416) => FetchError::RangeNotSatisfiable,
+                    Some(404) => FetchError::NotFound,
                     _ => {
                         tracing::warn!(project, release, path, "the site's storage did not answer: {}", error_text(&e));
-                        (StatusCode::BAD_GATEWAY, "The site's storage is unavailable; try again.").into_response()
+                        FetchError::Unavailable
                     }
-                };
+                });
             }
         };
-        let mut response = Response::builder()
-            .status(if object.content_range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK })
-            .header(header::ACCEPT_RANGES, "bytes");
-        if let Some(length) = object.content_length {
-            response = response.header(header::CONTENT_LENGTH, length);
-        }
-        if let Some(range) = object.content_range.as_deref() {
-            response = response.header(header::CONTENT_RANGE, range);
-        }
-        if let Some(kind) = object.content_type.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
-            response = response.header(header::CONTENT_TYPE, kind);
-        }
-        let body =
-            futures::stream::unfold(
-                object.body,
-                |mut body| async move { body.next().await.map(|chunk| (chunk, body)) },
-            );
-        response
-            .body(Body::from_stream(body))
-            .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+        let body = futures::stream::unfold(object.body, |mut body| async move {
+            body.next().await.map(|chunk| (chunk.map_err(std::io::Error::other), body))
+        });
+        Ok(Stored::Object {
+            length: object.content_length.and_then(|l| u64::try_from(l).ok()),
+            content_range: object.content_range,
+            body: Box::pin(body),
+        })
     }
 
     async fn delete(&self, project: &str, release: &str, paths: Option<Vec<String>>) -> Result<(), String> {
