@@ -223,3 +223,45 @@ fn the_reader_sees_grouped_nested_and_inline_paths() {
     assert_eq!(paths_after(&code, "super::"), vec![vec!["i".to_string(), "J".to_string()]]);
     assert_eq!(floor("db"), FLOORS.len() - 1);
 }
+
+/// Every Rust file of the repository, outside build output.
+fn repository_rust_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let mut files = Vec::new();
+    for top in ["host", "agents", "sandbox", "tests", "plugins"] {
+        let mut pending = vec![root.join(top)];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    if !["target", "node_modules", ".git"].contains(&name.as_str()) {
+                        pending.push(path);
+                    }
+                } else if name.ends_with(".rs") {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn no_file_over_500_lines_without_a_reason_in_its_header() {
+    let mut long = Vec::new();
+    for file in repository_rust_files() {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let lines = source.lines().count();
+        let header: String = source.lines().take_while(|l| l.starts_with("//!")).collect::<Vec<_>>().join("\n");
+        if lines > 500 && !header.contains("Over 500 lines: ") {
+            long.push(format!("{} ({lines} lines)", file.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files over 500 lines whose `//!` header states no reason (`Over 500 lines: why`): {long:?}"
+    );
+}

@@ -3,6 +3,8 @@
 //! These tests fail, never skip, when the engine or the image is missing: start dockerd and run
 //! `sandbox/build-image.sh` first (`BLINK_SANDBOX_IMAGE` names another image). Each test uses its
 //! own project ids and removes its sandboxes and directories when it ends, failed or not.
+//!
+//! Over 500 lines: one test file per surface (the Docker backend), so a failure names the surface.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

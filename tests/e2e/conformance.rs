@@ -13,6 +13,9 @@
 //! Chromium, the preview libraries (`BLINK_PREVIEW_LIBS`), and for the dev server `dockerd` and
 //! the sandbox image; `scripts/test.sh` provides them all, and without them these tests fail,
 //! naming what is missing.
+//!
+//! Over 500 lines: the conformance harness and its two runtimes (the frontend's preview rebuilt in
+//! Chromium, Vite) are one procedure; the cases themselves are data files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

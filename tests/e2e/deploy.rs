@@ -7,6 +7,9 @@
 //! A deploy publishes the project's latest build, which `/api/build` leaves in
 //! `<data>/builds/{id}/dist` (the sandbox tests drive that step for real). These tests write that
 //! folder directly, to control its files exactly: hundreds of them, or one changed byte.
+//!
+//! Over 500 lines: one test file per surface (deploys, sites and domains), so a failure names the
+//! surface.
 
 use std::path::Path;
 use std::process::Command;

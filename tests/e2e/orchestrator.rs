@@ -1,5 +1,8 @@
 //! `POST /api/orchestrator` end to end: the real binary, a fake OpenAI-compatible model behind
 //! `BLINK_LLM_BASE_URL`, a real HS256 token, and the stream read by the frontend's rules.
+//!
+//! Over 500 lines: one test file per surface (the orchestrator route), so a failure names the
+//! surface.
 
 use std::time::Duration;
 

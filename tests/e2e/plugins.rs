@@ -1,5 +1,7 @@
 //! Operators swap agent versions over the admin API, through the real binary: upload (checked
 //! against the role's world), activate, roll back, delete, and the active set survives a restart.
+//!
+//! Over 500 lines: one test file per surface (the plugin platform), so a failure names the surface.
 
 use blink_test_support::fake_llm::{FakeLlm, Rule, footer_rules};
 use blink_test_support::host::Blink;

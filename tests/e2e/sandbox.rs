@@ -3,6 +3,8 @@
 //!
 //! Needs `dockerd` and the sandbox image (`sandbox/build-image.sh`); `scripts/test.sh` provides
 //! both. Without them these tests fail, naming what is missing.
+//!
+//! Over 500 lines: one test file per surface (sandboxes), so a failure names the surface.
 
 use std::time::Duration;
 

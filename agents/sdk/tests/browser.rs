@@ -1,6 +1,9 @@
 //! The `browser` target against the measured facts of the frontend's preview: each file its own
 //! module, names shared through `window` in the frontend's load order, the library globals that
 //! load, the TypeScript its Babel reads, and the mechanical repair.
+//!
+//! Over 500 lines: one test file per surface (the `browser` target), so a failure names the
+//! surface.
 
 use blink_agent_sdk::browser::{BROKEN_GLOBALS, LIBRARY_GLOBALS, Shared, load_order, share_through_window};
 use blink_agent_sdk::validator::validate;

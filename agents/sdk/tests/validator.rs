@@ -1,4 +1,6 @@
 //! The deterministic validator against realistic generated projects, for both runtime targets.
+//!
+//! Over 500 lines: one test file per surface (the validator), so a failure names the surface.
 
 use blink_agent_sdk::validator::validate;
 use blink_agent_sdk::{

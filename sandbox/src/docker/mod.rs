@@ -5,6 +5,9 @@
 //! dropped, `no-new-privileges`, an unprivileged user, and memory, CPU and PID limits. The engine
 //! is reached lazily: a host whose engine is down starts anyway and gets
 //! [`SandboxError::EngineUnavailable`] from each call until it is back.
+//!
+//! Over 500 lines: one implementation of the backend trait, whose methods share the engine's lazy
+//! connection and the container's labels; network, exec, seal and firewall already live beside it.
 
 mod exec;
 mod firewall;

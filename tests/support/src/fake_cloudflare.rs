@@ -6,6 +6,9 @@
 //!
 //! The error codes the host acts on (81053, 81044, 1406, 1436, 7003, 10000) are Cloudflare's;
 //! those of the validation errors are only in the right range.
+//!
+//! Over 500 lines: one fake of one vendor API: its routes share the zone's state and Cloudflare's
+//! envelope.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -5,6 +5,9 @@
 //! pinned Babel) to fail; the ones it runs (interfaces, type aliases, annotations, generic
 //! functions without constraints, `implements`, class components with type arguments, …) are left
 //! alone, since a model told to remove them would only churn.
+//!
+//! Over 500 lines: one walk over the syntax tree, one rule per measured construct; each rule is a
+//! few lines beside its measurement.
 
 use std::collections::BTreeSet;
 
