@@ -21,6 +21,17 @@ fn main() {
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin_agents.rs");
     std::fs::write(out, code).unwrap();
     embed_template(&root.join("sandbox/template"));
+    contract_version(&root.join("wit/since_v0.1.0/types.wit"));
+}
+
+/// The contract's version as its WIT package line writes it, the one place it is written.
+fn contract_version(types: &Path) {
+    let wit = std::fs::read_to_string(types).unwrap();
+    let version = wit
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("package blink:agents@")?.strip_suffix(';'))
+        .expect("types.wit declares `package blink:agents@<version>;`");
+    println!("cargo:rustc-env=BLINK_CONTRACT_VERSION={version}");
 }
 
 /// Embeds the sandbox template's source files (not what npm or Vite produce in it), which seed

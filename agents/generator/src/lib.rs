@@ -6,16 +6,7 @@
 use blink_agent_guest::{ComponentHost, types};
 use blink_agent_sdk as sdk;
 
-wit_bindgen::generate!({
-    path: "../../wit/since_v0.1.0",
-    world: "generator",
-    with: {
-        "blink:agents/types@0.1.0": blink_agent_guest::types,
-        "blink:agents/llm@0.1.0": blink_agent_guest::llm,
-        "blink:agents/log@0.1.0": blink_agent_guest::log,
-        "blink:agents/config@0.1.0": blink_agent_guest::config,
-    },
-});
+blink_agent_guest::agent_world!("generator");
 
 struct Generator;
 

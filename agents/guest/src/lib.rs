@@ -15,6 +15,8 @@ wit_bindgen::generate!({
 
 pub use blink::agents::{config, llm, log, types};
 
+include!(concat!(env!("OUT_DIR"), "/agent_world.rs"));
+
 /// The host as seen from inside a component.
 pub struct ComponentHost;
 

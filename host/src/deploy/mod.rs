@@ -262,7 +262,7 @@ impl Deployer {
 
     /// Makes an earlier release live again.
     pub(crate) async fn restore(&self, project: &str, deploy: &str) -> Result<(), DeployError> {
-        let known = records::deploys(&self.db, project).await?.into_iter().any(|(id, ..)| id == deploy);
+        let known = records::deploys(&self.db, project).await?.into_iter().any(|row| row.id == deploy);
         if !known || self.release(project, deploy).await?.is_none() {
             return Err(DeployError::UnknownDeploy(deploy.to_string()));
         }
@@ -275,12 +275,12 @@ impl Deployer {
         Ok(records::deploys(&self.db, project)
             .await?
             .into_iter()
-            .map(|(id, files, bytes, created_at, _)| Deploy {
-                live: live.as_deref() == Some(&id),
-                id,
-                files,
-                bytes,
-                created_at,
+            .map(|row| Deploy {
+                live: live.as_deref() == Some(&row.id),
+                id: row.id,
+                files: row.files,
+                bytes: row.bytes,
+                created_at: row.created_at,
                 uploaded: None,
             })
             .collect())
@@ -301,11 +301,11 @@ impl Deployer {
         let live = records::live_deploy(&self.db, project).await?;
         let grace_ms = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
         let (mut kept, mut doomed) = (Vec::new(), records::deleting_deploys(&self.db, project).await?);
-        for (index, (id, _, _, _, retired)) in deploys.into_iter().enumerate() {
+        for (index, row) in deploys.into_iter().enumerate() {
             let protected = index < self.keep
-                || live.as_deref() == Some(id.as_str())
-                || retired.is_some_and(|at| now_ms() - at < grace_ms);
-            if protected { kept.push(id) } else { doomed.push(id) }
+                || live.as_deref() == Some(row.id.as_str())
+                || row.retired_at.is_some_and(|at| now_ms() - at < grace_ms);
+            if protected { kept.push(row.id) } else { doomed.push(row.id) }
         }
         let mut in_use = std::collections::HashSet::new();
         for id in &kept {

@@ -75,19 +75,21 @@ pub(super) async fn abandoned_deploys(db: &Database, project: &str, before: i64)
     .await?)
 }
 
-/// A complete release's store kind and manifest (none for releases older than manifests).
-pub(super) async fn deploy_manifest(
-    db: &Database,
-    project: &str,
-    id: &str,
-) -> Result<Option<(String, Option<String>)>, DbError> {
-    let row =
-        sqlx::query("SELECT store, manifest FROM deploys WHERE id = $1 AND project_id = $2 AND state = 'complete'")
-            .bind(id)
-            .bind(project)
-            .fetch_optional(db.pool())
-            .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+/// Where a complete release's bytes are and what it holds.
+#[derive(sqlx::FromRow)]
+pub(super) struct StoredRelease {
+    /// The kind of store that holds the bytes (`local`, `s3`).
+    pub(super) store: String,
+    /// The manifest's JSON; none for releases older than manifests.
+    pub(super) manifest: Option<String>,
+}
+
+pub(super) async fn deploy_manifest(db: &Database, project: &str, id: &str) -> Result<Option<StoredRelease>, DbError> {
+    Ok(sqlx::query_as("SELECT store, manifest FROM deploys WHERE id = $1 AND project_id = $2 AND state = 'complete'")
+        .bind(id)
+        .bind(project)
+        .fetch_optional(db.pool())
+        .await?)
 }
 
 /// The switch: one statement, so a reader sees the old release or the new one. The release
@@ -121,20 +123,26 @@ pub(super) async fn live_deploy(db: &Database, project: &str) -> Result<Option<S
         .await?)
 }
 
-/// The project's releases, newest first: id, files, bytes, created, retired.
-#[allow(clippy::type_complexity)]
-pub(super) async fn deploys(
-    db: &Database,
-    project: &str,
-) -> Result<Vec<(String, i64, i64, i64, Option<i64>)>, DbError> {
-    let rows = sqlx::query(
+/// One complete release of a project.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeployRow {
+    pub(super) id: String,
+    pub(super) files: i64,
+    pub(super) bytes: i64,
+    pub(super) created_at: i64,
+    /// When another release replaced it as live.
+    pub(super) retired_at: Option<i64>,
+}
+
+/// The project's complete releases, newest first.
+pub(super) async fn deploys(db: &Database, project: &str) -> Result<Vec<DeployRow>, DbError> {
+    Ok(sqlx::query_as(
         "SELECT id, files, bytes, created_at, retired_at FROM deploys WHERE project_id = $1 \
          AND state = 'complete' ORDER BY created_at DESC, id DESC",
     )
     .bind(project)
     .fetch_all(db.pool())
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
+    .await?)
 }
 
 pub(super) async fn delete_deploy(db: &Database, id: &str) -> Result<(), DbError> {

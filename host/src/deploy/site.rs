@@ -33,8 +33,8 @@ impl Deployer {
             // A page loaded just before a switch asks for its own assets after it: hashed names
             // are unique to their content, so the kept releases still answer them, and the
             // visitor sees the old site whole rather than a mix.
-            for (id, ..) in records::deploys(&self.db, project).await.unwrap_or_default() {
-                if let Ok(Some(old)) = self.release(project, &id).await
+            for row in records::deploys(&self.db, project).await.unwrap_or_default() {
+                if let Ok(Some(old)) = self.release(project, &row.id).await
                     && let Some(entry) = old.files.get(&path)
                 {
                     found = Some((path.clone(), entry.clone(), old.store.clone()));
@@ -69,13 +69,13 @@ impl Deployer {
         if let Some(found) = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             return Ok(Some(found.clone()));
         }
-        let Some((kind, json)) = records::deploy_manifest(&self.db, project, id).await? else { return Ok(None) };
-        let store = match kind.as_str() {
+        let Some(stored) = records::deploy_manifest(&self.db, project, id).await? else { return Ok(None) };
+        let store = match stored.store.as_str() {
             "local" => self.local.clone(),
             kind if kind == self.store.kind() => self.store.clone(),
             _ => return Ok(None),
         };
-        let files: Manifest = match json {
+        let files: Manifest = match stored.manifest {
             Some(json) => {
                 serde_json::from_str(&json).map_err(|e| DeployError::Storage(format!("manifest of {id}: {e}")))?
             }

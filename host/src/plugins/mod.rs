@@ -198,7 +198,7 @@ impl PluginStore {
 
     /// Goes back to the version that was active before the current one.
     pub(crate) async fn rollback(&self, role: Role) -> Result<String, PluginError> {
-        let Some((_, previous)) = store::active_plugin(&self.db, role.as_str()).await? else {
+        let Some(store::ActivePlugin { previous, .. }) = store::active_plugin(&self.db, role.as_str()).await? else {
             return Err(PluginError::NothingToRollBack);
         };
         let target = previous.unwrap_or_else(|| "builtin".into());
@@ -352,11 +352,11 @@ impl PluginStore {
         let runs = store::runs_served_by(&self.db, role.as_str(), version).await?;
         let mut stats = VersionStats::default();
         let mut confidence_sum = 0u64;
-        for (outcome, prompt, completion) in runs {
+        for run in runs {
             stats.runs += 1;
-            stats.prompt_tokens += prompt;
-            stats.completion_tokens += completion;
-            let outcome: serde_json::Value = serde_json::from_str(&outcome).unwrap_or_default();
+            stats.prompt_tokens += run.prompt_tokens;
+            stats.completion_tokens += run.completion_tokens;
+            let outcome: serde_json::Value = serde_json::from_str(&run.outcome).unwrap_or_default();
             match outcome["kind"].as_str() {
                 Some("failed") => stats.failed += 1,
                 Some("conversational") => stats.conversational += 1,
@@ -397,7 +397,9 @@ impl PluginStore {
     /// loaded leaves the built-in agent in place and says why.
     pub(crate) async fn restore(&self) -> Result<(), DbError> {
         for role in Role::ALL {
-            let Some((version, _)) = store::active_plugin(&self.db, role.as_str()).await? else { continue };
+            let Some(store::ActivePlugin { version, .. }) = store::active_plugin(&self.db, role.as_str()).await? else {
+                continue;
+            };
             match self.load_stored(role, &version).await {
                 Ok(agent) => {
                     self.runtime.activate(agent);
@@ -409,7 +411,10 @@ impl PluginStore {
             }
         }
         for role in Role::ALL {
-            let Some((version, ppm)) = store::canary(&self.db, role.as_str()).await? else { continue };
+            let Some(store::CanaryRow { version, share_ppm: ppm }) = store::canary(&self.db, role.as_str()).await?
+            else {
+                continue;
+            };
             match self.agent(role, &version).await {
                 Ok(agent) => {
                     self.runtime.set_canary(role, Some(Canary { agent, share: ppm as f64 / 1e6 }));

@@ -74,13 +74,20 @@ pub(super) async fn delete_plugin_version(db: &Database, role: &str, version: &s
     Ok(done.rows_affected() == 1)
 }
 
-/// The role's active stored version and the one before it (`None`: the built-in).
-pub(super) async fn active_plugin(db: &Database, role: &str) -> Result<Option<(String, Option<String>)>, DbError> {
-    let row = sqlx::query("SELECT version, previous FROM plugin_active WHERE role = $1")
+/// A role's active stored version.
+#[derive(sqlx::FromRow)]
+pub(super) struct ActivePlugin {
+    pub(super) version: String,
+    /// The version it replaced, for a rollback (`None`: the built-in).
+    pub(super) previous: Option<String>,
+}
+
+/// The role's active stored version, if it is not the built-in.
+pub(super) async fn active_plugin(db: &Database, role: &str) -> Result<Option<ActivePlugin>, DbError> {
+    Ok(sqlx::query_as("SELECT version, previous FROM plugin_active WHERE role = $1")
         .bind(role)
         .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+        .await?)
 }
 
 /// Records `version` as active, remembering the one it replaces for a rollback. Single
@@ -110,13 +117,17 @@ pub(super) async fn set_active_plugin(db: &Database, role: &str, version: &str) 
     Ok(())
 }
 
-/// Outcome JSON and tokens of every run that `version` of `role` served, as its main agent
-/// or (for validators) as a chained one.
-pub(super) async fn runs_served_by(
-    db: &Database,
-    role: &str,
-    version: &str,
-) -> Result<Vec<(String, i64, i64)>, DbError> {
+/// How one run that a version served went.
+pub(super) struct ServedRun {
+    /// The run's outcome, as JSON.
+    pub(super) outcome: String,
+    pub(super) prompt_tokens: i64,
+    pub(super) completion_tokens: i64,
+}
+
+/// Every run that `version` of `role` served, as its main agent or (for validators) as a
+/// chained one.
+pub(super) async fn runs_served_by(db: &Database, role: &str, version: &str) -> Result<Vec<ServedRun>, DbError> {
     // A content hash is unique enough for LIKE to narrow the rows; the exact role is checked
     // on the parsed agents, so no pattern can match across keys.
     let rows = sqlx::query("SELECT outcome, prompt_tokens, completion_tokens, agents FROM runs WHERE agents LIKE $1")
@@ -131,7 +142,7 @@ pub(super) async fn runs_served_by(
                 serde_json::from_str(&r.get::<String, _>(3)).unwrap_or_default();
             agents.iter().any(|(k, v)| v == version && (k == role || k.starts_with(&chained)))
         })
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| ServedRun { outcome: r.get(0), prompt_tokens: r.get(1), completion_tokens: r.get(2) })
         .collect())
 }
 
@@ -171,13 +182,19 @@ pub(super) async fn pipelines_using(db: &Database, version: &str) -> Result<i64,
         .await?)
 }
 
-/// The role's canary: version and share in parts per million.
-pub(super) async fn canary(db: &Database, role: &str) -> Result<Option<(String, i64)>, DbError> {
-    let row = sqlx::query("SELECT version, share_ppm FROM plugin_canaries WHERE role = $1")
+/// A role's canary.
+#[derive(sqlx::FromRow)]
+pub(super) struct CanaryRow {
+    pub(super) version: String,
+    /// Its share of runs, in parts per million.
+    pub(super) share_ppm: i64,
+}
+
+pub(super) async fn canary(db: &Database, role: &str) -> Result<Option<CanaryRow>, DbError> {
+    Ok(sqlx::query_as("SELECT version, share_ppm FROM plugin_canaries WHERE role = $1")
         .bind(role)
         .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+        .await?)
 }
 
 /// Records the role's canary; `None` ends it.

@@ -1,4 +1,4 @@
-//! Host bindings of the WIT contract `blink:agents@0.1.0`, one module per world.
+//! Host bindings of the WIT contract in `wit/since_v0.1.0/`, one module per world.
 //!
 //! The shared interfaces are generated once (world `agent-host`) and every role's world points at
 //! them, so a `Plan` is one Rust type whichever component produced it. A future contract version

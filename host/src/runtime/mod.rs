@@ -181,8 +181,8 @@ pub(crate) struct Canary {
     pub(crate) share: f64,
 }
 
-/// The contract version this host serves.
-pub(crate) const CONTRACT_VERSION: &str = "0.1.0";
+/// The contract version this host serves: `build.rs` reads it from the WIT package line.
+pub(crate) const CONTRACT_VERSION: &str = env!("BLINK_CONTRACT_VERSION");
 
 /// Why a component cannot serve a role.
 #[derive(Debug, thiserror::Error)]
