@@ -223,7 +223,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let l = &settings.limits;
     let credits = Credits::new(
         database.clone(),
-        Pricing { default: settings.database.pricing.default, models: settings.database.pricing.models.clone() },
+        Pricing { default: settings.credits.pricing.default, models: settings.credits.pricing.models.clone() },
     );
     let pipeline = Pipeline {
         runtime,
@@ -292,8 +292,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         db: database,
         plugins,
         agent_settings,
-        admin_token: settings.database.admin_token.clone().filter(|t| !t.is_empty()).map(Arc::from),
-        starting_credits: settings.database.starting_credits,
+        admin_token: settings.auth.admin_token.clone().filter(|t| !t.is_empty()).map(Arc::from),
+        starting_credits: settings.credits.starting_credits,
         limits: Arc::new(settings.limits.clone()),
         default_target: settings.target,
         keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),

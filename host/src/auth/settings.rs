@@ -1,4 +1,5 @@
-//! How callers prove who they are: the JWT secret or JWKS, the audience, clock leeway.
+//! How callers prove who they are: the JWT secret or JWKS, the audience, clock leeway, the
+//! operator's token.
 
 use clap::Args;
 
@@ -27,6 +28,10 @@ pub(crate) struct AuthSettings {
     /// Seconds a fetched JWKS is trusted before it is read again (withdrawn keys stop working).
     #[arg(long = "jwks-ttl-secs", env = "BLINK_JWKS_TTL_SECS", default_value_t = 600)]
     pub(crate) jwks_ttl_secs: u64,
+
+    /// Operator token: a bearer equal to it is an admin (credit grants, usage, agents).
+    #[arg(long = "admin-token", env = "BLINK_ADMIN_TOKEN", hide_env_values = true)]
+    pub(crate) admin_token: Option<String>,
 
     /// DEVELOPMENT ONLY: accept requests without a token (every caller is user `dev`).
     #[arg(long = "dev-no-auth", env = "BLINK_DEV_NO_AUTH", default_value_t = false)]

@@ -4,6 +4,7 @@
 //! amount of concurrency spends credits a user does not have. Every movement is written to the
 //! ledger in the same transaction as the balance change.
 
+mod settings;
 mod store;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::settings::CreditSettings;
 use crate::db::{Database, DbError};
 pub(crate) use store::LedgerEntry;
 

@@ -5,11 +5,15 @@
 //! queries of the tables it owns beside its logic (`projects`, `credits`, `plugins`, `pipeline`
 //! for runs, `git` for remotes, `deploy` for releases and domains).
 
+mod settings;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
+
+pub(crate) use self::settings::DatabaseSettings;
 
 /// Why a database operation failed, as callers need to tell it apart.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@
 mod addresses;
 mod exchange;
 pub(crate) mod secrets;
+mod settings;
 mod store;
 pub(crate) mod transport;
 mod trees;
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use self::exchange::{fetch, merge, push, refused};
 use self::secrets::Secrets;
+pub(crate) use self::settings::GitSettings;
 use self::transport::{Remotes, TransportError};
 use self::trees::{apply_trees, commit_all, sync_index};
 use crate::db::{Database, DbError};

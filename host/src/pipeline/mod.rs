@@ -4,9 +4,12 @@
 //! limits here, and the fix loop stops as soon as a round does not reduce the errors.
 
 pub(crate) mod events;
+mod limits;
 pub(crate) mod paths;
 mod run;
 pub(crate) mod store;
+
+pub(crate) use self::limits::Limits;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

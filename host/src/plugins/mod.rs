@@ -5,6 +5,7 @@
 //! bad upload changes nothing. The runtime swaps the active pointer atomically, so runs already
 //! going keep the version they started with, and the active set is restored at start.
 
+mod limits;
 pub(crate) mod settings;
 mod store;
 pub(crate) mod watch;
@@ -31,6 +32,7 @@ pub(crate) struct ProjectPipeline {
     pub(crate) extra_validators: Vec<String>,
 }
 
+pub(crate) use self::limits::AgentLimits;
 pub(crate) use store::PluginVersion;
 
 /// What an upload did, and how long its two halves took.

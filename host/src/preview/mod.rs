@@ -13,11 +13,13 @@ mod lifecycle;
 mod owners;
 mod packages;
 pub(crate) mod registry;
+mod settings;
 mod sync;
 mod warm;
 
 pub(crate) use self::build::human_size;
 pub(crate) use self::owners::{Owner, owners};
+pub(crate) use self::settings::SandboxSettings;
 use self::sync::write_entry;
 use self::warm::WARM_MARKER;
 
