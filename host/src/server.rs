@@ -142,14 +142,11 @@ async fn start_previews(
                 max_metadata_bytes: s.registry_max_metadata_bytes,
                 max_tarball_bytes: s.registry_max_tarball_bytes,
             };
-            let (proxy, url) = crate::preview::registry::RegistryProxy::serve(
-                listener,
-                &s.npm_registry,
-                cache,
-                limits,
-                shutdown.clone(),
-            )
-            .await?;
+            let proxy =
+                crate::preview::registry::RegistryProxy::new(listener.local_addr()?, &s.npm_registry, cache, limits)?;
+            crate::api::registry::serve(listener, proxy.clone(), shutdown.clone());
+            let url = proxy.url();
+            tracing::info!(%url, "npm registry proxy for sandboxes");
             (Some(proxy), Some(url))
         }
         Err(e) => {

@@ -11,6 +11,7 @@ mod plugins;
 mod preview;
 mod projects;
 pub(crate) mod proxy;
+pub(crate) mod registry;
 mod runs;
 mod sites;
 

@@ -16,11 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use reqwest::header;
 
 /// How long package metadata is served from the cache before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(300);
@@ -107,15 +103,13 @@ struct Inner {
 pub(crate) struct RegistryProxy(Arc<Inner>);
 
 impl RegistryProxy {
-    /// Serves the proxy on `listener` until `shutdown`; returns the proxy and its URL.
-    pub(crate) async fn serve(
-        listener: tokio::net::TcpListener,
+    /// The proxy that sandboxes reach at `address` (its URL is in every tarball URL it rewrites).
+    pub(crate) fn new(
+        address: SocketAddr,
         upstream: &str,
         cache: PathBuf,
         limits: RegistryLimits,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) -> anyhow::Result<(Self, String)> {
-        let address: SocketAddr = listener.local_addr()?;
+    ) -> anyhow::Result<Self> {
         let public = format!("http://{address}");
         std::fs::create_dir_all(&cache)?;
         let http = reqwest::Client::builder()
@@ -124,7 +118,7 @@ impl RegistryProxy {
             .build()?;
         let inner = Inner {
             upstream: upstream.trim_end_matches('/').to_string(),
-            public: public.clone(),
+            public,
             cache,
             http,
             limits,
@@ -133,16 +127,30 @@ impl RegistryProxy {
             cache_hits: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         };
-        let proxy = Self(Arc::new(inner));
-        let app = Router::new().fallback(handle).with_state(proxy.clone());
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!("the registry proxy stopped: {e}");
+        Ok(Self(Arc::new(inner)))
+    }
+
+    /// The registry URL sandboxes are given.
+    pub(crate) fn url(&self) -> String {
+        format!("{}/", self.0.public)
+    }
+
+    /// What a read of `path` answers: package metadata or a tarball, nothing else.
+    pub(crate) async fn get(&self, path: &str) -> Result<Package, RegistryError> {
+        match classify(path) {
+            Some(Wanted::Metadata(name)) => metadata(&self.0, &name).await.map(Package::Metadata),
+            Some(Wanted::Tarball(path)) => tarball(&self.0, &path).await.map(Package::Tarball),
+            None => {
+                self.0.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(path, "registry proxy refused a request");
+                Err(RegistryError::NotServed)
             }
-        });
-        tracing::info!(%public, "npm registry proxy for sandboxes");
-        Ok((proxy, format!("{public}/")))
+        }
+    }
+
+    /// Counts a request refused before it was read (a write to this read-only registry).
+    pub(crate) fn refuse(&self) {
+        self.0.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn stats(&self) -> RegistryStats {
@@ -190,21 +198,27 @@ fn classify(path: &str) -> Option<Wanted> {
     }
 }
 
-async fn handle(State(proxy): State<RegistryProxy>, request: Request) -> Response {
-    let inner = &proxy.0;
-    if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
-        inner.refused.fetch_add(1, Ordering::Relaxed);
-        return (StatusCode::FORBIDDEN, "This registry is read-only.").into_response();
-    }
-    match classify(request.uri().path()) {
-        Some(Wanted::Metadata(name)) => metadata(inner, &name).await,
-        Some(Wanted::Tarball(path)) => tarball(inner, &path).await,
-        None => {
-            inner.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(path = %request.uri().path(), "registry proxy refused a request");
-            (StatusCode::NOT_FOUND, "Only package metadata and tarballs are served here.").into_response()
-        }
-    }
+/// What the proxy serves.
+pub(crate) enum Package {
+    /// A package's metadata document (JSON), tarball URLs pointing back here.
+    Metadata(bytes::Bytes),
+    /// A tarball from the disk cache, to be read as it is sent.
+    Tarball(tokio::fs::File),
+}
+
+/// Why the proxy serves nothing for a request.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RegistryError {
+    #[error("Only package metadata and tarballs are served here.")]
+    NotServed,
+    #[error("the registry cannot be reached: {0}")]
+    Unreachable(String),
+    /// The registry's own refusal (a package that does not exist), with its status.
+    #[error("{message}")]
+    Upstream { status: u16, message: String },
+    /// An answer this proxy will not pass on: too large, cut off, not text.
+    #[error("{0}")]
+    Refused(String),
 }
 
 fn upstream_url(inner: &Inner, path: &str) -> String {
@@ -216,45 +230,36 @@ fn upstream_url(inner: &Inner, path: &str) -> String {
     format!("{}/{encoded}", inner.upstream)
 }
 
-async fn metadata(inner: &Inner, name: &str) -> Response {
+async fn metadata(inner: &Inner, name: &str) -> Result<bytes::Bytes, RegistryError> {
     let cached = inner.metadata.lock().unwrap_or_else(|e| e.into_inner()).get(name);
     if let Some((at, body)) = cached
         && at.elapsed() < METADATA_TTL
     {
         inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-        return json_response(body);
+        return Ok(body);
     }
     inner.upstream_fetches.fetch_add(1, Ordering::Relaxed);
-    let response = match inner
+    let response = inner
         .http
         .get(upstream_url(inner, name))
         .header(header::ACCEPT, "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8")
         .send()
         .await
-    {
-        Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_GATEWAY, format!("the registry cannot be reached: {e}")).into_response(),
-    };
+        .map_err(|e| RegistryError::Unreachable(e.to_string()))?;
     let status = response.status();
     if !status.is_success() {
-        return (StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY), format!("{name}: {status}"))
-            .into_response();
+        return Err(RegistryError::Upstream { status: status.as_u16(), message: format!("{name}: {status}") });
     }
-    let body = match read_capped(response, inner.limits.max_metadata_bytes).await {
-        Ok(body) => body,
-        Err(problem) => return (StatusCode::BAD_GATEWAY, format!("{name}: {problem}")).into_response(),
-    };
+    let body = read_capped(response, inner.limits.max_metadata_bytes)
+        .await
+        .map_err(|problem| RegistryError::Refused(format!("{name}: {problem}")))?;
     let Ok(body) = String::from_utf8(body) else {
-        return (StatusCode::BAD_GATEWAY, format!("{name}: the registry's answer is not text")).into_response();
+        return Err(RegistryError::Refused(format!("{name}: the registry's answer is not text")));
     };
     let rewritten = body.replace(&format!("{}/", inner.upstream), &format!("{}/", inner.public));
     let body = bytes::Bytes::from(rewritten);
     inner.metadata.lock().unwrap_or_else(|e| e.into_inner()).insert(name, body.clone());
-    json_response(body)
-}
-
-fn json_response(body: bytes::Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    Ok(body)
 }
 
 /// A response's body, refused past `max` bytes (said up front or found while reading).
@@ -273,19 +278,17 @@ async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<
     Ok(body)
 }
 
-async fn tarball(inner: &Inner, path: &str) -> Response {
+async fn tarball(inner: &Inner, path: &str) -> Result<tokio::fs::File, RegistryError> {
     let file = inner.cache.join(path.replace('/', "__"));
     if let Ok(cached) = tokio::fs::File::open(&file).await {
         inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-        return tarball_response(cached);
+        return Ok(cached);
     }
     inner.upstream_fetches.fetch_add(1, Ordering::Relaxed);
     let response = match inner.http.get(upstream_url(inner, path)).send().await {
         Ok(r) if r.status().is_success() => r,
-        Ok(r) => {
-            return (StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY), "").into_response();
-        }
-        Err(e) => return (StatusCode::BAD_GATEWAY, format!("the registry cannot be reached: {e}")).into_response(),
+        Ok(r) => return Err(RegistryError::Upstream { status: r.status().as_u16(), message: String::new() }),
+        Err(e) => return Err(RegistryError::Unreachable(e.to_string())),
     };
     // Streamed to a file then renamed: a concurrent reader sees the whole tarball or nothing,
     // and a tarball never sits whole in memory.
@@ -299,10 +302,10 @@ async fn tarball(inner: &Inner, path: &str) -> Response {
         Err(problem) => Err(problem),
     };
     match opened {
-        Ok(opened) => tarball_response(opened),
+        Ok(opened) => Ok(opened),
         Err(problem) => {
             let _ = tokio::fs::remove_file(&tmp).await;
-            (StatusCode::BAD_GATEWAY, format!("{path}: {problem}")).into_response()
+            Err(RegistryError::Refused(format!("{path}: {problem}")))
         }
     }
 }
@@ -324,23 +327,6 @@ async fn download(mut response: reqwest::Response, to: &std::path::Path, max: u6
         out.write_all(&chunk).await.map_err(|e| e.to_string())?;
     }
     out.flush().await.map_err(|e| e.to_string())
-}
-
-/// A tarball from the disk cache, read as it is sent.
-fn tarball_response(file: tokio::fs::File) -> Response {
-    let chunks = futures::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt as _;
-        let mut buffer = vec![0u8; 64 * 1024];
-        match file.read(&mut buffer).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buffer.truncate(n);
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buffer)), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    });
-    ([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(chunks)).into_response()
 }
 
 #[cfg(test)]
