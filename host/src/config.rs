@@ -59,6 +59,9 @@ pub struct Settings {
     #[command(flatten)]
     pub(crate) deploy: DeploySettings,
 
+    #[command(flatten)]
+    pub(crate) legacy: LegacySettings,
+
     /// Origins allowed by CORS, comma-separated; `*` allows any.
     #[arg(long, env = "BLINK_CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
     pub(crate) cors_origins: Vec<String>,
@@ -84,4 +87,59 @@ impl Settings {
 
 fn parse_target(s: &str) -> Result<RuntimeTarget, String> {
     RuntimeTarget::parse(s).ok_or_else(|| format!("unknown target {s:?}: expected `browser` or `vite`"))
+}
+
+/// The routes of today's frontend's earlier Node backend (`/dev/*`, `/build`, `/logs/*`,
+/// `/github/*`, `/health`), served by the host's own sandboxes, builds, deploys and git.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LegacySettings {
+    /// Serve the legacy routes. The frontend calls them without a token (its log stream cannot
+    /// send one), so a call without one acts on projects no signed-in user owns, the project id
+    /// being their only secret, as with the Node backend. Off: they answer 404.
+    #[arg(long, env = "BLINK_LEGACY_ROUTES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) legacy_routes: bool,
+
+    /// `/dev/start` calls per client address: `N/SECONDS`.
+    #[arg(long, env = "BLINK_LEGACY_RATE_START", default_value = "10/600", value_parser = parse_rate)]
+    pub(crate) legacy_rate_start: Rate,
+
+    /// `/dev/sync` calls per client address: `N/SECONDS`.
+    #[arg(long, env = "BLINK_LEGACY_RATE_SYNC", default_value = "120/60", value_parser = parse_rate)]
+    pub(crate) legacy_rate_sync: Rate,
+
+    /// `/build` calls per client address: `N/SECONDS`.
+    #[arg(long, env = "BLINK_LEGACY_RATE_BUILD", default_value = "5/3600", value_parser = parse_rate)]
+    pub(crate) legacy_rate_build: Rate,
+
+    /// `/github/push` and `/github/pull` calls per client address: `N/SECONDS`.
+    #[arg(long, env = "BLINK_LEGACY_RATE_GITHUB", default_value = "30/3600", value_parser = parse_rate)]
+    pub(crate) legacy_rate_github: Rate,
+
+    /// Files `/github/pull` returns at most (the first in path order), as the Node backend did.
+    #[arg(long, env = "BLINK_LEGACY_PULL_MAX_FILES", default_value_t = 50)]
+    pub(crate) legacy_pull_max_files: usize,
+
+    /// Take the client's address from the last `X-Forwarded-For` entry (the one the proxy in
+    /// front of the host added) rather than the connection, for the per-address limits. Only
+    /// behind a proxy that sets it: otherwise any caller could pick its own address.
+    #[arg(long, env = "BLINK_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) trust_forwarded_for: bool,
+}
+
+/// Calls allowed per period, per client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rate {
+    pub(crate) calls: u32,
+    pub(crate) per: std::time::Duration,
+}
+
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    let invalid = || format!("{s:?} is not a rate: expected CALLS/SECONDS, both above 0, such as 10/600");
+    let (calls, seconds) = s.trim().split_once('/').ok_or_else(invalid)?;
+    let calls: u32 = calls.trim().parse().map_err(|_| invalid())?;
+    let seconds: u64 = seconds.trim().parse().map_err(|_| invalid())?;
+    if calls == 0 || seconds == 0 {
+        return Err(invalid());
+    }
+    Ok(Rate { calls, per: std::time::Duration::from_secs(seconds) })
 }

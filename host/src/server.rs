@@ -276,6 +276,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let projects =
         crate::projects::Projects::new(database.clone(), workspaces.clone(), previews.clone(), deployer.clone());
+    let legacy = Arc::new(crate::api::LegacyLimits::new(&settings.legacy));
+    if settings.legacy.legacy_routes {
+        tracing::warn!(
+            "the legacy routes are on (BLINK_LEGACY_ROUTES): calls without a token act on projects no signed-in user owns"
+        );
+        // Addresses whose limits are full again are forgotten, so memory follows the callers.
+        let (legacy, shutdown) = (legacy.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => legacy.sweep(),
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        });
+    }
     let state = AppState {
         deployer,
         projects,
@@ -294,6 +311,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         limits: Arc::new(settings.limits.clone()),
         default_target: settings.target,
         keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),
+        legacy: legacy.clone(),
+        pull_max_files: settings.legacy.legacy_pull_max_files,
         shutdown: shutdown.clone(),
     };
     let app = api::router(state, &settings);
@@ -309,7 +328,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::debug!("TCP_NODELAY not set: {e}");
         }
     });
-    axum::serve(listener, app)
+    // The legacy routes limit calls per client address.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             // New connections stop now; runs in flight get a grace period to finish, then are

@@ -44,11 +44,11 @@ struct DeployBody {
 }
 
 /// The port the caller reached us on, for a URL it can open on this machine.
-fn port(headers: &HeaderMap) -> Option<u16> {
+pub(super) fn port(headers: &HeaderMap) -> Option<u16> {
     super::request_hosts(headers).next()?.rsplit_once(':')?.1.parse().ok()
 }
 
-fn url(host: &str, ssl: bool, port: Option<u16>) -> String {
+pub(super) fn url(host: &str, ssl: bool, port: Option<u16>) -> String {
     match (ssl, port) {
         (true, _) => format!("https://{host}"),
         (false, Some(port)) => format!("http://{host}:{port}"),

@@ -102,9 +102,10 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, body) = match &self {
+impl ApiError {
+    /// The status and the JSON body this error answers with.
+    pub(crate) fn status_and_body(&self) -> (StatusCode, serde_json::Value) {
+        match self {
             Self::MessagesRequired => (StatusCode::BAD_REQUEST, json!({ "error": "Messages array required" })),
             Self::BadRequest { code, message } => {
                 (StatusCode::BAD_REQUEST, json!({ "error": code, "message": message }))
@@ -130,7 +131,13 @@ impl IntoResponse for ApiError {
             Self::NoCredits => {
                 (StatusCode::PAYMENT_REQUIRED, json!({ "error": "no_credits", "message": "Credits exhausted." }))
             }
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.status_and_body();
         (status, Json(body)).into_response()
     }
 }

@@ -28,6 +28,9 @@ impl From<GitError> for ApiError {
             GitError::NotAllowed(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "remote_not_allowed"),
             GitError::FetchTooLarge(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "fetch_too_large"),
             GitError::Git(_) => coded(StatusCode::INTERNAL_SERVER_ERROR, "git_failed"),
+            GitError::Github { status, .. } => {
+                coded(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), "github_refused")
+            }
             GitError::Db(e) => e.into(),
         }
     }

@@ -6,6 +6,7 @@ mod deploy;
 mod error;
 mod git;
 mod health;
+mod legacy;
 mod orchestrator;
 mod plugins;
 mod preview;
@@ -27,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 pub(crate) use self::error::ApiError;
+pub(crate) use self::legacy::limits::Limits as LegacyLimits;
 use crate::auth::{AuthError, Authenticator, User};
 use crate::config::{Limits, Settings};
 use crate::db::Database;
@@ -53,6 +55,10 @@ pub(crate) struct AppState {
     pub(crate) limits: Arc<Limits>,
     pub(crate) default_target: blink_agent_sdk::RuntimeTarget,
     pub(crate) keepalive: Duration,
+    /// The legacy routes' per-address limits.
+    pub(crate) legacy: Arc<legacy::limits::Limits>,
+    /// Files `/github/pull` returns at most.
+    pub(crate) pull_max_files: usize,
     /// Cancelled at shutdown; running orchestrations stop cleanly and close their streams.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
@@ -95,6 +101,7 @@ pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/projects/{id}/git/github", post(git::create_github))
         .route("/api/projects/{id}/logs", get(preview::logs))
         .merge(preview_paths(settings.sandbox.preview_paths))
+        .merge(legacy::routes(settings.legacy.legacy_routes))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))

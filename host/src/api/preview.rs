@@ -68,7 +68,7 @@ impl From<PreviewError> for ApiError {
     }
 }
 
-fn previews(state: &AppState) -> Result<&Previews, ApiError> {
+pub(super) fn previews(state: &AppState) -> Result<&Previews, ApiError> {
     state.previews.as_deref().ok_or_else(|| ApiError::Coded {
         status: StatusCode::SERVICE_UNAVAILABLE,
         code: "sandbox_unavailable",
@@ -77,7 +77,7 @@ fn previews(state: &AppState) -> Result<&Previews, ApiError> {
 }
 
 /// The scheme and host (with any port) the caller reached us by, for URLs it can open.
-fn origin(headers: &HeaderMap) -> (&str, &str) {
+pub(super) fn origin(headers: &HeaderMap) -> (&str, &str) {
     let host = super::request_hosts(headers).next().unwrap_or("localhost");
     let scheme = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
     (scheme, host)
@@ -109,7 +109,7 @@ pub(crate) async fn preview(
 /// The target files were written for when the caller does not say: an `App.tsx` that mounts
 /// itself and exports nothing is the `browser` target's (the frontend's in-browser preview, which
 /// loads no entry of its own); anything else is a Vite project, whose template entry imports `App`.
-fn infer_target(files: &BTreeMap<String, String>) -> RuntimeTarget {
+pub(super) fn infer_target(files: &BTreeMap<String, String>) -> RuntimeTarget {
     let app = files.get("App.tsx").or_else(|| files.get("src/App.tsx"));
     match app {
         Some(code) if !code.contains("export ") && code.contains("createRoot(") => RuntimeTarget::Browser,

@@ -38,6 +38,13 @@ pub(crate) enum AuthError {
     KeysUnavailable(String),
 }
 
+/// User ids the host gives its own callers; no token may claim one.
+const RESERVED_PREFIX: &str = "blink:";
+
+/// Who a call without a token acts as, where the host allows one (today's frontend's legacy
+/// routes): projects it owns are the projects no signed-in user owns.
+pub(crate) const ANONYMOUS: &str = "blink:anonymous";
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
@@ -124,6 +131,9 @@ impl Authenticator {
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
             return Err(AuthError::Invalid("empty subject".into()));
+        }
+        if claims.sub.starts_with(RESERVED_PREFIX) {
+            return Err(AuthError::Invalid(format!("subjects starting with {RESERVED_PREFIX:?} are the host's own")));
         }
         let is_admin = claims
             .app_metadata

@@ -10,6 +10,7 @@
 
 mod addresses;
 mod exchange;
+mod github;
 pub(crate) mod secrets;
 mod settings;
 mod store;
@@ -20,6 +21,7 @@ use git2::{Repository, RepositoryInitOptions, Signature};
 use serde::Serialize;
 
 use self::exchange::{fetch, merge, push, refused};
+pub(crate) use self::github::FileLimits;
 use self::secrets::Secrets;
 pub(crate) use self::settings::GitSettings;
 use self::transport::{Remotes, TransportError};
@@ -58,6 +60,9 @@ pub(crate) enum GitError {
     NotAllowed(String),
     #[error("the remote sent more than {0} bytes, the most this host fetches at once")]
     FetchTooLarge(u64),
+    /// GitHub's API refused a request, in its own words and with its status.
+    #[error("{message}")]
+    Github { status: u16, message: String },
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -1,0 +1,65 @@
+//! `/github/push` and `/github/pull`: a file map written to a GitHub repository's default
+//! branch, or read back from it, with the token the user typed; the token is used for that one
+//! call and neither logged nor kept.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::limits::Route;
+use super::{LegacyError, caller, files, object, spend, text};
+use crate::api::AppState;
+use crate::git::{Author, FileLimits};
+
+/// `POST /github/push` `{repo, token, files, message?}` → `{success, commitSha, branch}`.
+pub(super) async fn push(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    const REQUIRED: &str = "repo, token, and files are required";
+    let client = state.legacy.client(peer, &headers);
+    spend(&state, Route::Github, client)?;
+    let caller = caller(&state, &headers, client).await?;
+    let object = object(&body, REQUIRED)?;
+    let (Some(repo), Some(token)) = (text(&object, "repo"), text(&object, "token")) else {
+        return Err(LegacyError::bad_request(REQUIRED));
+    };
+    let files = files(&object, REQUIRED)?;
+    let message = text(&object, "message").unwrap_or("Update from Blink");
+    let author = match &caller.email {
+        Some(email) => Author { name: email.clone(), email: email.clone() },
+        None => Author { name: caller.owner.clone(), email: "anonymous@users.blink".into() },
+    };
+    let limits = FileLimits { max_files: state.limits.max_files, max_bytes: state.limits.max_context_bytes };
+    let pushed = state.git.push_files(repo, token, &files, message, author, limits).await?;
+    Ok(Json(json!({ "success": true, "commitSha": pushed.commit, "branch": pushed.branch })).into_response())
+}
+
+/// `POST /github/pull` `{repo, token, path?}` → `{success, files, branch, fileCount}`.
+pub(super) async fn pull(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    const REQUIRED: &str = "repo and token are required";
+    let client = state.legacy.client(peer, &headers);
+    spend(&state, Route::Github, client)?;
+    caller(&state, &headers, client).await?;
+    let object = object(&body, REQUIRED)?;
+    let (Some(repo), Some(token)) = (text(&object, "repo"), text(&object, "token")) else {
+        return Err(LegacyError::bad_request(REQUIRED));
+    };
+    let limits = FileLimits { max_files: state.pull_max_files, max_bytes: usize::MAX };
+    let pulled = state.git.pull_files(repo, token, text(&object, "path"), limits).await?;
+    let count = pulled.files.len();
+    Ok(Json(json!({ "success": true, "files": pulled.files, "branch": pulled.branch, "fileCount": count }))
+        .into_response())
+}

@@ -1,0 +1,344 @@
+//! The routes of today's frontend's earlier Node backend, with their exact request and answer
+//! shapes, backed by the host's own sandboxes, builds, deploys and git: `/dev/start`,
+//! `/dev/sync`, `/dev/stop`, `/dev/status/{id}`, `/build`, `/logs/{id}`, `/github/push`,
+//! `/github/pull` and `/health`.
+//!
+//! The frontend calls them without a token (its `EventSource` cannot send one). A call with a
+//! valid bearer token acts as its user; one without acts as [`ANONYMOUS`], whose projects are
+//! those no signed-in user owns, so the project id is their only secret, as it was with the Node
+//! backend; a signed-in user's project answers 404 to it. Failures answer the Node backend's
+//! shape, `{"error": <text the frontend shows>}`, with the host's stable `code` beside it.
+
+mod github;
+pub(crate) mod limits;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use self::limits::Route;
+use super::{ApiError, AppState};
+use crate::auth::{ANONYMOUS, AuthError};
+use crate::db::now_ms;
+use crate::deploy::DeployError;
+
+/// The legacy routes, or none when the operator has not turned them on (they answer 404 then,
+/// as any unknown path).
+pub(super) fn routes(enabled: bool) -> Router<AppState> {
+    if !enabled {
+        return Router::new();
+    }
+    Router::new()
+        .route("/health", get(health))
+        .route("/dev/start", post(dev_start))
+        .route("/dev/sync", post(dev_sync))
+        .route("/dev/stop", post(dev_stop))
+        .route("/dev/status/{id}", get(dev_status))
+        .route("/build", post(build))
+        .route("/logs/{id}", get(logs))
+        .route("/github/push", post(github::push))
+        .route("/github/pull", post(github::pull))
+}
+
+/// A failure as the Node backend answered it: the text the frontend shows in `error`, the
+/// host's stable code in `code`.
+pub(super) struct LegacyError {
+    status: StatusCode,
+    code: String,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl LegacyError {
+    fn bad_request(message: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request".into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl<E: Into<ApiError>> From<E> for LegacyError {
+    fn from(e: E) -> Self {
+        let (status, body) = e.into().status_and_body();
+        let code = body["error"].as_str().unwrap_or("error").to_string();
+        let message = body["message"].as_str().unwrap_or(&code).to_string();
+        Self { status, code, message, retry_after: None }
+    }
+}
+
+impl IntoResponse for LegacyError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message, "code": self.code });
+        if let Some(seconds) = self.retry_after {
+            body["retryAfterSeconds"] = json!(seconds);
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Spends one of `client`'s calls of `route`, or says when to come back.
+fn spend(state: &AppState, route: Route, client: IpAddr) -> Result<(), LegacyError> {
+    state.legacy.check(route, client).map_err(|seconds| LegacyError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "rate_limited".into(),
+        message: "Too many requests. Please slow down.".into(),
+        retry_after: Some(seconds),
+    })
+}
+
+/// Who a legacy call acts for.
+pub(super) struct Caller {
+    /// The projects' owner: the token's user, or [`ANONYMOUS`].
+    owner: String,
+    /// What the per-user sandbox and log-stream caps count under: the user, or for anonymous
+    /// calls their address, so one visitor cannot spend every anonymous caller's share.
+    cap_key: String,
+    email: Option<String>,
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap, client: IpAddr) -> Result<Caller, LegacyError> {
+    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
+        state.credits.ensure_account(ANONYMOUS, None, 0).await?;
+        return Ok(Caller { owner: ANONYMOUS.into(), cap_key: format!("{ANONYMOUS}@{client}"), email: None });
+    };
+    let user = state.auth.authenticate(authorization.to_str().ok()).await.map_err(|e| match e {
+        AuthError::KeysUnavailable(m) => ApiError::Unavailable(m),
+        other => ApiError::Unauthorized(other),
+    })?;
+    state.credits.ensure_account(&user.id, user.email.as_deref(), state.starting_credits).await?;
+    Ok(Caller { owner: user.id.clone(), cap_key: user.id, email: user.email })
+}
+
+/// The request's JSON object, or the Node backend's 400.
+fn object(body: &[u8], required: &str) -> Result<serde_json::Map<String, Value>, LegacyError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(LegacyError::bad_request(required)),
+    }
+}
+
+/// A non-empty string field.
+fn text<'a>(object: &'a serde_json::Map<String, Value>, field: &str) -> Option<&'a str> {
+    object.get(field)?.as_str().filter(|s| !s.is_empty())
+}
+
+/// `files`, path → content.
+fn files(object: &serde_json::Map<String, Value>, required: &str) -> Result<BTreeMap<String, String>, LegacyError> {
+    let Some(Value::Object(files)) = object.get("files") else { return Err(LegacyError::bad_request(required)) };
+    files
+        .iter()
+        .map(|(path, content)| match content {
+            Value::String(content) => Ok((path.clone(), content.clone())),
+            _ => Err(LegacyError::bad_request("files must map each file's path to its content (a string)")),
+        })
+        .collect()
+}
+
+const PROJECT_AND_FILES: &str = "projectId and files are required";
+
+/// `{projectId, files, projectName?}`, the project claimed for the caller (named on creation).
+async fn project_and_files(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<(String, BTreeMap<String, String>), LegacyError> {
+    let object = object(body, PROJECT_AND_FILES)?;
+    let project = text(&object, "projectId").ok_or_else(|| LegacyError::bad_request(PROJECT_AND_FILES))?.to_string();
+    let files = files(&object, PROJECT_AND_FILES)?;
+    let name = text(&object, "projectName").map(str::to_string);
+    state.projects.create(&caller.owner, Some(project.clone()), name).await?;
+    Ok((project, files))
+}
+
+/// `POST /dev/start`: the project's files in its sandbox, the dev server ready, and the URL the
+/// frontend puts in its iframe (HMR included).
+async fn dev_start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    let client = state.legacy.client(peer, &headers);
+    spend(&state, Route::Start, client)?;
+    let caller = caller(&state, &headers, client).await?;
+    let (project, files) = project_and_files(&state, &caller, &body).await?;
+    let previews = super::preview::previews(&state)?;
+    previews.preview(&project, &caller.cap_key, &files, super::preview::infer_target(&files)).await?;
+    let (scheme, host) = super::preview::origin(&headers);
+    let dev_url = previews.preview_url(&project, scheme, host);
+    let port = url::Url::parse(&dev_url).ok().and_then(|u| u.port_or_known_default());
+    Ok(Json(json!({ "success": true, "devUrl": dev_url, "port": port, "projectId": project })).into_response())
+}
+
+/// `POST /dev/sync`: the whole file map replaces the project's files; the open page updates by
+/// HMR. A project whose sandbox is not running gets one.
+async fn dev_sync(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    let client = state.legacy.client(peer, &headers);
+    spend(&state, Route::Sync, client)?;
+    let caller = caller(&state, &headers, client).await?;
+    let (project, files) = project_and_files(&state, &caller, &body).await?;
+    let previews = super::preview::previews(&state)?;
+    previews.preview(&project, &caller.cap_key, &files, super::preview::infer_target(&files)).await?;
+    Ok(Json(json!({ "success": true })).into_response())
+}
+
+/// `POST /dev/stop`: the project's sandbox goes; its files stay.
+async fn dev_stop(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    const REQUIRED: &str = "projectId is required";
+    let client = state.legacy.client(peer, &headers);
+    let caller = caller(&state, &headers, client).await?;
+    let object = object(&body, REQUIRED)?;
+    let project = text(&object, "projectId").ok_or_else(|| LegacyError::bad_request(REQUIRED))?;
+    state.projects.owned(&caller.owner, project).await?;
+    super::preview::previews(&state)?.stop(project).await?;
+    Ok(Json(json!({ "success": true })).into_response())
+}
+
+/// `GET /dev/status/{id}`: whether the project's dev server runs.
+async fn dev_status(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+) -> Result<Response, LegacyError> {
+    let client = state.legacy.client(peer, &headers);
+    let caller = caller(&state, &headers, client).await?;
+    state.projects.owned(&caller.owner, &project).await?;
+    let running = super::preview::previews(&state)?.upstream(&project);
+    Ok(Json(match running {
+        Some(address) => json!({ "active": true, "port": address.port() }),
+        None => json!({ "active": false }),
+    })
+    .into_response())
+}
+
+/// `POST /build`: the files, a `vite build` in the project's sandbox, and a deploy; `buildUrl`
+/// is the live site.
+async fn build(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    let client = state.legacy.client(peer, &headers);
+    spend(&state, Route::Build, client)?;
+    let caller = caller(&state, &headers, client).await?;
+    let (project, files) = project_and_files(&state, &caller, &body).await?;
+    // Past this point the work holds sandbox and deploy slots: it runs to its end even if the
+    // caller hangs up.
+    let deploy = super::detached({
+        let (state, project) = (state.clone(), project.clone());
+        async move {
+            let previews = super::preview::previews(&state)?;
+            previews.preview(&project, &caller.cap_key, &files, super::preview::infer_target(&files)).await?;
+            previews.build(&project, &caller.cap_key).await?;
+            let _in_flight = state.deployer.start_deploy(&caller.cap_key)?;
+            let _turn = state.workspaces.lock(&project).await;
+            if !state.deployer.has_build(&project) {
+                return Err(DeployError::NoBuild.into());
+            }
+            state.deployer.ensure_site_dns(&project).await?;
+            Ok(state.deployer.deploy(&project).await?)
+        }
+    })
+    .await?;
+    let build_url =
+        super::deploy::url(&state.deployer.host_name(&project), state.deployer.https(), super::deploy::port(&headers))
+            + "/";
+    Ok(Json(json!({
+        "success": true,
+        "buildUrl": build_url,
+        "deployId": deploy.id,
+        "fileCount": deploy.files,
+        "bytes": deploy.bytes,
+    }))
+    .into_response())
+}
+
+/// How the frontend's log panel shows a line: its console levels, guessed from the words.
+fn level(line: &str) -> &'static str {
+    let lower = line.to_ascii_lowercase();
+    if lower.contains("error") || lower.contains("err!") || lower.contains("failed") {
+        "error"
+    } else if lower.contains("warn") {
+        "warn"
+    } else {
+        "log"
+    }
+}
+
+/// `GET /logs/{id}`: the sandbox's output as the frontend's `EventSource` reads it,
+/// `data: {"text", "level", "ts"}`, the recent lines first, then live, with keep-alives.
+async fn logs(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+) -> Result<Response, LegacyError> {
+    let client = state.legacy.client(peer, &headers);
+    let caller = caller(&state, &headers, client).await?;
+    state.projects.owned(&caller.owner, &project).await?;
+    let lines = super::preview::previews(&state)?.logs(&project, &caller.cap_key).await?;
+    let shutdown = state.shutdown.clone();
+    let events = lines
+        .map(|line| {
+            let event = json!({ "text": line, "level": level(&line), "ts": now_ms() });
+            Ok::<_, Infallible>(SseEvent::default().data(event.to_string()))
+        })
+        .take_until(async move { shutdown.cancelled().await });
+    let keepalive = KeepAlive::new().interval(state.keepalive).text("ping");
+    Ok(Sse::new(events).keep_alive(keepalive).into_response())
+}
+
+/// `GET /health`: up, and how many dev servers run.
+async fn health(State(state): State<AppState>) -> Response {
+    let active = state.previews.as_ref().map(|p| p.status()["sandboxes"].as_array().map_or(0, Vec::len));
+    Json(json!({
+        "status": "ok",
+        "activeServers": active.unwrap_or(0),
+        "sandboxes": state.previews.is_some(),
+        "timestamp": now_ms(),
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_follow_the_words_of_the_line() {
+        assert_eq!(level("[build] error during build: x"), "error");
+        assert_eq!(level("[install] npm ERR! 404"), "error");
+        assert_eq!(level("[dev] Build failed with 1 error"), "error");
+        assert_eq!(level("[dev] (!) warning: chunk size"), "warn");
+        assert_eq!(level("[dev] VITE v5 ready in 300 ms"), "log");
+    }
+}
