@@ -2,31 +2,22 @@
 //! branch, or read back from it, with the token the user typed; the token is used for that one
 //! call and neither logged nor kept.
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::limits::Route;
-use super::{LegacyError, caller, files, object, spend, text};
+use super::{Client, LegacyError, files, object, text};
 use crate::api::AppState;
 use crate::git::{Author, FileLimits};
 
 /// `POST /github/push` `{repo, token, files, message?}` → `{success, commitSha, branch}`.
-pub(super) async fn push(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, LegacyError> {
+pub(super) async fn push(State(state): State<AppState>, client: Client, body: Bytes) -> Result<Response, LegacyError> {
     const REQUIRED: &str = "repo, token, and files are required";
-    let client = state.legacy.client(peer, &headers);
-    spend(&state, Route::Github, client)?;
-    let caller = caller(&state, &headers, client).await?;
+    client.spend(&state, Route::Github)?;
+    let caller = client.caller(&state).await?;
     let object = object(&body, REQUIRED)?;
     let (Some(repo), Some(token)) = (text(&object, "repo"), text(&object, "token")) else {
         return Err(LegacyError::bad_request(REQUIRED));
@@ -43,16 +34,10 @@ pub(super) async fn push(
 }
 
 /// `POST /github/pull` `{repo, token, path?}` → `{success, files, branch, fileCount}`.
-pub(super) async fn pull(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, LegacyError> {
+pub(super) async fn pull(State(state): State<AppState>, client: Client, body: Bytes) -> Result<Response, LegacyError> {
     const REQUIRED: &str = "repo and token are required";
-    let client = state.legacy.client(peer, &headers);
-    spend(&state, Route::Github, client)?;
-    caller(&state, &headers, client).await?;
+    client.spend(&state, Route::Github)?;
+    client.caller(&state).await?;
     let object = object(&body, REQUIRED)?;
     let (Some(repo), Some(token)) = (text(&object, "repo"), text(&object, "token")) else {
         return Err(LegacyError::bad_request(REQUIRED));

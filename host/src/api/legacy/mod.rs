@@ -17,7 +17,8 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -93,14 +94,26 @@ impl IntoResponse for LegacyError {
     }
 }
 
-/// Spends one of `client`'s calls of `route`, or says when to come back.
-fn spend(state: &AppState, route: Route, client: IpAddr) -> Result<(), LegacyError> {
-    state.legacy.check(route, client).map_err(|seconds| LegacyError {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        code: "rate_limited".into(),
-        message: "Too many requests. Please slow down.".into(),
-        retry_after: Some(seconds),
-    })
+/// A legacy call's caller as the request alone tells it: its address and any token.
+pub(super) struct Client {
+    ip: IpAddr,
+    authorization: Option<HeaderValue>,
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = LegacyError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0)
+            .ok_or_else(|| ApiError::Internal("the connection's address is unknown".into()))?;
+        Ok(Self {
+            ip: state.legacy.client(peer, &parts.headers),
+            authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
+        })
+    }
 }
 
 /// Who a legacy call acts for.
@@ -113,17 +126,37 @@ pub(super) struct Caller {
     email: Option<String>,
 }
 
-async fn caller(state: &AppState, headers: &HeaderMap, client: IpAddr) -> Result<Caller, LegacyError> {
-    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
-        state.credits.ensure_account(ANONYMOUS, None, 0).await?;
-        return Ok(Caller { owner: ANONYMOUS.into(), cap_key: format!("{ANONYMOUS}@{client}"), email: None });
-    };
-    let user = state.auth.authenticate(authorization.to_str().ok()).await.map_err(|e| match e {
-        AuthError::KeysUnavailable(m) => ApiError::Unavailable(m),
-        other => ApiError::Unauthorized(other),
-    })?;
-    state.credits.ensure_account(&user.id, user.email.as_deref(), state.starting_credits).await?;
-    Ok(Caller { owner: user.id.clone(), cap_key: user.id, email: user.email })
+impl Client {
+    /// Spends one of this address's calls of `route`, or says when to come back.
+    fn spend(&self, state: &AppState, route: Route) -> Result<(), LegacyError> {
+        state.legacy.check(route, self.ip).map_err(|seconds| LegacyError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited".into(),
+            message: "Too many requests. Please slow down.".into(),
+            retry_after: Some(seconds),
+        })
+    }
+
+    /// The token's user, or the anonymous owner when there is no token.
+    async fn caller(&self, state: &AppState) -> Result<Caller, LegacyError> {
+        let Some(authorization) = &self.authorization else {
+            state.credits.ensure_account(ANONYMOUS, None, 0).await?;
+            return Ok(Caller { owner: ANONYMOUS.into(), cap_key: format!("{ANONYMOUS}@{}", self.ip), email: None });
+        };
+        let user = state.auth.authenticate(authorization.to_str().ok()).await.map_err(|e| match e {
+            AuthError::KeysUnavailable(m) => ApiError::Unavailable(m),
+            other => ApiError::Unauthorized(other),
+        })?;
+        state.credits.ensure_account(&user.id, user.email.as_deref(), state.starting_credits).await?;
+        Ok(Caller { owner: user.id.clone(), cap_key: user.id, email: user.email })
+    }
+
+    /// The caller, when `project` is theirs (404 otherwise, as for a missing one).
+    async fn owner_of(&self, state: &AppState, project: &str) -> Result<Caller, LegacyError> {
+        let caller = self.caller(state).await?;
+        state.projects.owned(&caller.owner, project).await?;
+        Ok(caller)
+    }
 }
 
 /// The request's JSON object, or the Node backend's 400.
@@ -167,56 +200,44 @@ async fn project_and_files(
     Ok((project, files))
 }
 
-/// `POST /dev/start`: the project's files in its sandbox, the dev server ready, and the URL the
-/// frontend puts in its iframe (HMR included).
+/// The posted files in the project's sandbox, its dev server ready: `/dev/start` and
+/// `/dev/sync` do the same (a sync to a project whose sandbox is not running starts one).
+async fn preview_files(state: &AppState, client: &Client, route: Route, body: &[u8]) -> Result<String, LegacyError> {
+    client.spend(state, route)?;
+    let caller = client.caller(state).await?;
+    let (project, files) = project_and_files(state, &caller, body).await?;
+    let previews = super::preview::previews(state)?;
+    previews.preview(&project, &caller.cap_key, &files, super::preview::infer_target(&files)).await?;
+    Ok(project)
+}
+
+/// `POST /dev/start`: the URL the frontend puts in its iframe (HMR included).
 async fn dev_start(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, LegacyError> {
-    let client = state.legacy.client(peer, &headers);
-    spend(&state, Route::Start, client)?;
-    let caller = caller(&state, &headers, client).await?;
-    let (project, files) = project_and_files(&state, &caller, &body).await?;
-    let previews = super::preview::previews(&state)?;
-    previews.preview(&project, &caller.cap_key, &files, super::preview::infer_target(&files)).await?;
+    let project = preview_files(&state, &client, Route::Start, &body).await?;
     let (scheme, host) = super::preview::origin(&headers);
-    let dev_url = previews.preview_url(&project, scheme, host);
+    let dev_url = super::preview::previews(&state)?.preview_url(&project, scheme, host);
     let port = url::Url::parse(&dev_url).ok().and_then(|u| u.port_or_known_default());
     Ok(Json(json!({ "success": true, "devUrl": dev_url, "port": port, "projectId": project })).into_response())
 }
 
 /// `POST /dev/sync`: the whole file map replaces the project's files; the open page updates by
-/// HMR. A project whose sandbox is not running gets one.
-async fn dev_sync(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, LegacyError> {
-    let client = state.legacy.client(peer, &headers);
-    spend(&state, Route::Sync, client)?;
-    let caller = caller(&state, &headers, client).await?;
-    let (project, files) = project_and_files(&state, &caller, &body).await?;
-    let previews = super::preview::previews(&state)?;
-    previews.preview(&project, &caller.cap_key, &files, super::preview::infer_target(&files)).await?;
+/// HMR.
+async fn dev_sync(State(state): State<AppState>, client: Client, body: Bytes) -> Result<Response, LegacyError> {
+    preview_files(&state, &client, Route::Sync, &body).await?;
     Ok(Json(json!({ "success": true })).into_response())
 }
 
 /// `POST /dev/stop`: the project's sandbox goes; its files stay.
-async fn dev_stop(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, LegacyError> {
+async fn dev_stop(State(state): State<AppState>, client: Client, body: Bytes) -> Result<Response, LegacyError> {
     const REQUIRED: &str = "projectId is required";
-    let client = state.legacy.client(peer, &headers);
-    let caller = caller(&state, &headers, client).await?;
     let object = object(&body, REQUIRED)?;
     let project = text(&object, "projectId").ok_or_else(|| LegacyError::bad_request(REQUIRED))?;
-    state.projects.owned(&caller.owner, project).await?;
+    client.owner_of(&state, project).await?;
     super::preview::previews(&state)?.stop(project).await?;
     Ok(Json(json!({ "success": true })).into_response())
 }
@@ -224,13 +245,10 @@ async fn dev_stop(
 /// `GET /dev/status/{id}`: whether the project's dev server runs.
 async fn dev_status(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path(project): Path<String>,
 ) -> Result<Response, LegacyError> {
-    let client = state.legacy.client(peer, &headers);
-    let caller = caller(&state, &headers, client).await?;
-    state.projects.owned(&caller.owner, &project).await?;
+    client.owner_of(&state, &project).await?;
     let running = super::preview::previews(&state)?.upstream(&project);
     Ok(Json(match running {
         Some(address) => json!({ "active": true, "port": address.port() }),
@@ -243,13 +261,12 @@ async fn dev_status(
 /// is the live site.
 async fn build(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, LegacyError> {
-    let client = state.legacy.client(peer, &headers);
-    spend(&state, Route::Build, client)?;
-    let caller = caller(&state, &headers, client).await?;
+    client.spend(&state, Route::Build)?;
+    let caller = client.caller(&state).await?;
     let (project, files) = project_and_files(&state, &caller, &body).await?;
     // Past this point the work holds sandbox and deploy slots: it runs to its end even if the
     // caller hangs up.
@@ -298,13 +315,10 @@ fn level(line: &str) -> &'static str {
 /// `data: {"text", "level", "ts"}`, the recent lines first, then live, with keep-alives.
 async fn logs(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path(project): Path<String>,
 ) -> Result<Response, LegacyError> {
-    let client = state.legacy.client(peer, &headers);
-    let caller = caller(&state, &headers, client).await?;
-    state.projects.owned(&caller.owner, &project).await?;
+    let caller = client.owner_of(&state, &project).await?;
     let lines = super::preview::previews(&state)?.logs(&project, &caller.cap_key).await?;
     let shutdown = state.shutdown.clone();
     let events = lines
