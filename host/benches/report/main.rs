@@ -21,7 +21,9 @@
 //! 8. git: commit + push of a 200-file project and pull of a 50-file change through the host,
 //!    against the `git` command line doing the same on the same server;
 //! 10. density: N previews (default 50) running at once on one host: start and HMR latency at N
-//!     against N = 1, memory per preview and the host's own.
+//!     against N = 1, memory per preview and the host's own;
+//! 11. today's frontend's Node-backend routes: `/dev/start` until Chromium shows the page and
+//!     `/dev/sync` until the open page shows the change, against `/api/preview` doing the same.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -45,6 +47,7 @@ mod density;
 mod deploys;
 mod generation;
 mod git;
+mod legacy;
 mod orchestrations;
 mod plugins;
 mod sandboxes;
@@ -57,6 +60,7 @@ use deploys::deploys;
 use generation::concurrent_generation;
 use generation::generation_modes;
 use git::git_ops;
+use legacy::legacy_routes;
 use orchestrations::orchestration_overhead;
 use plugins::plugins;
 use sandboxes::sandboxes;
@@ -105,6 +109,9 @@ fn main() {
         }
         if wanted(10) {
             density(&mut report).await;
+        }
+        if wanted(11) {
+            legacy_routes(&mut report).await;
         }
     });
     let path = std::env::var("BLINK_BENCH_REPORT")
