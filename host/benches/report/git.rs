@@ -11,11 +11,13 @@ fn write_files(dir: &std::path::Path, count: usize, version: &str) {
 }
 
 pub(crate) async fn git_ops(report: &mut String) {
-    use blink_test_support::git_server::{GitServer, clone_with_token, git, url_with_token};
+    use blink_test_support::git_server::{GitServer, clone_with_token, git, local_remotes, url_with_token};
     const REPEATS: usize = 3;
     const TOKEN: &str = "bench-token";
     let server = GitServer::start(TOKEN).await;
-    let blink = Blink::start(BIN, &[("BLINK_LOG", "warn".into())]).await;
+    // The server is plain HTTP on loopback: the operator's opt-in for such remotes.
+    let [schemes, private] = local_remotes();
+    let blink = Blink::start(BIN, &[("BLINK_LOG", "warn".into()), schemes, private]).await;
     let client = reqwest::Client::new();
     let user = jwt::user_token("bench-git");
     let scratch = tempfile::tempdir().unwrap();
@@ -32,13 +34,14 @@ pub(crate) async fn git_ops(report: &mut String) {
             .await
             .unwrap();
         let remote = json!({ "remoteUrl": url, "token": TOKEN });
-        client
+        let set = client
             .put(format!("{}/api/projects/{project}/git", blink.url))
             .bearer_auth(&user)
             .json(&remote)
             .send()
             .await
             .unwrap();
+        assert!(set.status().is_success(), "{}", set.text().await.unwrap());
         let app = blink.data_dir.path().join("projects").join(&project).join("app");
         write_files(&app, 200, "v1");
         let started = Instant::now();
