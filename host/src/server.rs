@@ -221,7 +221,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let credits = Credits::new(
         database.clone(),
         Pricing { default: settings.credits.pricing.default, models: settings.credits.pricing.models.clone() },
-    );
+    )
+    .with_min_answer_tokens(settings.credits.min_answer_tokens);
     let pipeline = Pipeline {
         runtime,
         provider,

@@ -236,6 +236,55 @@ mod credits {
         }
     }
 
+    /// A balance that cannot pay for a call's longest answer still pays for a shorter one: the
+    /// call's answer is capped at what the balance covers (never below it), down to
+    /// `BLINK_CREDITS_MIN_ANSWER_TOKENS`, which is held at its edge.
+    #[tokio::test]
+    async fn the_last_credits_pay_for_a_shorter_answer_down_to_the_useful_minimum() {
+        const LEFT: i64 = CALL_COST - 1_000;
+        for (backend, database) in db::backends().await {
+            for (minimum, served) in [(None, true), (Some(LEFT), true), (Some(LEFT + 1), false)] {
+                let llm = FakeLlm::start(vec![greeting()]).await;
+                let dir = tempfile::tempdir().unwrap();
+                let mut env = vec![
+                    ("BLINK_LLM_BASE_URL", llm.base_url()),
+                    ("BLINK_STARTING_CREDITS", LEFT.to_string()),
+                    ("BLINK_PRICING", r#"{"default": {"prompt": 0, "completion": 1000}}"#.to_string()),
+                    ("BLINK_AGENT_CONFIG", {
+                        let config = dir.path().join("agents.json");
+                        std::fs::write(&config, r#"{"planner": {"thinking": "off"}}"#).unwrap();
+                        config.display().to_string()
+                    }),
+                ];
+                if let Some(minimum) = minimum {
+                    env.push(("BLINK_CREDITS_MIN_ANSWER_TOKENS", minimum.to_string()));
+                }
+                if let Some(url) = &database {
+                    env.push(("DATABASE_URL", url.clone()));
+                }
+                let blink = Blink::start(BIN, &env).await;
+                let user = format!("last-{}", uuid::Uuid::new_v4());
+                let token = jwt::user_token(&user);
+                let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
+                let (status, text) = blink.post("/api/orchestrator", Some(&token), &chat).await;
+                assert_eq!(status, 200, "{backend}: {text}");
+                let events = sse::events(&text);
+                let (_, credits) = request(&blink, "GET", "/api/credits", &token, None).await;
+                if served {
+                    assert_eq!(events.last().unwrap()["reply"], "Hello!", "{backend} {minimum:?}: {events:?}");
+                    let asked = &llm.received()[0].body["max_tokens"];
+                    assert_eq!(asked, &json!(LEFT), "{backend}: the answer was capped at what the balance pays for");
+                    assert_eq!(credits["balance"], 0, "{backend}: {credits}");
+                } else {
+                    let error = events.iter().find(|e| e["type"] == "error").unwrap();
+                    assert_eq!(error["code"], "insufficient_credits", "{backend} {minimum:?}: {events:?}");
+                    assert!(llm.received().is_empty(), "{backend}: no call below the useful minimum");
+                    assert_eq!(credits["balance"], LEFT, "{backend}: {credits}");
+                }
+            }
+        }
+    }
+
     #[tokio::test]
     async fn an_admin_jwt_can_grant_and_a_failed_call_costs_nothing() {
         for (backend, database) in db::backends().await {

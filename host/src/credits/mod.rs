@@ -35,6 +35,20 @@ impl Pricing {
         self.models.get(model).copied().unwrap_or(self.default)
     }
 
+    /// The most answer tokens of `model` that `balance` pays for after a `prompt` of that many
+    /// tokens.
+    pub(crate) fn answer_tokens_within(&self, model: &str, prompt: u64, balance: i64) -> u64 {
+        let p = self.price(model);
+        let left = i128::from(balance) * 1000 - i128::from(prompt) * i128::from(p.prompt);
+        if left < 0 {
+            return 0;
+        }
+        if p.completion <= 0 {
+            return u64::MAX;
+        }
+        u64::try_from(left / i128::from(p.completion)).unwrap_or(u64::MAX)
+    }
+
     /// What `prompt` and `completion` tokens of `model` cost, rounded up.
     pub(crate) fn cost(&self, model: &str, prompt: u64, completion: u64) -> i64 {
         let p = self.price(model);
@@ -61,11 +75,25 @@ pub struct Reservation {
 pub struct Credits {
     db: Database,
     pricing: Arc<Pricing>,
+    min_answer_tokens: u64,
 }
+
+/// The fewest answer tokens worth a call when a balance cannot pay for a longer one.
+const DEFAULT_MIN_ANSWER_TOKENS: u64 = 256;
 
 impl Credits {
     pub fn new(db: Database, pricing: Pricing) -> Self {
-        Self { db, pricing: Arc::new(pricing) }
+        Self { db, pricing: Arc::new(pricing), min_answer_tokens: DEFAULT_MIN_ANSWER_TOKENS }
+    }
+
+    /// Below `tokens` of answer that a balance still pays for, a call is refused rather than cut.
+    pub(crate) fn with_min_answer_tokens(mut self, tokens: u64) -> Self {
+        self.min_answer_tokens = tokens;
+        self
+    }
+
+    pub(crate) fn min_answer_tokens(&self) -> u64 {
+        self.min_answer_tokens
     }
 
     pub(crate) fn pricing(&self) -> &Pricing {

@@ -14,6 +14,11 @@ pub(crate) struct CreditSettings {
     /// `{"default": {"prompt": 500, "completion": 1500}, "models": {"gpt-4o": {"prompt": 2500, "completion": 10000}}}`.
     #[arg(long, env = "BLINK_PRICING", value_parser = parse_pricing, default_value = DEFAULT_PRICING)]
     pub(crate) pricing: PricingSetting,
+
+    /// When a balance cannot pay for a call's longest answer, the answer is capped at what it
+    /// pays for; below this many tokens the call is refused (`insufficient_credits`) instead.
+    #[arg(long, env = "BLINK_CREDITS_MIN_ANSWER_TOKENS", default_value_t = 256)]
+    pub(crate) min_answer_tokens: u64,
 }
 
 const DEFAULT_PRICING: &str = r#"{"default": {"prompt": 500, "completion": 1500}}"#;

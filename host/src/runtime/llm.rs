@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use blink_agent_sdk::{Completion, CompletionRequest, LlmError, StreamChannel, Usage};
 use tokio_util::sync::CancellationToken;
 
-use crate::credits::{CreditError, Credits};
+use crate::credits::{CreditError, Credits, Reservation};
 use crate::llm::{ChatRequest, LlmProvider};
 
 /// What one run may spend on models, and what it has spent.
@@ -143,7 +143,7 @@ impl LlmCapability {
         // Without an explicit cap the model's own limit applies; the reservation then assumes a
         // long answer, and the request is capped only when the budget is nearly spent.
         let left = self.budget.available().saturating_sub(prompt_estimate);
-        let answer_cap = match request.max_tokens {
+        let mut answer_cap = match request.max_tokens {
             Some(n) => Some(u64::from(n).min(left)),
             None if left < DEFAULT_ANSWER_RESERVE => Some(left),
             None => None,
@@ -156,25 +156,19 @@ impl LlmCapability {
         self.budget.begin_call(reserve)?;
         let credits = match &self.meter {
             None => None,
-            Some(meter) => {
-                let estimate =
-                    meter.credits.pricing().cost(&model, prompt_estimate, answer_cap.unwrap_or(DEFAULT_ANSWER_RESERVE));
-                match meter.credits.reserve(&meter.user, &meter.run, &model, estimate).await {
-                    Ok(reservation) => Some((meter, reservation)),
-                    Err(e) => {
-                        self.budget.settle(reserve, &Usage::default());
-                        return Err(match e {
-                            CreditError::Insufficient { .. } => {
-                                LlmError::InsufficientCredits("Credits exhausted.".into())
-                            }
-                            CreditError::Db(e) => {
-                                self.database_failed.store(true, Ordering::SeqCst);
-                                LlmError::Unavailable(format!("cannot check credits: {e}"))
-                            }
-                        });
-                    }
+            Some(meter) => match reserve_call(meter, &model, prompt_estimate, &mut answer_cap).await {
+                Ok(reservation) => Some((meter, reservation)),
+                Err(e) => {
+                    self.budget.settle(reserve, &Usage::default());
+                    return Err(match e {
+                        CreditError::Insufficient { .. } => LlmError::InsufficientCredits("Credits exhausted.".into()),
+                        CreditError::Db(e) => {
+                            self.database_failed.store(true, Ordering::SeqCst);
+                            LlmError::Unavailable(format!("cannot check credits: {e}"))
+                        }
+                    });
                 }
-            }
+            },
         };
         let chat = ChatRequest {
             model: model.clone(),
@@ -234,6 +228,34 @@ impl LlmCapability {
             }
         }
         result
+    }
+}
+
+/// Reserves the call's worst case. When the balance does not cover it, the answer is capped at
+/// what the balance does cover, so a user's last credits stay spendable; below the configured
+/// useful minimum the call is refused. The balance never goes below zero either way: the capped
+/// call's reservation is taken only if the balance covers it.
+async fn reserve_call(
+    meter: &Meter,
+    model: &str,
+    prompt: u64,
+    answer_cap: &mut Option<u64>,
+) -> Result<Reservation, CreditError> {
+    let pricing = meter.credits.pricing();
+    let wanted = answer_cap.unwrap_or(DEFAULT_ANSWER_RESERVE);
+    match meter.credits.reserve(&meter.user, &meter.run, model, pricing.cost(model, prompt, wanted)).await {
+        Err(CreditError::Insufficient { needed }) => {
+            let balance = meter.credits.balance(&meter.user).await?;
+            let affordable = pricing.answer_tokens_within(model, prompt, balance).min(wanted);
+            if affordable < meter.credits.min_answer_tokens() {
+                return Err(CreditError::Insufficient { needed });
+            }
+            let reservation =
+                meter.credits.reserve(&meter.user, &meter.run, model, pricing.cost(model, prompt, affordable)).await?;
+            *answer_cap = Some(affordable);
+            Ok(reservation)
+        }
+        other => other,
     }
 }
 
