@@ -305,6 +305,17 @@ impl Previews {
             elapsed_us,
             "files applied"
         );
+        // An update of a running project: a dev server that takes the news of the changed files is
+        // running and ready, so the engine and the readiness probe (Vite transforming the page)
+        // are skipped. Anything else (a dead sandbox, nothing to tell) takes the full path.
+        if !claimed
+            && let Some(address) = entry.address()
+            && !applied.written.iter().any(|p| p == "package.json")
+            && self.sync(project, address, &applied).await
+        {
+            entry.touch();
+            return Ok(address);
+        }
         if claimed && let Err(e) = self.start_claimed(project) {
             tracing::warn!(project, "cannot start the warm sandbox's dev server: {e}");
             self.backend.remove(project).await?;

@@ -21,9 +21,9 @@ impl Previews {
     /// their old versions (the template's `blink-sync` plugin), so the next request gets the new
     /// ones. A dev server that cannot be told (a project created from an older template, one
     /// restarting) still has its file watcher; that is logged, not an error.
-    pub(super) async fn sync(&self, project: &str, address: SocketAddr, applied: &Applied) {
+    pub(super) async fn sync(&self, project: &str, address: SocketAddr, applied: &Applied) -> bool {
         if applied.written.is_empty() && applied.deleted.is_empty() {
-            return;
+            return false;
         }
         let body = serde_json::json!({ "changed": applied.written, "removed": applied.deleted });
         let answer = self
@@ -37,11 +37,15 @@ impl Previews {
             .send()
             .await;
         match answer {
-            Ok(response) if response.status().is_success() => {}
+            Ok(response) if response.status().is_success() => true,
             Ok(response) => {
-                tracing::warn!(project, status = %response.status(), "the dev server was not told what changed")
+                tracing::warn!(project, status = %response.status(), "the dev server was not told what changed");
+                false
             }
-            Err(e) => tracing::warn!(project, "the dev server was not told what changed: {e}"),
+            Err(e) => {
+                tracing::warn!(project, "the dev server was not told what changed: {e}");
+                false
+            }
         }
     }
 

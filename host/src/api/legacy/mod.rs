@@ -196,7 +196,10 @@ async fn project_and_files(
     let project = text(&object, "projectId").ok_or_else(|| LegacyError::bad_request(PROJECT_AND_FILES))?.to_string();
     let files = files(&object, PROJECT_AND_FILES)?;
     let name = text(&object, "projectName").map(str::to_string);
-    state.projects.create(&caller.owner, Some(project.clone()), name).await?;
+    // A read first: most calls name a project that exists (every sync), and a write costs a commit.
+    if state.projects.owned(&caller.owner, &project).await.is_err() {
+        state.projects.create(&caller.owner, Some(project.clone()), name).await?;
+    }
     Ok((project, files))
 }
 
