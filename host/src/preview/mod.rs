@@ -320,11 +320,17 @@ impl Previews {
             tracing::warn!(project, "cannot start the warm sandbox's dev server: {e}");
             self.backend.remove(project).await?;
         }
+        // A dev server this call starts (or a warm one it claims) reads every file as it starts:
+        // telling it of them would only make Vite restart for a changed config, and the page's
+        // first request could meet the restart.
+        let fresh = claimed || entry.address().is_none();
         self.start(project, &entry).await?;
         self.install_if_needed(project, &entry).await?;
         let address = entry.address().ok_or(PreviewError::NotRunning)?;
         self.wait_ready(project, address).await?;
-        self.sync(project, address, &applied).await;
+        if !fresh {
+            self.sync(project, address, &applied).await;
+        }
         entry.touch();
         Ok(address)
     }
