@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::credits::{Credits, Pricing};
+use crate::credits::{CreditStore, Credits, Pricing, SupabaseCredits};
 use crate::db::Database;
 use crate::llm::LlmProvider;
 use crate::pipeline::{Pipeline, PipelineLimits};
@@ -222,7 +222,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         database.clone(),
         Pricing { default: settings.credits.pricing.default, models: settings.credits.pricing.models.clone() },
     )
-    .with_min_answer_tokens(settings.credits.min_answer_tokens);
+    .with_min_answer_tokens(settings.credits.min_answer_tokens)
+    .with_run_price(settings.credits.run_price);
+    let credits = match settings.credits.store {
+        CreditStore::Builtin => credits,
+        CreditStore::Supabase => {
+            let url = settings
+                .credits
+                .database_url
+                .clone()
+                .or_else(|| settings.database.url.clone())
+                .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+            let url = url.context(
+                "BLINK_CREDITS=supabase needs the frontend's PostgreSQL: set BLINK_CREDITS_DATABASE_URL (or DATABASE_URL)",
+            )?;
+            let store = SupabaseCredits::connect(&url, settings.credits.supabase_new_user).await?;
+            tracing::info!("credits: the frontend's users_credits and credit_transactions");
+            credits.in_supabase(store)
+        }
+    };
     let pipeline = Pipeline {
         runtime,
         provider,

@@ -2,17 +2,21 @@
 //!
 //! A reservation is one conditional update (`balance >= cost`), never a read then a write, so no
 //! amount of concurrency spends credits a user does not have. Every movement is written to the
-//! ledger in the same transaction as the balance change.
+//! ledger in the same transaction as the balance change. The balance lives in the host's own
+//! tables (`builtin`, the embedded default) or in the frontend's (`supabase`, the one its users
+//! see and buy).
 
 mod settings;
 mod store;
+mod supabase;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::settings::CreditSettings;
+pub(crate) use self::settings::{CreditSettings, CreditStore};
+pub(crate) use self::supabase::SupabaseCredits;
 use crate::db::{Database, DbError};
 pub(crate) use store::LedgerEntry;
 
@@ -73,17 +77,37 @@ pub struct Reservation {
 
 #[derive(Clone)]
 pub struct Credits {
+    /// The host's own database: its `users` rows exist whichever store keeps balances.
     db: Database,
+    /// Where balances live when not in `db`.
+    supabase: Option<SupabaseCredits>,
     pricing: Arc<Pricing>,
     min_answer_tokens: u64,
+    /// Micro-credits charged once per run that ends with an answer, on top of model calls.
+    run_price: i64,
 }
+
+/// How a run's flat price is labelled where a model's name would be.
+const RUN_PRICE: &str = "run";
 
 /// The fewest answer tokens worth a call when a balance cannot pay for a longer one.
 const DEFAULT_MIN_ANSWER_TOKENS: u64 = 256;
 
 impl Credits {
     pub fn new(db: Database, pricing: Pricing) -> Self {
-        Self { db, pricing: Arc::new(pricing), min_answer_tokens: DEFAULT_MIN_ANSWER_TOKENS }
+        Self {
+            db,
+            supabase: None,
+            pricing: Arc::new(pricing),
+            min_answer_tokens: DEFAULT_MIN_ANSWER_TOKENS,
+            run_price: 0,
+        }
+    }
+
+    /// Keeps balances in the frontend's tables rather than the host's own.
+    pub(crate) fn in_supabase(mut self, store: SupabaseCredits) -> Self {
+        self.supabase = Some(store);
+        self
     }
 
     /// Below `tokens` of answer that a balance still pays for, a call is refused rather than cut.
@@ -96,6 +120,35 @@ impl Credits {
         self.min_answer_tokens
     }
 
+    /// Charges `micro` once per run that ends with an answer.
+    pub(crate) fn with_run_price(mut self, micro: i64) -> Self {
+        self.run_price = micro.max(0);
+        self
+    }
+
+    /// Holds the run's flat price, if there is one.
+    pub(crate) async fn reserve_run(&self, user: &str, run: &str) -> Result<Option<Reservation>, CreditError> {
+        if self.run_price == 0 {
+            return Ok(None);
+        }
+        self.reserve(user, run, RUN_PRICE, self.run_price).await.map(Some)
+    }
+
+    /// Charges a run's held price if it ended with an answer, else gives it back.
+    pub(crate) async fn finish_run(
+        &self,
+        user: &str,
+        run: &str,
+        held: Reservation,
+        answered: bool,
+    ) -> Result<(), DbError> {
+        let cost = if answered { held.amount } else { 0 };
+        match &self.supabase {
+            None => store::settle(&self.db, user, run, RUN_PRICE, held.amount, cost, 0, 0).await,
+            Some(supabase) => supabase.settle(user, run, RUN_PRICE, held.amount, cost, 0, 0).await,
+        }
+    }
+
     pub(crate) fn pricing(&self) -> &Pricing {
         &self.pricing
     }
@@ -103,16 +156,28 @@ impl Credits {
     /// Opens the user's account on first sight with `starting` micro-credits; later calls change
     /// nothing.
     pub async fn ensure_account(&self, user: &str, email: Option<&str>, starting: i64) -> Result<(), DbError> {
-        store::ensure_user(&self.db, user, email, starting).await
+        match &self.supabase {
+            None => store::ensure_user(&self.db, user, email, starting).await,
+            Some(supabase) => {
+                store::ensure_user(&self.db, user, email, 0).await?;
+                supabase.ensure_user(user).await
+            }
+        }
     }
 
     pub(crate) async fn balance(&self, user: &str) -> Result<i64, DbError> {
-        store::balance(&self.db, user).await
+        match &self.supabase {
+            None => store::balance(&self.db, user).await,
+            Some(supabase) => supabase.balance(user).await,
+        }
     }
 
     /// Takes `amount` from the user's balance if it is there, atomically.
     pub async fn reserve(&self, user: &str, run: &str, model: &str, amount: i64) -> Result<Reservation, CreditError> {
-        let taken = store::debit_if_covered(&self.db, user, run, model, amount).await?;
+        let taken = match &self.supabase {
+            None => store::debit_if_covered(&self.db, user, run, model, amount).await?,
+            Some(supabase) => supabase.debit_if_covered(user, run, model, amount).await?,
+        };
         if !taken {
             return Err(CreditError::Insufficient { needed: amount });
         }
@@ -131,17 +196,11 @@ impl Credits {
         completion_tokens: u64,
     ) -> Result<i64, DbError> {
         let cost = self.pricing.cost(model, prompt_tokens, completion_tokens);
-        store::settle(
-            &self.db,
-            user,
-            run,
-            model,
-            reservation.amount,
-            cost,
-            prompt_tokens as i64,
-            completion_tokens as i64,
-        )
-        .await?;
+        let (prompt, completion) = (prompt_tokens as i64, completion_tokens as i64);
+        match &self.supabase {
+            None => store::settle(&self.db, user, run, model, reservation.amount, cost, prompt, completion).await?,
+            Some(supabase) => supabase.settle(user, run, model, reservation.amount, cost, prompt, completion).await?,
+        }
         Ok(cost)
     }
 
@@ -153,14 +212,23 @@ impl Credits {
         model: &str,
         reservation: Reservation,
     ) -> Result<(), DbError> {
-        store::settle(&self.db, user, run, model, reservation.amount, 0, 0, 0).await
+        match &self.supabase {
+            None => store::settle(&self.db, user, run, model, reservation.amount, 0, 0, 0).await,
+            Some(supabase) => supabase.settle(user, run, model, reservation.amount, 0, 0, 0).await,
+        }
     }
 
     pub(crate) async fn grant(&self, user: &str, amount: i64, reason: &str) -> Result<i64, DbError> {
-        store::grant(&self.db, user, amount, reason).await
+        match &self.supabase {
+            None => store::grant(&self.db, user, amount, reason).await,
+            Some(supabase) => supabase.grant(user, amount, reason).await,
+        }
     }
 
     pub(crate) async fn recent(&self, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
-        store::ledger(&self.db, user, limit).await
+        match &self.supabase {
+            None => store::ledger(&self.db, user, limit).await,
+            Some(supabase) => supabase.recent(user, limit).await,
+        }
     }
 }

@@ -1,11 +1,9 @@
 //! The credit tables: each user's balance (`users`) and every movement of it (`credit_ledger`).
 
-use sqlx::Row;
-
 use crate::db::{Database, DbError, now_ms};
 
 /// One line of a user's recent usage.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct LedgerEntry {
     pub(crate) kind: String,
@@ -143,27 +141,14 @@ pub(super) async fn grant(db: &Database, user: &str, amount: i64, reason: &str) 
 }
 
 pub(super) async fn ledger(db: &Database, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT kind, amount, run_id, model, prompt_tokens, completion_tokens, reason, created_at \
          FROM credit_ledger WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2",
     )
     .bind(user)
     .bind(limit)
     .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| LedgerEntry {
-            kind: r.get(0),
-            amount: r.get(1),
-            run_id: r.get(2),
-            model: r.get(3),
-            prompt_tokens: r.get(4),
-            completion_tokens: r.get(5),
-            reason: r.get(6),
-            created_at: r.get(7),
-        })
-        .collect())
+    .await?)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::events::{ErrorCode, Event};
 use self::run::{Run, RunAgents};
-use crate::credits::Credits;
+use crate::credits::{CreditError, Credits};
 use crate::llm::LlmProvider;
 use crate::runtime::llm::{LlmCapability, Meter, RunBudget, StreamSink};
 use crate::runtime::{Agent, AgentRuntime, CallContext, Role};
@@ -130,7 +130,31 @@ impl Pipeline {
             let _ = sink_events.send(event);
         });
         let mut llm = LlmCapability::new(self.provider.clone(), budget.clone(), cancel.clone(), Some(sink));
+        let mut run_charge = None;
         if let (Some(credits), Some((user, run))) = (&self.credits, account) {
+            // A flat price per run (the frontend's edge function charged 1 credit a run), held
+            // from the start and charged only if the run ends with an answer.
+            match credits.reserve_run(&user, &run).await {
+                Ok(held) => run_charge = held.map(|held| (credits.clone(), user.clone(), run.clone(), held)),
+                Err(e) => {
+                    let (code, message) = match e {
+                        CreditError::Insufficient { .. } => {
+                            (ErrorCode::InsufficientCredits, "Credits exhausted.".into())
+                        }
+                        CreditError::Db(e) => (ErrorCode::DatabaseUnavailable, e.to_string()),
+                    };
+                    for event in Event::failure(code, &message) {
+                        let _ = events.send(event);
+                    }
+                    return RunReport {
+                        outcome: Outcome::Failed(code),
+                        agents: BTreeMap::new(),
+                        model_calls: 0,
+                        prompt_tokens: 0,
+                        completion_tokens: 0,
+                    };
+                }
+            }
             llm = llm.metered(Meter { credits: credits.clone(), user, run });
         }
         let ctx = CallContext { llm, cancel: cancel.clone(), config: self.agent_config.load_full() };
@@ -181,6 +205,13 @@ impl Pipeline {
                 Outcome::Failed(code)
             }
         };
+        if let Some((credits, user, run, held)) = run_charge {
+            let answered = !matches!(outcome, Outcome::Failed(_));
+            if let Err(e) = credits.finish_run(&user, &run, held, answered).await {
+                // The hold stays taken: the user is never undercharged by an outage.
+                tracing::error!(%user, %run, "settling the run's price failed: {e}");
+            }
+        }
         let (prompt_tokens, completion_tokens) = budget.usage();
         tracing::info!(?outcome, model_calls = budget.calls(), prompt_tokens, completion_tokens, "run finished");
         RunReport { outcome, agents: versions, model_calls: budget.calls(), prompt_tokens, completion_tokens }
