@@ -22,6 +22,8 @@ const FLOORS: &[&[&str]] = &[
     // The component runtime and the capabilities it gives agents.
     &["runtime"],
     &["credits", "llm", "auth"],
+    // Host processes and their heartbeats.
+    &["instances"],
     // Stores and shared tools.
     &["db", "workspace", "slots", "host_lock"],
 ];

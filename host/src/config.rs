@@ -12,6 +12,7 @@ pub(crate) use crate::credits::CreditSettings;
 pub(crate) use crate::db::DatabaseSettings;
 pub(crate) use crate::deploy::DeploySettings;
 pub(crate) use crate::git::GitSettings;
+pub(crate) use crate::instances::InstanceSettings;
 pub(crate) use crate::llm::LlmSettings;
 pub(crate) use crate::pipeline::Limits;
 pub(crate) use crate::plugins::AgentLimits;
@@ -61,6 +62,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub(crate) legacy: LegacySettings,
+
+    #[command(flatten)]
+    pub(crate) instances: InstanceSettings,
 
     /// Origins allowed by CORS, comma-separated; `*` allows any.
     #[arg(long, env = "BLINK_CORS_ORIGINS", default_value = "*", value_delimiter = ',')]

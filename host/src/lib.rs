@@ -11,7 +11,9 @@
 //!    repair);
 //! 5. the component runtime, [`runtime`], and the capabilities it gives agents and charges for:
 //!    [`credits`], [`llm`], [`auth`];
-//! 6. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`].
+//! 6. `instances` (host processes and their heartbeats, so any host can take over what a dead
+//!    one held);
+//! 7. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`].
 
 mod api;
 mod auth;
@@ -22,6 +24,7 @@ pub mod db;
 mod deploy;
 mod git;
 mod host_lock;
+mod instances;
 pub mod llm;
 mod pipeline;
 mod plugins;

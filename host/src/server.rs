@@ -12,6 +12,7 @@ use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::credits::{CreditStore, Credits, Pricing, SupabaseCredits};
 use crate::db::Database;
+use crate::instances::Instance;
 use crate::llm::LlmProvider;
 use crate::pipeline::{Pipeline, PipelineLimits};
 use crate::plugins::PluginStore;
@@ -190,6 +191,11 @@ async fn start_previews(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = open_database(&settings).await?;
     let _data_dir = crate::host_lock::acquire(&settings.data_dir)?;
+    // This process, as every host sharing the database sees it: what it holds is returned by
+    // any of them if its heartbeat stops.
+    let instance = Instance::register(database.clone(), Duration::from_secs(settings.instances.expiry_secs.max(1)))
+        .await
+        .context("registering this host in the database")?;
     let started = std::time::Instant::now();
     let runtime = Arc::new(build_runtime(&settings)?);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "agents loaded");
@@ -223,7 +229,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         Pricing { default: settings.credits.pricing.default, models: settings.credits.pricing.models.clone() },
     )
     .with_min_answer_tokens(settings.credits.min_answer_tokens)
-    .with_run_price(settings.credits.run_price);
+    .with_run_price(settings.credits.run_price)
+    .held_by(instance.id());
     let credits = match settings.credits.store {
         CreditStore::Builtin => credits,
         CreditStore::Supabase => {
@@ -312,6 +319,32 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
+    {
+        let (instance, credits, shutdown) = (instance.clone(), credits.clone(), shutdown.clone());
+        let every = Duration::from_secs(settings.instances.heartbeat_secs.max(1));
+        let expiry_ms = i64::try_from(settings.instances.expiry_secs.max(1) * 1000).unwrap_or(i64::MAX);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                if let Err(e) = instance.beat().await {
+                    tracing::warn!("heartbeat not written: {e}");
+                    continue;
+                }
+                match credits.return_orphans(crate::db::now_ms() - expiry_ms).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(returned = n, "credits a stopped host held were returned"),
+                    Err(e) => tracing::warn!("orphaned reservations not swept: {e}"),
+                }
+                for dead in instance.dead().await.unwrap_or_default() {
+                    let _ = instance.forget(&dead).await;
+                }
+            }
+        });
+    }
     let state = AppState {
         deployer,
         projects,
@@ -364,6 +397,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(previews) = previews {
         previews.drain_pool().await;
     }
+    instance.leave().await;
     Ok(())
 }
 

@@ -73,6 +73,15 @@ pub enum CreditError {
 #[derive(Debug)]
 pub struct Reservation {
     pub amount: i64,
+    /// Its row in `credit_reservations` (the host's own store).
+    id: Option<String>,
+}
+
+impl Reservation {
+    /// Its row and amount, for a settlement.
+    fn held(&self) -> (&str, i64) {
+        (self.id.as_deref().unwrap_or_default(), self.amount)
+    }
 }
 
 #[derive(Clone)]
@@ -85,7 +94,13 @@ pub struct Credits {
     min_answer_tokens: u64,
     /// Micro-credits charged once per run that ends with an answer, on top of model calls.
     run_price: i64,
+    /// This host process, which holds the reservations it takes.
+    instance: Arc<str>,
 }
+
+/// The holder of reservations taken before a host registers (tools and benches): no live host
+/// has this id, so a sweep returns whatever such a process left.
+const UNREGISTERED: &str = "unregistered";
 
 /// How a run's flat price is labelled where a model's name would be.
 const RUN_PRICE: &str = "run";
@@ -101,6 +116,7 @@ impl Credits {
             pricing: Arc::new(pricing),
             min_answer_tokens: DEFAULT_MIN_ANSWER_TOKENS,
             run_price: 0,
+            instance: Arc::from(UNREGISTERED),
         }
     }
 
@@ -118,6 +134,18 @@ impl Credits {
 
     pub(crate) fn min_answer_tokens(&self) -> u64 {
         self.min_answer_tokens
+    }
+
+    /// Reservations are held by `instance` (this host process, registered with a heartbeat).
+    pub(crate) fn held_by(mut self, instance: &str) -> Self {
+        self.instance = Arc::from(instance);
+        self
+    }
+
+    /// Returns the reservations of hosts that stopped without settling them (no heartbeat since
+    /// `cutoff`); the count returned.
+    pub(crate) async fn return_orphans(&self, cutoff: i64) -> Result<usize, DbError> {
+        store::return_orphans(&self.db, cutoff).await
     }
 
     /// Charges `micro` once per run that ends with an answer.
@@ -144,7 +172,7 @@ impl Credits {
     ) -> Result<(), DbError> {
         let cost = if answered { held.amount } else { 0 };
         match &self.supabase {
-            None => store::settle(&self.db, user, run, RUN_PRICE, held.amount, cost, 0, 0).await,
+            None => store::settle(&self.db, user, run, RUN_PRICE, held.held(), cost, 0, 0).await,
             Some(supabase) => supabase.settle(user, run, RUN_PRICE, held.amount, cost, 0, 0).await,
         }
     }
@@ -174,14 +202,19 @@ impl Credits {
 
     /// Takes `amount` from the user's balance if it is there, atomically.
     pub async fn reserve(&self, user: &str, run: &str, model: &str, amount: i64) -> Result<Reservation, CreditError> {
-        let taken = match &self.supabase {
-            None => store::debit_if_covered(&self.db, user, run, model, amount).await?,
-            Some(supabase) => supabase.debit_if_covered(user, run, model, amount).await?,
+        let id = match &self.supabase {
+            None => match store::debit_if_covered(&self.db, user, run, model, amount, &self.instance).await? {
+                Some(id) => Some(id),
+                None => return Err(CreditError::Insufficient { needed: amount }),
+            },
+            Some(supabase) => {
+                if !supabase.debit_if_covered(user, run, model, amount).await? {
+                    return Err(CreditError::Insufficient { needed: amount });
+                }
+                None
+            }
         };
-        if !taken {
-            return Err(CreditError::Insufficient { needed: amount });
-        }
-        Ok(Reservation { amount })
+        Ok(Reservation { amount, id })
     }
 
     /// Charges what the call really cost and gives back the rest of its reservation. A call that
@@ -198,7 +231,7 @@ impl Credits {
         let cost = self.pricing.cost(model, prompt_tokens, completion_tokens);
         let (prompt, completion) = (prompt_tokens as i64, completion_tokens as i64);
         match &self.supabase {
-            None => store::settle(&self.db, user, run, model, reservation.amount, cost, prompt, completion).await?,
+            None => store::settle(&self.db, user, run, model, reservation.held(), cost, prompt, completion).await?,
             Some(supabase) => supabase.settle(user, run, model, reservation.amount, cost, prompt, completion).await?,
         }
         Ok(cost)
@@ -213,7 +246,7 @@ impl Credits {
         reservation: Reservation,
     ) -> Result<(), DbError> {
         match &self.supabase {
-            None => store::settle(&self.db, user, run, model, reservation.amount, 0, 0, 0).await,
+            None => store::settle(&self.db, user, run, model, reservation.held(), 0, 0, 0).await,
             Some(supabase) => supabase.settle(user, run, model, reservation.amount, 0, 0, 0).await,
         }
     }

@@ -41,14 +41,16 @@ pub(super) async fn balance(db: &Database, user: &str) -> Result<i64, DbError> {
     Ok(balance.unwrap_or(0))
 }
 
-/// Takes `amount` from the balance only if the balance covers it, and records the reservation.
+/// Takes `amount` from the balance only if the balance covers it, and records the reservation as
+/// held by `instance`; returns the reservation's id.
 pub(super) async fn debit_if_covered(
     db: &Database,
     user: &str,
     run: &str,
     model: &str,
     amount: i64,
-) -> Result<bool, DbError> {
+    instance: &str,
+) -> Result<Option<String>, DbError> {
     let mut tx = db.pool().begin().await?;
     let taken = sqlx::query("UPDATE users SET balance = balance - $1 WHERE id = $2 AND balance >= $1")
         .bind(amount)
@@ -57,11 +59,72 @@ pub(super) async fn debit_if_covered(
         .await?
         .rows_affected()
         == 1;
-    if taken {
-        ledger_insert(&mut tx, user, Some(run), "reserve", -amount, Some(model), None, None, None).await?;
+    if !taken {
+        return Ok(None);
     }
+    ledger_insert(&mut tx, user, Some(run), "reserve", -amount, Some(model), None, None, None).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO credit_reservations (id, user_id, run_id, model, amount, instance_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(user)
+    .bind(run)
+    .bind(model)
+    .bind(amount)
+    .bind(instance)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(taken)
+    Ok(Some(id))
+}
+
+/// Credits held for a model call, as `credit_reservations` keeps them.
+#[derive(sqlx::FromRow)]
+struct HeldReservation {
+    id: String,
+    user_id: String,
+    run_id: Option<String>,
+    model: Option<String>,
+    amount: i64,
+}
+
+/// Returns every reservation held by a host that is no longer alive (no heartbeat since
+/// `cutoff`, or no row at all): each back on its user's balance with a `return` line. A
+/// reservation is taken out of the table first, in the same transaction: if its host settled it
+/// meanwhile, there is nothing to return.
+pub(super) async fn return_orphans(db: &Database, cutoff: i64) -> Result<usize, DbError> {
+    let orphans: Vec<HeldReservation> = sqlx::query_as(
+        "SELECT id, user_id, run_id, model, amount FROM credit_reservations WHERE instance_id NOT IN \
+         (SELECT id FROM host_instances WHERE heartbeat_at >= $1)",
+    )
+    .bind(cutoff)
+    .fetch_all(db.pool())
+    .await?;
+    let mut returned = 0;
+    for HeldReservation { id, user_id: user, run_id: run, model, amount } in orphans {
+        let mut tx = db.pool().begin().await?;
+        let gone = sqlx::query("DELETE FROM credit_reservations WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if gone == 1 {
+            sqlx::query("UPDATE users SET balance = balance + $1 WHERE id = $2")
+                .bind(amount)
+                .bind(&user)
+                .execute(&mut *tx)
+                .await?;
+            let reason = "returned: the host holding this reservation stopped before the call ended";
+            ledger_insert(&mut tx, &user, run.as_deref(), "return", amount, model.as_deref(), None, None, Some(reason))
+                .await?;
+            returned += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(returned)
 }
 
 /// Settles a reservation of `reserved` against the real `cost`: the difference goes back to
@@ -72,12 +135,18 @@ pub(super) async fn settle(
     user: &str,
     run: &str,
     model: &str,
-    reserved: i64,
+    reservation: (&str, i64),
     cost: i64,
     prompt_tokens: i64,
     completion_tokens: i64,
 ) -> Result<(), DbError> {
+    let (id, reserved) = reservation;
     let mut tx = db.pool().begin().await?;
+    // Out of the table first: if another host took this one for dead and returned the
+    // reservation, the call's cost is taken from the balance instead.
+    let held =
+        sqlx::query("DELETE FROM credit_reservations WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+    let reserved = if held == 1 { reserved } else { 0 };
     let back = reserved - cost;
     let moved = if back >= 0 {
         sqlx::query("UPDATE users SET balance = balance + $1 WHERE id = $2")

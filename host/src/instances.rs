@@ -1,0 +1,90 @@
+//! Host processes as the database knows them: each registers a row and beats a heartbeat into
+//! it, so any host sharing the database can tell one that died and take over what it left
+//! (credits it held, above all) without touching the work of one that lives.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::db::{Database, DbError, now_ms};
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct InstanceSettings {
+    /// Seconds between a host's heartbeats, and between its sweeps for the work of dead hosts.
+    #[arg(long, env = "BLINK_INSTANCE_HEARTBEAT_SECS", default_value_t = 5)]
+    pub(crate) heartbeat_secs: u64,
+
+    /// Seconds without a heartbeat after which a host counts as dead and any other returns what
+    /// it held. Longer than any pause a live host may take (a long GC-free stall, a slow disk).
+    #[arg(long, env = "BLINK_INSTANCE_EXPIRY_SECS", default_value_t = 30)]
+    pub(crate) expiry_secs: u64,
+}
+
+/// This host process, registered.
+#[derive(Clone)]
+pub(crate) struct Instance {
+    id: String,
+    db: Database,
+    expiry: Duration,
+}
+
+impl Instance {
+    pub(crate) async fn register(db: Database, expiry: Duration) -> Result<Self, DbError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        sqlx::query("INSERT INTO host_instances (id, started_at, heartbeat_at) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(now)
+            .bind(now)
+            .execute(db.pool())
+            .await?;
+        Ok(Self { id, db, expiry })
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Says this host is alive. A row another host removed (it took this one for dead after a
+    /// long stall) is written again.
+    pub(crate) async fn beat(&self) -> Result<(), DbError> {
+        let now = now_ms();
+        let updated = sqlx::query("UPDATE host_instances SET heartbeat_at = $2 WHERE id = $1")
+            .bind(&self.id)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            sqlx::query(
+                "INSERT INTO host_instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&self.id)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The other hosts whose heartbeat is older than the expiry: dead.
+    pub(crate) async fn dead(&self) -> Result<Vec<String>, DbError> {
+        let cutoff = now_ms() - i64::try_from(self.expiry.as_millis()).unwrap_or(i64::MAX);
+        Ok(sqlx::query_scalar("SELECT id FROM host_instances WHERE heartbeat_at < $1 AND id <> $2")
+            .bind(cutoff)
+            .bind(&self.id)
+            .fetch_all(self.db.pool())
+            .await?)
+    }
+
+    /// Forgets a dead host once nothing it held is left.
+    pub(crate) async fn forget(&self, dead: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM host_instances WHERE id = $1").bind(dead).execute(self.db.pool()).await?;
+        Ok(())
+    }
+
+    /// Leaves cleanly: a host that stops on a signal has settled what it held.
+    pub(crate) async fn leave(&self) {
+        let _ = self.forget(&self.id).await;
+    }
+}

@@ -1,0 +1,157 @@
+//! A host that dies (SIGKILL) leaves nothing taken: the credits it held for a model call in
+//! flight come back once its heartbeat stops, exactly once, through the real binary, on SQLite
+//! and with two hosts on one PostgreSQL.
+
+use std::time::Duration;
+
+use blink_test_support::db;
+use blink_test_support::fake_llm::{FakeLlm, Rule};
+use blink_test_support::host::Blink;
+use blink_test_support::{jwt, sse};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blink");
+const STARTING: i64 = 100_000;
+/// The planner's call: 4,000 completion tokens at 1,000 micro-credits per 1K.
+const CALL_COST: i64 = 4_000;
+
+fn slow_greeting(delay: Duration) -> Rule {
+    let plan = json!({ "intent": "greeting", "conversational": true, "reply": "Hello!", "steps": [] });
+    Rule::text(&["You plan changes"], plan.to_string()).bill_max_tokens().delay(delay)
+}
+
+fn env(llm: &FakeLlm, dir: &tempfile::TempDir, database: Option<&str>) -> Vec<(&'static str, String)> {
+    let config = dir.path().join("agents.json");
+    std::fs::write(&config, r#"{"planner": {"thinking": "off"}}"#).unwrap();
+    let mut env = vec![
+        ("BLINK_LLM_BASE_URL", llm.base_url()),
+        ("BLINK_STARTING_CREDITS", STARTING.to_string()),
+        ("BLINK_PRICING", r#"{"default": {"prompt": 0, "completion": 1000}}"#.to_string()),
+        ("BLINK_AGENT_CONFIG", config.display().to_string()),
+        ("BLINK_INSTANCE_HEARTBEAT_SECS", "1".to_string()),
+        ("BLINK_INSTANCE_EXPIRY_SECS", "2".to_string()),
+    ];
+    if let Some(url) = database {
+        env.push(("DATABASE_URL", url.to_string()));
+    }
+    env
+}
+
+async fn credits(blink: &Blink, token: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/api/credits", blink.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `sql` on `url` until it gives `want`.
+async fn until(url: &str, sql: &str, want: i64) {
+    let mut last = -1;
+    for _ in 0..300 {
+        last = db::scalar(url, sql).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{sql} gave {last}, never {want}");
+}
+
+async fn ledger_sum(url: &str, user: &str) -> i64 {
+    db::scalar(
+        url,
+        &format!("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM credit_ledger WHERE user_id = '{user}'"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn credits_a_killed_host_held_come_back_once_after_a_restart() {
+    let llm = FakeLlm::start(vec![slow_greeting(Duration::from_secs(8))]).await;
+    let config = tempfile::tempdir().unwrap();
+    let env = env(&llm, &config, None);
+    let blink = Blink::start(BIN, &env).await;
+    let url = format!("sqlite://{}", blink.data_dir.path().join("blink.db").display());
+    let token = jwt::user_token("killed-mid-call");
+    assert_eq!(credits(&blink, &token).await["balance"], STARTING);
+    let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
+    let run = tokio::spawn({
+        let (url, token, chat) = (blink.url.clone(), token.clone(), chat.clone());
+        async move {
+            reqwest::Client::new().post(format!("{url}/api/orchestrator")).bearer_auth(token).json(&chat).send().await
+        }
+    });
+    until(&url, "SELECT COUNT(*) FROM credit_reservations", 1).await;
+    assert_eq!(db::scalar(&url, "SELECT balance FROM users WHERE id = 'killed-mid-call'").await, STARTING - CALL_COST);
+    let dir = blink.stop().await;
+    let _ = run.await;
+
+    let blink = Blink::start_in(BIN, dir, &env).await;
+    until(&url, "SELECT COUNT(*) FROM credit_reservations", 0).await;
+    let after = credits(&blink, &token).await;
+    assert_eq!(after["balance"], STARTING, "{after}");
+    assert_eq!(ledger_sum(&url, "killed-mid-call").await, 0, "balance = starting + ledger");
+    let returns = db::scalar(&url, "SELECT COUNT(*) FROM credit_ledger WHERE kind = 'return'").await;
+    assert_eq!(returns, 1, "returned exactly once");
+    // Service goes on: the next run is charged as usual.
+    let llm_fast = FakeLlm::start(vec![slow_greeting(Duration::from_millis(10))]).await;
+    let dir = blink.stop().await;
+    let blink = Blink::start_in(BIN, dir, &env_with(&env, &llm_fast)).await;
+    let (status, text) = blink.post("/api/orchestrator", Some(&token), &chat).await;
+    assert_eq!(status, 200);
+    assert_eq!(sse::events(&text).last().unwrap()["reply"], "Hello!");
+    assert_eq!(credits(&blink, &token).await["balance"], STARTING - CALL_COST);
+    assert_eq!(ledger_sum(&url, "killed-mid-call").await, -CALL_COST);
+}
+
+fn env_with(env: &[(&'static str, String)], llm: &FakeLlm) -> Vec<(&'static str, String)> {
+    env.iter().map(|(k, v)| if *k == "BLINK_LLM_BASE_URL" { (*k, llm.base_url()) } else { (*k, v.clone()) }).collect()
+}
+
+/// Two hosts on one PostgreSQL, each with a call in flight for one user; one is killed. The
+/// other returns the dead host's reservation and leaves its own, which it settles when its
+/// call ends.
+#[tokio::test]
+async fn a_live_host_returns_a_dead_hosts_credits_and_keeps_its_own() {
+    let database = db::fresh_postgres().await;
+    let llm = FakeLlm::start(vec![slow_greeting(Duration::from_secs(6))]).await;
+    let config = tempfile::tempdir().unwrap();
+    let env = env(&llm, &config, Some(&database));
+    let (a, b) = (Blink::start(BIN, &env).await, Blink::start(BIN, &env).await);
+    let token = jwt::user_token("two-hosts");
+    assert_eq!(credits(&b, &token).await["balance"], STARTING);
+    let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
+    let on = |host: &Blink| {
+        let (url, token, chat) = (host.url.clone(), token.clone(), chat.clone());
+        tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/api/orchestrator"))
+                .bearer_auth(token)
+                .json(&chat)
+                .send()
+                .await;
+            match response {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
+    };
+    let (run_a, run_b) = (on(&a), on(&b));
+    until(&database, "SELECT COUNT(*) FROM credit_reservations", 2).await;
+    a.stop().await;
+    let _ = run_a.await;
+    // A's reservation comes back while B's call is still in flight.
+    until(&database, "SELECT COUNT(*) FROM credit_reservations", 1).await;
+    assert_eq!(db::scalar(&database, "SELECT balance FROM users WHERE id = 'two-hosts'").await, STARTING - CALL_COST);
+    let text = run_b.await.unwrap();
+    assert_eq!(sse::events(&text).last().unwrap()["reply"], "Hello!", "{text}");
+    until(&database, "SELECT COUNT(*) FROM credit_reservations", 0).await;
+    assert_eq!(credits(&b, &token).await["balance"], STARTING - CALL_COST);
+    assert_eq!(ledger_sum(&database, "two-hosts").await, -CALL_COST, "balance = starting + ledger");
+    assert_eq!(db::scalar(&database, "SELECT COUNT(*) FROM credit_ledger WHERE kind = 'return'").await, 1);
+}
