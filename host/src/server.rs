@@ -320,7 +320,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         });
     }
     {
-        let (instance, credits, shutdown) = (instance.clone(), credits.clone(), shutdown.clone());
+        let (instance, credits, shutdown, db) = (instance.clone(), credits.clone(), shutdown.clone(), database.clone());
         let every = Duration::from_secs(settings.instances.heartbeat_secs.max(1));
         let expiry_ms = i64::try_from(settings.instances.expiry_secs.max(1) * 1000).unwrap_or(i64::MAX);
         tokio::spawn(async move {
@@ -334,10 +334,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                     tracing::warn!("heartbeat not written: {e}");
                     continue;
                 }
-                match credits.return_orphans(crate::db::now_ms() - expiry_ms).await {
+                let cutoff = crate::db::now_ms() - expiry_ms;
+                match credits.return_orphans(cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(returned = n, "credits a stopped host held were returned"),
                     Err(e) => tracing::warn!("orphaned reservations not swept: {e}"),
+                }
+                match crate::pipeline::store::interrupt_orphans(&db, cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(runs = n, "runs of a stopped host were marked interrupted"),
+                    Err(e) => tracing::warn!("orphaned runs not swept: {e}"),
                 }
                 for dead in instance.dead().await.unwrap_or_default() {
                     let _ = instance.forget(&dead).await;
@@ -363,6 +369,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         limits: Arc::new(settings.limits.clone()),
         default_target: settings.target,
         keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),
+        instance: Arc::from(instance.id()),
         legacy: legacy.clone(),
         pull_max_files: settings.legacy.legacy_pull_max_files,
         shutdown: shutdown.clone(),

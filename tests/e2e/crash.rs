@@ -1,6 +1,7 @@
-//! A host that dies (SIGKILL) leaves nothing taken: the credits it held for a model call in
-//! flight come back once its heartbeat stops, exactly once, through the real binary, on SQLite
-//! and with two hosts on one PostgreSQL.
+//! A host that dies (SIGKILL) leaves nothing taken and nothing unexplained: the credits it held
+//! for a model call in flight come back once its heartbeat stops, exactly once, and its run is
+//! marked interrupted with the events it had sent; through the real binary, on SQLite and with
+//! two hosts on one PostgreSQL.
 
 use std::time::Duration;
 
@@ -70,8 +71,20 @@ async fn ledger_sum(url: &str, user: &str) -> i64 {
     .await
 }
 
+async fn run_of(blink: &Blink, token: &str, id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/api/runs/{id}", blink.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn credits_a_killed_host_held_come_back_once_after_a_restart() {
+async fn a_killed_hosts_credits_come_back_once_and_its_run_is_interrupted() {
     let llm = FakeLlm::start(vec![slow_greeting(Duration::from_secs(8))]).await;
     let config = tempfile::tempdir().unwrap();
     let env = env(&llm, &config, None);
@@ -80,16 +93,29 @@ async fn credits_a_killed_host_held_come_back_once_after_a_restart() {
     let token = jwt::user_token("killed-mid-call");
     assert_eq!(credits(&blink, &token).await["balance"], STARTING);
     let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
-    let run = tokio::spawn({
-        let (url, token, chat) = (blink.url.clone(), token.clone(), chat.clone());
-        async move {
-            reqwest::Client::new().post(format!("{url}/api/orchestrator")).bearer_auth(token).json(&chat).send().await
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/orchestrator", blink.url))
+        .bearer_auth(&token)
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    let run_id = response.headers()["x-blink-run-id"].to_str().unwrap().to_string();
+    // What the client receives until the host dies.
+    let received = tokio::spawn(async move {
+        let mut body = response.bytes_stream();
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = futures::StreamExt::next(&mut body).await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
         }
+        text
     });
     until(&url, "SELECT COUNT(*) FROM credit_reservations", 1).await;
     assert_eq!(db::scalar(&url, "SELECT balance FROM users WHERE id = 'killed-mid-call'").await, STARTING - CALL_COST);
+    // The run was written when it started, its first events as they were sent.
+    until(&url, &format!("SELECT COUNT(*) FROM runs WHERE id = '{run_id}'"), 1).await;
     let dir = blink.stop().await;
-    let _ = run.await;
+    let received = received.await.unwrap();
 
     let blink = Blink::start_in(BIN, dir, &env).await;
     until(&url, "SELECT COUNT(*) FROM credit_reservations", 0).await;
@@ -98,7 +124,26 @@ async fn credits_a_killed_host_held_come_back_once_after_a_restart() {
     assert_eq!(ledger_sum(&url, "killed-mid-call").await, 0, "balance = starting + ledger");
     let returns = db::scalar(&url, "SELECT COUNT(*) FROM credit_ledger WHERE kind = 'return'").await;
     assert_eq!(returns, 1, "returned exactly once");
-    // Service goes on: the next run is charged as usual.
+    // The run is interrupted, and what it stored is a prefix of what its client received.
+    let mut run = run_of(&blink, &token, &run_id).await;
+    for _ in 0..50 {
+        if run["outcome"]["kind"] == "interrupted" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        run = run_of(&blink, &token, &run_id).await;
+    }
+    assert_eq!(run["outcome"]["kind"], "interrupted", "{run}");
+    let sent: Vec<Value> = received
+        .split("\n\n")
+        .filter_map(|frame| frame.trim_start().strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str(data).ok())
+        .collect();
+    let stored = run["events"].as_array().unwrap();
+    assert!(stored.len() <= sent.len(), "stored {stored:?}, sent {sent:?}");
+    assert_eq!(stored[..], sent[..stored.len()], "the stored events are a prefix of what the client received");
+
+    // Service goes on: the next run is charged and recorded as usual.
     let llm_fast = FakeLlm::start(vec![slow_greeting(Duration::from_millis(10))]).await;
     let dir = blink.stop().await;
     let blink = Blink::start_in(BIN, dir, &env_with(&env, &llm_fast)).await;

@@ -55,6 +55,8 @@ pub(crate) struct AppState {
     pub(crate) limits: Arc<Limits>,
     pub(crate) default_target: blink_agent_sdk::RuntimeTarget,
     pub(crate) keepalive: Duration,
+    /// This host process's id: it holds the runs it records.
+    pub(crate) instance: Arc<str>,
     /// The legacy routes' per-address limits.
     pub(crate) legacy: Arc<legacy::limits::Limits>,
     /// Files `/github/pull` returns at most.

@@ -20,7 +20,7 @@ use crate::auth::User;
 use crate::config::Limits;
 use crate::db::now_ms;
 use crate::pipeline::events::{ErrorCode, Event};
-use crate::pipeline::store::RunRecord;
+use crate::pipeline::store::{self, RunRecord};
 use crate::pipeline::{AgentChoice, RunRequest, paths};
 use crate::plugins::PluginError;
 
@@ -246,6 +246,29 @@ fn stream(
     tokio::spawn(async move {
         use futures::FutureExt;
         let created_at = now_ms();
+        let mut record = RunRecord {
+            id: run_id.clone(),
+            user_id: user.clone(),
+            project_id: project_id.clone(),
+            request: request_summary,
+            agents: "{}".into(),
+            outcome: String::new(),
+            model_calls: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            created_at,
+            finished_at: 0,
+        };
+        // Written before the first model call, so a host that dies mid-run leaves a run another
+        // host marks interrupted, with the events it had sent.
+        let started = match store::start_run(&state.db, &record, &state.instance).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(run = %run_id, "the run's start could not be recorded: {e}");
+                false
+            }
+        };
+        let (persist_tx, mut persist_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let run = async {
             let failed = tx.clone();
             let account = Some((user.clone(), run_id.clone()));
@@ -277,11 +300,36 @@ fn stream(
                 }
                 let line = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
                 let _ = client_tx.send(line.clone());
+                let _ = persist_tx.send(line.clone());
                 lines.push(line);
             }
+            drop(persist_tx);
             (lines, changes)
         };
-        let (report, (lines, changes)) = tokio::join!(run, forward);
+        // Events are appended as they are sent, in batches of whatever queued during the last
+        // write: the stream never waits for the database.
+        let persist = async {
+            let mut written = 0usize;
+            let mut failing = !started;
+            while let Some(line) = persist_rx.recv().await {
+                let mut batch = vec![line];
+                while let Ok(more) = persist_rx.try_recv() {
+                    batch.push(more);
+                }
+                if failing {
+                    continue;
+                }
+                match store::append_events(&state.db, &run_id, written as i64, &batch).await {
+                    Ok(()) => written += batch.len(),
+                    Err(e) => {
+                        tracing::warn!(run = %run_id, "the run's events are recorded at its end: {e}");
+                        failing = true;
+                    }
+                }
+            }
+            written
+        };
+        let (report, (lines, changes), persisted) = tokio::join!(run, forward, persist);
         // The project's workspace takes the run's result before the stream ends, so a preview
         // already shows it (Vite reloads what changed) when the client reads `[DONE]`.
         if let (Some(project), Some((written, deleted))) = (&project_id, changes) {
@@ -300,29 +348,31 @@ fn stream(
                 Err(e) => tracing::error!(run = %run_id, "applying the run's files panicked: {e}"),
             }
         }
-        drop(client_tx);
         let (outcome, agents, calls, prompt, completion) = match report {
             Some(r) => {
                 (r.outcome.to_json(), serde_json::json!(r.agents), r.model_calls, r.prompt_tokens, r.completion_tokens)
             }
             None => (serde_json::json!({ "kind": "failed", "code": "agent_failed" }), serde_json::json!({}), 0, 0, 0),
         };
-        let record = RunRecord {
-            id: run_id.clone(),
-            user_id: user,
-            project_id,
-            request: request_summary,
-            agents: agents.to_string(),
-            outcome: outcome.to_string(),
-            model_calls: i64::from(calls),
-            prompt_tokens: i64::try_from(prompt).unwrap_or(i64::MAX),
-            completion_tokens: i64::try_from(completion).unwrap_or(i64::MAX),
-            created_at,
-            finished_at: now_ms(),
+        record.agents = agents.to_string();
+        record.outcome = outcome.to_string();
+        record.model_calls = i64::from(calls);
+        record.prompt_tokens = i64::try_from(prompt).unwrap_or(i64::MAX);
+        record.completion_tokens = i64::try_from(completion).unwrap_or(i64::MAX);
+        record.finished_at = now_ms();
+        let recorded = async {
+            if !started {
+                store::start_run(&state.db, &record, &state.instance).await?;
+            }
+            store::append_events(&state.db, &run_id, persisted as i64, &lines[persisted..]).await?;
+            store::finish_run(&state.db, &record).await
         };
-        if let Err(e) = crate::pipeline::store::record_run(&state.db, &record, &lines).await {
+        if let Err(e) = recorded.await {
             tracing::error!(run = %run_id, "the run could not be recorded: {e}");
         }
+        // The stream ends once the run is recorded: a client that reads the run after `[DONE]`
+        // finds how it ended.
+        drop(client_tx);
     });
     // Dropping the response body (the client went away) cancels the run: no further model calls.
     let guard = cancel.drop_guard();

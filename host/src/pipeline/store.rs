@@ -1,5 +1,6 @@
-//! The run tables: each finished run (`runs`) and the events its client was sent (`run_events`),
-//! so a client that lost its stream can read the run back.
+//! The run tables: each run (`runs`), written when it starts and when it ends, and the events
+//! its client was sent (`run_events`), appended as they go, so a client that lost its stream,
+//! or an operator after a crash, can read the run back.
 
 use sqlx::Row;
 
@@ -24,30 +25,33 @@ pub(crate) struct RunRecord {
     pub(crate) finished_at: i64,
 }
 
-/// Stores a run and its events (each a JSON line as the client was sent it), all or nothing.
-pub(crate) async fn record_run(db: &Database, run: &RunRecord, events: &[String]) -> Result<(), DbError> {
-    let mut tx = db.pool().begin().await?;
+/// Writes a run as it starts, held by `instance`: `outcome` `{"kind": "running"}` until it ends.
+pub(crate) async fn start_run(db: &Database, run: &RunRecord, instance: &str) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO runs (id, user_id, project_id, request, agents, outcome, model_calls, prompt_tokens, \
-         completion_tokens, created_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         completion_tokens, created_at, finished_at, instance_id) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, $7, 0, $8)",
     )
     .bind(&run.id)
     .bind(&run.user_id)
     .bind(&run.project_id)
     .bind(&run.request)
     .bind(&run.agents)
-    .bind(&run.outcome)
-    .bind(run.model_calls)
-    .bind(run.prompt_tokens)
-    .bind(run.completion_tokens)
+    .bind(RUNNING)
     .bind(run.created_at)
-    .bind(run.finished_at)
-    .execute(&mut *tx)
+    .bind(instance)
+    .execute(db.pool())
     .await?;
-    for (seq, event) in events.iter().enumerate() {
+    Ok(())
+}
+
+/// Appends events (JSON lines as the client was sent them) from sequence number `first` on, in
+/// one transaction.
+pub(crate) async fn append_events(db: &Database, run: &str, first: i64, events: &[String]) -> Result<(), DbError> {
+    let mut tx = db.pool().begin().await?;
+    for (offset, event) in events.iter().enumerate() {
         sqlx::query("INSERT INTO run_events (run_id, seq, event) VALUES ($1, $2, $3)")
-            .bind(&run.id)
-            .bind(seq as i64)
+            .bind(run)
+            .bind(first + offset as i64)
             .bind(event)
             .execute(&mut *tx)
             .await?;
@@ -55,6 +59,43 @@ pub(crate) async fn record_run(db: &Database, run: &RunRecord, events: &[String]
     tx.commit().await?;
     Ok(())
 }
+
+/// Writes how a run ended.
+pub(crate) async fn finish_run(db: &Database, run: &RunRecord) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE runs SET agents = $2, outcome = $3, model_calls = $4, prompt_tokens = $5, completion_tokens = $6, \
+         finished_at = $7 WHERE id = $1",
+    )
+    .bind(&run.id)
+    .bind(&run.agents)
+    .bind(&run.outcome)
+    .bind(run.model_calls)
+    .bind(run.prompt_tokens)
+    .bind(run.completion_tokens)
+    .bind(run.finished_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Marks the runs of hosts no longer alive (no heartbeat since `cutoff`, or no row) as
+/// interrupted, keeping the events they had sent; returns how many.
+pub(crate) async fn interrupt_orphans(db: &Database, cutoff: i64) -> Result<u64, DbError> {
+    Ok(sqlx::query(
+        "UPDATE runs SET outcome = $1, finished_at = $2 WHERE outcome = $3 AND instance_id NOT IN \
+         (SELECT id FROM host_instances WHERE heartbeat_at >= $4)",
+    )
+    .bind(INTERRUPTED)
+    .bind(crate::db::now_ms())
+    .bind(RUNNING)
+    .bind(cutoff)
+    .execute(db.pool())
+    .await?
+    .rows_affected())
+}
+
+const RUNNING: &str = r#"{"kind":"running"}"#;
+const INTERRUPTED: &str = r#"{"kind":"interrupted"}"#;
 
 /// The owner's run and its events; someone else's run is `None`.
 pub(crate) async fn run(db: &Database, owner: &str, id: &str) -> Result<Option<(RunRecord, Vec<String>)>, DbError> {
