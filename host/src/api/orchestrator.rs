@@ -259,15 +259,6 @@ fn stream(
             created_at,
             finished_at: 0,
         };
-        // Written before the first model call, so a host that dies mid-run leaves a run another
-        // host marks interrupted, with the events it had sent.
-        let started = match store::start_run(&state.db, &record, &state.instance).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(run = %run_id, "the run's start could not be recorded: {e}");
-                false
-            }
-        };
         let (persist_tx, mut persist_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let run = async {
             let failed = tx.clone();
@@ -309,6 +300,16 @@ fn stream(
         // Events are appended as they are sent, in batches of whatever queued during the last
         // write: the stream never waits for the database.
         let persist = async {
+            // Written beside the run, not before it (the run picks its agents at once, as it did
+            // when runs were written at their end), so a host that dies mid-run leaves a run
+            // another host marks interrupted, with the events it had sent.
+            let started = match store::start_run(&state.db, &record, &state.instance).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(run = %run_id, "the run's start could not be recorded: {e}");
+                    false
+                }
+            };
             let mut written = 0usize;
             let mut failing = !started;
             while let Some(line) = persist_rx.recv().await {
@@ -327,9 +328,9 @@ fn stream(
                     }
                 }
             }
-            written
+            (written, started)
         };
-        let (report, (lines, changes), persisted) = tokio::join!(run, forward, persist);
+        let (report, (lines, changes), (persisted, started)) = tokio::join!(run, forward, persist);
         // The project's workspace takes the run's result before the stream ends, so a preview
         // already shows it (Vite reloads what changed) when the client reads `[DONE]`.
         if let (Some(project), Some((written, deleted))) = (&project_id, changes) {
