@@ -200,3 +200,18 @@ async fn a_live_host_returns_a_dead_hosts_credits_and_keeps_its_own() {
     assert_eq!(ledger_sum(&database, "two-hosts").await, -CALL_COST, "balance = starting + ledger");
     assert_eq!(db::scalar(&database, "SELECT COUNT(*) FROM credit_ledger WHERE kind = 'return'").await, 1);
 }
+
+/// What a kill mid-upload leaves in the data directory (a half-written component) is gone after
+/// a restart; stored versions stay.
+#[tokio::test]
+async fn a_restart_removes_a_half_written_component_and_keeps_stored_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::write(plugins.join(".deadbeef.4242.tmp"), b"\0asm half").unwrap();
+    std::fs::write(plugins.join("cafe.wasm"), b"a stored version").unwrap();
+    let blink = Blink::start_in(BIN, dir, &[]).await;
+    let plugins = blink.data_dir.path().join("plugins");
+    assert!(!plugins.join(".deadbeef.4242.tmp").exists(), "the half-written upload is still there");
+    assert_eq!(std::fs::read(plugins.join("cafe.wasm")).unwrap(), b"a stored version");
+}

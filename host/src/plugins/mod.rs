@@ -111,6 +111,20 @@ impl PluginStore {
         max_bytes: usize,
         max_extra_validators: usize,
     ) -> Self {
+        // An upload cut short by a kill leaves its temporary file. The data directory is this
+        // host's alone (its lock), so whatever temporary file is there, no live process writes.
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::warn!(file = %name, "removed a component upload a stopped host left half-written")
+                    }
+                    Err(e) => tracing::warn!(file = %name, "cannot remove a half-written upload: {e}"),
+                }
+            }
+        }
         Self { db, runtime, dir, max_bytes, max_extra_validators, loaded: Default::default() }
     }
 
@@ -144,9 +158,17 @@ impl PluginStore {
         let path = self.blob(&version);
         if !path.exists() {
             let tmp = self.dir.join(format!(".{version}.{}.tmp", std::process::id()));
-            std::fs::write(&tmp, bytes)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .map_err(|e| PluginError::Storage(e.to_string()))?;
+            // On disk before it is renamed into place: after a power loss the version is whole
+            // or absent, never a renamed empty file.
+            let write = || -> std::io::Result<()> {
+                use std::io::Write as _;
+                let mut file = std::fs::File::create(&tmp)?;
+                file.write_all(bytes)?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+                std::fs::File::open(&self.dir)?.sync_all()
+            };
+            write().map_err(|e| PluginError::Storage(e.to_string()))?;
         }
         let record = PluginVersion {
             role: role.as_str().into(),
