@@ -38,9 +38,10 @@ fn env(llm: &FakeLlm, dir: &tempfile::TempDir, database: Option<&str>) -> Vec<(&
     env
 }
 
-async fn credits(blink: &Blink, token: &str) -> Value {
+/// An authenticated GET of `path`, as JSON.
+async fn get(blink: &Blink, token: &str, path: &str) -> Value {
     reqwest::Client::new()
-        .get(format!("{}/api/credits", blink.url))
+        .get(format!("{}{path}", blink.url))
         .bearer_auth(token)
         .send()
         .await
@@ -48,6 +49,10 @@ async fn credits(blink: &Blink, token: &str) -> Value {
         .json()
         .await
         .unwrap()
+}
+
+async fn credits(blink: &Blink, token: &str) -> Value {
+    get(blink, token, "/api/credits").await
 }
 
 /// Polls `sql` on `url` until it gives `want`.
@@ -72,15 +77,7 @@ async fn ledger_sum(url: &str, user: &str) -> i64 {
 }
 
 async fn run_of(blink: &Blink, token: &str, id: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{}/api/runs/{id}", blink.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get(blink, token, &format!("/api/runs/{id}")).await
 }
 
 #[tokio::test]

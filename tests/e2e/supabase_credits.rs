@@ -206,6 +206,17 @@ async fn a_new_user_gets_the_frontends_row_and_failures_cost_nothing() {
         json!("100.500000")
     );
     balance_matches_transactions(&url, &user, "100").await;
+    // A balance the frontend cannot hold (no uuid) is refused with its own code.
+    let stranger = json!({ "userId": "not-a-uuid", "amount": 500_000 });
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/admin/credits", blink.url))
+        .bearer_auth("operator-secret")
+        .json(&stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_user");
 }
 
 #[tokio::test]

@@ -135,3 +135,24 @@ pub(crate) fn host_rss_mib(data_dir: &std::path::Path) -> f64 {
     }
     0.0
 }
+
+/// Waits until the host's warm pool holds a sandbox again, as it does for a user arriving after
+/// the last one.
+pub(crate) async fn pool_refilled(client: &reqwest::Client, blink: &Blink, admin: &str) {
+    for _ in 0..1200 {
+        let status: Value = client
+            .get(format!("{}/api/admin/sandboxes", blink.url))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if status["warm"] == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the warm pool never refilled");
+}

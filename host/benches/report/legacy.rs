@@ -15,26 +15,6 @@ const NODE_SYNC_MS: f64 = 37.0;
 
 const ADMIN: &str = "bench-admin";
 
-/// Waits until the host's warm pool holds a sandbox again, as for a user arriving after the last.
-async fn pool_refilled(client: &reqwest::Client, blink: &Blink) {
-    for _ in 0..1200 {
-        let status: Value = client
-            .get(format!("{}/api/admin/sandboxes", blink.url))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null);
-        if status["warm"] == 1 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the warm pool never refilled");
-}
-
 /// Polls the page's text every 5 ms until it shows `needle`.
 async fn shown(browser: &mut Browser, needle: &str) {
     for _ in 0..6000 {
@@ -90,7 +70,7 @@ async fn measure(
     let mut figures = Figures { starts: Vec::new(), syncs: Vec::new() };
     let mut projects = Vec::new();
     for round in 0..rounds {
-        pool_refilled(client, blink).await;
+        pool_refilled(client, blink, ADMIN).await;
         let project = uuid::Uuid::new_v4().to_string();
         projects.push(project.clone());
         let marker = format!("Started {round}");

@@ -145,22 +145,7 @@ async fn runtime_figures(
     let warm_host = Blink::start(BIN, &host_env("1")).await;
     let mut warm_projects = Vec::new();
     for i in 0..repeats {
-        // Wait until the pool is full again, as it is for a user arriving after the last one.
-        for _ in 0..1200 {
-            let status: Value = client
-                .get(format!("{}/api/admin/sandboxes", warm_host.url))
-                .bearer_auth("bench-admin")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap_or(Value::Null);
-            if status["warm"] == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        pool_refilled(client, &warm_host, "bench-admin").await;
         let project = format!("bench-warm-{tag}-{}-{i}", std::process::id());
         warm_projects.push(project.clone());
         let started = Instant::now();

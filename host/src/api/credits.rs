@@ -35,6 +35,12 @@ pub(crate) async fn grant(State(state): State<AppState>, _admin: Admin, body: By
     if grant.user_id.trim().is_empty() || grant.user_id.len() > 200 {
         return Err(ApiError::bad_request("invalid_user", "userId must be 1 to 200 characters"));
     }
+    if !state.credits.holds_accounts_for(&grant.user_id) {
+        return Err(ApiError::bad_request(
+            "invalid_user",
+            "the frontend's credits are kept for Supabase user ids (uuids)",
+        ));
+    }
     if grant.amount == 0 {
         return Err(ApiError::bad_request("invalid_amount", "amount must not be zero"));
     }

@@ -251,6 +251,11 @@ impl Credits {
         }
     }
 
+    /// Whether this store can keep a balance for `user` (the frontend's keeps uuids only).
+    pub(crate) fn holds_accounts_for(&self, user: &str) -> bool {
+        self.supabase.is_none() || uuid::Uuid::parse_str(user).is_ok()
+    }
+
     pub(crate) async fn grant(&self, user: &str, amount: i64, reason: &str) -> Result<i64, DbError> {
         match &self.supabase {
             None => store::grant(&self.db, user, amount, reason).await,
