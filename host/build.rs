@@ -3,7 +3,7 @@
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("..");
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     let roles = ["planner", "generator", "validator", "fixer"];
     let packages: Vec<String> = roles.iter().map(|r| format!("blink-agent-{r}")).collect();

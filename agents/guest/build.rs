@@ -5,7 +5,8 @@
 use std::path::Path;
 
 fn main() {
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit/since_v0.1.0");
+    let wit = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../wit/since_v0.1.0");
     println!("cargo:rerun-if-changed={}", wit.display());
     let types = std::fs::read_to_string(wit.join("types.wit")).expect("wit/since_v0.1.0/types.wit");
     let version = types

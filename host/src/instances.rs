@@ -20,10 +20,20 @@ pub(crate) struct InstanceSettings {
     pub(crate) expiry_secs: u64,
 }
 
+/// A host whose heartbeat stopped, until what it held is taken over and it is forgotten.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct DeadHost {
+    pub(crate) id: String,
+    pub(crate) started_at: i64,
+}
+
 /// This host process, registered.
 #[derive(Clone)]
 pub(crate) struct Instance {
     id: String,
+    /// When it registered: what it held is no older (in the frontend's credit tables, where the
+    /// holder is found by this id and time, not by a join).
+    started_at: i64,
     db: Database,
     expiry: Duration,
 }
@@ -38,7 +48,7 @@ impl Instance {
             .bind(now)
             .execute(db.pool())
             .await?;
-        Ok(Self { id, db, expiry })
+        Ok(Self { id, started_at: now, db, expiry })
     }
 
     pub(crate) fn id(&self) -> &str {
@@ -57,9 +67,10 @@ impl Instance {
             .rows_affected();
         if updated == 0 {
             sqlx::query(
-                "INSERT INTO host_instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO host_instances (id, started_at, heartbeat_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
             )
             .bind(&self.id)
+            .bind(self.started_at)
             .bind(now)
             .execute(self.db.pool())
             .await?;
@@ -68,9 +79,9 @@ impl Instance {
     }
 
     /// The other hosts whose heartbeat is older than the expiry: dead.
-    pub(crate) async fn dead(&self) -> Result<Vec<String>, DbError> {
+    pub(crate) async fn dead(&self) -> Result<Vec<DeadHost>, DbError> {
         let cutoff = now_ms() - i64::try_from(self.expiry.as_millis()).unwrap_or(i64::MAX);
-        Ok(sqlx::query_scalar("SELECT id FROM host_instances WHERE heartbeat_at < $1 AND id <> $2")
+        Ok(sqlx::query_as("SELECT id, started_at FROM host_instances WHERE heartbeat_at < $1 AND id <> $2")
             .bind(cutoff)
             .bind(&self.id)
             .fetch_all(self.db.pool())

@@ -335,18 +335,28 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                     continue;
                 }
                 let cutoff = crate::db::now_ms() - expiry_ms;
-                match credits.return_orphans(cutoff).await {
+                // A dead host is forgotten only once what it held is taken over: a sweep that
+                // fails (or a sweeper that dies) leaves it for the next.
+                let Ok(dead) = instance.dead().await else { continue };
+                let mut swept = true;
+                match credits.return_orphans(cutoff, &dead).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(returned = n, "credits a stopped host held were returned"),
-                    Err(e) => tracing::warn!("orphaned reservations not swept: {e}"),
+                    Err(e) => {
+                        swept = false;
+                        tracing::warn!("orphaned reservations not swept: {e}");
+                    }
                 }
                 match crate::pipeline::store::interrupt_orphans(&db, cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(runs = n, "runs of a stopped host were marked interrupted"),
-                    Err(e) => tracing::warn!("orphaned runs not swept: {e}"),
+                    Err(e) => {
+                        swept = false;
+                        tracing::warn!("orphaned runs not swept: {e}");
+                    }
                 }
-                for dead in instance.dead().await.unwrap_or_default() {
-                    let _ = instance.forget(&dead).await;
+                for host in dead.iter().filter(|_| swept) {
+                    let _ = instance.forget(&host.id).await;
                 }
             }
         });

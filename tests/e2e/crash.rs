@@ -212,3 +212,78 @@ async fn a_restart_removes_a_half_written_component_and_keeps_stored_ones() {
     assert!(!plugins.join(".deadbeef.4242.tmp").exists(), "the half-written upload is still there");
     assert_eq!(std::fs::read(plugins.join("cafe.wasm")).unwrap(), b"a stored version");
 }
+
+const FRONTEND_SCHEMA: &str = include_str!("../fixtures/supabase-credits.sql");
+
+/// With the frontend's credit tables (`BLINK_CREDITS=supabase`) and two hosts: a killed host's
+/// reservation comes back as a `refund` saying why; a host stalled past its heartbeat's expiry
+/// (SIGSTOP) has its reservation returned too, and when it wakes and its call ends, the call's
+/// cost is taken from the balance instead: never both returned and settled.
+#[tokio::test]
+async fn in_the_frontends_tables_a_dead_or_stalled_hosts_reservation_is_closed_exactly_once() {
+    let database = db::fresh_postgres().await;
+    db::execute(&database, FRONTEND_SCHEMA).await;
+    let llm = FakeLlm::start(vec![slow_greeting(Duration::from_secs(6))]).await;
+    let config = tempfile::tempdir().unwrap();
+    let mut env = env(&llm, &config, Some(&database));
+    env.push(("BLINK_CREDITS", "supabase".to_string()));
+    let user = uuid::Uuid::new_v4().to_string();
+    let given = 1_000_000;
+    db::execute(&database, &format!("INSERT INTO users_credits (user_id, credits) VALUES ('{user}', 1)")).await;
+    let balance = format!("SELECT floor(credits * 1000000)::bigint FROM users_credits WHERE user_id = '{user}'");
+    let sum = format!(
+        "SELECT COALESCE(round(SUM(amount) * 1000000), 0)::bigint FROM credit_transactions WHERE user_id = '{user}'"
+    );
+    let token = jwt::user_token(&user);
+    let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
+    let on = |host: &Blink| {
+        let (url, token, chat) = (host.url.clone(), token.clone(), chat.clone());
+        tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/api/orchestrator"))
+                .bearer_auth(token)
+                .json(&chat)
+                .send()
+                .await;
+            match response {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
+    };
+    let reserved = "SELECT COUNT(*) FROM credit_transactions WHERE metadata->>'phase' = 'reserved'";
+    let returned = "SELECT COUNT(*) FROM credit_transactions WHERE metadata->>'phase' = 'returned'";
+
+    // Killed: its reservation comes back, once.
+    let (a, b) = (Blink::start(BIN, &env).await, Blink::start(BIN, &env).await);
+    let run = on(&a);
+    until(&database, reserved, 1).await;
+    assert_eq!(db::scalar(&database, &balance).await, given - CALL_COST);
+    a.stop().await;
+    let _ = run.await;
+    until(&database, returned, 1).await;
+    assert_eq!(db::scalar(&database, &balance).await, given);
+    assert_eq!(db::scalar(&database, &sum).await, 0, "balance = given + transactions");
+    let why =
+        db::text(&database, "SELECT description FROM credit_transactions WHERE metadata->>'phase' = 'returned'").await;
+    assert!(why.contains("its host stopped"), "{why}");
+
+    // Stalled: returned while it sleeps; when it wakes, its call's cost is charged instead.
+    let a = Blink::start(BIN, &env).await;
+    let run = on(&a);
+    until(&database, reserved, 2).await;
+    a.pause();
+    until(&database, returned, 2).await;
+    assert_eq!(db::scalar(&database, &balance).await, given);
+    a.resume();
+    let text = run.await.unwrap();
+    assert_eq!(sse::events(&text).last().unwrap()["reply"], "Hello!", "{text}");
+    until(&database, &balance, given - CALL_COST).await;
+    assert_eq!(db::scalar(&database, &sum).await, -CALL_COST, "balance = given + transactions");
+    // Settled or returned, once each: no reservation is closed by two refunds.
+    let twice = "SELECT COUNT(*) FROM (SELECT metadata->>'settles' FROM credit_transactions WHERE type = 'refund' \
+                 GROUP BY 1 HAVING COUNT(*) > 1) t";
+    assert_eq!(db::scalar(&database, twice).await, 0);
+    // The host that woke goes on serving, and the other never took what was its own.
+    drop(b);
+}

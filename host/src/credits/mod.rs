@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use self::settings::{CreditSettings, CreditStore};
 pub(crate) use self::supabase::SupabaseCredits;
 use crate::db::{Database, DbError};
+use crate::instances::DeadHost;
 pub(crate) use store::LedgerEntry;
 
 /// Micro-credits per 1,000 tokens.
@@ -73,7 +74,8 @@ pub enum CreditError {
 #[derive(Debug)]
 pub struct Reservation {
     pub amount: i64,
-    /// Its row in `credit_reservations` (the host's own store).
+    /// Its row in `credit_reservations` (the host's own store), or the id its `deduction` names
+    /// (the frontend's).
     id: Option<String>,
 }
 
@@ -142,10 +144,20 @@ impl Credits {
         self
     }
 
-    /// Returns the reservations of hosts that stopped without settling them (no heartbeat since
-    /// `cutoff`); the count returned.
-    pub(crate) async fn return_orphans(&self, cutoff: i64) -> Result<usize, DbError> {
-        store::return_orphans(&self.db, cutoff).await
+    /// Returns the reservations of hosts that stopped without settling them: in the host's own
+    /// store, every one whose holder has had no heartbeat since `cutoff`; in the frontend's, those
+    /// of the `dead` hosts. The count returned.
+    pub(crate) async fn return_orphans(&self, cutoff: i64, dead: &[DeadHost]) -> Result<usize, DbError> {
+        match &self.supabase {
+            None => store::return_orphans(&self.db, cutoff).await,
+            Some(supabase) => {
+                let mut returned = 0;
+                for host in dead {
+                    returned += supabase.return_orphans(host).await?;
+                }
+                Ok(returned)
+            }
+        }
     }
 
     /// Charges `micro` once per run that ends with an answer.
@@ -173,7 +185,7 @@ impl Credits {
         let cost = if answered { held.amount } else { 0 };
         match &self.supabase {
             None => store::settle(&self.db, user, run, RUN_PRICE, held.held(), cost, 0, 0).await,
-            Some(supabase) => supabase.settle(user, run, RUN_PRICE, held.amount, cost, 0, 0).await,
+            Some(supabase) => supabase.settle(user, run, RUN_PRICE, held.held(), cost, 0, 0).await,
         }
     }
 
@@ -207,12 +219,10 @@ impl Credits {
                 Some(id) => Some(id),
                 None => return Err(CreditError::Insufficient { needed: amount }),
             },
-            Some(supabase) => {
-                if !supabase.debit_if_covered(user, run, model, amount).await? {
-                    return Err(CreditError::Insufficient { needed: amount });
-                }
-                None
-            }
+            Some(supabase) => match supabase.debit_if_covered(user, run, model, amount, &self.instance).await? {
+                Some(id) => Some(id),
+                None => return Err(CreditError::Insufficient { needed: amount }),
+            },
         };
         Ok(Reservation { amount, id })
     }
@@ -232,7 +242,7 @@ impl Credits {
         let (prompt, completion) = (prompt_tokens as i64, completion_tokens as i64);
         match &self.supabase {
             None => store::settle(&self.db, user, run, model, reservation.held(), cost, prompt, completion).await?,
-            Some(supabase) => supabase.settle(user, run, model, reservation.amount, cost, prompt, completion).await?,
+            Some(supabase) => supabase.settle(user, run, model, reservation.held(), cost, prompt, completion).await?,
         }
         Ok(cost)
     }
@@ -247,7 +257,7 @@ impl Credits {
     ) -> Result<(), DbError> {
         match &self.supabase {
             None => store::settle(&self.db, user, run, model, reservation.held(), 0, 0, 0).await,
-            Some(supabase) => supabase.settle(user, run, model, reservation.amount, 0, 0, 0).await,
+            Some(supabase) => supabase.settle(user, run, model, reservation.held(), 0, 0, 0).await,
         }
     }
 

@@ -17,6 +17,17 @@ use sqlx::{Postgres, Transaction};
 
 use super::store::LedgerEntry;
 use crate::db::DbError;
+use crate::instances::DeadHost;
+
+/// A reservation a dead host held.
+#[derive(sqlx::FromRow)]
+struct Orphan {
+    user_id: String,
+    reservation: String,
+    run: Option<String>,
+    model: String,
+    amount: i64,
+}
 
 /// The frontend's tables on the database at a URL.
 #[derive(Clone)]
@@ -128,25 +139,42 @@ impl SupabaseCredits {
         Ok(after)
     }
 
-    /// Takes `amount` if the balance covers it: the call's worst case, as a `deduction`.
+    /// Takes `amount` if the balance covers it: the call's worst case, as a `deduction` whose
+    /// metadata names the reservation and the host process holding it; returns the reservation.
     pub(crate) async fn debit_if_covered(
         &self,
         user: &str,
         run: &str,
         model: &str,
         amount: i64,
-    ) -> Result<bool, DbError> {
-        let Some(id) = user_id(user) else { return Ok(false) };
+        instance: &str,
+    ) -> Result<Option<String>, DbError> {
+        let Some(id) = user_id(user) else { return Ok(None) };
         let mut tx = self.pool.begin().await?;
         match Self::lock(&mut tx, &id).await? {
             Some(balance) if balance >= amount => {}
-            _ => return Ok(false),
+            _ => return Ok(None),
         }
-        let metadata = json!({ "run": run, "model": model, "phase": "reserved" });
+        let reservation = uuid::Uuid::new_v4().to_string();
+        let metadata = json!({
+            "run": run, "model": model, "phase": "reserved", "reservation": reservation, "instance": instance,
+        });
         Self::movement(&mut tx, &id, "deduction", -amount, 0, &format!("Model call ({model}), reserved"), metadata)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(reservation))
+    }
+
+    /// Whether a transaction already closes `reservation`. Asked under the user's row lock, so
+    /// of a settlement and a return racing for one reservation, exactly one writes.
+    async fn closed(tx: &mut Transaction<'_, Postgres>, id: &str, reservation: &str) -> Result<bool, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM credit_transactions WHERE user_id = $1::uuid AND metadata->>'settles' = $2)",
+        )
+        .bind(id)
+        .bind(reservation)
+        .fetch_one(&mut **tx)
+        .await?)
     }
 
     /// Settles a reservation against what the call cost: the rest back as a `refund`, or an
@@ -157,17 +185,21 @@ impl SupabaseCredits {
         user: &str,
         run: &str,
         model: &str,
-        reserved: i64,
+        reservation: (&str, i64),
         cost: i64,
         prompt_tokens: i64,
         completion_tokens: i64,
     ) -> Result<(), DbError> {
         let Some(id) = user_id(user) else { return Ok(()) };
+        let (reservation, reserved) = reservation;
         let mut tx = self.pool.begin().await?;
         let balance = Self::lock(&mut tx, &id).await?.unwrap_or(0);
+        // Another host took this one for dead and returned the reservation: the call's cost is
+        // then taken from the balance instead.
+        let reserved = if Self::closed(&mut tx, &id, reservation).await? { 0 } else { reserved };
         let metadata = json!({
             "run": run, "model": model, "promptTokens": prompt_tokens, "completionTokens": completion_tokens,
-            "cost": cost as f64 / 1e6, "phase": "settled",
+            "cost": cost as f64 / 1e6, "phase": "settled", "settles": reservation,
         });
         let back = reserved - cost;
         if back >= 0 {
@@ -184,6 +216,38 @@ impl SupabaseCredits {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Returns what a dead host process held: its reservations (found by the host id in their
+    /// metadata, from a little before it started) that no transaction closes yet. Each is a
+    /// `refund` saying why; the count returned.
+    pub(crate) async fn return_orphans(&self, dead: &DeadHost) -> Result<usize, DbError> {
+        let held: Vec<Orphan> = sqlx::query_as(
+            "SELECT r.user_id::text AS user_id, r.metadata->>'reservation' AS reservation, r.metadata->>'run' AS run, \
+             r.metadata->>'model' AS model, round(-r.amount * 1000000)::bigint AS amount FROM credit_transactions r \
+             WHERE r.type = 'deduction' AND r.metadata->>'phase' = 'reserved' AND r.metadata->>'instance' = $1 \
+             AND r.created_at >= to_timestamp($2::double precision / 1000) - interval '1 hour' \
+             AND NOT EXISTS (SELECT 1 FROM credit_transactions s WHERE s.user_id = r.user_id \
+             AND s.metadata->>'settles' = r.metadata->>'reservation')",
+        )
+        .bind(&dead.id)
+        .bind(dead.started_at)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut returned = 0;
+        for Orphan { user_id: id, reservation, run, model, amount } in held {
+            let mut tx = self.pool.begin().await?;
+            Self::lock(&mut tx, &id).await?;
+            if !Self::closed(&mut tx, &id, &reservation).await? {
+                let metadata = json!({ "run": run, "model": model, "phase": "returned", "settles": reservation });
+                let description =
+                    format!("Model call ({model}): reservation returned, its host stopped before the call ended");
+                Self::movement(&mut tx, &id, "refund", amount, 0, &description, metadata).await?;
+                returned += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(returned)
     }
 
     /// An operator's grant (`topup`) or withdrawal (`deduction`, down to zero at most); creates

@@ -35,6 +35,22 @@ pub async fn scalar(url: &str, sql: &str) -> i64 {
     sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await.unwrap()
 }
 
+/// Runs a statement on the host's database (`url` as the host got it).
+pub async fn execute(url: &str, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+    sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// A text a query returns.
+pub async fn text(url: &str, sql: &str) -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+    sqlx::query_scalar::<_, String>(sql).fetch_one(&mut conn).await.unwrap()
+}
+
 /// A PostgreSQL server of the test's own (its own data directory and port), so a test can stop
 /// and restart it without disturbing the shared one.
 pub struct PrivatePostgres {

@@ -77,8 +77,22 @@ impl Blink {
 
     /// Sends SIGTERM, as a service manager does to stop the host.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Freezes the process (SIGSTOP): a host stalled past its heartbeat's expiry, alive.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
         let pid = self.child.id().expect("blink is running");
-        let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        let status = std::process::Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap();
         assert!(status.success());
     }
 
