@@ -20,6 +20,10 @@ pub(crate) struct InstanceSettings {
     pub(crate) expiry_secs: u64,
 }
 
+/// The holder of work taken before a host registers (tools and benches): no live host has this
+/// id, so a sweep takes over whatever such a process left.
+pub(crate) const UNREGISTERED: &str = "unregistered";
+
 /// A host whose heartbeat stopped, until what it held is taken over and it is forgotten.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct DeadHost {

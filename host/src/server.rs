@@ -191,6 +191,8 @@ async fn start_previews(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = open_database(&settings).await?;
     let _data_dir = crate::host_lock::acquire(&settings.data_dir)?;
+    // Anything in the data directory older than this was left by a process that is gone.
+    let booted = std::time::SystemTime::now();
     // This process, as every host sharing the database sees it: what it holds is returned by
     // any of them if its heartbeat stops.
     let instance = Instance::register(database.clone(), Duration::from_secs(settings.instances.expiry_secs.max(1)))
@@ -288,13 +290,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)?,
     );
+    repair_projects(&workspaces, &git, &settings.data_dir.join("builds"), booted).await;
     let deployer = crate::deploy::Deployer::new(
         database.clone(),
         &settings.data_dir,
         &settings.deploy,
         &settings.sandbox.preview_domain,
     )
-    .await?;
+    .await?
+    .held_by(instance.id());
     tokio::spawn(
         deployer
             .clone()
@@ -320,7 +324,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         });
     }
     {
-        let (instance, credits, shutdown, db) = (instance.clone(), credits.clone(), shutdown.clone(), database.clone());
+        let (instance, credits, deployer, shutdown, db) =
+            (instance.clone(), credits.clone(), deployer.clone(), shutdown.clone(), database.clone());
         let every = Duration::from_secs(settings.instances.heartbeat_secs.max(1));
         let expiry_ms = i64::try_from(settings.instances.expiry_secs.max(1) * 1000).unwrap_or(i64::MAX);
         tokio::spawn(async move {
@@ -334,30 +339,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                     tracing::warn!("heartbeat not written: {e}");
                     continue;
                 }
-                let cutoff = crate::db::now_ms() - expiry_ms;
-                // A dead host is forgotten only once what it held is taken over: a sweep that
-                // fails (or a sweeper that dies) leaves it for the next.
-                let Ok(dead) = instance.dead().await else { continue };
-                let mut swept = true;
-                match credits.return_orphans(cutoff, &dead).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(returned = n, "credits a stopped host held were returned"),
-                    Err(e) => {
-                        swept = false;
-                        tracing::warn!("orphaned reservations not swept: {e}");
-                    }
-                }
-                match crate::pipeline::store::interrupt_orphans(&db, cutoff).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(runs = n, "runs of a stopped host were marked interrupted"),
-                    Err(e) => {
-                        swept = false;
-                        tracing::warn!("orphaned runs not swept: {e}");
-                    }
-                }
-                for host in dead.iter().filter(|_| swept) {
-                    let _ = instance.forget(&host.id).await;
-                }
+                take_over_dead_hosts(&instance, &credits, &deployer, &db, crate::db::now_ms() - expiry_ms).await;
             }
         });
     }
@@ -433,5 +415,80 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// Takes over what hosts that stopped beating since `cutoff` held: their reservations are
+/// returned, their runs marked interrupted, their uploads failed. A dead host is forgotten only
+/// once all of it is done: a sweep that fails (or a sweeper that dies) leaves it for the next.
+async fn take_over_dead_hosts(
+    instance: &Instance,
+    credits: &Credits,
+    deployer: &crate::deploy::Deployer,
+    db: &Database,
+    cutoff: i64,
+) {
+    let Ok(dead) = instance.dead().await else { return };
+    let mut swept = true;
+    match credits.return_orphans(cutoff, &dead).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(returned = n, "credits a stopped host held were returned"),
+        Err(e) => {
+            swept = false;
+            tracing::warn!("orphaned reservations not swept: {e}");
+        }
+    }
+    match crate::pipeline::store::interrupt_orphans(db, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(runs = n, "runs of a stopped host were marked interrupted"),
+        Err(e) => {
+            swept = false;
+            tracing::warn!("orphaned runs not swept: {e}");
+        }
+    }
+    match deployer.fail_orphaned_uploads(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(uploads = n, "uploads of a stopped host were marked failed"),
+        Err(e) => {
+            swept = false;
+            tracing::warn!("orphaned uploads not swept: {e}");
+        }
+    }
+    if swept {
+        for host in &dead {
+            let _ = instance.forget(&host.id).await;
+        }
+    }
+}
+
+/// Repairs what a killed host left in project folders before any request can meet it: writes cut
+/// short, repository locks never released, builds swapped halfway.
+async fn repair_projects(
+    workspaces: &Workspaces,
+    git: &crate::git::ProjectGit,
+    builds: &std::path::Path,
+    started: std::time::SystemTime,
+) {
+    let (workspaces, git, builds) = (workspaces.clone(), git.clone(), builds.to_path_buf());
+    let repaired = tokio::task::spawn_blocking(move || {
+        let builds = crate::preview::repair_builds(&builds);
+        if builds > 0 {
+            tracing::warn!(builds, "builds a stopped host left halfway were mended");
+        }
+        let (mut temporaries, mut locks) = (0, 0);
+        for project in workspaces.projects() {
+            match workspaces.remove_temporaries(&project, started) {
+                Ok(n) => temporaries += n,
+                Err(e) => tracing::warn!(project, "a cut-short write could not be removed: {e}"),
+            }
+            locks += git.remove_stale_locks(&project, started);
+        }
+        (temporaries, locks)
+    })
+    .await;
+    if let Ok((temporaries, locks)) = repaired
+        && temporaries + locks > 0
+    {
+        tracing::warn!(temporaries, locks, "what a stopped host left in project folders was removed");
     }
 }

@@ -100,10 +100,6 @@ pub struct Credits {
     instance: Arc<str>,
 }
 
-/// The holder of reservations taken before a host registers (tools and benches): no live host
-/// has this id, so a sweep returns whatever such a process left.
-const UNREGISTERED: &str = "unregistered";
-
 /// How a run's flat price is labelled where a model's name would be.
 const RUN_PRICE: &str = "run";
 
@@ -118,7 +114,7 @@ impl Credits {
             pricing: Arc::new(pricing),
             min_answer_tokens: DEFAULT_MIN_ANSWER_TOKENS,
             run_price: 0,
-            instance: Arc::from(UNREGISTERED),
+            instance: Arc::from(crate::instances::UNREGISTERED),
         }
     }
 

@@ -56,6 +56,9 @@ impl Database {
                         // Writers wait for each other instead of failing with SQLITE_BUSY.
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // In WAL mode, FULL syncs the log at every commit: a commit the host
+                        // answered for survives a power loss, not only a crash of the process.
+                        conn.execute("PRAGMA synchronous = FULL").await?;
                     }
                     Ok(())
                 })

@@ -118,6 +118,8 @@ pub(crate) struct Deployer {
     preview_domain: String,
     /// Custom domain → project, for serving by `Host` without a query per request.
     custom_domains: Arc<ArcSwap<HashMap<String, String>>>,
+    /// This host process, which holds the uploads it starts.
+    instance: Arc<str>,
     /// How long a custom-domain claim may wait for its proof.
     claim_ttl: std::time::Duration,
     /// The DNS server asked for proofs; `None`: the system's.
@@ -129,7 +131,8 @@ pub(crate) type InFlight = crate::slots::Slot;
 
 const MANIFEST_CACHE: usize = 512;
 
-/// An upload still marked in progress after this long was abandoned by its host.
+/// An upload from before uploads named their host, still in progress after this long, was
+/// abandoned.
 const ABANDONED_MS: i64 = 6 * 60 * 60 * 1000;
 
 impl Deployer {
@@ -176,11 +179,25 @@ impl Deployer {
                 .filter(|d| !d.is_empty())
                 .collect(),
             custom_domains: Arc::default(),
+            instance: Arc::from(crate::instances::UNREGISTERED),
             claim_ttl: std::time::Duration::from_secs(settings.domain_claim_ttl_secs),
             dns_resolver: settings.dns_resolver,
         };
         deployer.reload_domains().await?;
         Ok(deployer)
+    }
+
+    /// Uploads are held by `instance` (this host process, registered with a heartbeat).
+    pub(crate) fn held_by(mut self, instance: &str) -> Self {
+        self.instance = Arc::from(instance);
+        self
+    }
+
+    /// Marks failed the uploads of hosts that died mid-upload (no heartbeat since `cutoff`): a
+    /// release is live only once whole, so the site never saw them; the next prune removes their
+    /// bytes. The count.
+    pub(crate) async fn fail_orphaned_uploads(&self, cutoff: i64) -> Result<u64, DbError> {
+        records::fail_orphaned_uploads(&self.db, cutoff).await
     }
 
     /// Counts a deploy of `user`'s as in flight, or refuses it if they have as many as allowed.
@@ -212,7 +229,7 @@ impl Deployer {
         };
         let id = format!("{}-{}", now_ms(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let (count, bytes) = (files.len() as i64, files.iter().map(|f| f.size as i64).sum::<i64>());
-        records::insert_deploy(&self.db, project, &id, self.store.kind(), count, bytes, now_ms()).await?;
+        records::insert_deploy(&self.db, project, &id, self.store.kind(), count, bytes, &self.instance).await?;
 
         let mut manifest = Manifest::new();
         let mut uploads = Vec::new();

@@ -13,21 +13,34 @@ pub(super) async fn insert_deploy(
     store: &str,
     files: i64,
     bytes: i64,
-    created_at: i64,
+    instance: &str,
 ) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO deploys (id, project_id, files, bytes, created_at, store, state) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'uploading')",
+        "INSERT INTO deploys (id, project_id, files, bytes, created_at, store, state, instance_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'uploading', $7)",
     )
     .bind(id)
     .bind(project)
     .bind(files)
     .bind(bytes)
-    .bind(created_at)
+    .bind(now_ms())
     .bind(store)
+    .bind(instance)
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// Marks failed the uploads whose host has had no heartbeat since `cutoff`; the count.
+pub(super) async fn fail_orphaned_uploads(db: &Database, cutoff: i64) -> Result<u64, DbError> {
+    Ok(sqlx::query(
+        "UPDATE deploys SET state = 'failed' WHERE state = 'uploading' AND instance_id IS NOT NULL \
+         AND instance_id NOT IN (SELECT id FROM host_instances WHERE heartbeat_at >= $1)",
+    )
+    .bind(cutoff)
+    .execute(db.pool())
+    .await?
+    .rows_affected())
 }
 
 /// Whether the release was still there to complete (its project may have been deleted).

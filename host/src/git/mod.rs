@@ -217,6 +217,32 @@ impl ProjectGit {
     /// Sets the project's remote. The token is sealed before it is stored and never shown again.
     /// The scheme and every address the name resolves to now must be allowed; the same check
     /// runs again at each connection, where it is the one that counts.
+    /// Removes the lock files a process killed mid-write left in the project's repository
+    /// (`index.lock`, `HEAD.lock`, `refs/heads/main.lock`, …), which would refuse every later
+    /// commit; the count. Only those older than `before`, this process's start: the data
+    /// directory is one host's at a time, so those were left by a process that is gone.
+    pub(crate) fn remove_stale_locks(&self, project: &str, before: std::time::SystemTime) -> usize {
+        fn walk(dir: &std::path::Path, depth: usize, before: std::time::SystemTime) -> usize {
+            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+            let mut removed = 0;
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.path().symlink_metadata() else { continue };
+                let name = entry.file_name();
+                if meta.is_dir() && depth < 16 && (depth > 0 || name == "refs") {
+                    removed += walk(&entry.path(), depth + 1, before);
+                } else if meta.is_file()
+                    && name.to_string_lossy().ends_with(".lock")
+                    && meta.modified().is_ok_and(|at| at < before)
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+            removed
+        }
+        walk(&self.workspaces.git_dir(project), 0, before)
+    }
+
     pub(crate) async fn set_remote(
         &self,
         project: &str,

@@ -86,6 +86,39 @@ pub(super) fn keep_build(
     Ok(Build { bytes, files })
 }
 
+/// Mends what a host killed in the middle of [`keep_build`] left under `builds` (one folder per
+/// project): a swap cut between its two renames leaves no `dist` but the previous build aside,
+/// which is put back; copies and set-aside builds are removed. Run before any build can start;
+/// returns how many projects were mended.
+pub(crate) fn repair_builds(builds: &std::path::Path) -> usize {
+    let Ok(projects) = std::fs::read_dir(builds) else { return 0 };
+    let mut mended = 0;
+    for project in projects.flatten() {
+        let target = project.path();
+        let Ok(entries) = std::fs::read_dir(&target) else { continue };
+        let leftovers: Vec<_> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(".dist-") || n.starts_with(".old-")))
+            .collect();
+        if leftovers.is_empty() {
+            continue;
+        }
+        let dist = target.join("dist");
+        if !dist.exists()
+            && let Some(old) = leftovers.iter().find(|e| e.file_name().to_string_lossy().starts_with(".old-"))
+        {
+            let _ = std::fs::rename(old.path(), &dist);
+        }
+        for leftover in leftovers {
+            if leftover.path().exists() {
+                let _ = std::fs::remove_dir_all(leftover.path());
+            }
+        }
+        mended += 1;
+    }
+    mended
+}
+
 /// A build's size as the seed reports it: `"245KB"`.
 pub(crate) fn human_size(bytes: u64) -> String {
     format!("{}KB", (bytes as f64 / 1024.0).round() as u64)

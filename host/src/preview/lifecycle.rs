@@ -9,12 +9,21 @@ use crate::preview::{PreviewError, Previews, WARM_MARKER};
 
 impl Previews {
     /// Takes the sandboxes a previous run of the host left running: they serve again at once.
+    /// Ours that cannot serve (stopped, or over a project deleted while the host was down) are
+    /// removed: no host knows them, and the data directory is this host's alone.
     pub(crate) async fn adopt(&self) -> Result<usize, PreviewError> {
         let mut adopted = 0;
         for info in self.backend.list().await? {
-            // Ours: running over a project directory of this host's (another host on the same
-            // engine, a test's say, keeps its own).
+            let ours = info.labels.get(blink_sandbox::OWNER_LABEL).is_some_and(|owner| *owner == self.settings.owner);
+            // Running over a project directory of this host's (another host on the same engine,
+            // a test's say, keeps its own).
             if !info.running || !self.workspaces.app_dir(&info.project).is_dir() {
+                if ours {
+                    match self.backend.remove(&info.project).await {
+                        Ok(()) => tracing::info!(project = %info.project, "a sandbox no host knew was removed"),
+                        Err(e) => tracing::warn!(project = %info.project, "a sandbox no host knew stays: {e}"),
+                    }
+                }
                 continue;
             }
             // Made by another host (one with the same project id, a test's): not ours to adopt.

@@ -17,7 +17,7 @@ mod settings;
 mod sync;
 mod warm;
 
-pub(crate) use self::build::human_size;
+pub(crate) use self::build::{human_size, repair_builds};
 pub(crate) use self::owners::{Owner, owners};
 pub(crate) use self::settings::SandboxSettings;
 use self::sync::write_entry;

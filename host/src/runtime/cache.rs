@@ -27,6 +27,7 @@ impl ComponentCache {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the component cache {}", dir.display()))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        remove_abandoned(dir);
         Ok(Self { dir: dir.to_path_buf(), engine_key: format!("{:016x}", hasher.finish()) })
     }
 
@@ -45,6 +46,25 @@ impl ComponentCache {
         std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
         deserialize(engine, &path)
+    }
+}
+
+/// A compilation writes its temporary for seconds; one an hour old was left by a process killed
+/// mid-write. The cache may be shared by hosts, so a younger one may be another's in progress.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn remove_abandoned(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > ABANDONED_AFTER));
+        if name.starts_with('.') && name.ends_with(".tmp") && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use cap_std::fs::{Dir, DirBuilder, OpenOptions, OpenOptionsExt as _};
 
 /// The sandbox template (`sandbox/template`), embedded by the build script.
 mod copy;
+mod repair;
 mod tree;
 
 pub(crate) use self::copy::{CopyLimits, CopyOutError};
