@@ -287,3 +287,62 @@ async fn in_the_frontends_tables_a_dead_or_stalled_hosts_reservation_is_closed_e
     // The host that woke goes on serving, and the other never took what was its own.
     drop(b);
 }
+
+/// What a kill leaves in project folders at any instruction, planted as it would be left, is
+/// mended by the next start: a workspace write cut short, repository locks never released, a
+/// build swapped halfway, an upload its host never finished.
+#[tokio::test]
+async fn a_restart_mends_what_a_kill_left_in_project_folders() {
+    let blink = Blink::start(BIN, &[("BLINK_INSTANCE_HEARTBEAT_SECS", "1".to_string())]).await;
+    let token = jwt::user_token("mended");
+    let (status, _) = blink.post("/api/projects", Some(&token), &json!({ "id": "mended" })).await;
+    assert_eq!(status, 201);
+    let commit = json!({ "projectId": "mended", "message": "first" });
+    let (status, body) = blink.post("/api/git/commit", Some(&token), &commit).await;
+    assert_eq!(status, 200, "{body}");
+    let dir = blink.stop().await;
+    let data = dir.path();
+    let url = format!("sqlite://{}", data.join("blink.db").display());
+
+    let project = data.join("projects/mended");
+    std::fs::write(project.join("app/src/App.tsx.blink-tmp"), "export default half").unwrap();
+    let git = project.join("git");
+    for lock in ["index.lock", "HEAD.lock", "refs/heads/main.lock"] {
+        std::fs::write(git.join(lock), "").unwrap();
+    }
+    // The swap cut between its renames: the previous build set aside, the new copy beside it.
+    let builds = data.join("builds/mended");
+    std::fs::create_dir_all(builds.join(".old-1/assets")).unwrap();
+    std::fs::write(builds.join(".old-1/index.html"), "<p>previous build</p>").unwrap();
+    std::fs::create_dir_all(builds.join(".dist-2")).unwrap();
+    std::fs::write(builds.join(".dist-2/index.html"), "<p>half a copy").unwrap();
+    db::execute(
+        &url,
+        "INSERT INTO deploys (id, project_id, files, bytes, created_at, store, state, instance_id) \
+         VALUES ('stuck', 'mended', 1, 1, 1, 'local', 'uploading', 'a-host-that-died')",
+    )
+    .await;
+
+    let blink = Blink::start_in(BIN, dir, &[("BLINK_INSTANCE_HEARTBEAT_SECS", "1".to_string())]).await;
+    let data = blink.data_dir.path();
+    assert!(!data.join("projects/mended/app/src/App.tsx.blink-tmp").exists(), "the cut-short write stays");
+    for lock in ["index.lock", "HEAD.lock", "refs/heads/main.lock"] {
+        assert!(!data.join("projects/mended/git").join(lock).exists(), "{lock} stays");
+    }
+    let build = std::fs::read_to_string(data.join("builds/mended/dist/index.html")).unwrap();
+    assert_eq!(build, "<p>previous build</p>", "the whole previous build is back");
+    let names: Vec<_> = std::fs::read_dir(data.join("builds/mended")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(names, ["dist"], "the copy and the set-aside build are gone");
+    until(&url, "SELECT COUNT(*) FROM deploys WHERE id = 'stuck' AND state = 'failed'", 1).await;
+    // The repository commits again, and git finds it whole.
+    std::fs::write(data.join("projects/mended/app/src/App.tsx"), "export default function App() { return null }\n")
+        .unwrap();
+    let commit = json!({ "projectId": "mended", "message": "after the kill" });
+    let (status, body) = blink.post("/api/git/commit", Some(&token), &commit).await;
+    assert_eq!(status, 200, "{body}\n{}", blink.log());
+    let fsck = std::process::Command::new("git")
+        .args(["--git-dir", &data.join("projects/mended/git").display().to_string(), "fsck", "--strict"])
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+}
