@@ -131,11 +131,7 @@ async fn a_killed_hosts_credits_come_back_once_and_its_run_is_interrupted() {
         run = run_of(&blink, &token, &run_id).await;
     }
     assert_eq!(run["outcome"]["kind"], "interrupted", "{run}");
-    let sent: Vec<Value> = received
-        .split("\n\n")
-        .filter_map(|frame| frame.trim_start().strip_prefix("data: "))
-        .filter_map(|data| serde_json::from_str(data).ok())
-        .collect();
+    let sent = sse::received(&received);
     let stored = run["events"].as_array().unwrap();
     assert!(stored.len() <= sent.len(), "stored {stored:?}, sent {sent:?}");
     assert_eq!(stored[..], sent[..stored.len()], "the stored events are a prefix of what the client received");
@@ -331,7 +327,8 @@ async fn a_restart_mends_what_a_kill_left_in_project_folders() {
     }
     let build = std::fs::read_to_string(data.join("builds/mended/dist/index.html")).unwrap();
     assert_eq!(build, "<p>previous build</p>", "the whole previous build is back");
-    let names: Vec<_> = std::fs::read_dir(data.join("builds/mended")).unwrap().flatten().map(|e| e.file_name()).collect();
+    let names: Vec<_> =
+        std::fs::read_dir(data.join("builds/mended")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(names, ["dist"], "the copy and the set-aside build are gone");
     until(&url, "SELECT COUNT(*) FROM deploys WHERE id = 'stuck' AND state = 'failed'", 1).await;
     // The repository commits again, and git finds it whole.

@@ -19,7 +19,7 @@ use blink_test_support::fake_cloudflare::FakeCloudflare;
 use blink_test_support::fake_dns::FakeDns;
 use blink_test_support::host::Blink;
 use blink_test_support::s3::{ACCESS_KEY, Fault, FaultyProxy, S3Server, SECRET_KEY};
-use blink_test_support::sites::{complete, site};
+use blink_test_support::sites::{complete, short_hash, site, write_build};
 use blink_test_support::{db, jwt};
 use serde_json::{Value, json};
 
@@ -27,42 +27,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_blink");
 
 fn project() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// Writes a build as `vite build` lays it out: `index.html` referencing hashed assets, plus
-/// `extra` more hashed assets and public files. Returns the script's path.
-fn write_build(blink: &Blink, project: &str, version: &str, extra: usize, filler: usize) -> String {
-    let dist = blink.data_dir.path().join("builds").join(project).join("dist");
-    let _ = std::fs::remove_dir_all(&dist);
-    std::fs::create_dir_all(dist.join("assets")).unwrap();
-    let script = format!("/assets/index-{}.js", short_hash(version));
-    let style = format!("/assets/index-{}.css", short_hash(&format!("{version}-css")));
-    std::fs::write(
-        dist.join("index.html"),
-        format!(
-            "<!doctype html><html><head><script type=\"module\" src=\"{script}\"></script>\
-             <link rel=\"stylesheet\" href=\"{style}\"></head><body><div id=\"root\"></div></body></html>"
-        ),
-    )
-    .unwrap();
-    std::fs::write(dist.join(script.trim_start_matches('/')), format!("console.log({version:?});")).unwrap();
-    std::fs::write(dist.join(style.trim_start_matches('/')), format!("body{{--v:{version:?}}}")).unwrap();
-    // Public files keep their names from build to build.
-    std::fs::write(dist.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
-    std::fs::write(dist.join("robots.txt"), "User-agent: *\n").unwrap();
-    for n in 0..extra {
-        let body = format!("export const chunk{n} = {:?};\n{}", version, "x".repeat(filler));
-        std::fs::write(dist.join(format!("assets/chunk{n}-{}.js", short_hash(&body))), body).unwrap();
-    }
-    script
-}
-
-fn short_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")[..8].to_string()
 }
 
 async fn post(blink: &Blink, path: &str, token: &str, body: &Value) -> (u16, Value) {
@@ -110,7 +74,7 @@ async fn releases_go_to_s3_are_served_by_host_name_rolled_back_and_cleaned_up() 
     let token = jwt::user_token("s3-deployer");
     let host = format!("{id}.sites.localhost");
 
-    let script = write_build(&blink, &id, "one", 3, 100);
+    let script = write_build(blink.data_dir.path(), &id, "one", 3, 100);
     let dist = blink.data_dir.path().join("builds").join(&id).join("dist");
     std::fs::write(dist.join("hello world.txt"), "hi").unwrap();
     let (status, first) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
@@ -207,7 +171,7 @@ async fn releases_go_to_s3_are_served_by_host_name_rolled_back_and_cleaned_up() 
     // release's objects are deleted, and the second's, except what the kept ones still use.
     let mut newest = Vec::new();
     for version in ["three", "four"] {
-        write_build(&blink, &id, version, 3, 100);
+        write_build(blink.data_dir.path(), &id, version, 3, 100);
         let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
         assert_eq!(status, 200, "{body}");
         newest.push(body["deployId"].as_str().unwrap().to_string());
@@ -254,7 +218,7 @@ async fn readers_only_see_whole_releases_even_when_the_store_dies_mid_upload() {
     let id = project();
     let token = jwt::user_token("atomic-deployer");
     let host = format!("{id}.sites.localhost");
-    write_build(&blink, &id, "v0", 150, 20_000);
+    write_build(blink.data_dir.path(), &id, "v0", 150, 20_000);
     let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
     assert_eq!(status, 200, "{body}");
     let v0_id = body["deployId"].as_str().unwrap().to_string();
@@ -275,7 +239,7 @@ async fn readers_only_see_whole_releases_even_when_the_store_dies_mid_upload() {
     };
     let writer = async {
         for version in ["v1", "v2"] {
-            write_build(&blink, &id, version, 150, 20_000);
+            write_build(blink.data_dir.path(), &id, version, 150, 20_000);
             let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
             assert_eq!(status, 200, "{body}");
         }
@@ -287,7 +251,7 @@ async fn readers_only_see_whole_releases_even_when_the_store_dies_mid_upload() {
     // Now the store dies half-way through a deploy: the deploy fails, nothing of it goes live,
     // and readers keep getting the previous release whole whenever the store answers.
     let before = s3.keys().len();
-    write_build(&blink, &id, "broken", 150, 20_000);
+    write_build(blink.data_dir.path(), &id, "broken", 150, 20_000);
     let deploying = tokio::spawn({
         let (url, token, id) = (blink.url.clone(), token.clone(), id.clone());
         async move {
@@ -321,7 +285,7 @@ async fn readers_only_see_whole_releases_even_when_the_store_dies_mid_upload() {
     assert_eq!(list["deploys"].as_array().unwrap().len(), 3, "the failed release is not listed: {list}");
 
     // The next deploy succeeds and sweeps the failed release's objects.
-    write_build(&blink, &id, "v3", 150, 20_000);
+    write_build(blink.data_dir.path(), &id, "v3", 150, 20_000);
     let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
     assert_eq!(status, 200, "{body}");
     let releases: std::collections::BTreeSet<String> =
@@ -354,7 +318,7 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
     .await;
     let (alice, bob) = (jwt::user_token("alice-domains"), jwt::user_token("bob-domains"));
     let id = project();
-    write_build(&blink, &id, "alice", 0, 0);
+    write_build(blink.data_dir.path(), &id, "alice", 0, 0);
 
     // The default host name: a proxied record in the zone, served over HTTPS by Cloudflare.
     let (status, body) = post(&blink, "/api/deploy", &alice, &json!({ "projectId": id })).await;
@@ -420,7 +384,7 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
 
     // Another user cannot take the domain, nor can another project of the same user.
     let bobs = project();
-    write_build(&blink, &bobs, "bob", 0, 0);
+    write_build(blink.data_dir.path(), &bobs, "bob", 0, 0);
     let (status, body) =
         post(&blink, "/api/deploy", &bob, &json!({ "projectId": bobs, "customDomain": "app.client.com." })).await;
     assert_eq!((status, body["error"].clone()), (409, json!("domain_taken")), "{body}");
@@ -428,7 +392,7 @@ async fn custom_domains_get_a_cloudflare_hostname_and_ssl_only_once_the_certific
     assert_eq!(list["deploys"], json!([]), "a refused domain deploys nothing");
     assert!(complete(&blink, "app.client.com").await.unwrap().contains(&short_hash("alice")));
     let second = project();
-    write_build(&blink, &second, "alice-2", 0, 0);
+    write_build(blink.data_dir.path(), &second, "alice-2", 0, 0);
     let (status, body) =
         post(&blink, "/api/deploy", &alice, &json!({ "projectId": second, "customDomain": "app.client.com" })).await;
     assert_eq!((status, body["error"].clone()), (409, json!("domain_taken")), "{body}");
@@ -556,7 +520,7 @@ async fn throttled_and_stalled_uploads_are_retried_within_their_limits() {
         let proxy = FaultyProxy::start(&s3, 3, fault);
         let blink = Blink::start(BIN, &through(&proxy, &settings)).await;
         let id = project();
-        write_build(&blink, &id, "faulty", 25, 100);
+        write_build(blink.data_dir.path(), &id, "faulty", 25, 100);
         let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
         match refused {
             None => {
@@ -590,7 +554,7 @@ async fn a_domain_proven_by_many_users_at_once_goes_to_exactly_one_on_both_datab
         let mut racers = Vec::new();
         for n in 0..8 {
             let (token, id) = (jwt::user_token(&format!("racer-{n}")), project());
-            write_build(&blink, &id, &format!("racer-{n}"), 0, 0);
+            write_build(blink.data_dir.path(), &id, &format!("racer-{n}"), 0, 0);
             let body = json!({ "projectId": id, "customDomain": "race.example.org" });
             let (status, answer) = post(&blink, "/api/deploy", &token, &body).await;
             assert_eq!((status, answer["domain"]["status"].clone()), (200, json!("pending")), "{backend}: {answer}");
@@ -637,17 +601,17 @@ async fn deploy_limits_hold_at_their_edges() {
     let token = jwt::user_token("limits-deployer");
     let id = project();
     // Five files: index, script, style, favicon, robots.
-    write_build(&blink, &id, "v", 0, 0);
+    write_build(blink.data_dir.path(), &id, "v", 0, 0);
     let size = dir_size(&blink.data_dir.path().join("builds").join(&id).join("dist"));
     assert!(size < 2000);
     let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
     assert_eq!(status, 200, "{body}");
-    write_build(&blink, &id, "w", 1, 0);
+    write_build(blink.data_dir.path(), &id, "w", 1, 0);
     let (status, body) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
     assert_eq!((status, body["error"].clone()), (413, json!("deploy_too_large")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("BLINK_DEPLOY_MAX_FILES"));
     // Exactly at the byte limit passes; one byte more does not.
-    write_build(&blink, &id, "x", 0, 0);
+    write_build(blink.data_dir.path(), &id, "x", 0, 0);
     let dist = blink.data_dir.path().join("builds").join(&id).join("dist");
     let pad = 2000 - dir_size(&dist);
     std::fs::write(dist.join("robots.txt"), "#".repeat(pad as usize + "User-agent: *\n".len())).unwrap();
@@ -677,7 +641,7 @@ async fn releases_made_before_s3_was_configured_stay_served_and_restorable() {
     let token = jwt::user_token("moving-deployer");
     let id = project();
     let host = format!("{id}.sites.localhost");
-    write_build(&blink, &id, "local", 2, 100);
+    write_build(blink.data_dir.path(), &id, "local", 2, 100);
     let (status, local) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
     assert_eq!(status, 200, "{local}");
     let data = blink.stop().await;
@@ -686,7 +650,7 @@ async fn releases_made_before_s3_was_configured_stay_served_and_restorable() {
     let s3 = S3Server::start("blink-sites");
     let blink = Blink::start_in(BIN, data, &s3.host_env()).await;
     assert!(complete(&blink, &host).await.unwrap().contains(&short_hash("local")));
-    write_build(&blink, &id, "remote", 2, 100);
+    write_build(blink.data_dir.path(), &id, "remote", 2, 100);
     let (status, remote) = post(&blink, "/api/deploy", &token, &json!({ "projectId": id })).await;
     assert_eq!(status, 200, "{remote}");
     assert_eq!(remote["uploaded"], remote["files"], "nothing is reused across stores");

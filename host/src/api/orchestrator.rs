@@ -243,6 +243,11 @@ fn stream(
     let run_cancel = cancel.clone();
     let request_summary = summary(&request, &project_id);
     let header_run_id = run_id.clone();
+    // The client gets no event before the run's row exists, and the row gets no event before
+    // the client's connection has it: whatever moment the host dies at, a run the client saw
+    // is recorded, and its recorded events are a prefix of what the client was sent.
+    let (recorded_tx, recorded_rx) = tokio::sync::oneshot::channel::<()>();
+    let (sent_tx, mut sent_rx) = tokio::sync::watch::channel(0usize);
     tokio::spawn(async move {
         use futures::FutureExt;
         let created_at = now_ms();
@@ -297,8 +302,8 @@ fn stream(
             drop(persist_tx);
             (lines, changes)
         };
-        // Events are appended as they are sent, in batches of whatever queued during the last
-        // write: the stream never waits for the database.
+        // Events are appended once the connection has them, in batches of whatever queued during
+        // the last write: the stream never waits for the database after its start.
         let persist = async {
             // Written beside the run, not before it (the run picks its agents at once, as it did
             // when runs were written at their end), so a host that dies mid-run leaves a run
@@ -310,22 +315,42 @@ fn stream(
                     false
                 }
             };
-            let mut written = 0usize;
-            let mut failing = !started;
-            while let Some(line) = persist_rx.recv().await {
-                let mut batch = vec![line];
-                while let Ok(more) = persist_rx.try_recv() {
-                    batch.push(more);
+            let _ = recorded_tx.send(());
+            let (mut pending, mut written, mut failing) = (Vec::new(), 0usize, !started);
+            let (mut queued, mut connected) = (true, true);
+            // Once the run has ended, its last events are recorded when the client has them, or
+            // with the run's outcome if it is gone or reads slower than this.
+            let mut ended = std::pin::pin!(tokio::time::sleep(std::time::Duration::MAX));
+            loop {
+                tokio::select! {
+                    line = persist_rx.recv(), if queued => match line {
+                        Some(line) => pending.push(line),
+                        None => {
+                            queued = false;
+                            ended.as_mut().reset(tokio::time::Instant::now() + SLOW_READER);
+                        }
+                    },
+                    changed = sent_rx.changed(), if connected => connected = changed.is_ok(),
+                    () = &mut ended => break,
                 }
-                if failing {
-                    continue;
+                while let Ok(line) = persist_rx.try_recv() {
+                    pending.push(line);
                 }
-                match store::append_events(&state.db, &run_id, written as i64, &batch).await {
-                    Ok(()) => written += batch.len(),
-                    Err(e) => {
-                        tracing::warn!(run = %run_id, "the run's events are recorded at its end: {e}");
-                        failing = true;
+                let ready = (*sent_rx.borrow()).saturating_sub(written).min(pending.len());
+                if ready > 0 && !failing {
+                    match store::append_events(&state.db, &run_id, written as i64, &pending[..ready]).await {
+                        Ok(()) => {
+                            pending.drain(..ready);
+                            written += ready;
+                        }
+                        Err(e) => {
+                            tracing::warn!(run = %run_id, "the run's events are recorded at its end: {e}");
+                            failing = true;
+                        }
                     }
+                }
+                if !queued && (pending.is_empty() || !connected || failing) {
+                    break;
                 }
             }
             (written, started)
@@ -377,16 +402,27 @@ fn stream(
     });
     // Dropping the response body (the client went away) cancels the run: no further model calls.
     let guard = cancel.drop_guard();
-    let events = UnboundedReceiverStream::new(client_rx)
-        .map(|line| Ok::<_, Infallible>(SseEvent::default().data(line)))
-        .chain(futures::stream::once(async { Ok(SseEvent::default().data("[DONE]")) }))
-        .map(move |item| {
-            let _keep = &guard;
-            item
-        });
+    let events = futures::stream::once(async move {
+        let _ = recorded_rx.await;
+        UnboundedReceiverStream::new(client_rx)
+    })
+    .flatten()
+    .map(move |line| {
+        sent_tx.send_modify(|sent| *sent += 1);
+        Ok::<_, Infallible>(SseEvent::default().data(line))
+    })
+    .chain(futures::stream::once(async { Ok(SseEvent::default().data("[DONE]")) }))
+    .map(move |item| {
+        let _keep = &guard;
+        item
+    });
     let keepalive = KeepAlive::new().interval(state.keepalive).text("keep-alive");
     ([(RUN_ID_HEADER, header_run_id)], Sse::new(events).keep_alive(keepalive))
 }
+
+/// How long a run that has ended waits for its client to take its last events before it is
+/// recorded as ended anyway.
+const SLOW_READER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The response header naming the run, for `GET /api/runs/{id}`.
 pub(crate) const RUN_ID_HEADER: &str = "x-blink-run-id";

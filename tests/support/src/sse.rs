@@ -50,3 +50,13 @@ pub fn squash_deltas(sequence: &[String]) -> Vec<String> {
     }
     out
 }
+
+/// The events a client received of a stream cut anywhere (its host killed): every whole frame,
+/// in order; a frame cut short is not one.
+pub fn received(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|frame| frame.trim_start().strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter(Value::is_object)
+        .collect()
+}
