@@ -154,6 +154,12 @@ pub trait SandboxBackend: Send + Sync {
     /// one project, from this process or another, end with one sandbox.
     async fn ensure(&self, spec: &SandboxSpec) -> Result<SandboxInfo, SandboxError>;
 
+    /// Takes over the project's running sandbox, as a host that started it and died left it:
+    /// sealed as [`ensure`](Self::ensure) seals (the host may have died between its start and
+    /// its seal, leaving its gate shut), or removed if it cannot be. [`SandboxError::NotFound`]
+    /// if it is not running.
+    async fn resume(&self, project: &str) -> Result<SandboxInfo, SandboxError>;
+
     /// The project's sandbox, running or not; `None` if it has none.
     async fn inspect(&self, project: &str) -> Result<Option<SandboxInfo>, SandboxError>;
 

@@ -297,11 +297,19 @@ mod credits {
             let (status, body) =
                 request(&blink, "POST", "/api/admin/credits", &admin, Some(json!({ "userId": "erin", "amount": 7 })))
                     .await;
-            assert_eq!((status, body["balance"].clone()), (200, json!(7)), "{backend}: {body}");
+            // Granted before her first visit: the starting credits that visit would have given, too.
+            assert_eq!((status, body["balance"].clone()), (200, json!(CALL_COST + 7)), "{backend}: {body}");
             let (status, body) =
                 request(&blink, "POST", "/api/admin/credits", &admin, Some(json!({ "userId": "erin", "amount": 0 })))
                     .await;
             assert_eq!((status, body["error"].clone()), (400, json!("invalid_amount")), "{backend}");
+            // A withdrawal beyond the balance takes what is there, and the ledger says what it took.
+            let withdraw = json!({ "userId": "erin", "amount": -1_000_000_000 });
+            let (status, body) = request(&blink, "POST", "/api/admin/credits", &admin, Some(withdraw)).await;
+            assert_eq!((status, body["balance"].clone()), (200, json!(0)), "{backend}: {body}");
+            let (_, usage) = request(&blink, "GET", "/api/admin/usage?userId=erin", &admin, None).await;
+            let ledger: i64 = usage["ledger"].as_array().unwrap().iter().map(|e| e["amount"].as_i64().unwrap()).sum();
+            assert_eq!(ledger, -CALL_COST, "{backend}: balance = starting + ledger: {usage}");
 
             // The model is down: the call fails, its reservation comes back.
             let token = jwt::user_token("frank");

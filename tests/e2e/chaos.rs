@@ -2,7 +2,8 @@
 //! and on PostgreSQL, and restarted on the same data; after every restart the invariants a user
 //! relies on are checked. The workload: orchestrations charged to two users (conversational and
 //! ones that write a project's files), previews in real Docker sandboxes (each update a workspace
-//! write), git commits, deploys to a real S3-compatible server, and plugin uploads.
+//! write), git commits, deploys to a real S3-compatible server, plugin uploads and operator
+//! grants.
 //!
 //! Every round's plan (which work runs, when the kill lands) comes from one seed, printed first:
 //! `BLINK_CHAOS_SEED=<seed>` replays the same plans (the interleaving inside a round is the
@@ -199,6 +200,7 @@ struct Plan {
     commits: bool,
     deploys: bool,
     uploads: bool,
+    grants: bool,
     task_seed: u64,
 }
 
@@ -217,6 +219,7 @@ impl Plan {
             commits: rng.random_bool(0.6),
             deploys: rng.random_bool(0.6),
             uploads: rng.random_bool(0.5),
+            grants: rng.random_bool(0.5),
             task_seed: rng.random(),
         }
     }
@@ -280,6 +283,17 @@ impl World {
                         seen.site = vec![version];
                         seen.site_live = true;
                     }
+                }
+            }));
+        }
+        if plan.grants {
+            let origin = blink.url.clone();
+            work.push(tokio::spawn(async move {
+                for n in 0i64.. {
+                    // Withdrawals beyond the balance too: they take what is there.
+                    let amount = if n % 3 == 2 { -STARTING } else { 25_000 };
+                    let body = json!({ "userId": CHATTER, "amount": amount, "reason": format!("round {round}") });
+                    send(&origin, "/api/admin/credits", ADMIN, &body).await;
                 }
             }));
         }
@@ -454,7 +468,18 @@ impl World {
             docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Label \"blink.project\"}} {{.State}}"]);
         for line in sandboxes.lines().filter(|l| !l.is_empty()) {
             let (project, state) = line.split_once(' ').unwrap_or((line, ""));
-            assert_eq!(state, "running", "{at}: sandbox of {project} is {state}");
+            if state != "running" {
+                let name = format!("sandbox-{project}");
+                let why =
+                    docker(&["inspect", "-f", "{{.State.ExitCode}} {{.State.Error}} {{.State.FinishedAt}}", &name]);
+                let logs = std::process::Command::new("docker").args(["logs", "--tail", "30", &name]).output().unwrap();
+                panic!(
+                    "{at}: sandbox of {project} is {state} ({why})\n{}{}\n{}",
+                    String::from_utf8_lossy(&logs.stdout),
+                    String::from_utf8_lossy(&logs.stderr),
+                    blink.log()
+                );
+            }
             let dir = blink.data_dir.path().join("projects").join(project).join("app");
             assert!(dir.is_dir(), "{at}: sandbox of {project}, which has no folder");
         }

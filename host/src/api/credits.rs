@@ -45,6 +45,9 @@ pub(crate) async fn grant(State(state): State<AppState>, _admin: Admin, body: By
         return Err(ApiError::bad_request("invalid_amount", "amount must not be zero"));
     }
     let reason = grant.reason.unwrap_or_else(|| "admin grant".into());
+    // A user granted credits before their first visit starts where that visit would have.
+    let starting = if grant.user_id == crate::auth::ANONYMOUS { 0 } else { state.starting_credits };
+    state.credits.ensure_account(&grant.user_id, None, starting).await?;
     let balance = state.credits.grant(&grant.user_id, grant.amount, &reason).await?;
     Ok(Json(json!({ "userId": grant.user_id, "balance": balance })))
 }

@@ -197,12 +197,18 @@ pub(super) async fn grant(db: &Database, user: &str, amount: i64, reason: &str) 
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE users SET balance = CASE WHEN balance + $1 < 0 THEN 0 ELSE balance + $1 END WHERE id = $2")
-        .bind(amount)
+    // A withdrawal takes what is there, down to zero, and the ledger says what it took. Writing
+    // first takes the row (SQLite's write lock), so the read below cannot go stale.
+    sqlx::query("UPDATE users SET balance = balance WHERE id = $1").bind(user).execute(&mut *tx).await?;
+    let balance: i64 =
+        sqlx::query_scalar("SELECT balance FROM users WHERE id = $1").bind(user).fetch_one(&mut *tx).await?;
+    let moved = if amount >= 0 { amount } else { -amount.saturating_neg().min(balance) };
+    sqlx::query("UPDATE users SET balance = balance + $1 WHERE id = $2")
+        .bind(moved)
         .bind(user)
         .execute(&mut *tx)
         .await?;
-    ledger_insert(&mut tx, user, None, "grant", amount, None, None, None, Some(reason)).await?;
+    ledger_insert(&mut tx, user, None, "grant", moved, None, None, None, Some(reason)).await?;
     let balance: i64 =
         sqlx::query_scalar("SELECT balance FROM users WHERE id = $1").bind(user).fetch_one(&mut *tx).await?;
     tx.commit().await?;

@@ -31,6 +31,15 @@ impl Previews {
             if info.labels.get(blink_sandbox::OWNER_LABEL).is_some_and(|owner| *owner != self.settings.owner) {
                 continue;
             }
+            // Sealed again: the host that started it may have died before it sealed it.
+            let info = match self.backend.resume(&info.project).await {
+                Ok(info) => info,
+                Err(e) => {
+                    tracing::warn!(project = %info.project, "a sandbox left running could not be taken over: {e}");
+                    let _ = self.backend.remove(&info.project).await;
+                    continue;
+                }
+            };
             // Warm only if this host made it so: the label it set when it created the sandbox for
             // the pool, and its marker beside the directory, taken away when a project claimed it.
             // A project's own id or name proves nothing: any user may name a project `warm-…`.

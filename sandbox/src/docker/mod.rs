@@ -375,6 +375,12 @@ impl DockerBackend {
             }
             self.start(engine, &info).await?;
         }
+        self.seal(engine, &info).await?;
+        self.find(engine, &info.project).await?.ok_or_else(|| SandboxError::NotFound(info.project.clone()))
+    }
+
+    /// Seals a running sandbox where the engine needs it (idempotent), or removes it.
+    async fn seal(&self, engine: &Engine, info: &SandboxInfo) -> Result<(), SandboxError> {
         if engine.seal_default_route {
             let mut sealed = seal::remove_default_route(&engine.docker, &info.name).await;
             if sealed.is_ok() && self.user_kernel() {
@@ -386,7 +392,7 @@ impl DockerBackend {
                 return Err(e);
             }
         }
-        self.find(engine, &info.project).await?.ok_or_else(|| SandboxError::NotFound(info.project.clone()))
+        Ok(())
     }
 }
 
@@ -449,6 +455,15 @@ impl SandboxBackend for DockerBackend {
             }
         };
         self.bring_up(engine, existing, &app_dir, prepared).await
+    }
+
+    async fn resume(&self, project: &str) -> Result<SandboxInfo, SandboxError> {
+        validate_project(project)?;
+        let engine = self.engine().await?;
+        let info = self.find(engine, project).await?.filter(|info| info.running);
+        let info = info.ok_or_else(|| SandboxError::NotFound(project.to_string()))?;
+        self.seal(engine, &info).await?;
+        Ok(info)
     }
 
     async fn inspect(&self, project: &str) -> Result<Option<SandboxInfo>, SandboxError> {
