@@ -8,12 +8,15 @@
 //! Every round's plan (which work runs, when the kill lands) comes from one seed, printed first:
 //! `BLINK_CHAOS_SEED=<seed>` replays the same plans (the interleaving inside a round is the
 //! machine's). `BLINK_CHAOS_KILLS` sets the kills per database (default 20).
+//!
+//! Over 500 lines: one workload and the invariants held against it, read together.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use blink_test_support::docker::{Cleanup, docker};
 use blink_test_support::fake_llm::{FakeLlm, Rule, footer_rules};
 use blink_test_support::host::Blink;
 use blink_test_support::s3::S3Server;
@@ -123,7 +126,7 @@ async fn chaos(backend: &'static str, database: Option<String>) {
         previewed: format!("chaos-prev-{backend}-{tag}"),
         site: format!("chaos-site-{backend}-{tag}"),
     };
-    let _cleanup = Cleanup(projects.previewed.clone());
+    let _cleanup = Cleanup(vec![projects.previewed.clone()]);
 
     let mut blink = Blink::start(BIN, &env).await;
     let url = database.unwrap_or_else(|| format!("sqlite://{}", blink.data_dir.path().join("blink.db").display()));
@@ -572,22 +575,4 @@ fn leftovers(dir: &Path) -> Vec<String> {
         }
     }
     found
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("the docker CLI is needed for the chaos test: {e}"));
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Removes the test's sandbox however the test ends.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker").args(["rm", "-f", &format!("sandbox-{}", self.0)]).output();
-    }
 }

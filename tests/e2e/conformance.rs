@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use blink_agent_sdk::validator::validate;
 use blink_agent_sdk::{ProjectFile, RuntimeTarget, ValidateRequest, ValidationReport};
 use blink_test_support::browser::Browser;
+use blink_test_support::docker::{Cleanup, docker};
 use blink_test_support::frontend_preview::{FrontendPreview, Rendered, SETTLE};
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
@@ -268,25 +269,6 @@ fn project() -> String {
     format!("c{nanos:x}{:x}", std::process::id())
 }
 
-/// Runs `docker` and returns its output; fails the test, naming the problem, if it cannot.
-fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("the docker CLI is needed for the dev server tests: {e}"));
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Removes the project's sandbox when the test ends, however it ends.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker").args(["rm", "-f", &format!("sandbox-{}", self.0)]).output();
-    }
-}
-
 /// One project's sandbox dev server through the real `blink` binary, given one case after another.
 struct DevServer {
     blink: Blink,
@@ -317,7 +299,7 @@ impl DevServer {
         Self {
             blink,
             token: jwt::user_token(user),
-            _cleanup: Cleanup(project.clone()),
+            _cleanup: Cleanup(vec![project.clone()]),
             project,
             posted: BTreeMap::new(),
             served: BTreeMap::new(),

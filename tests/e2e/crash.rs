@@ -147,6 +147,19 @@ async fn a_killed_hosts_credits_come_back_once_and_its_run_is_interrupted() {
     assert_eq!(ledger_sum(&url, "killed-mid-call").await, -CALL_COST);
 }
 
+/// Starts a chat on `host`; its whole answer, or what came before the host died.
+fn chat_on(host: &Blink, token: &str, chat: &Value) -> tokio::task::JoinHandle<String> {
+    let (url, token, chat) = (host.url.clone(), token.to_string(), chat.clone());
+    tokio::spawn(async move {
+        let response =
+            reqwest::Client::new().post(format!("{url}/api/orchestrator")).bearer_auth(token).json(&chat).send().await;
+        match response {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    })
+}
+
 fn env_with(env: &[(&'static str, String)], llm: &FakeLlm) -> Vec<(&'static str, String)> {
     env.iter().map(|(k, v)| if *k == "BLINK_LLM_BASE_URL" { (*k, llm.base_url()) } else { (*k, v.clone()) }).collect()
 }
@@ -164,21 +177,7 @@ async fn a_live_host_returns_a_dead_hosts_credits_and_keeps_its_own() {
     let token = jwt::user_token("two-hosts");
     assert_eq!(credits(&b, &token).await["balance"], STARTING);
     let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
-    let on = |host: &Blink| {
-        let (url, token, chat) = (host.url.clone(), token.clone(), chat.clone());
-        tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{url}/api/orchestrator"))
-                .bearer_auth(token)
-                .json(&chat)
-                .send()
-                .await;
-            match response {
-                Ok(r) => r.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            }
-        })
-    };
+    let on = |host: &Blink| chat_on(host, &token, &chat);
     let (run_a, run_b) = (on(&a), on(&b));
     until(&database, "SELECT COUNT(*) FROM credit_reservations", 2).await;
     a.stop().await;
@@ -232,21 +231,7 @@ async fn in_the_frontends_tables_a_dead_or_stalled_hosts_reservation_is_closed_e
     );
     let token = jwt::user_token(&user);
     let chat = json!({ "messages": [{ "role": "user", "content": "hello" }] });
-    let on = |host: &Blink| {
-        let (url, token, chat) = (host.url.clone(), token.clone(), chat.clone());
-        tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{url}/api/orchestrator"))
-                .bearer_auth(token)
-                .json(&chat)
-                .send()
-                .await;
-            match response {
-                Ok(r) => r.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            }
-        })
-    };
+    let on = |host: &Blink| chat_on(host, &token, &chat);
     let reserved = "SELECT COUNT(*) FROM credit_transactions WHERE metadata->>'phase' = 'reserved'";
     let returned = "SELECT COUNT(*) FROM credit_transactions WHERE metadata->>'phase' = 'returned'";
 

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use blink_test_support::browser::Browser;
+use blink_test_support::docker::{Cleanup, docker};
 use blink_test_support::fake_dns::FakeDns;
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
@@ -34,31 +35,10 @@ fn uuid_like() -> String {
     format!("{:x}{:x}", nanos, std::process::id())
 }
 
-/// Runs `docker` and returns its output; fails the test, naming the problem, if it cannot.
-fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("the docker CLI is needed for the sandbox tests: {e}"));
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// The containers of a project (running or not).
 fn containers_of(project: &str) -> Vec<String> {
     let filter = format!("label=blink.project={project}");
     docker(&["ps", "-a", "-q", "--filter", &filter]).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
-}
-
-/// Removes a test's containers when it ends, however it ends.
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for project in &self.0 {
-            let _ = std::process::Command::new("docker").args(["rm", "-f", &format!("sandbox-{project}")]).output();
-        }
-    }
 }
 
 /// Whether this run's sandboxes are under gVisor (`BLINK_SANDBOX_RUNTIME=runsc`).

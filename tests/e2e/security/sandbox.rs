@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use blink_test_support::docker::docker;
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
 use blink_test_support::sites::site;
@@ -23,15 +24,6 @@ fn unique(prefix: &str) -> String {
 
 fn app(marker: &str) -> String {
     format!("export default function App() {{\n  return <h1>{marker}</h1>;\n}}\n")
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("the docker CLI is needed for the sandbox tests: {e}"));
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The engine's id of the container named after the project, if there is one.

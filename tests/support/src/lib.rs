@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod db;
+pub mod docker;
 pub mod fake_cloudflare;
 pub mod fake_dns;
 pub mod fake_github;
