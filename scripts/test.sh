@@ -136,6 +136,17 @@ stale=$(docker ps -aq --filter label=blink.sandbox=1)
 # Builds only when its inputs changed (the script labels the image with their hash).
 ./sandbox/build-image.sh
 
+# The README's first command on a toolchain that lacks the agents' target (rustup adds a pinned
+# target only when it installs the toolchain): its build must add the target back.
+log "the first command's build, on a toolchain without wasm32-wasip2"
+rustup target remove wasm32-wasip2 >/dev/null
+touch agents/build/src/lib.rs host/build.rs
+cargo build --locked -p blink-host --bin blink
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  echo "the first command's build did not add the wasm32-wasip2 target" >&2
+  exit 1
+fi
+
 log "formatting"
 cargo fmt --all --check
 cargo fmt --manifest-path agents/Cargo.toml --all --check
