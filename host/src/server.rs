@@ -222,7 +222,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.agents.plugins_watch_dir.clone().unwrap_or_else(|| settings.data_dir.join("plugins-watch"));
     let _watcher = crate::plugins::watch::watch(plugins.clone(), &watch_dir)?;
     let provider = LlmProvider::from_settings(&settings.llm)?;
-    if provider.default_model().is_none() {
+    let llm_configured = provider.default_model().is_some();
+    if !llm_configured {
         tracing::warn!("{}", crate::llm::UNCONFIGURED);
     }
     let l = &settings.limits;
@@ -343,6 +344,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
+    // A first run on a loopback address, with no auth configured, gets a token that works.
+    let dev_access = crate::auth::dev::access(&settings.auth, settings.addr, &settings.data_dir)?;
+    let mut auth = settings.auth.clone();
+    if let Some(dev) = &dev_access {
+        auth.jwt_secret = Some(dev.secret.clone());
+    }
     let state = AppState {
         deployer,
         projects,
@@ -352,7 +359,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         git,
         proxy: api::proxy::client(),
         pipeline: Arc::new(pipeline),
-        auth: Arc::new(Authenticator::new(&settings.auth)?),
+        auth: Arc::new(Authenticator::new(&auth)?),
         db: database,
         plugins,
         agent_settings,
@@ -373,6 +380,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port when BLINK_ADDR ends in :0.
     tracing::info!("listening on http://{}", listener.local_addr()?);
     println!("blink listening on http://{}", listener.local_addr()?);
+    if let Some(dev) = &dev_access {
+        println!("{}", crate::auth::dev::instructions(dev, &format!("http://{}", listener.local_addr()?)));
+    }
+    if !llm_configured {
+        println!("{}", crate::llm::UNCONFIGURED);
+    }
     // SSE writes many small frames: without TCP_NODELAY, Nagle holds each one for an ACK.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

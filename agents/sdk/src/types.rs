@@ -145,7 +145,7 @@ pub struct PlanStep {
     pub priority: StepPriority,
 }
 
-/// The plan of PROTOCOL.md, field for field.
+/// The plan the planner returns and the frontend reads, field for field.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Plan {
@@ -251,7 +251,7 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Packages the generated code may use without declaring them (PROTOCOL.md).
+/// Packages the generated code may use without declaring them (the frontend's preview provides them).
 pub const TEMPLATE_PACKAGES: &[&str] = &[
     "react",
     "react-dom",

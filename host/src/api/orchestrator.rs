@@ -1,4 +1,4 @@
-//! `POST /api/orchestrator`: a chat in, an SSE stream of the run out (PROTOCOL.md).
+//! `POST /api/orchestrator`: a chat in, an SSE stream of the run out (the README's "API" section).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

@@ -1,6 +1,7 @@
 //! Supabase-style JWT authentication: HS256 with the project's shared secret, or ES256/RS256 with
 //! keys published as a JWKS (fetched, cached, refreshed when a token names an unknown key id).
 
+pub(crate) mod dev;
 mod settings;
 
 use std::collections::HashMap;

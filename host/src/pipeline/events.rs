@@ -1,4 +1,5 @@
-//! The events of an orchestration, serialised exactly as the frontend reads them (PROTOCOL.md).
+//! The events of an orchestration, serialised exactly as the frontend reads them (the README's
+//! "API" section lists them).
 
 use blink_agent_sdk::{Diagnostic, Plan, ProjectFile, RiskLevel};
 use serde::Serialize;

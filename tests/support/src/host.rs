@@ -13,6 +13,8 @@ pub struct Blink {
     pub url: String,
     pub data_dir: tempfile::TempDir,
     log: PathBuf,
+    /// Every line the process printed on its standard output.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Blink {
@@ -30,6 +32,20 @@ impl Blink {
 
     /// Like [`Blink::start`], on an existing data directory.
     pub async fn start_in(bin: &str, data_dir: tempfile::TempDir, env: &[(&str, String)]) -> Self {
+        Self::launch(bin, data_dir, env, true).await
+    }
+
+    /// As a newcomer runs it: no JWT secret (nor anything else `env` does not set).
+    pub async fn start_unconfigured(bin: &str, data_dir: tempfile::TempDir, env: &[(&str, String)]) -> Self {
+        Self::launch(bin, data_dir, env, false).await
+    }
+
+    /// The lines the process printed on its standard output so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    async fn launch(bin: &str, data_dir: tempfile::TempDir, env: &[(&str, String)], with_secret: bool) -> Self {
         let log = data_dir.path().join("blink.log");
         let mut command = Command::new(bin);
         command
@@ -39,21 +55,25 @@ impl Blink {
             .env("BLINK_ADDR", "127.0.0.1:0")
             .env("BLINK_DATA_DIR", data_dir.path())
             .env("BLINK_CACHE_DIR", shared_cache(bin))
-            .env("BLINK_JWT_SECRET", crate::jwt::SECRET)
             .env("BLINK_LOG", "info,blink_host=debug")
             // Sandboxes are Docker containers: only the tests about them turn them on.
             .env("BLINK_SANDBOXES", "false")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .kill_on_drop(true);
+        if with_secret {
+            command.env("BLINK_JWT_SECRET", crate::jwt::SECRET);
+        }
         for (k, v) in env {
             command.env(k, v);
         }
         let mut child = command.spawn().expect("start the blink binary");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let url = tokio::time::timeout(Duration::from_secs(120), async {
             while let Some(line) = lines.next_line().await.unwrap() {
+                stdout.lock().unwrap().push(line.clone());
                 if let Some(url) = line.strip_prefix("blink listening on ") {
                     return url.trim().to_string();
                 }
@@ -66,9 +86,14 @@ impl Blink {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("blink did not start listening:\n{log}");
         }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, url, data_dir, log }
+        // Keep reading stdout so the child never blocks on a full pipe.
+        let kept = stdout.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Self { child, url, data_dir, log, stdout }
     }
 
     pub fn log(&self) -> String {
