@@ -64,6 +64,9 @@ pub struct Settings {
     pub(crate) legacy: LegacySettings,
 
     #[command(flatten)]
+    pub(crate) rates: RateSettings,
+
+    #[command(flatten)]
     pub(crate) instances: InstanceSettings,
 
     /// Origins allowed by CORS, comma-separated; `*` allows any.
@@ -91,6 +94,33 @@ impl Settings {
 
 fn parse_target(s: &str) -> Result<RuntimeTarget, String> {
     RuntimeTarget::parse(s).ok_or_else(|| format!("unknown target {s:?}: expected `browser` or `vite`"))
+}
+
+/// How fast one caller may spend the host (the API's limits, `api/limits.rs`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RateSettings {
+    /// Orchestrations (`POST /api/orchestrator`) per user: `CALLS/SECONDS`.
+    #[arg(long, env = "BLINK_RATE_RUNS", default_value = "60/60", value_parser = parse_rate)]
+    pub(crate) rate_runs: Rate,
+    /// Previews (`POST /api/preview`) per user.
+    #[arg(long, env = "BLINK_RATE_PREVIEWS", default_value = "120/60", value_parser = parse_rate)]
+    pub(crate) rate_previews: Rate,
+    /// Production builds (`POST /api/build`) per user.
+    #[arg(long, env = "BLINK_RATE_BUILDS", default_value = "20/60", value_parser = parse_rate)]
+    pub(crate) rate_builds: Rate,
+    /// Deploys (`POST /api/deploy`) per user.
+    #[arg(long, env = "BLINK_RATE_DEPLOYS", default_value = "20/60", value_parser = parse_rate)]
+    pub(crate) rate_deploys: Rate,
+    /// Git operations (commit, pull, restore, repository creation) per user.
+    #[arg(long, env = "BLINK_RATE_GIT", default_value = "60/60", value_parser = parse_rate)]
+    pub(crate) rate_git: Rate,
+    /// Per client address: requests without a valid token (rejected ones included) and health
+    /// checks.
+    #[arg(long, env = "BLINK_RATE_UNAUTHENTICATED", default_value = "120/60", value_parser = parse_rate)]
+    pub(crate) rate_unauthenticated: Rate,
+    /// Per client address: health checks (`/healthz`, `/readyz`), which load balancers call often.
+    #[arg(long, env = "BLINK_RATE_HEALTH", default_value = "600/60", value_parser = parse_rate)]
+    pub(crate) rate_health: Rate,
 }
 
 /// The routes of today's frontend's earlier Node backend (`/dev/*`, `/build`, `/logs/*`,

@@ -26,13 +26,20 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BLINK_LOG")
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BLINK_LOG")
+        .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Read before the command line: logging starts first, so a bad value cannot be logged.
+    match std::env::var("BLINK_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("text") => logs.init(),
+        // One JSON object per line for log shippers, with the request's and run's spans (their
+        // ids) on every line.
+        Ok("json") => logs.json().with_span_list(true).with_current_span(false).init(),
+        Ok(other) => {
+            eprintln!("error: BLINK_LOG_FORMAT must be `text` or `json`, not {other:?}");
+            std::process::exit(2);
+        }
+    }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {

@@ -5,6 +5,9 @@
 //! write), git commits, deploys to a real S3-compatible server, plugin uploads and operator
 //! grants.
 //!
+//! After each restart: balances, runs, files, sites, repositories, plugins, sandboxes and the
+//! sandboxes' fence are checked.
+//!
 //! Every round's plan (which work runs, when the kill lands) comes from one seed, printed first:
 //! `BLINK_CHAOS_SEED=<seed>` replays the same plans (the interleaving inside a round is the
 //! machine's). `BLINK_CHAOS_KILLS` sets the kills per database (default 20).
@@ -157,13 +160,14 @@ async fn chaos(backend: &'static str, database: Option<String>) {
         eprintln!("chaos on {backend}, round {round}: {plan:?}");
         let work = world.start_work(&blink, round, &plan);
         tokio::time::sleep(plan.kill_after).await;
+        let killed = blink.pid();
         let data = blink.stop().await;
         for task in work {
             task.abort();
             let _ = task.await;
         }
         blink = Blink::start_in(BIN, data, &world.env).await;
-        world.check(&blink, round, seed).await;
+        world.check(&blink, killed, round, seed).await;
     }
 
     let count = |sql: &'static str| {
@@ -326,7 +330,7 @@ impl World {
     }
 
     /// The invariants, once the restarted host has taken over what the killed one held.
-    async fn check(&self, blink: &Blink, round: usize, seed: u64) {
+    async fn check(&self, blink: &Blink, killed: u32, round: usize, seed: u64) {
         let at = format!("{} round {round} (BLINK_CHAOS_SEED={seed})", self.backend);
         let url = &self.url;
         // Taken over: no reservation open, no run running, no upload in progress.
@@ -486,6 +490,11 @@ impl World {
             let dir = blink.data_dir.path().join("projects").join(project).join("app");
             assert!(dir.is_dir(), "{at}: sandbox of {project}, which has no folder");
         }
+        // The fence lets sandboxes reach no port the killed host opened.
+        let rules = std::process::Command::new("iptables").args(["-S", "BLINK-SANDBOX"]).output().unwrap();
+        let rules = String::from_utf8_lossy(&rules.stdout);
+        let kept = rules.lines().find(|r| r.contains(&format!("blink-owner {killed}:")));
+        assert!(kept.is_none(), "{at}: the sandbox fence keeps a port of the killed host: {kept:?}");
         eprintln!("chaos on {}, round {round}: every invariant holds after the restart", self.backend);
     }
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::limits::Spend;
 use super::{ApiError, AppState};
 use crate::auth::User;
 use crate::deploy::{DeployError, DomainError};
@@ -62,6 +63,7 @@ pub(crate) async fn deploy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    state.rates.spend(Spend::Deploy, &user.id)?;
     let body: DeployBody = super::parse_json(&body, r#"{"projectId": "…", "customDomain"?: "…"}"#)?;
     let project = body.project_id;
     super::orchestrator::claim_project(&state, &user, &project).await?;

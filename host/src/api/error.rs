@@ -41,6 +41,9 @@ pub(crate) enum ApiError {
     /// The exact body today's frontend expects when a user has no credits left.
     #[error("Credits exhausted.")]
     NoCredits,
+    /// The caller spent this route's calls; `retry_after` seconds give one back.
+    #[error("too many {what}: try again in {retry_after} s")]
+    RateLimited { what: &'static str, retry_after: u64 },
 }
 
 impl From<PluginError> for ApiError {
@@ -131,6 +134,10 @@ impl ApiError {
             Self::NoCredits => {
                 (StatusCode::PAYMENT_REQUIRED, json!({ "error": "no_credits", "message": "Credits exhausted." }))
             }
+            Self::RateLimited { retry_after, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "error": "rate_limited", "message": self.to_string(), "retryAfterSeconds": retry_after }),
+            ),
         }
     }
 }
@@ -138,6 +145,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = self.status_and_body();
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::RateLimited { retry_after, .. } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        response
     }
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::limits::Spend;
 use super::{ApiError, AppState, parse_json as parse};
 use crate::auth::User;
 use crate::git::{Author, GitError};
@@ -50,6 +51,7 @@ struct CommitBody {
 }
 
 pub(crate) async fn commit(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    state.rates.spend(Spend::Git, &user.id)?;
     let body: CommitBody = parse(&body, r#"{"projectId": "…", "message": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     let outcome = state.git.commit(&body.project_id, &body.message, author(&user)).await?;
@@ -63,6 +65,7 @@ struct ProjectBody {
 }
 
 pub(crate) async fn pull(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    state.rates.spend(Spend::Git, &user.id)?;
     let body: ProjectBody = parse(&body, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     let outcome = state.git.pull(&body.project_id, author(&user)).await?;
@@ -86,6 +89,7 @@ pub(crate) async fn set_remote(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    state.rates.spend(Spend::Git, &user.id)?;
     super::projects::owned(&state, &user, &id).await?;
     let body: RemoteBody = parse(&body, r#"{"remoteUrl": "…", "token"?: "…", "branch"?: "main"}"#)?;
     state.git.set_remote(&id, &body.remote_url, body.token.as_deref(), body.branch.as_deref()).await?;
@@ -132,6 +136,7 @@ pub(crate) async fn restore(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    state.rates.spend(Spend::Git, &user.id)?;
     super::projects::owned(&state, &user, &id).await?;
     let body: RestoreBody = parse(&body, r#"{"commit": "<hash>"}"#)?;
     let outcome = state.git.restore(&id, &body.commit, author(&user)).await?;
@@ -166,6 +171,7 @@ pub(crate) async fn create_github(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    state.rates.spend(Spend::Git, &user.id)?;
     super::projects::owned(&state, &user, &id).await?;
     let body: GithubBody = parse(&body, r#"{"name": "…", "token": "…", "private"?: true}"#)?;
     let created = state.git.create_github(&id, &body.name, body.private, &body.token).await?;

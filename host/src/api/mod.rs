@@ -7,6 +7,8 @@ mod error;
 mod git;
 mod health;
 mod legacy;
+pub(crate) mod limits;
+mod observe;
 mod orchestrator;
 mod plugins;
 mod preview;
@@ -57,6 +59,8 @@ pub(crate) struct AppState {
     pub(crate) keepalive: Duration,
     /// This host process's id: it holds the runs it records.
     pub(crate) instance: Arc<str>,
+    /// How fast each caller may spend the host.
+    pub(crate) rates: Arc<limits::RateLimits>,
     /// The legacy routes' per-address limits.
     pub(crate) legacy: Arc<legacy::limits::Limits>,
     /// Files `/github/pull` returns at most.
@@ -108,9 +112,11 @@ pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
         // bounds every other route.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(cors(&settings.cors_origins))
-        .layer(TraceLayer::new_for_http())
-        // Outermost: a request whose host name names a preview never reaches the API.
+        .layer(TraceLayer::new_for_http().make_span_with(observe::span))
+        // Outermost: a request whose host name names a preview never reaches the API; every
+        // request has its id first.
         .layer(axum::middleware::from_fn_with_state(state.clone(), preview_host))
+        .layer(axum::middleware::from_fn(observe::request_id))
         .with_state(state)
 }
 
@@ -188,8 +194,9 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-client-info"),
             HeaderName::from_static("apikey"),
+            observe::REQUEST_ID,
         ])
-        .expose_headers([HeaderName::from_static(orchestrator::RUN_ID_HEADER)])
+        .expose_headers([HeaderName::from_static(orchestrator::RUN_ID_HEADER), observe::REQUEST_ID])
         .max_age(Duration::from_secs(86_400))
 }
 
@@ -221,10 +228,16 @@ impl FromRequestParts<AppState> for User {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let user = state.auth.authenticate(header).await.map_err(|e| match e {
-            AuthError::KeysUnavailable(m) => ApiError::Unavailable(m),
-            other => ApiError::Unauthorized(other),
-        })?;
+        let user = match state.auth.authenticate(header).await {
+            Ok(user) => user,
+            Err(AuthError::KeysUnavailable(m)) => return Err(ApiError::Unavailable(m)),
+            Err(other) => {
+                // Guessing tokens costs the guesser: past the limit, 429 before any more checks.
+                let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+                state.rates.unauthenticated(peer, &parts.headers)?;
+                return Err(ApiError::Unauthorized(other));
+            }
+        };
         // Every signed-in user has an account from their first request on.
         state.credits.ensure_account(&user.id, user.email.as_deref(), state.starting_credits).await?;
         Ok(user)

@@ -14,7 +14,9 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tracing::Instrument as _;
 
+use super::limits::Spend;
 use super::{ApiError, AppState};
 use crate::auth::User;
 use crate::config::Limits;
@@ -58,8 +60,12 @@ enum FileTree {
 pub(crate) async fn orchestrate(
     State(state): State<AppState>,
     user: User,
+    request_id: Option<axum::Extension<super::observe::RequestId>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Err(e) = state.rates.spend(Spend::Run, &user.id) {
+        return e.into_response();
+    }
     let parsed = body
         .map_err(|e| rejection(e, state.limits.max_body_bytes))
         .and_then(|bytes| parse(&bytes, &state.limits, state.default_target));
@@ -93,7 +99,8 @@ pub(crate) async fn orchestrate(
         target = request.target.as_str(), project = ?project_id, "orchestration"
     );
     let run_id = uuid::Uuid::new_v4().to_string();
-    stream(state, request, choice, (user.id, run_id), project_id).into_response()
+    let request_id = request_id.map(|axum::Extension(id)| id.0.to_string());
+    stream(state, request, choice, (user.id, run_id, request_id), project_id).into_response()
 }
 
 /// The caller's project: created on first use, someone else's answered like a missing one.
@@ -234,7 +241,7 @@ fn stream(
     state: AppState,
     request: RunRequest,
     choice: AgentChoice,
-    (user, run_id): (String, String),
+    (user, run_id, request_id): (String, String, Option<String>),
     project_id: Option<String>,
 ) -> impl IntoResponse {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
@@ -243,163 +250,182 @@ fn stream(
     let run_cancel = cancel.clone();
     let request_summary = summary(&request, &project_id);
     let header_run_id = run_id.clone();
+    // The run's log lines name it, under the request that started it.
+    let run_span = tracing::info_span!("run", run = %run_id);
     // The client gets no event before the run's row exists, and the row gets no event before
     // the client's connection has it: whatever moment the host dies at, a run the client saw
     // is recorded, and its recorded events are a prefix of what the client was sent.
     let (recorded_tx, recorded_rx) = tokio::sync::oneshot::channel::<()>();
     let (sent_tx, mut sent_rx) = tokio::sync::watch::channel(0usize);
-    tokio::spawn(async move {
-        use futures::FutureExt;
-        let created_at = now_ms();
-        let mut record = RunRecord {
-            id: run_id.clone(),
-            user_id: user.clone(),
-            project_id: project_id.clone(),
-            request: request_summary,
-            agents: "{}".into(),
-            outcome: String::new(),
-            model_calls: 0,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            created_at,
-            finished_at: 0,
-        };
-        let (persist_tx, mut persist_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let run = async {
-            let failed = tx.clone();
-            let account = Some((user.clone(), run_id.clone()));
-            // A bug must still end the stream the way the frontend understands.
-            match std::panic::AssertUnwindSafe(state.pipeline.run(request, account, choice, tx, run_cancel))
-                .catch_unwind()
-                .await
-            {
-                Ok(report) => Some(report),
-                Err(_) => {
-                    tracing::error!(run = %run_id, "the orchestration panicked");
-                    for event in Event::failure(ErrorCode::AgentFailed, "Internal error: the run stopped unexpectedly.")
-                    {
-                        let _ = failed.send(event);
+    tokio::spawn(
+        async move {
+            use futures::FutureExt;
+            let created_at = now_ms();
+            let mut record = RunRecord {
+                id: run_id.clone(),
+                user_id: user.clone(),
+                project_id: project_id.clone(),
+                request: request_summary,
+                agents: "{}".into(),
+                outcome: String::new(),
+                model_calls: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                created_at,
+                finished_at: 0,
+                request_id,
+            };
+            let (persist_tx, mut persist_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let run = async {
+                let failed = tx.clone();
+                let account = Some((user.clone(), run_id.clone()));
+                // A bug must still end the stream the way the frontend understands.
+                match std::panic::AssertUnwindSafe(state.pipeline.run(request, account, choice, tx, run_cancel))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(report) => Some(report),
+                    Err(_) => {
+                        tracing::error!(run = %run_id, "the orchestration panicked");
+                        for event in
+                            Event::failure(ErrorCode::AgentFailed, "Internal error: the run stopped unexpectedly.")
+                        {
+                            let _ = failed.send(event);
+                        }
+                        None
                     }
-                    None
-                }
-            }
-        };
-        // Every event is recorded as sent, whether or not the client is still there to read it.
-        let forward = async {
-            let mut lines = Vec::new();
-            let mut changes = None;
-            while let Some(event) = rx.recv().await {
-                if let Event::Result { conversational: false, files, deleted_files, .. } = &event {
-                    let written: Vec<(String, String)> =
-                        files.iter().map(|f| (f.path.clone(), f.content.clone())).collect();
-                    changes = Some((written, deleted_files.clone()));
-                }
-                let line = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
-                let _ = client_tx.send(line.clone());
-                let _ = persist_tx.send(line.clone());
-                lines.push(line);
-            }
-            drop(persist_tx);
-            (lines, changes)
-        };
-        // Events are appended once the connection has them, in batches of whatever queued during
-        // the last write: the stream never waits for the database after its start.
-        let persist = async {
-            // Written beside the run, not before it (the run picks its agents at once, as it did
-            // when runs were written at their end), so a host that dies mid-run leaves a run
-            // another host marks interrupted, with the events it had sent.
-            let started = match store::start_run(&state.db, &record, &state.instance).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!(run = %run_id, "the run's start could not be recorded: {e}");
-                    false
                 }
             };
-            let _ = recorded_tx.send(());
-            let (mut pending, mut written, mut failing) = (Vec::new(), 0usize, !started);
-            let (mut queued, mut connected) = (true, true);
-            // Once the run has ended, its last events are recorded when the client has them, or
-            // with the run's outcome if it is gone or reads slower than this.
-            let mut ended = std::pin::pin!(tokio::time::sleep(std::time::Duration::MAX));
-            loop {
-                tokio::select! {
-                    line = persist_rx.recv(), if queued => match line {
-                        Some(line) => pending.push(line),
-                        None => {
-                            queued = false;
-                            ended.as_mut().reset(tokio::time::Instant::now() + SLOW_READER);
-                        }
-                    },
-                    changed = sent_rx.changed(), if connected => connected = changed.is_ok(),
-                    () = &mut ended => break,
+            // Every event is recorded as sent, whether or not the client is still there to read it.
+            let forward = async {
+                let mut lines = Vec::new();
+                let mut changes = None;
+                while let Some(event) = rx.recv().await {
+                    if let Event::Result { conversational: false, files, deleted_files, .. } = &event {
+                        let written: Vec<(String, String)> =
+                            files.iter().map(|f| (f.path.clone(), f.content.clone())).collect();
+                        changes = Some((written, deleted_files.clone()));
+                    }
+                    let line = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
+                    let _ = client_tx.send(line.clone());
+                    let _ = persist_tx.send(line.clone());
+                    lines.push(line);
                 }
-                while let Ok(line) = persist_rx.try_recv() {
-                    pending.push(line);
-                }
-                let ready = (*sent_rx.borrow()).saturating_sub(written).min(pending.len());
-                if ready > 0 && !failing {
-                    match store::append_events(&state.db, &run_id, written as i64, &pending[..ready]).await {
-                        Ok(()) => {
-                            pending.drain(..ready);
-                            written += ready;
-                        }
-                        Err(e) => {
-                            tracing::warn!(run = %run_id, "the run's events are recorded at its end: {e}");
-                            failing = true;
+                drop(persist_tx);
+                (lines, changes)
+            };
+            // Events are appended once the connection has them, in batches of whatever queued during
+            // the last write: the stream never waits for the database after its start.
+            let persist = async {
+                // Written beside the run, not before it (the run picks its agents at once, as it did
+                // when runs were written at their end), so a host that dies mid-run leaves a run
+                // another host marks interrupted, with the events it had sent.
+                let started = match store::start_run(&state.db, &record, &state.instance).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(run = %run_id, "the run's start could not be recorded: {e}");
+                        false
+                    }
+                };
+                let _ = recorded_tx.send(());
+                let (mut pending, mut written, mut failing) = (Vec::new(), 0usize, !started);
+                let (mut queued, mut connected) = (true, true);
+                // Once the run has ended, its last events are recorded when the client has them, or
+                // with the run's outcome if it is gone or reads slower than this.
+                let mut ended = std::pin::pin!(tokio::time::sleep(std::time::Duration::MAX));
+                loop {
+                    tokio::select! {
+                        line = persist_rx.recv(), if queued => match line {
+                            Some(line) => pending.push(line),
+                            None => {
+                                queued = false;
+                                ended.as_mut().reset(tokio::time::Instant::now() + SLOW_READER);
+                            }
+                        },
+                        changed = sent_rx.changed(), if connected => connected = changed.is_ok(),
+                        () = &mut ended => break,
+                    }
+                    while let Ok(line) = persist_rx.try_recv() {
+                        pending.push(line);
+                    }
+                    let ready = (*sent_rx.borrow()).saturating_sub(written).min(pending.len());
+                    if ready > 0 && !failing {
+                        match store::append_events(&state.db, &run_id, written as i64, &pending[..ready]).await {
+                            Ok(()) => {
+                                pending.drain(..ready);
+                                written += ready;
+                            }
+                            Err(e) => {
+                                tracing::warn!(run = %run_id, "the run's events are recorded at its end: {e}");
+                                failing = true;
+                            }
                         }
                     }
-                }
-                if !queued && (pending.is_empty() || !connected || failing) {
-                    break;
-                }
-            }
-            (written, started)
-        };
-        let (report, (lines, changes), (persisted, started)) = tokio::join!(run, forward, persist);
-        // The project's workspace takes the run's result before the stream ends, so a preview
-        // already shows it (Vite reloads what changed) when the client reads `[DONE]`.
-        if let (Some(project), Some((written, deleted))) = (&project_id, changes) {
-            let _turn = state.workspaces.lock(project).await;
-            let (workspaces, owned) = (state.workspaces.clone(), project.clone());
-            let applied =
-                tokio::task::spawn_blocking(move || workspaces.apply_changes(&owned, &written, &deleted)).await;
-            match applied {
-                Ok(Ok(applied)) => {
-                    tracing::debug!(written = applied.written.len(), deleted = applied.deleted.len(), "run applied");
-                    if let Some(previews) = &state.previews {
-                        previews.changed(project, &applied).await;
+                    if !queued && (pending.is_empty() || !connected || failing) {
+                        break;
                     }
                 }
-                Ok(Err(e)) => tracing::warn!(run = %run_id, "the run's files could not be applied to the project: {e}"),
-                Err(e) => tracing::error!(run = %run_id, "applying the run's files panicked: {e}"),
+                (written, started)
+            };
+            let (report, (lines, changes), (persisted, started)) = tokio::join!(run, forward, persist);
+            // The project's workspace takes the run's result before the stream ends, so a preview
+            // already shows it (Vite reloads what changed) when the client reads `[DONE]`.
+            if let (Some(project), Some((written, deleted))) = (&project_id, changes) {
+                let _turn = state.workspaces.lock(project).await;
+                let (workspaces, owned) = (state.workspaces.clone(), project.clone());
+                let applied =
+                    tokio::task::spawn_blocking(move || workspaces.apply_changes(&owned, &written, &deleted)).await;
+                match applied {
+                    Ok(Ok(applied)) => {
+                        tracing::debug!(
+                            written = applied.written.len(),
+                            deleted = applied.deleted.len(),
+                            "run applied"
+                        );
+                        if let Some(previews) = &state.previews {
+                            previews.changed(project, &applied).await;
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(run = %run_id, "the run's files could not be applied to the project: {e}")
+                    }
+                    Err(e) => tracing::error!(run = %run_id, "applying the run's files panicked: {e}"),
+                }
             }
+            let (outcome, agents, calls, prompt, completion) = match report {
+                Some(r) => (
+                    r.outcome.to_json(),
+                    serde_json::json!(r.agents),
+                    r.model_calls,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                ),
+                None => {
+                    (serde_json::json!({ "kind": "failed", "code": "agent_failed" }), serde_json::json!({}), 0, 0, 0)
+                }
+            };
+            record.agents = agents.to_string();
+            record.outcome = outcome.to_string();
+            record.model_calls = i64::from(calls);
+            record.prompt_tokens = i64::try_from(prompt).unwrap_or(i64::MAX);
+            record.completion_tokens = i64::try_from(completion).unwrap_or(i64::MAX);
+            record.finished_at = now_ms();
+            let recorded = async {
+                if !started {
+                    store::start_run(&state.db, &record, &state.instance).await?;
+                }
+                store::append_events(&state.db, &run_id, persisted as i64, &lines[persisted..]).await?;
+                store::finish_run(&state.db, &record).await
+            };
+            if let Err(e) = recorded.await {
+                tracing::error!(run = %run_id, "the run could not be recorded: {e}");
+            }
+            // The stream ends once the run is recorded: a client that reads the run after `[DONE]`
+            // finds how it ended.
+            drop(client_tx);
         }
-        let (outcome, agents, calls, prompt, completion) = match report {
-            Some(r) => {
-                (r.outcome.to_json(), serde_json::json!(r.agents), r.model_calls, r.prompt_tokens, r.completion_tokens)
-            }
-            None => (serde_json::json!({ "kind": "failed", "code": "agent_failed" }), serde_json::json!({}), 0, 0, 0),
-        };
-        record.agents = agents.to_string();
-        record.outcome = outcome.to_string();
-        record.model_calls = i64::from(calls);
-        record.prompt_tokens = i64::try_from(prompt).unwrap_or(i64::MAX);
-        record.completion_tokens = i64::try_from(completion).unwrap_or(i64::MAX);
-        record.finished_at = now_ms();
-        let recorded = async {
-            if !started {
-                store::start_run(&state.db, &record, &state.instance).await?;
-            }
-            store::append_events(&state.db, &run_id, persisted as i64, &lines[persisted..]).await?;
-            store::finish_run(&state.db, &record).await
-        };
-        if let Err(e) = recorded.await {
-            tracing::error!(run = %run_id, "the run could not be recorded: {e}");
-        }
-        // The stream ends once the run is recorded: a client that reads the run after `[DONE]`
-        // finds how it ended.
-        drop(client_tx);
-    });
+        .instrument(run_span),
+    );
     // Dropping the response body (the client went away) cancels the run: no further model calls.
     let guard = cancel.drop_guard();
     let events = futures::stream::once(async move {

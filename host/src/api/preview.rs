@@ -15,6 +15,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::limits::Spend;
 use super::{ApiError, AppState, parse_json as parse};
 use crate::auth::User;
 use crate::preview::{PreviewError, Previews, human_size};
@@ -89,6 +90,7 @@ pub(crate) async fn preview(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    state.rates.spend(Spend::Preview, &user.id)?;
     let started = std::time::Instant::now();
     let body: PreviewBody = parse(&body, r#"{"projectId": "…", "files": {"App.tsx": "…"}}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
@@ -118,6 +120,7 @@ pub(super) fn infer_target(files: &BTreeMap<String, String>) -> RuntimeTarget {
 }
 
 pub(crate) async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    state.rates.spend(Spend::Build, &user.id)?;
     let body: BuildBody = parse(&body, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     let (state, project, user_id) = (state.clone(), body.project_id.clone(), user.id.clone());

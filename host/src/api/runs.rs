@@ -25,6 +25,7 @@ pub(crate) async fn get(
         "usage": { "modelCalls": run.model_calls, "promptTokens": run.prompt_tokens, "completionTokens": run.completion_tokens },
         "createdAt": run.created_at,
         "finishedAt": run.finished_at,
+        "requestId": run.request_id,
         "events": events.iter().map(|e| parse(e)).collect::<Vec<_>>(),
     })))
 }

@@ -23,13 +23,16 @@ pub(crate) struct RunRecord {
     pub(crate) completion_tokens: i64,
     pub(crate) created_at: i64,
     pub(crate) finished_at: i64,
+    /// The request that started it, as its log lines name it.
+    pub(crate) request_id: Option<String>,
 }
 
 /// Writes a run as it starts, held by `instance`: `outcome` `{"kind": "running"}` until it ends.
 pub(crate) async fn start_run(db: &Database, run: &RunRecord, instance: &str) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO runs (id, user_id, project_id, request, agents, outcome, model_calls, prompt_tokens, \
-         completion_tokens, created_at, finished_at, instance_id) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, $7, 0, $8)",
+         completion_tokens, created_at, finished_at, instance_id, request_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, $7, 0, $8, $9)",
     )
     .bind(&run.id)
     .bind(&run.user_id)
@@ -39,6 +42,7 @@ pub(crate) async fn start_run(db: &Database, run: &RunRecord, instance: &str) ->
     .bind(RUNNING)
     .bind(run.created_at)
     .bind(instance)
+    .bind(&run.request_id)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -101,7 +105,7 @@ const INTERRUPTED: &str = r#"{"kind":"interrupted"}"#;
 pub(crate) async fn run(db: &Database, owner: &str, id: &str) -> Result<Option<(RunRecord, Vec<String>)>, DbError> {
     let row = sqlx::query(
         "SELECT id, user_id, project_id, request, agents, outcome, model_calls, prompt_tokens, completion_tokens, \
-         created_at, finished_at FROM runs WHERE id = $1 AND user_id = $2",
+         created_at, finished_at, request_id FROM runs WHERE id = $1 AND user_id = $2",
     )
     .bind(id)
     .bind(owner)
@@ -120,6 +124,7 @@ pub(crate) async fn run(db: &Database, owner: &str, id: &str) -> Result<Option<(
         completion_tokens: r.get(8),
         created_at: r.get(9),
         finished_at: r.get(10),
+        request_id: r.get(11),
     };
     let events: Vec<String> = sqlx::query_scalar("SELECT event FROM run_events WHERE run_id = $1 ORDER BY seq")
         .bind(id)

@@ -105,6 +105,11 @@ impl Blink {
         self.signal("TERM");
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("blink is running")
+    }
+
     /// Freezes the process (SIGSTOP): a host stalled past its heartbeat's expiry, alive.
     pub fn pause(&self) {
         self.signal("STOP");

@@ -20,6 +20,8 @@ use crate::preview::{PreviewSettings, Previews};
 use crate::runtime::{AgentRuntime, CallLimits, Role};
 use crate::workspace::Workspaces;
 
+mod recovery;
+
 /// Per-role agent settings from the operator's JSON file.
 pub(crate) fn load_agent_config(settings: &Settings) -> anyhow::Result<crate::pipeline::AgentConfig> {
     let Some(path) = &settings.agents.agent_config else {
@@ -291,7 +293,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)?,
     );
-    repair_projects(&workspaces, &git, &settings.data_dir.join("builds"), booted).await;
+    recovery::repair_projects(&workspaces, &git, &settings.data_dir.join("builds"), booted).await;
     let deployer = crate::deploy::Deployer::new(
         database.clone(),
         &settings.data_dir,
@@ -308,17 +310,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let projects =
         crate::projects::Projects::new(database.clone(), workspaces.clone(), previews.clone(), deployer.clone());
     let legacy = Arc::new(crate::api::LegacyLimits::new(&settings.legacy));
+    let rates = Arc::new(crate::api::limits::RateLimits::new(&settings.rates, settings.legacy.trust_forwarded_for));
     if settings.legacy.legacy_routes {
         tracing::warn!(
             "the legacy routes are on (BLINK_LEGACY_ROUTES): calls without a token act on projects no signed-in user owns"
         );
-        // Addresses whose limits are full again are forgotten, so memory follows the callers.
-        let (legacy, shutdown) = (legacy.clone(), shutdown.clone());
+    }
+    {
+        // Callers whose limits are full again are forgotten, so memory follows the callers.
+        let (legacy, rates, shutdown) = (legacy.clone(), rates.clone(), shutdown.clone());
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tokio::select! {
-                    _ = every.tick() => legacy.sweep(),
+                    _ = every.tick() => {
+                        legacy.sweep();
+                        rates.sweep();
+                    }
                     _ = shutdown.cancelled() => break,
                 }
             }
@@ -340,7 +348,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                     tracing::warn!("heartbeat not written: {e}");
                     continue;
                 }
-                take_over_dead_hosts(&instance, &credits, &deployer, &db, crate::db::now_ms() - expiry_ms).await;
+                recovery::take_over_dead_hosts(&instance, &credits, &deployer, &db, crate::db::now_ms() - expiry_ms)
+                    .await;
             }
         });
     }
@@ -370,6 +379,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),
         instance: Arc::from(instance.id()),
         legacy: legacy.clone(),
+        rates,
         pull_max_files: settings.legacy.legacy_pull_max_files,
         shutdown: shutdown.clone(),
     };
@@ -428,80 +438,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
-    }
-}
-
-/// Takes over what hosts that stopped beating since `cutoff` held: their reservations are
-/// returned, their runs marked interrupted, their uploads failed. A dead host is forgotten only
-/// once all of it is done: a sweep that fails (or a sweeper that dies) leaves it for the next.
-async fn take_over_dead_hosts(
-    instance: &Instance,
-    credits: &Credits,
-    deployer: &crate::deploy::Deployer,
-    db: &Database,
-    cutoff: i64,
-) {
-    let Ok(dead) = instance.dead().await else { return };
-    let mut swept = true;
-    match credits.return_orphans(cutoff, &dead).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(returned = n, "credits a stopped host held were returned"),
-        Err(e) => {
-            swept = false;
-            tracing::warn!("orphaned reservations not swept: {e}");
-        }
-    }
-    match crate::pipeline::store::interrupt_orphans(db, cutoff).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(runs = n, "runs of a stopped host were marked interrupted"),
-        Err(e) => {
-            swept = false;
-            tracing::warn!("orphaned runs not swept: {e}");
-        }
-    }
-    match deployer.fail_orphaned_uploads(cutoff).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(uploads = n, "uploads of a stopped host were marked failed"),
-        Err(e) => {
-            swept = false;
-            tracing::warn!("orphaned uploads not swept: {e}");
-        }
-    }
-    if swept {
-        for host in &dead {
-            let _ = instance.forget(&host.id).await;
-        }
-    }
-}
-
-/// Repairs what a killed host left in project folders before any request can meet it: writes cut
-/// short, repository locks never released, builds swapped halfway.
-async fn repair_projects(
-    workspaces: &Workspaces,
-    git: &crate::git::ProjectGit,
-    builds: &std::path::Path,
-    started: std::time::SystemTime,
-) {
-    let (workspaces, git, builds) = (workspaces.clone(), git.clone(), builds.to_path_buf());
-    let repaired = tokio::task::spawn_blocking(move || {
-        let builds = crate::preview::repair_builds(&builds);
-        if builds > 0 {
-            tracing::warn!(builds, "builds a stopped host left halfway were mended");
-        }
-        let (mut temporaries, mut locks) = (0, 0);
-        for project in workspaces.projects() {
-            match workspaces.remove_temporaries(&project, started) {
-                Ok(n) => temporaries += n,
-                Err(e) => tracing::warn!(project, "a cut-short write could not be removed: {e}"),
-            }
-            locks += git.remove_stale_locks(&project, started);
-        }
-        (temporaries, locks)
-    })
-    .await;
-    if let Ok((temporaries, locks)) = repaired
-        && temporaries + locks > 0
-    {
-        tracing::warn!(temporaries, locks, "what a stopped host left in project folders was removed");
     }
 }

@@ -1,0 +1,53 @@
+//! What operators see of each request: its id (the caller's `x-request-id` when it is a sane
+//! one, else a fresh one), carried by every log line the request causes, stored with the run it
+//! starts, and echoed on the response.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id, for handlers that record it.
+#[derive(Clone)]
+pub(crate) struct RequestId(pub(crate) Arc<str>);
+
+/// Gives the request its id before anything logs it.
+pub(crate) async fn request_id(mut request: Request, next: Next) -> Response {
+    let given = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|id| sane(id));
+    let id = given.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+    let value = HeaderValue::from_str(&id).expect("a sane id or a uuid is a header value");
+    request.headers_mut().insert(REQUEST_ID, value.clone());
+    request.extensions_mut().insert(RequestId(Arc::from(id)));
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
+}
+
+/// An id a caller may choose: short, and nothing that could forge a log line or a field.
+fn sane(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// The span a request's log lines carry.
+pub(crate) fn span(request: &Request) -> tracing::Span {
+    let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sane;
+
+    #[test]
+    fn only_plain_ids_are_taken_from_the_caller() {
+        assert!(sane("2f1c9a3e-7b1d-4c55-9d7e-0a1b2c3d4e5f"));
+        assert!(sane("req_01.edge:42"));
+        for bad in ["", "a b", "x\ny", "{\"forged\":1}", &"a".repeat(129), "é"] {
+            assert!(!sane(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! What a host that died left behind, taken over: at start, the repairs of the project folders
+//! on this host's disk; while serving, the credits, runs and uploads of dead hosts that share
+//! the database.
+
+use crate::credits::Credits;
+use crate::db::Database;
+use crate::instances::Instance;
+use crate::workspace::Workspaces;
+
+/// Takes over what hosts that stopped beating since `cutoff` held: their reservations are
+/// returned, their runs marked interrupted, their uploads failed. A dead host is forgotten only
+/// once all of it is done: a sweep that fails (or a sweeper that dies) leaves it for the next.
+pub(super) async fn take_over_dead_hosts(
+    instance: &Instance,
+    credits: &Credits,
+    deployer: &crate::deploy::Deployer,
+    db: &Database,
+    cutoff: i64,
+) {
+    let Ok(dead) = instance.dead().await else { return };
+    let mut swept = true;
+    match credits.return_orphans(cutoff, &dead).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(returned = n, "credits a stopped host held were returned"),
+        Err(e) => {
+            swept = false;
+            tracing::warn!("orphaned reservations not swept: {e}");
+        }
+    }
+    match crate::pipeline::store::interrupt_orphans(db, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(runs = n, "runs of a stopped host were marked interrupted"),
+        Err(e) => {
+            swept = false;
+            tracing::warn!("orphaned runs not swept: {e}");
+        }
+    }
+    match deployer.fail_orphaned_uploads(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(uploads = n, "uploads of a stopped host were marked failed"),
+        Err(e) => {
+            swept = false;
+            tracing::warn!("orphaned uploads not swept: {e}");
+        }
+    }
+    if swept {
+        for host in &dead {
+            let _ = instance.forget(&host.id).await;
+        }
+    }
+}
+
+/// Repairs what a killed host left in project folders before any request can meet it: writes cut
+/// short, repository locks never released, builds swapped halfway.
+pub(super) async fn repair_projects(
+    workspaces: &Workspaces,
+    git: &crate::git::ProjectGit,
+    builds: &std::path::Path,
+    started: std::time::SystemTime,
+) {
+    let (workspaces, git, builds) = (workspaces.clone(), git.clone(), builds.to_path_buf());
+    let repaired = tokio::task::spawn_blocking(move || {
+        let builds = crate::preview::repair_builds(&builds);
+        if builds > 0 {
+            tracing::warn!(builds, "builds a stopped host left halfway were mended");
+        }
+        let (mut temporaries, mut locks) = (0, 0);
+        for project in workspaces.projects() {
+            match workspaces.remove_temporaries(&project, started) {
+                Ok(n) => temporaries += n,
+                Err(e) => tracing::warn!(project, "a cut-short write could not be removed: {e}"),
+            }
+            locks += git.remove_stale_locks(&project, started);
+        }
+        (temporaries, locks)
+    })
+    .await;
+    if let Ok((temporaries, locks)) = repaired
+        && temporaries + locks > 0
+    {
+        tracing::warn!(temporaries, locks, "what a stopped host left in project folders was removed");
+    }
+}

@@ -1,0 +1,166 @@
+//! Operating the host, through the real binary: per-user limits on the routes that spend the
+//! host, per-address limits on what needs no valid token, each with its own counter and a 429
+//! that says when to come back; request ids from the caller to the logs and the run's record;
+//! JSON logs for log shippers.
+
+use std::time::Duration;
+
+use blink_test_support::fake_llm::{FakeLlm, Rule};
+use blink_test_support::host::Blink;
+use blink_test_support::{jwt, sse};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blink");
+
+fn greeting() -> Rule {
+    let plan = json!({ "intent": "greeting", "conversational": true, "reply": "Hello!", "steps": [] });
+    Rule::text(&["You plan changes"], plan.to_string())
+}
+
+async fn host(llm: &FakeLlm, extra: &[(&'static str, &str)]) -> (Blink, tempfile::TempDir) {
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("agents.json"), r#"{"planner": {"thinking": "off"}}"#).unwrap();
+    let mut env = vec![
+        ("BLINK_LLM_BASE_URL", llm.base_url()),
+        ("BLINK_AGENT_CONFIG", config.path().join("agents.json").display().to_string()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    (Blink::start(BIN, &env).await, config)
+}
+
+async fn call(blink: &Blink, path: &str, token: Option<&str>, body: Option<Value>) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    let mut request = match body {
+        Some(body) => client.post(format!("{}{path}", blink.url)).json(&body),
+        None => client.get(format!("{}{path}", blink.url)),
+    };
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// A refusal as a client sees it: 429, `Retry-After` in whole seconds, the stable JSON error.
+async fn assert_limited(response: reqwest::Response) -> u64 {
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited", "{body}");
+    assert_eq!(body["retryAfterSeconds"], wait);
+    assert!(wait >= 1, "{body}");
+    wait
+}
+
+fn chat() -> Value {
+    json!({ "messages": [{ "role": "user", "content": "hello" }] })
+}
+
+#[tokio::test]
+async fn each_spending_route_has_its_own_limit_per_user() {
+    let llm = FakeLlm::start(vec![greeting()]).await;
+    let (blink, _config) = host(&llm, &[("BLINK_RATE_RUNS", "2/60"), ("BLINK_RATE_GIT", "3/60")]).await;
+    let (alice, bob) = (jwt::user_token("limited-alice"), jwt::user_token("limited-bob"));
+    // Exactly the limit passes; the next is refused, before any model call.
+    for _ in 0..2 {
+        let response = call(&blink, "/api/orchestrator", Some(&alice), Some(chat())).await;
+        assert_eq!(response.status(), 200);
+        let _ = response.text().await;
+    }
+    let calls = llm.received().len();
+    assert_limited(call(&blink, "/api/orchestrator", Some(&alice), Some(chat())).await).await;
+    assert_eq!(llm.received().len(), calls, "a refused run made a model call");
+    // Another user has their own runs; the same user has their own git operations.
+    assert_eq!(call(&blink, "/api/orchestrator", Some(&bob), Some(chat())).await.status(), 200);
+    let commit = json!({ "projectId": "limited", "message": "m" });
+    for _ in 0..3 {
+        let status = call(&blink, "/api/git/commit", Some(&alice), Some(commit.clone())).await.status();
+        assert!(status == 200 || status == 409, "{status}");
+    }
+    assert_limited(call(&blink, "/api/git/commit", Some(&alice), Some(commit)).await).await;
+}
+
+#[tokio::test]
+async fn coming_back_after_retry_after_succeeds() {
+    let llm = FakeLlm::start(vec![greeting()]).await;
+    let (blink, _config) = host(&llm, &[("BLINK_RATE_RUNS", "1/2")]).await;
+    let token = jwt::user_token("patient");
+    assert_eq!(call(&blink, "/api/orchestrator", Some(&token), Some(chat())).await.status(), 200);
+    let wait = assert_limited(call(&blink, "/api/orchestrator", Some(&token), Some(chat())).await).await;
+    assert!(wait <= 2, "{wait}");
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let response = call(&blink, "/api/orchestrator", Some(&token), Some(chat())).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(sse::events(&response.text().await.unwrap()).last().unwrap()["reply"], "Hello!");
+}
+
+#[tokio::test]
+async fn calls_without_a_valid_token_are_limited_per_address() {
+    let llm = FakeLlm::start(vec![greeting()]).await;
+    let (blink, _config) = host(&llm, &[("BLINK_RATE_UNAUTHENTICATED", "3/60"), ("BLINK_RATE_HEALTH", "2/60")]).await;
+    for token in [None, Some("forged"), Some("also.forged.token")] {
+        assert_eq!(call(&blink, "/api/credits", token, None).await.status(), 401);
+    }
+    assert_limited(call(&blink, "/api/credits", Some("guess"), None).await).await;
+    // A valid token is not a guess: it passes, and spends nothing of the address's limit.
+    let token = jwt::user_token("honest");
+    assert_eq!(call(&blink, "/api/credits", Some(&token), None).await.status(), 200);
+    // Health checks count apart.
+    for _ in 0..2 {
+        assert_eq!(call(&blink, "/healthz", None, None).await.status(), 200);
+    }
+    assert_limited(call(&blink, "/readyz", None, None).await).await;
+}
+
+#[tokio::test]
+async fn a_limit_that_is_not_a_rate_stops_the_host_with_a_clear_error() {
+    let out = std::process::Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("BLINK_RATE_RUNS", "0/60")
+        .env("BLINK_DATA_DIR", tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BLINK_RATE_RUNS") || stderr.contains("rate-runs"), "{stderr}");
+    assert!(stderr.contains("not a rate"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_request_id_goes_from_the_caller_to_the_logs_and_the_run() {
+    let llm = FakeLlm::start(vec![greeting()]).await;
+    let (blink, _config) = host(&llm, &[("BLINK_LOG_FORMAT", "json")]).await;
+    let token = jwt::user_token("traced");
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/orchestrator", blink.url))
+        .bearer_auth(&token)
+        .header("x-request-id", "edge-7f3a.42")
+        .json(&chat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "edge-7f3a.42");
+    let run_id = response.headers()["x-blink-run-id"].to_str().unwrap().to_string();
+    let _ = response.text().await;
+    let run: Value = call(&blink, &format!("/api/runs/{run_id}"), Some(&token), None).await.json().await.unwrap();
+    assert_eq!(run["requestId"], "edge-7f3a.42", "{run}");
+
+    // An id that could forge a log line is replaced by one of the host's.
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/credits", blink.url))
+        .bearer_auth(&token)
+        .header("x-request-id", "a\"b")
+        .send()
+        .await
+        .unwrap();
+    let given = response.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(given, "a\"b");
+    assert_eq!(given.len(), 36, "a uuid: {given}");
+
+    // Every log line is one JSON object; the run's lines carry the request's id.
+    let log = blink.log();
+    let lines: Vec<Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let traced = lines.iter().filter(|l| l.to_string().contains("edge-7f3a.42")).count();
+    assert!(traced >= 1, "no log line names the request:\n{log}");
+}
