@@ -61,6 +61,12 @@ impl Blink {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .kill_on_drop(true);
+        // Load tests send hundreds of runs per user: the per-user limits are tested where set.
+        for name in
+            ["BLINK_RATE_RUNS", "BLINK_RATE_PREVIEWS", "BLINK_RATE_BUILDS", "BLINK_RATE_DEPLOYS", "BLINK_RATE_GIT"]
+        {
+            command.env(name, "1000000/1");
+        }
         if with_secret {
             command.env("BLINK_JWT_SECRET", crate::jwt::SECRET);
         }
