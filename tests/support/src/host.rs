@@ -62,9 +62,14 @@ impl Blink {
             .stderr(std::fs::File::create(&log).unwrap())
             .kill_on_drop(true);
         // Load tests send hundreds of runs per user: the per-user limits are tested where set.
-        for name in
-            ["BLINK_RATE_RUNS", "BLINK_RATE_PREVIEWS", "BLINK_RATE_BUILDS", "BLINK_RATE_DEPLOYS", "BLINK_RATE_GIT"]
-        {
+        for name in [
+            "BLINK_RATE_RUNS",
+            "BLINK_RATE_PREVIEWS",
+            "BLINK_RATE_BUILDS",
+            "BLINK_RATE_DEPLOYS",
+            "BLINK_RATE_GIT",
+            "BLINK_RATE_UNAUTHENTICATED",
+        ] {
             command.env(name, "1000000/1");
         }
         if with_secret {
