@@ -69,6 +69,10 @@ pub struct Settings {
     #[command(flatten)]
     pub(crate) instances: InstanceSettings,
 
+    /// Bearer token `/metrics` requires; unset, the metrics are open to whoever reaches the port.
+    #[arg(long, env = "BLINK_METRICS_TOKEN", hide_env_values = true)]
+    pub(crate) metrics_token: Option<String>,
+
     /// Origins allowed by CORS, comma-separated; `*` allows any.
     #[arg(long, env = "BLINK_CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
     pub(crate) cors_origins: Vec<String>,

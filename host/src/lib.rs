@@ -13,7 +13,7 @@
 //!    [`credits`], [`llm`], [`auth`];
 //! 6. `instances` (host processes and their heartbeats, so any host can take over what a dead
 //!    one held);
-//! 7. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`].
+//! 7. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`], `telemetry`.
 
 mod api;
 mod auth;
@@ -33,4 +33,5 @@ mod projects;
 pub mod runtime;
 pub mod server;
 mod slots;
+mod telemetry;
 mod workspace;

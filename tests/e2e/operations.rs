@@ -164,3 +164,104 @@ async fn a_request_id_goes_from_the_caller_to_the_logs_and_the_run() {
     let traced = lines.iter().filter(|l| l.to_string().contains("edge-7f3a.42")).count();
     assert!(traced >= 1, "no log line names the request:\n{log}");
 }
+
+/// The samples of a Prometheus text exposition, as Prometheus's own Python client parses it
+/// (`prometheus_client.parser`, installed by `scripts/test.sh`): `(name, labels, value)`.
+fn parse_prometheus(text: &str) -> Vec<(String, serde_json::Map<String, Value>, f64)> {
+    let python = std::env::var("BLINK_TOOLS_PYTHON")
+        .expect("BLINK_TOOLS_PYTHON names a Python with prometheus_client: run the tests with scripts/test.sh");
+    let script = "import sys, json\n\
+                  from prometheus_client.parser import text_string_to_metric_families\n\
+                  out = [[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]\n\
+                  print(json.dumps(out))";
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the exposition does not parse: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    let samples: Vec<(String, serde_json::Map<String, Value>, f64)> = serde_json::from_slice(&out.stdout).unwrap();
+    samples
+}
+
+/// The sum of the samples named `name` whose labels include `labels`.
+fn total(samples: &[(String, serde_json::Map<String, Value>, f64)], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).and_then(Value::as_str) == Some(*v)))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_count_a_real_workload_by_route_template_and_parse_as_prometheus_reads_them() {
+    let llm = FakeLlm::start(vec![greeting().bill_max_tokens()]).await;
+    let (blink, _config) = host(
+        &llm,
+        &[
+            ("BLINK_METRICS_TOKEN", "scrape-secret"),
+            ("BLINK_PRICING", r#"{"default": {"prompt": 1, "completion": 1000}}"#),
+            ("BLINK_SANDBOXES", "true"),
+            ("BLINK_SANDBOX_WARM", "0"),
+        ],
+    )
+    .await;
+    let token = jwt::user_token("measured");
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let response = call(&blink, "/api/orchestrator", Some(&token), Some(chat())).await;
+        runs.push(response.headers()["x-blink-run-id"].to_str().unwrap().to_string());
+        let _ = response.text().await;
+    }
+    for run in &runs {
+        assert_eq!(call(&blink, &format!("/api/runs/{run}"), Some(&token), None).await.status(), 200);
+    }
+    assert_eq!(call(&blink, "/api/credits", Some("forged"), None).await.status(), 401);
+    let commit = json!({ "projectId": "measured", "message": "m" });
+    assert_eq!(call(&blink, "/api/git/commit", Some(&token), Some(commit)).await.status(), 200);
+    // A preview started, then updated, in a real sandbox.
+    let project = format!("m{}", std::process::id());
+    let _cleanup = blink_test_support::docker::Cleanup(vec![project.clone()]);
+    let app = |marker: &str| format!("export default function App() {{ return <h1>{marker}</h1>; }}\n");
+    for marker in ["first", "second"] {
+        let body = json!({ "projectId": project, "files": { "App.tsx": app(marker) } });
+        let response = call(&blink, "/api/preview", Some(&token), Some(body)).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    // Behind its token.
+    assert_eq!(call(&blink, "/metrics", None, None).await.status(), 401);
+    assert_eq!(call(&blink, "/metrics", Some("wrong"), None).await.status(), 401);
+    let response = call(&blink, "/metrics", Some("scrape-secret"), None).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    let samples = parse_prometheus(&text);
+
+    // HTTP by route template, never by raw path.
+    let runs_route = [("route", "/api/runs/{id}"), ("status", "200"), ("method", "GET")];
+    assert_eq!(total(&samples, "blink_http_requests_total", &runs_route), 3.0, "{text}");
+    assert!(total(&samples, "blink_http_request_duration_seconds_count", &[("route", "/api/orchestrator")]) >= 3.0);
+    for run in &runs {
+        assert!(!text.contains(run.as_str()), "a raw path (a run id) became a label");
+    }
+    assert_eq!(total(&samples, "blink_http_requests_total", &[("route", "/api/credits"), ("status", "401")]), 1.0);
+    // Runs, model calls, tokens, credits and agent calls.
+    assert_eq!(total(&samples, "blink_runs_total", &[("outcome", "conversational")]), 3.0, "{text}");
+    assert_eq!(total(&samples, "blink_model_calls_total", &[("status", "ok")]), 3.0);
+    assert!(total(&samples, "blink_model_tokens_total", &[("kind", "completion")]) > 0.0);
+    assert!(total(&samples, "blink_credits_charged_micro_total", &[]) > 0.0);
+    assert_eq!(total(&samples, "blink_agent_calls_total", &[("role", "planner"), ("outcome", "ok")]), 3.0, "{text}");
+    assert!(total(&samples, "blink_agent_call_duration_seconds_bucket", &[("role", "planner"), ("le", "+Inf")]) >= 3.0);
+    // Swaps and canaries, sandboxes and previews, git, the database pool.
+    assert_eq!(total(&samples, "blink_canary_share", &[("role", "validator")]), 0.0);
+    assert_eq!(total(&samples, "blink_sandboxes", &[("state", "running")]), 1.0, "{text}");
+    assert_eq!(total(&samples, "blink_preview_duration_seconds_count", &[("kind", "start")]), 1.0, "{text}");
+    assert_eq!(total(&samples, "blink_preview_duration_seconds_count", &[("kind", "update")]), 1.0, "{text}");
+    assert_eq!(total(&samples, "blink_operations_total", &[("kind", "git_commit"), ("outcome", "ok")]), 1.0);
+    assert!(samples.iter().any(|(n, l, _)| n == "blink_db_connections" && l.get("state").is_some()), "{text}");
+}

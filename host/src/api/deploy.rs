@@ -71,7 +71,8 @@ pub(crate) async fn deploy(
         Some(raw) => Some(state.deployer.normalize_domain(raw).map_err(DeployError::from)?),
         None => None,
     };
-    let (deploy, attached) = super::detached({
+    let started = std::time::Instant::now();
+    let deployed = super::detached({
         let (state, user, project) = (state.clone(), user.id.clone(), project.clone());
         async move {
             // Counted from here, waiting for the project's turn included.
@@ -92,7 +93,9 @@ pub(crate) async fn deploy(
             Ok((state.deployer.deploy(&project).await?, attached))
         }
     })
-    .await?;
+    .await;
+    crate::telemetry::operation("deploy", &deployed, started.elapsed());
+    let (deploy, attached) = deployed?;
     let https = state.deployer.https();
     let default_url = url(&state.deployer.host_name(&project), https, port(&headers));
     let mut answer = json!({

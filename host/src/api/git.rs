@@ -54,7 +54,10 @@ pub(crate) async fn commit(State(state): State<AppState>, user: User, body: Byte
     state.rates.spend(Spend::Git, &user.id)?;
     let body: CommitBody = parse(&body, r#"{"projectId": "…", "message": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
-    let outcome = state.git.commit(&body.project_id, &body.message, author(&user)).await?;
+    let started = std::time::Instant::now();
+    let outcome = state.git.commit(&body.project_id, &body.message, author(&user)).await;
+    crate::telemetry::operation("git_commit", &outcome, started.elapsed());
+    let outcome = outcome?;
     Ok(Json(outcome).into_response())
 }
 
@@ -68,7 +71,10 @@ pub(crate) async fn pull(State(state): State<AppState>, user: User, body: Bytes)
     state.rates.spend(Spend::Git, &user.id)?;
     let body: ProjectBody = parse(&body, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
-    let outcome = state.git.pull(&body.project_id, author(&user)).await?;
+    let started = std::time::Instant::now();
+    let outcome = state.git.pull(&body.project_id, author(&user)).await;
+    crate::telemetry::operation("git_pull", &outcome, started.elapsed());
+    let outcome = outcome?;
     tell_preview(&state, &body.project_id, &outcome.changed).await;
     Ok(Json(outcome).into_response())
 }
@@ -139,7 +145,10 @@ pub(crate) async fn restore(
     state.rates.spend(Spend::Git, &user.id)?;
     super::projects::owned(&state, &user, &id).await?;
     let body: RestoreBody = parse(&body, r#"{"commit": "<hash>"}"#)?;
-    let outcome = state.git.restore(&id, &body.commit, author(&user)).await?;
+    let started = std::time::Instant::now();
+    let outcome = state.git.restore(&id, &body.commit, author(&user)).await;
+    crate::telemetry::operation("git_restore", &outcome, started.elapsed());
+    let outcome = outcome?;
     tell_preview(&state, &id, &outcome.changed).await;
     Ok(Json(outcome).into_response())
 }
@@ -174,6 +183,9 @@ pub(crate) async fn create_github(
     state.rates.spend(Spend::Git, &user.id)?;
     super::projects::owned(&state, &user, &id).await?;
     let body: GithubBody = parse(&body, r#"{"name": "…", "token": "…", "private"?: true}"#)?;
-    let created = state.git.create_github(&id, &body.name, body.private, &body.token).await?;
+    let started = std::time::Instant::now();
+    let created = state.git.create_github(&id, &body.name, body.private, &body.token).await;
+    crate::telemetry::operation("git_create_repository", &created, started.elapsed());
+    let created = created?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }

@@ -59,6 +59,8 @@ pub(crate) struct AppState {
     pub(crate) keepalive: Duration,
     /// This host process's id: it holds the runs it records.
     pub(crate) instance: Arc<str>,
+    /// The bearer `/metrics` needs, if any.
+    pub(crate) metrics_token: Option<Arc<str>>,
     /// How fast each caller may spend the host.
     pub(crate) rates: Arc<limits::RateLimits>,
     /// The legacy routes' per-address limits.
@@ -106,8 +108,11 @@ pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
         .route("/api/projects/{id}/git/restore", post(git::restore))
         .route("/api/projects/{id}/git/github", post(git::create_github))
         .route("/api/projects/{id}/logs", get(preview::logs))
+        .route("/metrics", get(observe::metrics))
         .merge(preview_paths(settings.sandbox.preview_paths))
         .merge(legacy::routes(settings.legacy.legacy_routes))
+        // Counted by route template: only matched routes pass through this layer.
+        .route_layer(axum::middleware::from_fn(observe::track))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
         // bounds every other route.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))

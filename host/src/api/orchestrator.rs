@@ -404,6 +404,7 @@ fn stream(
                     (serde_json::json!({ "kind": "failed", "code": "agent_failed" }), serde_json::json!({}), 0, 0, 0)
                 }
             };
+            crate::telemetry::run(outcome["kind"].as_str().unwrap_or("unknown"));
             record.agents = agents.to_string();
             record.outcome = outcome.to_string();
             record.model_calls = i64::from(calls);

@@ -124,7 +124,10 @@ pub(crate) async fn build(State(state): State<AppState>, user: User, body: Bytes
     let body: BuildBody = parse(&body, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     let (state, project, user_id) = (state.clone(), body.project_id.clone(), user.id.clone());
-    let build = super::detached(async move { Ok(previews(&state)?.build(&project, &user_id).await?) }).await?;
+    let started = std::time::Instant::now();
+    let build = super::detached(async move { Ok(previews(&state)?.build(&project, &user_id).await?) }).await;
+    crate::telemetry::operation("build", &build, started.elapsed());
+    let build = build?;
     tracing::info!(project = %body.project_id, bytes = build.bytes, files = build.files, "build kept");
     Ok(Json(json!({
         "distPath": format!("/builds/{}/dist", body.project_id),

@@ -77,6 +77,11 @@ impl Database {
         &self.pool
     }
 
+    /// Connections open, and how many of them are idle.
+    pub(crate) fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     /// Applies the migrations that have not run yet.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         sqlx::migrate!("./migrations").run(&self.pool).await.context("running the database migrations")?;

@@ -185,6 +185,7 @@ impl PluginStore {
         if activate {
             store::set_active_plugin(&self.db, role.as_str(), &version).await?;
             self.runtime.activate(agent);
+            crate::telemetry::swap(role.as_str());
             tracing::info!(%role, version, "plugin version uploaded and activated");
         } else {
             tracing::info!(%role, version, "plugin version uploaded");
@@ -208,6 +209,7 @@ impl PluginStore {
         if version == "builtin" || version == self.runtime.builtin_version(role) {
             store::clear_active_plugin(&self.db, role.as_str()).await?;
             self.runtime.activate_builtin(role)?;
+            crate::telemetry::swap(role.as_str());
             return Ok(());
         }
         if store::plugin_version(&self.db, role.as_str(), version).await?.is_none() {
@@ -216,6 +218,7 @@ impl PluginStore {
         let agent = self.load_stored(role, version).await?;
         store::set_active_plugin(&self.db, role.as_str(), version).await?;
         self.runtime.activate(agent);
+        crate::telemetry::swap(role.as_str());
         tracing::info!(%role, version, "plugin version activated");
         Ok(())
     }

@@ -123,6 +123,13 @@ impl Previews {
     }
 
     /// What operators see: this host's sandboxes and the registry proxy's counters.
+    /// Sandboxes serving projects, and warm ones waiting.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let running =
+            self.entries.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|e| e.address().is_some()).count();
+        (running, self.pool.lock().unwrap_or_else(|e| e.into_inner()).len())
+    }
+
     pub(crate) fn status(&self) -> serde_json::Value {
         let now = now_ms();
         let sandboxes: Vec<serde_json::Value> = self

@@ -314,6 +314,7 @@ impl Previews {
             && self.sync(project, address, &applied).await
         {
             entry.touch();
+            crate::telemetry::preview("update", started.elapsed());
             return Ok(address);
         }
         if claimed && let Err(e) = self.start_claimed(project) {
@@ -332,6 +333,7 @@ impl Previews {
             self.sync(project, address, &applied).await;
         }
         entry.touch();
+        crate::telemetry::preview(if fresh { "start" } else { "update" }, started.elapsed());
         Ok(address)
     }
 

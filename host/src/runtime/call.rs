@@ -49,8 +49,34 @@ impl AgentRuntime {
         store
     }
 
-    /// Turns how a call ended into the caller's result, naming the limit that stopped it.
+    /// Turns how a call ended into the caller's result, naming the limit that stopped it, and
+    /// counts it.
     pub(super) fn outcome<R>(
+        &self,
+        agent: &Agent,
+        store: &Store<AgentState>,
+        result: Result<wasmtime::Result<Result<R, bindings::types::AgentError>>, tokio::time::error::Elapsed>,
+        size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, AgentCallError> {
+        let took = store.data().started.elapsed();
+        let outcome = self.classify(agent.role, store, result, size);
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(AgentCallError::Cancelled) => "cancelled",
+            Err(AgentCallError::Agent { .. }) => "agent_error",
+            Err(
+                AgentCallError::Timeout { .. }
+                | AgentCallError::CpuLimit { .. }
+                | AgentCallError::MemoryLimit { .. }
+                | AgentCallError::OutputLimit { .. },
+            ) => "limit",
+            Err(_) => "trap",
+        };
+        crate::telemetry::agent_call(agent.role.as_str(), &agent.version, label, took);
+        outcome
+    }
+
+    fn classify<R>(
         &self,
         role: Role,
         store: &Store<AgentState>,
@@ -109,7 +135,7 @@ impl AgentRuntime {
             instance.call_answer(&mut store, &request).await
         })
         .await;
-        self.outcome(Role::Planner, &store, result, String::len)
+        self.outcome(agent, &store, result, String::len)
     }
 
     pub async fn plan(
@@ -129,7 +155,7 @@ impl AgentRuntime {
             instance.call_plan(&mut store, &request).await
         })
         .await;
-        let plan = self.outcome(Role::Planner, &store, result, plan_size)?;
+        let plan = self.outcome(agent, &store, result, plan_size)?;
         Ok(convert::plan_from(plan))
     }
 
@@ -150,7 +176,7 @@ impl AgentRuntime {
             instance.call_generate(&mut store, &request).await
         })
         .await;
-        let files = self.outcome(Role::Generator, &store, result, |f| files_size(f))?;
+        let files = self.outcome(agent, &store, result, |f| files_size(f))?;
         Ok(convert::files_from(files))
     }
 
@@ -171,7 +197,7 @@ impl AgentRuntime {
             instance.call_validate(&mut store, &request).await
         })
         .await;
-        let report = self.outcome(Role::Validator, &store, result, |r| {
+        let report = self.outcome(agent, &store, result, |r| {
             r.errors.iter().chain(&r.warnings).map(|d| d.file.len() + d.message.len() + 16).sum()
         })?;
         Ok(convert::report_from(report))
@@ -194,7 +220,7 @@ impl AgentRuntime {
             instance.call_fix(&mut store, &request).await
         })
         .await;
-        let files = self.outcome(Role::Fixer, &store, result, |f| files_size(f))?;
+        let files = self.outcome(agent, &store, result, |f| files_size(f))?;
         Ok(convert::files_from(files))
     }
 }

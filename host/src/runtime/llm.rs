@@ -203,6 +203,12 @@ impl LlmCapability {
         };
         // The run's own budget stays conservative: a failed call still counts its prompt, so a
         // plugin retrying a failing model cannot loop for free.
+        let status = match &result {
+            Ok(_) => "ok",
+            Err(LlmError::Cancelled) => "cancelled",
+            Err(_) => "error",
+        };
+        crate::telemetry::model_call(&model, status, used.prompt_tokens.into(), used.completion_tokens.into());
         let counted = if used == Usage::default() { cut_short(prompt_tokens, 0) } else { used.clone() };
         self.budget.settle(reserve, &counted);
         if let Some((meter, reservation)) = credits {
@@ -220,7 +226,7 @@ impl LlmCapability {
                         used.completion_tokens.into(),
                     )
                     .await
-                    .map(|_| ())
+                    .map(|cost| crate::telemetry::credits_charged(&model, cost))
             };
             if let Err(e) = settled {
                 // The reservation stays taken: the user is never undercharged by an outage.

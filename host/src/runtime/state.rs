@@ -64,6 +64,8 @@ pub(crate) struct AgentState {
     /// Epoch ticks the agent has run its own code for: the epoch callback fires only while guest
     /// code runs, so neither model calls nor waiting for a thread count against the CPU limit.
     pub(crate) cpu_ticks: u32,
+    /// When the call began, for its duration.
+    pub(crate) started: std::time::Instant,
 }
 
 impl AgentState {
@@ -89,6 +91,7 @@ impl AgentState {
             log: LogImport::new(role, version, output_limit),
             config: ConfigImport(config),
             cpu_ticks: 0,
+            started: std::time::Instant::now(),
         }
     }
 }

@@ -191,6 +191,7 @@ async fn start_previews(
 }
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    crate::telemetry::install();
     let database = open_database(&settings).await?;
     let _data_dir = crate::host_lock::acquire(&settings.data_dir)?;
     // Anything in the data directory older than this was left by a process that is gone.
@@ -380,6 +381,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         instance: Arc::from(instance.id()),
         legacy: legacy.clone(),
         rates,
+        metrics_token: settings.metrics_token.clone().filter(|t| !t.is_empty()).map(Arc::from),
         pull_max_files: settings.legacy.legacy_pull_max_files,
         shutdown: shutdown.clone(),
     };
