@@ -55,12 +55,14 @@ if ! command -v aws >/dev/null 2>&1; then
   python3 -m venv "$tools/aws"
   "$tools/aws/bin/pip" install --quiet --disable-pip-version-check awscli
 fi
-# Prometheus's own Python client, whose parser the metrics tests read the host's `/metrics` with.
+# Prometheus's own Python client, whose parser the metrics tests read the host's `/metrics` with,
+# and schemathesis, the fuzzer that reads the host's OpenAPI description and tries it.
 python_tools="$tools/py"
-if ! "$python_tools/bin/python" -c "import prometheus_client" >/dev/null 2>&1; then
-  log "installing prometheus-client"
+if ! "$python_tools/bin/python" -c "import prometheus_client, schemathesis" >/dev/null 2>&1 \
+  || [ "$("$python_tools/bin/st" --version 2>/dev/null)" != "st, version 4.32.5" ]; then
+  log "installing prometheus-client and schemathesis"
   python3 -m venv "$python_tools"
-  "$python_tools/bin/pip" install --quiet --disable-pip-version-check "prometheus-client==0.26.0"
+  "$python_tools/bin/pip" install --quiet --disable-pip-version-check "prometheus-client==0.26.0" "schemathesis==4.32.5"
 fi
 export BLINK_TOOLS_PYTHON="$python_tools/bin/python"
 # The libraries today's frontend loads from CDNs into its preview, at its versions, for the

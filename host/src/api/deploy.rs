@@ -3,16 +3,17 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::limits::Spend;
-use super::{ApiError, AppState};
+use super::spec::{Always, ErrorBody, Signed};
+use super::{ApiError, AppState, Path};
 use crate::auth::User;
-use crate::deploy::{DeployError, DomainError};
+use crate::deploy::{Deploy, DeployError, Domain, DomainError};
 
 impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
@@ -36,12 +37,31 @@ impl From<DeployError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct DeployBody {
+pub(crate) struct DeployBody {
     project_id: String,
+    /// A host name of the user's to claim for the site; proven by a DNS record before it serves.
     #[serde(default)]
     custom_domain: Option<String>,
+}
+
+/// A release made live.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Deployed {
+    /// Where the site is reachable now: the custom domain once proven, else the default name.
+    url: String,
+    ssl: bool,
+    deploy_id: String,
+    files: i64,
+    bytes: i64,
+    /// Files whose bytes this release stored; the rest were unchanged.
+    uploaded: Option<usize>,
+    default_url: String,
+    /// The custom domain asked for, with what proves it while pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<Domain>,
 }
 
 /// The port the caller reached us on, for a URL it can open on this machine.
@@ -57,6 +77,18 @@ pub(super) fn url(host: &str, ssl: bool, port: Option<u16>) -> String {
     }
 }
 
+/// Publishes the project's latest build as a new live release.
+#[utoipa::path(post, path = "/api/deploy", tag = "deploys", security(("bearer" = [])), request_body = DeployBody,
+    responses(
+        (status = 200, body = Deployed),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`: someone else's project", body = ErrorBody),
+        (status = 409, description = "`no_build`, `domain_taken`", body = ErrorBody),
+        (status = 413, description = "`deploy_too_large`", body = ErrorBody),
+        (status = 422, description = "`invalid_domain`", body = ErrorBody),
+        (status = 502, description = "`storage_failed`, `dns_failed`, `cdn_failed`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn deploy(
     State(state): State<AppState>,
     user: User,
@@ -98,36 +130,66 @@ pub(crate) async fn deploy(
     let (deploy, attached) = deployed?;
     let https = state.deployer.https();
     let default_url = url(&state.deployer.host_name(&project), https, port(&headers));
-    let mut answer = json!({
-        "url": default_url,
-        "ssl": https,
-        "deployId": deploy.id,
-        "files": deploy.files,
-        "bytes": deploy.bytes,
-        "uploaded": deploy.uploaded,
-        "defaultUrl": default_url,
-    });
+    let mut answer = Deployed {
+        url: default_url.clone(),
+        ssl: https,
+        deploy_id: deploy.id,
+        files: deploy.files,
+        bytes: deploy.bytes,
+        uploaded: deploy.uploaded,
+        default_url,
+        domain: None,
+    };
     if let Some(domain) = attached {
         // Without a certificate the custom domain is only reachable over plain HTTP; before its
         // proof, not at all.
         if domain.verification.is_none() {
-            answer["url"] = json!(url(&domain.hostname, domain.ssl, if domain.ssl { None } else { port(&headers) }));
-            answer["ssl"] = json!(domain.ssl);
+            answer.url = url(&domain.hostname, domain.ssl, if domain.ssl { None } else { port(&headers) });
+            answer.ssl = domain.ssl;
         }
-        answer["domain"] = json!(domain);
+        answer.domain = Some(domain);
     }
     Ok(Json(answer).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Deploys {
+    /// Newest first.
+    deploys: Vec<Deploy>,
+}
+
+#[utoipa::path(get, path = "/api/projects/{id}/deploys", tag = "deploys", security(("bearer" = [])), params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Deploys),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
-    Ok(Json(json!({ "deploys": state.deployer.list(&id).await? })).into_response())
+    Ok(Json(Deploys { deploys: state.deployer.list(&id).await? }).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Restored {
+    /// The release now live.
+    live: String,
+}
+
+/// Makes an earlier release live again.
+#[utoipa::path(post, path = "/api/projects/{id}/deploys/{deploy}/restore", tag = "deploys", security(("bearer" = [])),
+    params(("id" = String, Path), ("deploy" = String, Path)),
+    responses(
+        (status = 200, body = Restored),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`, `unknown_deploy`", body = ErrorBody),
+        (status = 502, description = "`storage_failed`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn restore(
     State(state): State<AppState>,
     user: User,
@@ -136,19 +198,48 @@ pub(crate) async fn restore(
     super::projects::owned(&state, &user, &id).await?;
     let _turn = state.workspaces.lock(&id).await;
     state.deployer.restore(&id, &deploy).await?;
-    Ok(Json(json!({ "live": deploy })).into_response())
+    Ok(Json(Restored { live: deploy }).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Domains {
+    domains: Vec<Domain>,
+}
+
+#[utoipa::path(get, path = "/api/projects/{id}/domains", tag = "deploys", security(("bearer" = [])), params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Domains),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn domains(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
-    Ok(Json(json!({ "domains": state.deployer.domains(&id).await? })).into_response())
+    Ok(Json(Domains { domains: state.deployer.domains(&id).await? }).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DomainAnswer {
+    domain: Domain,
 }
 
 /// Looks the domain's ownership proof up again; once found, the domain is the project's.
+#[utoipa::path(post, path = "/api/projects/{id}/domains/{hostname}/verify", tag = "deploys", security(("bearer" = [])),
+    params(("id" = String, Path), ("hostname" = String, Path)),
+    responses(
+        (status = 200, body = DomainAnswer),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`, `unknown_domain`", body = ErrorBody),
+        (status = 409, description = "`domain_not_proven`, `domain_taken`", body = ErrorBody),
+        (status = 410, description = "`domain_claim_expired`", body = ErrorBody),
+        (status = 422, description = "`invalid_domain`", body = ErrorBody),
+        (status = 502, description = "`dns_failed`, `cdn_failed`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn verify_domain(
     State(state): State<AppState>,
     user: User,
@@ -156,9 +247,19 @@ pub(crate) async fn verify_domain(
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
     let _turn = state.workspaces.lock(&id).await;
-    Ok(Json(json!({ "domain": state.deployer.verify_domain(&user.id, &id, &hostname).await? })).into_response())
+    Ok(Json(DomainAnswer { domain: state.deployer.verify_domain(&user.id, &id, &hostname).await? }).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/projects/{id}/domains/{hostname}", tag = "deploys", security(("bearer" = [])),
+    params(("id" = String, Path), ("hostname" = String, Path)),
+    responses(
+        (status = 204, description = "Detached: the name no longer serves the site"),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`, `unknown_domain`", body = ErrorBody),
+        (status = 422, description = "`invalid_domain`", body = ErrorBody),
+        (status = 502, description = "`cdn_failed`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn detach_domain(
     State(state): State<AppState>,
     user: User,

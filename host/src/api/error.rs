@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+use super::spec::ErrorBody;
 use crate::auth::AuthError;
 use crate::db::DbError;
 use crate::plugins::PluginError;
@@ -107,36 +107,35 @@ impl ApiError {
 
 impl ApiError {
     /// The status and the JSON body this error answers with.
-    pub(crate) fn status_and_body(&self) -> (StatusCode, serde_json::Value) {
+    pub(crate) fn status_and_body(&self) -> (StatusCode, ErrorBody) {
+        let coded = |status, code: &str, message: &str| (status, ErrorBody::new(code, message));
         match self {
-            Self::MessagesRequired => (StatusCode::BAD_REQUEST, json!({ "error": "Messages array required" })),
-            Self::BadRequest { code, message } => {
-                (StatusCode::BAD_REQUEST, json!({ "error": code, "message": message }))
-            }
-            Self::Unauthorized(e) => {
-                (StatusCode::UNAUTHORIZED, json!({ "error": "Unauthorized", "message": e.to_string() }))
-            }
+            Self::MessagesRequired => (
+                StatusCode::BAD_REQUEST,
+                ErrorBody { error: "Messages array required".into(), message: None, retry_after_seconds: None },
+            ),
+            Self::BadRequest { code, message } => coded(StatusCode::BAD_REQUEST, code, message),
+            Self::Unauthorized(e) => coded(StatusCode::UNAUTHORIZED, "Unauthorized", &e.to_string()),
             Self::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": "payload_too_large", "message": self.to_string() }))
+                coded(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &self.to_string())
             }
-            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "unavailable", "message": m })),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, json!({ "error": "not_found", "message": self.to_string() })),
-            Self::BadComponent { code, message } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": code, "message": message }))
-            }
-            Self::Conflict { code, message } => (StatusCode::CONFLICT, json!({ "error": code, "message": message })),
-            Self::Coded { status, code, message } => (*status, json!({ "error": code, "message": message })),
+            Self::Unavailable(m) => coded(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+            Self::NotFound(_) => coded(StatusCode::NOT_FOUND, "not_found", &self.to_string()),
+            Self::BadComponent { code, message } => coded(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            Self::Conflict { code, message } => coded(StatusCode::CONFLICT, code, message),
+            Self::Coded { status, code, message } => coded(*status, code, message),
             Self::Internal(m) => {
                 tracing::error!("internal error: {m}");
-                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal", "message": "Internal error." }))
+                coded(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error.")
             }
-            Self::Forbidden => (StatusCode::FORBIDDEN, json!({ "error": "forbidden", "message": self.to_string() })),
-            Self::NoCredits => {
-                (StatusCode::PAYMENT_REQUIRED, json!({ "error": "no_credits", "message": "Credits exhausted." }))
-            }
+            Self::Forbidden => coded(StatusCode::FORBIDDEN, "forbidden", &self.to_string()),
+            Self::NoCredits => coded(StatusCode::PAYMENT_REQUIRED, "no_credits", "Credits exhausted."),
             Self::RateLimited { retry_after, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                json!({ "error": "rate_limited", "message": self.to_string(), "retryAfterSeconds": retry_after }),
+                ErrorBody {
+                    retry_after_seconds: Some(*retry_after),
+                    ..ErrorBody::new("rate_limited", &self.to_string())
+                },
             ),
         }
     }

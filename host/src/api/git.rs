@@ -2,16 +2,17 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::limits::Spend;
-use super::{ApiError, AppState, parse_json as parse};
+use super::spec::{Always, ErrorBody, Signed};
+use super::{ApiError, AppState, Path, Query, parse_json as parse};
 use crate::auth::User;
-use crate::git::{Author, GitError};
+use crate::git::{Author, CommitOutcome, GitError, GithubRepository, LogEntry, PullOutcome, RemoteInfo};
 
 impl From<GitError> for ApiError {
     fn from(e: GitError) -> Self {
@@ -43,13 +44,24 @@ fn author(user: &User) -> Author {
     Author { name: user.email.clone().unwrap_or_else(|| user.id.clone()), email }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CommitBody {
+pub(crate) struct CommitBody {
     project_id: String,
     message: String,
 }
 
+/// Commits the project's files as they are, and pushes when a remote is set.
+#[utoipa::path(post, path = "/api/git/commit", tag = "git", security(("bearer" = [])), request_body = CommitBody,
+    responses(
+        (status = 200, body = CommitOutcome),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_git_request`", body = ErrorBody),
+        (status = 404, description = "`not_found`: someone else's project", body = ErrorBody),
+        (status = 409, description = "`nothing_to_commit`", body = ErrorBody),
+        (status = 413, description = "`project_too_large`", body = ErrorBody),
+        (status = 422, description = "`unsafe_path`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn commit(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     state.rates.spend(Spend::Git, &user.id)?;
     let body: CommitBody = parse(&body, r#"{"projectId": "…", "message": "…"}"#)?;
@@ -61,12 +73,23 @@ pub(crate) async fn commit(State(state): State<AppState>, user: User, body: Byte
     Ok(Json(outcome).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ProjectBody {
+pub(crate) struct ProjectBody {
     project_id: String,
 }
 
+/// Fetches the remote's branch and merges it into the project's files.
+#[utoipa::path(post, path = "/api/git/pull", tag = "git", security(("bearer" = [])), request_body = ProjectBody,
+    responses(
+        (status = 200, body = PullOutcome),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_git_request`", body = ErrorBody),
+        (status = 404, description = "`not_found`: someone else's project", body = ErrorBody),
+        (status = 409, description = "`no_remote`", body = ErrorBody),
+        (status = 422, description = "`unsafe_path`, `remote_not_allowed`, `fetch_too_large`", body = ErrorBody),
+        (status = 502, description = "`remote_auth_failed`, `remote_failed`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn pull(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     state.rates.spend(Spend::Git, &user.id)?;
     let body: ProjectBody = parse(&body, r#"{"projectId": "…"}"#)?;
@@ -79,9 +102,10 @@ pub(crate) async fn pull(State(state): State<AppState>, user: User, body: Bytes)
     Ok(Json(outcome).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RemoteBody {
+pub(crate) struct RemoteBody {
+    /// An `https://` URL on a host the operator allows.
     remote_url: String,
     #[serde(default)]
     token: Option<String>,
@@ -89,6 +113,15 @@ struct RemoteBody {
     branch: Option<String>,
 }
 
+#[utoipa::path(put, path = "/api/projects/{id}/git", tag = "git", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = RemoteBody,
+    responses(
+        (status = 200, body = RemoteInfo),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_git_request`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 422, description = "`remote_not_allowed`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn set_remote(
     State(state): State<AppState>,
     user: User,
@@ -102,6 +135,13 @@ pub(crate) async fn set_remote(
     Ok(Json(state.git.remote_info(&id).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/api/projects/{id}/git", tag = "git", security(("bearer" = [])), params(("id" = String, Path)),
+    responses(
+        (status = 200, body = RemoteInfo),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such project, or no remote set", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn remote(
     State(state): State<AppState>,
     user: User,
@@ -114,12 +154,27 @@ pub(crate) async fn remote(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LogQuery {
+    /// Commits, 1 to 500 (50 by default).
     #[serde(default)]
     limit: Option<usize>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Log {
+    /// Newest first.
+    commits: Vec<LogEntry>,
+}
+
+#[utoipa::path(get, path = "/api/projects/{id}/git/log", tag = "git", security(("bearer" = [])), params(("id" = String, Path), LogQuery),
+    responses(
+        (status = 200, body = Log),
+        (status = 400, description = "`invalid_project_id`, `invalid_query`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn log(
     State(state): State<AppState>,
     user: User,
@@ -128,14 +183,26 @@ pub(crate) async fn log(
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(json!({ "commits": state.git.log(&id, limit).await? })).into_response())
+    Ok(Json(Log { commits: state.git.log(&id, limit).await? }).into_response())
 }
 
-#[derive(Deserialize)]
-struct RestoreBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RestoreBody {
+    /// A commit of the project's history, by its full or short hash.
     commit: String,
 }
 
+/// Brings the project's files back to a commit's, as a new commit.
+#[utoipa::path(post, path = "/api/projects/{id}/git/restore", tag = "git", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = RestoreBody,
+    responses(
+        (status = 200, body = CommitOutcome),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_git_request`", body = ErrorBody),
+        (status = 404, description = "`not_found`, `unknown_commit`", body = ErrorBody),
+        (status = 409, description = "`nothing_to_commit`", body = ErrorBody),
+        (status = 422, description = "`unsafe_path`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn restore(
     State(state): State<AppState>,
     user: User,
@@ -161,10 +228,11 @@ async fn tell_preview(state: &AppState, project: &str, changed: &crate::workspac
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct GithubBody {
+pub(crate) struct GithubBody {
     name: String,
+    /// The user's GitHub token; kept sealed for pushes.
     token: String,
     #[serde(default = "yes")]
     private: bool,
@@ -174,6 +242,17 @@ fn yes() -> bool {
     true
 }
 
+/// Creates a repository on the user's GitHub account and makes it the project's remote.
+#[utoipa::path(post, path = "/api/projects/{id}/git/github", tag = "git", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = GithubBody,
+    responses(
+        (status = 201, body = GithubRepository),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_git_request` (GitHub refused)", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 422, description = "`remote_not_allowed`", body = ErrorBody),
+        (status = 502, description = "`remote_auth_failed`, `remote_failed`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn create_github(
     State(state): State<AppState>,
     user: User,

@@ -17,6 +17,7 @@ pub(crate) mod proxy;
 pub(crate) mod registry;
 mod runs;
 mod sites;
+mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +26,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::{delete, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 
 pub(crate) use self::error::ApiError;
 pub(crate) use self::legacy::limits::Limits as LegacyLimits;
@@ -72,43 +75,9 @@ pub(crate) struct AppState {
 }
 
 pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/api/orchestrator", post(orchestrator::orchestrate))
-        .route("/api/projects", post(projects::create).get(projects::list))
-        .route("/api/credits", get(credits::mine))
-        .route("/api/runs/{id}", get(runs::get))
-        .route("/api/admin/credits", post(credits::grant))
-        .route("/api/admin/usage", get(credits::usage))
-        .route("/api/admin/plugins/{role}", post(plugins::upload).layer(DefaultBodyLimit::max(state.plugins.max_bytes)))
-        .route("/api/admin/plugins", get(plugins::list))
-        .route("/api/admin/plugins/{role}/rollback", post(plugins::rollback))
-        .route("/api/admin/plugins/{role}/canary", axum::routing::put(plugins::canary))
-        .route("/api/admin/plugins/{role}/{version}/stats", get(plugins::stats))
-        .route("/api/admin/plugins/{role}/{version}/activate", post(plugins::activate))
-        .route("/api/admin/plugins/{role}/{version}", delete(plugins::remove).get(plugins::download))
-        .route("/api/projects/{id}", delete(projects::remove))
-        .route("/api/projects/{id}/pipeline", get(projects::pipeline).put(projects::set_pipeline))
-        .route("/api/admin/agents/settings", get(plugins::settings))
-        .route("/api/admin/agents/{role}/settings", axum::routing::put(plugins::set_settings))
-        .route("/api/preview", post(preview::preview))
-        .route("/api/build", post(preview::build))
-        .route("/api/admin/sandboxes", get(preview::status))
-        .route("/api/deploy", post(deploy::deploy))
-        .route("/api/projects/{id}/deploys", get(deploy::list))
-        .route("/api/projects/{id}/deploys/{deploy}/restore", post(deploy::restore))
-        .route("/api/projects/{id}/domains", get(deploy::domains))
-        .route("/api/projects/{id}/domains/{hostname}", axum::routing::delete(deploy::detach_domain))
-        .route("/api/projects/{id}/domains/{hostname}/verify", post(deploy::verify_domain))
-        .route("/api/git/commit", post(git::commit))
-        .route("/api/git/pull", post(git::pull))
-        .route("/api/projects/{id}/git", axum::routing::put(git::set_remote).get(git::remote))
-        .route("/api/projects/{id}/git/log", get(git::log))
-        .route("/api/projects/{id}/git/restore", post(git::restore))
-        .route("/api/projects/{id}/git/github", post(git::create_github))
-        .route("/api/projects/{id}/logs", get(preview::logs))
-        .route("/metrics", get(observe::metrics))
+    let (api, openapi) = described(&state).split_for_parts();
+    // The document's own route reads it from here: it exists only once every route is described.
+    api.layer(axum::Extension(spec::Served::new(&openapi)))
         .merge(preview_paths(settings.sandbox.preview_paths))
         .merge(legacy::routes(settings.legacy.legacy_routes))
         // Counted by route template: only matched routes pass through this layer.
@@ -123,6 +92,49 @@ pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), preview_host))
         .layer(axum::middleware::from_fn(observe::request_id))
         .with_state(state)
+}
+
+/// The routes the OpenAPI document describes, each registered with its own description.
+pub(crate) fn described(state: &AppState) -> OpenApiRouter<AppState> {
+    let plugin_bytes = DefaultBodyLimit::max(state.plugins.max_bytes);
+    OpenApiRouter::with_openapi(spec::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(spec::openapi))
+        .routes(routes!(observe::metrics))
+        .routes(routes!(orchestrator::orchestrate))
+        .routes(routes!(runs::get))
+        .routes(routes!(projects::create, projects::list))
+        .routes(routes!(projects::remove))
+        .routes(routes!(projects::pipeline, projects::set_pipeline))
+        .routes(routes!(credits::mine))
+        .routes(routes!(credits::grant))
+        .routes(routes!(credits::usage))
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::upload).layer(plugin_bytes))
+        .routes(routes!(plugins::rollback))
+        .routes(routes!(plugins::canary))
+        .routes(routes!(plugins::stats))
+        .routes(routes!(plugins::activate))
+        .routes(routes!(plugins::remove, plugins::download))
+        .routes(routes!(plugins::settings))
+        .routes(routes!(plugins::set_settings))
+        .routes(routes!(preview::preview))
+        .routes(routes!(preview::build))
+        .routes(routes!(preview::logs))
+        .routes(routes!(preview::status))
+        .routes(routes!(deploy::deploy))
+        .routes(routes!(deploy::list))
+        .routes(routes!(deploy::restore))
+        .routes(routes!(deploy::domains))
+        .routes(routes!(deploy::detach_domain))
+        .routes(routes!(deploy::verify_domain))
+        .routes(routes!(git::commit))
+        .routes(routes!(git::pull))
+        .routes(routes!(git::set_remote, git::remote))
+        .routes(routes!(git::log))
+        .routes(routes!(git::restore))
+        .routes(routes!(git::create_github))
 }
 
 /// Previews by path on the API's own origin, where every preview would share one origin with the
@@ -154,6 +166,31 @@ async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::spawn(work).await.map_err(|e| ApiError::Internal(format!("a detached task failed: {e}")))?
+}
+
+/// axum's `Query`, answering a query string it cannot read with the API's JSON error.
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let query = axum::extract::Query::<T>::from_request_parts(parts, state).await;
+        query.map(|q| Self(q.0)).map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// axum's `Path`, answering a segment it cannot read (not UTF-8 once decoded) with the API's
+/// JSON error.
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let path = axum::extract::Path::<T>::from_request_parts(parts, state).await;
+        path.map(|p| Self(p.0)).map_err(|e| ApiError::bad_request("invalid_path_parameter", e.body_text()))
+    }
 }
 
 /// A JSON body, or 400 `invalid_json` saying what shape was expected.

@@ -42,6 +42,12 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
 
 /// `GET /metrics`: every metric in Prometheus's text format; behind `BLINK_METRICS_TOKEN` when
 /// the operator sets one.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus's text exposition format", content_type = "text/plain", body = String),
+        (status = 401, description = "`Unauthorized`: the metrics token is set and this is not it", body = super::spec::ErrorBody),
+        super::spec::Always,
+    ))]
 pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(token) = &state.metrics_token {
         let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());

@@ -17,6 +17,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tracing::Instrument as _;
 
 use super::limits::Spend;
+use super::spec::{Always, ErrorBody, Signed};
 use super::{ApiError, AppState};
 use crate::auth::User;
 use crate::config::Limits;
@@ -26,37 +27,60 @@ use crate::pipeline::store::{self, RunRecord};
 use crate::pipeline::{AgentChoice, RunRequest, paths};
 use crate::plugins::PluginError;
 
-#[derive(Debug, Deserialize)]
+/// A chat about an app, with the app's files as they are.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Body {
+pub(crate) struct Body {
+    /// Oldest first; at least one.
     #[serde(default)]
     messages: Option<Vec<MessageIn>>,
     #[serde(default)]
     project_context: Option<String>,
     #[serde(default)]
     file_tree: Option<FileTree>,
+    /// The run's project: created on first use; its files and pipeline serve the run.
     #[serde(default)]
     project_id: Option<String>,
+    /// Path → content.
     #[serde(default)]
     files: Option<BTreeMap<String, String>>,
+    /// `browser` or `vite`; the host's default when absent.
     #[serde(default)]
     target: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct MessageIn {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct MessageIn {
+    /// `user`, `assistant` or `system`.
     role: String,
     /// A string, or OpenAI-style content parts of which the text parts are kept.
+    #[schema(value_type = Object)]
     content: Value,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
-enum FileTree {
+pub(crate) enum FileTree {
     Text(String),
     List(Vec<String>),
 }
 
+/// Plans, writes, validates and repairs the app's files, streaming the run as SSE: each `data:`
+/// line is an `Event`, ending with a `result`; failures after the stream starts are `error`
+/// events, never a status.
+#[utoipa::path(post, path = "/api/orchestrator", tag = "runs", security(("bearer" = [])), request_body = Body,
+    responses(
+        (status = 200, description = "The run's events; `x-blink-run-id` names the run for `/api/runs/{id}`",
+            content_type = "text/event-stream", body = crate::pipeline::events::Event,
+            headers(("x-blink-run-id" = String))),
+        (status = 400, description = "`Messages array required` (no `message`), `invalid_json`, `invalid_body`, \
+            `too_many_messages`, `invalid_message`, `too_many_files`, `context_too_large`, `invalid_target`, `invalid_path`, \
+            `invalid_project_id`", body = ErrorBody),
+        (status = 402, description = "`no_credits`", body = ErrorBody),
+        (status = 404, description = "`not_found`: someone else's project", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn orchestrate(
     State(state): State<AppState>,
     user: User,

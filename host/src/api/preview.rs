@@ -6,35 +6,60 @@ use std::convert::Infallible;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use blink_agent_sdk::RuntimeTarget;
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::limits::Spend;
-use super::{ApiError, AppState, parse_json as parse};
+use super::spec::{Always, ErrorBody, Operator, Signed};
+use super::{ApiError, AppState, Path, parse_json as parse};
 use crate::auth::User;
-use crate::preview::{PreviewError, Previews, human_size};
+use crate::preview::{PreviewError, Previews, SandboxesStatus, human_size};
 use crate::workspace::WorkspaceError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PreviewBody {
+pub(crate) struct PreviewBody {
     project_id: String,
+    /// Path → content: the project's whole file set (files left out are removed).
     #[serde(default)]
     files: BTreeMap<String, String>,
     /// `browser` or `vite`; without it, inferred from the files (see [`infer_target`]).
     target: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct BuildBody {
+pub(crate) struct BuildBody {
     project_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PreviewAnswer {
+    /// The running app, on its own origin.
+    preview_url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Built {
+    dist_path: String,
+    /// `bytes` for people, e.g. `142.3 KB`.
+    size: String,
+    bytes: u64,
+    files: usize,
+}
+
+/// One SSE `data:` line of a sandbox's output.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LogLine {
+    line: String,
 }
 
 impl From<PreviewError> for ApiError {
@@ -84,6 +109,18 @@ pub(super) fn origin(headers: &HeaderMap) -> (&str, &str) {
     (scheme, host)
 }
 
+/// Writes the files into the project's sandbox and starts (or updates) its dev server.
+#[utoipa::path(post, path = "/api/preview", tag = "sandboxes", security(("bearer" = [])), request_body = PreviewBody,
+    responses(
+        (status = 200, body = PreviewAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_target`, `invalid_path`, `too_many_files`", body = ErrorBody),
+        (status = 404, description = "`not_found`: someone else's project", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 422, description = "`install_failed`, `dev_server_exited`", body = ErrorBody),
+        (status = 502, description = "`sandbox_failed`", body = ErrorBody),
+        (status = 504, description = "`preview_timeout`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn preview(
     State(state): State<AppState>,
     user: User,
@@ -105,7 +142,7 @@ pub(crate) async fn preview(
     previews.preview(&body.project_id, &user.id, &body.files, target).await?;
     let (scheme, host) = origin(&headers);
     let url = previews.preview_url(&body.project_id, scheme, host);
-    Ok(Json(json!({ "previewUrl": url })).into_response())
+    Ok(Json(PreviewAnswer { preview_url: url }).into_response())
 }
 
 /// The target files were written for when the caller does not say: an `App.tsx` that mounts
@@ -119,6 +156,17 @@ pub(super) fn infer_target(files: &BTreeMap<String, String>) -> RuntimeTarget {
     }
 }
 
+/// A production build of the project's files in its sandbox; kept for `/api/deploy`.
+#[utoipa::path(post, path = "/api/build", tag = "sandboxes", security(("bearer" = [])), request_body = BuildBody,
+    responses(
+        (status = 200, body = Built),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`: someone else's project", body = ErrorBody),
+        (status = 413, description = "`build_too_large`", body = ErrorBody),
+        (status = 422, description = "`build_failed`, `build_invalid`, `install_failed`", body = ErrorBody),
+        (status = 502, description = "`sandbox_failed`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     state.rates.spend(Spend::Build, &user.id)?;
     let body: BuildBody = parse(&body, r#"{"projectId": "…"}"#)?;
@@ -129,16 +177,23 @@ pub(crate) async fn build(State(state): State<AppState>, user: User, body: Bytes
     crate::telemetry::operation("build", &build, started.elapsed());
     let build = build?;
     tracing::info!(project = %body.project_id, bytes = build.bytes, files = build.files, "build kept");
-    Ok(Json(json!({
-        "distPath": format!("/builds/{}/dist", body.project_id),
-        "size": human_size(build.bytes),
-        "bytes": build.bytes,
-        "files": build.files,
-    }))
+    Ok(Json(Built {
+        dist_path: format!("/builds/{}/dist", body.project_id),
+        size: human_size(build.bytes),
+        bytes: build.bytes,
+        files: build.files,
+    })
     .into_response())
 }
 
 /// The sandbox's output as SSE: `data: {"line": "…"}` events, the recent lines first.
+#[utoipa::path(get, path = "/api/projects/{id}/logs", tag = "sandboxes", security(("bearer" = [])), params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "An SSE stream; each `data:` is a `LogLine`", content_type = "text/event-stream", body = LogLine),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`, `not_running`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn logs(
     State(state): State<AppState>,
     user: User,
@@ -148,13 +203,15 @@ pub(crate) async fn logs(
     let lines = previews(&state)?.logs(&id, &user.id).await?;
     let shutdown = state.shutdown.clone();
     let events = lines
-        .map(|line| Ok::<_, Infallible>(SseEvent::default().data(json!({ "line": line }).to_string())))
+        .map(|line| Ok::<_, Infallible>(SseEvent::default().json_data(LogLine { line }).unwrap_or_default()))
         .take_until(async move { shutdown.cancelled().await });
     let keepalive = KeepAlive::new().interval(state.keepalive).text("keep-alive");
     Ok(Sse::new(events).keep_alive(keepalive).into_response())
 }
 
 /// `GET /api/admin/sandboxes`: the sandboxes this host runs and the registry proxy's counters.
+#[utoipa::path(get, path = "/api/admin/sandboxes", tag = "sandboxes", security(("bearer" = [])),
+    responses((status = 200, body = SandboxesStatus), Operator, Always))]
 pub(crate) async fn status(State(state): State<AppState>, _admin: super::Admin) -> Result<Response, ApiError> {
     Ok(Json(previews(&state)?.status()).into_response())
 }

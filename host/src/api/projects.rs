@@ -2,24 +2,37 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::{ApiError, AppState};
+use super::spec::{Always, ErrorBody, Signed};
+use super::{ApiError, AppState, Path};
 use crate::auth::User;
 use crate::plugins::ProjectPipeline;
+use crate::projects::Project;
 
-#[derive(Debug, Default, Deserialize)]
+/// The body may also be empty: a fresh id and a default name.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct NewProject {
+pub(crate) struct NewProject {
+    /// 1 to 64 of `a-z A-Z 0-9 - _`; generated when absent.
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
     name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = [])), request_body = NewProject,
+    responses(
+        (status = 201, description = "Created", body = Project),
+        (status = 200, description = "The caller's project of that id, unchanged", body = Project),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_name`", body = ErrorBody),
+        (status = 404, description = "`not_found`: someone else's id", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn create(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let new: NewProject = if body.iter().all(u8::is_ascii_whitespace) {
         NewProject::default()
@@ -32,10 +45,19 @@ pub(crate) async fn create(State(state): State<AppState>, user: User, body: Byte
     Ok((status, Json(project)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's projects", body = Vec<Project>), Signed, Always))]
 pub(crate) async fn list(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
     Ok(Json(state.projects.list(&user.id).await?).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])), params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Removed with its files, sandbox and records"),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
     user: User,
@@ -46,6 +68,13 @@ pub(crate) async fn remove(
 }
 
 /// The agents the project's runs use: pinned versions and chained validators.
+#[utoipa::path(get, path = "/api/projects/{id}/pipeline", tag = "projects", security(("bearer" = [])), params(("id" = String, Path)),
+    responses(
+        (status = 200, body = ProjectPipeline),
+        (status = 400, description = "`invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn pipeline(
     State(state): State<AppState>,
     user: User,
@@ -55,6 +84,15 @@ pub(crate) async fn pipeline(
     Ok(Json(state.plugins.pipeline(&id).await?).into_response())
 }
 
+#[utoipa::path(put, path = "/api/projects/{id}/pipeline", tag = "projects", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ProjectPipeline,
+    responses(
+        (status = 200, description = "The pipeline as stored", body = ProjectPipeline),
+        (status = 400, description = "`invalid_json`, `invalid_project_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 422, description = "`invalid_pipeline`: an unknown role, version or validator", body = ErrorBody),
+        Signed, Always,
+    ))]
 pub(crate) async fn set_pipeline(
     State(state): State<AppState>,
     user: User,

@@ -3,10 +3,12 @@
 use crate::db::{Database, DbError, now_ms};
 
 /// One line of a user's recent usage.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct LedgerEntry {
+    /// `grant`, `deduction`, `refund`, …
     pub(crate) kind: String,
+    /// Micro-credits; negative when spent.
     pub(crate) amount: i64,
     pub(crate) run_id: Option<String>,
     pub(crate) model: Option<String>,

@@ -41,7 +41,7 @@ pub(crate) enum DomainError {
 }
 
 /// A custom domain as its owner sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Domain {
     pub(crate) hostname: String,
@@ -59,7 +59,7 @@ pub(crate) struct Domain {
 }
 
 /// The DNS record that proves a claim, and until when it may be proven.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Verification {
     #[serde(rename = "type")]

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::domains::DomainError;
+pub(crate) use self::domains::{Domain, DomainError};
 use self::release::{Limits, read_release};
 pub(crate) use self::settings::DeploySettings;
 pub(crate) use self::site::SiteError;
@@ -50,7 +50,7 @@ pub(crate) enum DeployError {
     Db(#[from] DbError),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Deploy {
     pub(crate) id: String,

@@ -90,7 +90,7 @@ impl From<git2::Error> for GitError {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CommitOutcome {
     pub(crate) commit_hash: String,
@@ -103,7 +103,7 @@ pub(crate) struct CommitOutcome {
     pub(crate) changed: Applied,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PullOutcome {
     pub(crate) updated: bool,
@@ -115,7 +115,26 @@ pub(crate) struct PullOutcome {
     pub(crate) changed: Applied,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A project's remote as its owner sees it: never the token itself.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RemoteInfo {
+    pub(crate) remote_url: String,
+    pub(crate) branch: String,
+    pub(crate) has_token: bool,
+}
+
+/// A repository created on GitHub, now the project's remote.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GithubRepository {
+    pub(crate) remote_url: String,
+    pub(crate) html_url: Option<String>,
+    pub(crate) full_name: Option<String>,
+    pub(crate) branch: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct LogEntry {
     pub(crate) hash: String,
@@ -268,10 +287,12 @@ impl ProjectGit {
     }
 
     /// The remote as shown to its owner: never the token, only whether there is one.
-    pub(crate) async fn remote_info(&self, project: &str) -> Result<Option<serde_json::Value>, GitError> {
-        Ok(store::git_remote(&self.db, project).await?.map(
-            |r| serde_json::json!({ "remoteUrl": r.url, "branch": r.branch, "hasToken": r.sealed_token.is_some() }),
-        ))
+    pub(crate) async fn remote_info(&self, project: &str) -> Result<Option<RemoteInfo>, GitError> {
+        Ok(store::git_remote(&self.db, project).await?.map(|r| RemoteInfo {
+            remote_url: r.url,
+            branch: r.branch,
+            has_token: r.sealed_token.is_some(),
+        }))
     }
 
     /// Commits every change of the workspace and pushes it when the project has a remote.
@@ -279,6 +300,10 @@ impl ProjectGit {
         let message = message.trim();
         if message.is_empty() {
             return Err(GitError::Invalid("a commit needs a message".into()));
+        }
+        // git stores a message as a C string: a NUL would cut it (libgit2 refuses it outright).
+        if message.contains('\0') {
+            return Err(GitError::Invalid("a commit message cannot contain a NUL character".into()));
         }
         let _turn = self.workspaces.lock(project).await;
         let remote = self.remote(project).await?;
@@ -387,7 +412,7 @@ impl ProjectGit {
         name: &str,
         private: bool,
         token: &str,
-    ) -> Result<serde_json::Value, GitError> {
+    ) -> Result<GithubRepository, GitError> {
         let url = format!("{}/user/repos", self.github_api.trim_end_matches('/'));
         let response = self
             .http
@@ -414,11 +439,11 @@ impl ProjectGit {
             .to_string();
         let branch = body["default_branch"].as_str().unwrap_or("main").to_string();
         self.set_remote(project, &clone_url, Some(token), Some(&branch)).await?;
-        Ok(serde_json::json!({
-            "remoteUrl": clone_url,
-            "htmlUrl": body["html_url"],
-            "fullName": body["full_name"],
-            "branch": branch,
-        }))
+        Ok(GithubRepository {
+            remote_url: clone_url,
+            html_url: body["html_url"].as_str().map(str::to_string),
+            full_name: body["full_name"].as_str().map(str::to_string),
+            branch,
+        })
     }
 }

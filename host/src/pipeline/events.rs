@@ -4,7 +4,7 @@
 use blink_agent_sdk::{Diagnostic, Plan, ProjectFile, RiskLevel};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Phase {
     Planning,
@@ -15,7 +15,8 @@ pub(crate) enum Phase {
     Error,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One SSE `data:` line of a run; `type` says which.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Event {
     Phase {
@@ -28,11 +29,13 @@ pub(crate) enum Event {
     IntentClassified {
         intent: String,
         conversational: bool,
+        #[schema(value_type = String)]
         risk_level: RiskLevel,
         steps_count: usize,
         reasoning: String,
     },
     Plan {
+        #[schema(value_type = Object)]
         plan: Plan,
     },
     FileRead {
@@ -48,7 +51,9 @@ pub(crate) enum Event {
         lines_count: usize,
     },
     Validation {
+        #[schema(value_type = Vec<Object>)]
         errors: Vec<Diagnostic>,
+        #[schema(value_type = Vec<Object>)]
         warnings: Vec<Diagnostic>,
         confidence_score: u8,
         #[serde(rename = "fixerExhausted", skip_serializing_if = "std::ops::Not::not")]
@@ -65,16 +70,18 @@ pub(crate) enum Event {
         intent: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         reply: Option<String>,
+        #[schema(value_type = Vec<Object>)]
         files: Vec<ProjectFile>,
         #[serde(rename = "deletedFiles")]
         deleted_files: Vec<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Vec<Object>>)]
         warnings: Option<Vec<Diagnostic>>,
     },
 }
 
 /// Stable codes of in-stream failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ErrorCode {
     InsufficientCredits,

@@ -21,7 +21,7 @@ use crate::pipeline::AgentChoice;
 use crate::runtime::{Agent, AgentRuntime, CONTRACT_VERSION, Canary, LoadError, Role, content_hash};
 
 /// A project's choice of agents, as stored and as the API takes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ProjectPipeline {
     /// Role → a stored version or `builtin`; a role left out follows the host's active version.
@@ -47,7 +47,7 @@ pub(crate) struct Uploaded {
 }
 
 /// How the runs a version served went.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VersionStats {
     pub(crate) runs: u64,

@@ -7,7 +7,7 @@ use sqlx::Row;
 use crate::db::{Database, DbError, now_ms};
 
 /// A stored version of a plugin component.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PluginVersion {
     pub(crate) role: String,

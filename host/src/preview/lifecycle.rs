@@ -130,24 +130,44 @@ impl Previews {
         (running, self.pool.lock().unwrap_or_else(|e| e.into_inner()).len())
     }
 
-    pub(crate) fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> SandboxesStatus {
         let now = now_ms();
-        let sandboxes: Vec<serde_json::Value> = self
+        let sandboxes = self
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter_map(|(project, e)| {
-                let address = e.address()?;
-                let idle = now - e.last_used.load(std::sync::atomic::Ordering::Relaxed);
-                Some(serde_json::json!({ "projectId": project, "address": address.to_string(), "idleMs": idle }))
+                let address = e.address()?.to_string();
+                let idle_ms = now - e.last_used.load(std::sync::atomic::Ordering::Relaxed);
+                Some(RunningSandbox { project_id: project.clone(), address, idle_ms })
             })
             .collect();
-        serde_json::json!({
-            "sandboxes": sandboxes,
-            "max": self.settings.max_sandboxes,
-            "warm": self.pool.lock().unwrap_or_else(|e| e.into_inner()).len(),
-            "registry": self.registry.as_ref().map(|r| r.stats()),
-        })
+        SandboxesStatus {
+            sandboxes,
+            max: self.settings.max_sandboxes,
+            warm: self.pool.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            registry: self.registry.as_ref().map(|r| r.stats()),
+        }
     }
+}
+
+/// The sandboxes this host runs, as an operator sees them.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SandboxesStatus {
+    pub(crate) sandboxes: Vec<RunningSandbox>,
+    /// How many may run at once.
+    max: usize,
+    /// Started ahead, waiting for a project.
+    warm: usize,
+    /// The package registry proxy's counters, when it runs.
+    registry: Option<super::registry::RegistryStats>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RunningSandbox {
+    project_id: String,
+    address: String,
+    idle_ms: i64,
 }

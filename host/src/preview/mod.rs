@@ -18,6 +18,7 @@ mod sync;
 mod warm;
 
 pub(crate) use self::build::{human_size, repair_builds};
+pub(crate) use self::lifecycle::SandboxesStatus;
 pub(crate) use self::owners::{Owner, owners};
 pub(crate) use self::settings::SandboxSettings;
 use self::sync::write_entry;

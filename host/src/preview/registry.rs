@@ -21,7 +21,7 @@ use reqwest::header;
 /// How long package metadata is served from the cache before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RegistryStats {
     pub(crate) upstream_fetches: u64,

@@ -5,7 +5,7 @@ use sqlx::Row;
 use super::ProjectError;
 use crate::db::{Database, DbError, now_ms};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Project {
     pub(crate) id: String,

@@ -74,9 +74,8 @@ impl LegacyError {
 impl<E: Into<ApiError>> From<E> for LegacyError {
     fn from(e: E) -> Self {
         let (status, body) = e.into().status_and_body();
-        let code = body["error"].as_str().unwrap_or("error").to_string();
-        let message = body["message"].as_str().unwrap_or(&code).to_string();
-        Self { status, code, message, retry_after: None }
+        let message = body.message.unwrap_or_else(|| body.error.clone());
+        Self { status, code: body.error, message, retry_after: None }
     }
 }
 
@@ -336,7 +335,7 @@ async fn logs(
 
 /// `GET /health`: up, and how many dev servers run.
 async fn health(State(state): State<AppState>) -> Response {
-    let active = state.previews.as_ref().map(|p| p.status()["sandboxes"].as_array().map_or(0, Vec::len));
+    let active = state.previews.as_ref().map(|p| p.status().sandboxes.len());
     Json(json!({
         "status": "ok",
         "activeServers": active.unwrap_or(0),
