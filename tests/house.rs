@@ -16,7 +16,7 @@ const FLOORS: &[&[&str]] = &[
     // Assembles the settings each domain owns.
     &["config"],
     // Domains.
-    &["projects"],
+    &["projects", "kit"],
     &["plugins", "preview", "deploy", "git"],
     &["pipeline"],
     // The component runtime and the capabilities it gives agents.

@@ -1,5 +1,5 @@
-//! `blink plugin …`: what a plugin author runs before and while shipping an agent; `blink sandbox
-//! …`: what an operator runs to clean up after hosts that are gone.
+//! `blink plugin …`: what a plugin author runs to start, try and ship an agent; `blink sandbox …`:
+//! what an operator runs to clean up after hosts that are gone.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +11,20 @@ use crate::runtime::{AgentRuntime, CONTRACT_VERSION, CallLimits, Role, content_h
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Write a new agent project into the directory NAME (anywhere): the contract's WIT as this
+    /// binary serves it, a minimal working agent for the role, a README and a `build.sh` that
+    /// prints the component's path last.
+    New {
+        name: PathBuf,
+        #[arg(long)]
+        role: Role,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::kit::Lang,
+    },
+    /// Run a component in the host's runtime, offline and with the host's limits, and print what
+    /// it returned as JSON: a validator on files (--files), the other roles on a request (--ask)
+    /// with the model answered by the built-in test model or a cassette. Fails when the agent does.
+    Test(Box<TrialArgs>),
     /// Check that a component can serve a role: it compiles, imports only what the contract
     /// offers, in this host's contract version, and exports the role's functions.
     Check {
@@ -44,6 +58,41 @@ pub enum PluginCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct TrialArgs {
+    file: PathBuf,
+    #[arg(long)]
+    role: Role,
+    /// A validator's files: a directory, or a JSON file of path → content.
+    #[arg(long)]
+    files: Option<PathBuf>,
+    /// The user's request (default: a todo list; for a fixer, a counter with a mistake).
+    #[arg(long)]
+    ask: Option<String>,
+    /// `browser` or `vite`.
+    #[arg(long, default_value = "browser", value_parser = parse_target)]
+    target: blink_agent_sdk::RuntimeTarget,
+    /// Answer model calls from this cassette (see `BLINK_LLM_RECORD`) instead of the test model.
+    #[arg(long)]
+    cassette: Option<PathBuf>,
+    /// A setting the agent reads with `config::get`, as KEY=VALUE; repeatable.
+    #[arg(long = "set", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+    #[command(flatten)]
+    agents: crate::plugins::AgentLimits,
+    #[command(flatten)]
+    run: crate::pipeline::Limits,
+}
+
+fn parse_target(raw: &str) -> Result<blink_agent_sdk::RuntimeTarget, String> {
+    blink_agent_sdk::RuntimeTarget::parse(raw).ok_or_else(|| format!("{raw:?} is neither `browser` nor `vite`"))
+}
+
+fn parse_setting(raw: &str) -> Result<(String, String), String> {
+    let (key, value) = raw.split_once('=').ok_or_else(|| format!("{raw:?} is not KEY=VALUE"))?;
+    Ok((key.trim().to_string(), value.to_string()))
+}
+
+#[derive(Debug, Args)]
 pub struct HostArgs {
     /// The host's base URL.
     #[arg(long, env = "BLINK_URL", default_value = "http://127.0.0.1:3000")]
@@ -56,6 +105,38 @@ pub struct HostArgs {
 /// Runs a plugin command; `Ok(false)` when the check or the request failed (reported already).
 pub async fn run(command: PluginCommand) -> anyhow::Result<bool> {
     match command {
+        PluginCommand::New { name, role, lang } => {
+            let written = crate::kit::new::create(&name, role, lang)?;
+            println!("wrote {} files into {}:", written.len(), name.display());
+            for path in written.iter().filter(|p| !p.starts_with("wit")) {
+                println!("  {}", path.display());
+            }
+            println!("  wit/ (blink:agents@{CONTRACT_VERSION}, as this host serves it)");
+            println!("next: cd {} && ./build.sh   (see its README)", name.display());
+            Ok(true)
+        }
+        PluginCommand::Test(args) => {
+            let args = *args;
+            let trial = crate::kit::trial::Trial {
+                file: args.file,
+                role: args.role,
+                files: args.files,
+                ask: args.ask,
+                target: args.target,
+                cassette: args.cassette,
+                settings: args.settings.into_iter().collect(),
+            };
+            match crate::kit::trial::run(trial, &args.agents, &args.run).await {
+                Ok(result) => {
+                    println!("{}", serde_json::to_string_pretty(&result)?);
+                    Ok(true)
+                }
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    Ok(false)
+                }
+            }
+        }
         PluginCommand::Check { file, role } => {
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let cache = std::env::temp_dir().join(format!("blink-plugin-check-{}", std::process::id()));

@@ -24,6 +24,12 @@ pub(crate) struct InstanceSettings {
 /// id, so a sweep takes over whatever such a process left.
 pub(crate) const UNREGISTERED: &str = "unregistered";
 
+/// SQL: `column` names no live host (no heartbeat since the cutoff bound as `$cutoff_param`, or
+/// no row at all). Every sweep of dead hosts' work uses this one definition of "dead".
+pub(crate) fn not_live(column: &str, cutoff_param: u8) -> String {
+    format!("{column} NOT IN (SELECT id FROM host_instances WHERE heartbeat_at >= ${cutoff_param})")
+}
+
 /// A host whose heartbeat stopped, until what it held is taken over and it is forgotten.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct DeadHost {

@@ -6,7 +6,8 @@
 //! 1. entry points: `main`, [`cli`]; then [`server`], which assembles everything;
 //! 2. HTTP: [`api`], the only place that knows routes and status codes;
 //! 3. [`config`], which assembles the settings each domain owns;
-//! 4. domains: [`projects`] (ids, ownership, deletion of everything a project has); then
+//! 4. domains: [`projects`] (ids, ownership, deletion of everything a project has) and `kit`
+//!    (the plugin authors' templates and offline trials); then
 //!    [`plugins`], [`preview`], [`deploy`], [`git`]; then [`pipeline`] (plan, generate, validate,
 //!    repair);
 //! 5. the component runtime, [`runtime`], and the capabilities it gives agents and charges for:
@@ -25,6 +26,7 @@ mod deploy;
 mod git;
 mod host_lock;
 mod instances;
+mod kit;
 pub mod llm;
 mod pipeline;
 mod plugins;

@@ -17,7 +17,7 @@ enum Command {
     Serve(Box<Settings>),
     /// Apply pending database migrations and exit.
     Migrate(Box<Settings>),
-    /// Check, push and list agent components.
+    /// Start, try, check, push and list agent components.
     #[command(subcommand)]
     Plugin(blink_host::cli::PluginCommand),
     /// Clean up sandboxes on this machine's Docker engine.

@@ -80,6 +80,29 @@ async fn each_spending_route_has_its_own_limit_per_user() {
 }
 
 #[tokio::test]
+async fn previews_builds_and_deploys_each_hold_their_own_limit_at_its_edge() {
+    let llm = FakeLlm::start(vec![greeting()]).await;
+    let limits = [("BLINK_RATE_PREVIEWS", "3/60"), ("BLINK_RATE_BUILDS", "2/60"), ("BLINK_RATE_DEPLOYS", "1/60")];
+    let (blink, _config) = host(&llm, &limits).await;
+    let token = jwt::user_token("builder");
+    let project = json!({ "projectId": "edges", "files": { "App.tsx": "export default () => null;" } });
+    // The limit is spent before anything else is looked at: here the host has no sandboxes and
+    // no build, so what passes is refused for that, never for the rate.
+    for (path, allowed) in [("/api/preview", 3), ("/api/build", 2), ("/api/deploy", 1)] {
+        for _ in 0..allowed {
+            let response = call(&blink, path, Some(&token), Some(project.clone())).await;
+            assert_ne!(response.status(), 429, "{path} refused within its limit");
+        }
+        assert_limited(call(&blink, path, Some(&token), Some(project.clone())).await).await;
+    }
+    // Spent on one route, the others are untouched for another user, and this user's runs too.
+    let other = jwt::user_token("builder-two");
+    assert_ne!(call(&blink, "/api/deploy", Some(&other), Some(project.clone())).await.status(), 429);
+    let response = call(&blink, "/api/orchestrator", Some(&token), Some(chat())).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn coming_back_after_retry_after_succeeds() {
     let llm = FakeLlm::start(vec![greeting()]).await;
     let (blink, _config) = host(&llm, &[("BLINK_RATE_RUNS", "1/2")]).await;

@@ -47,7 +47,7 @@ pub(crate) fn access(settings: &AuthSettings, addr: SocketAddr, data_dir: &Path)
             secret
         }
     };
-    let now = unix_now();
+    let now = crate::db::now_ms() / 1000;
     let claims = serde_json::json!({
         "sub": LOCAL_USER,
         "aud": settings.audience,
@@ -57,10 +57,6 @@ pub(crate) fn access(settings: &AuthSettings, addr: SocketAddr, data_dir: &Path)
     });
     let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes()))?;
     Ok(Some(DevAccess { secret, token, secret_file }))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// What to print once the host listens at `url`: the token and one request that works as printed.

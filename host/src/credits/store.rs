@@ -98,13 +98,11 @@ struct HeldReservation {
 /// reservation is taken out of the table first, in the same transaction: if its host settled it
 /// meanwhile, there is nothing to return.
 pub(super) async fn return_orphans(db: &Database, cutoff: i64) -> Result<usize, DbError> {
-    let orphans: Vec<HeldReservation> = sqlx::query_as(
-        "SELECT id, user_id, run_id, model, amount FROM credit_reservations WHERE instance_id NOT IN \
-         (SELECT id FROM host_instances WHERE heartbeat_at >= $1)",
-    )
-    .bind(cutoff)
-    .fetch_all(db.pool())
-    .await?;
+    let sql = format!(
+        "SELECT id, user_id, run_id, model, amount FROM credit_reservations WHERE {}",
+        crate::instances::not_live("instance_id", 1)
+    );
+    let orphans: Vec<HeldReservation> = sqlx::query_as(&sql).bind(cutoff).fetch_all(db.pool()).await?;
     let mut returned = 0;
     for HeldReservation { id, user_id: user, run_id: run, model, amount } in orphans {
         let mut tx = db.pool().begin().await?;

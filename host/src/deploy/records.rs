@@ -33,14 +33,11 @@ pub(super) async fn insert_deploy(
 
 /// Marks failed the uploads whose host has had no heartbeat since `cutoff`; the count.
 pub(super) async fn fail_orphaned_uploads(db: &Database, cutoff: i64) -> Result<u64, DbError> {
-    Ok(sqlx::query(
-        "UPDATE deploys SET state = 'failed' WHERE state = 'uploading' AND instance_id IS NOT NULL \
-         AND instance_id NOT IN (SELECT id FROM host_instances WHERE heartbeat_at >= $1)",
-    )
-    .bind(cutoff)
-    .execute(db.pool())
-    .await?
-    .rows_affected())
+    let sql = format!(
+        "UPDATE deploys SET state = 'failed' WHERE state = 'uploading' AND instance_id IS NOT NULL AND {}",
+        crate::instances::not_live("instance_id", 1)
+    );
+    Ok(sqlx::query(&sql).bind(cutoff).execute(db.pool()).await?.rows_affected())
 }
 
 /// Whether the release was still there to complete (its project may have been deleted).

@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 
 pub(crate) mod cassette;
 mod settings;
+mod test_model;
 
-pub(crate) use self::settings::LlmSettings;
+pub(crate) use self::settings::{LlmSettings, Provider};
 
 /// One chat completion, as the host asks for it.
 #[derive(Debug, Clone)]
@@ -46,11 +47,14 @@ pub enum LlmProvider {
 impl LlmProvider {
     pub(crate) fn from_settings(settings: &LlmSettings) -> anyhow::Result<Self> {
         if let Some(path) = &settings.replay {
-            return Ok(Self::Replay(Arc::new(cassette::Replay::open(path)?)));
+            return Self::replay(path);
         }
-        let provider = match settings.endpoint() {
-            Some((base_url, api_key)) => Self::OpenAi(OpenAiClient::new(settings, base_url, api_key)?),
-            None => Self::Unconfigured,
+        let provider = match (settings.provider, settings.endpoint()) {
+            (Provider::Test, _) => Self::test_model(),
+            (Provider::Openai, Some((base_url, api_key))) => {
+                Self::OpenAi(OpenAiClient::new(settings, base_url, api_key)?)
+            }
+            (Provider::Openai, None) => Self::Unconfigured,
         };
         Ok(match &settings.record {
             Some(path) => {
@@ -58,6 +62,16 @@ impl LlmProvider {
             }
             None => provider,
         })
+    }
+
+    /// The built-in test model: canned answers in the built-in agents' formats.
+    pub(crate) fn test_model() -> Self {
+        Self::InProcess { model: test_model::MODEL.into(), answer: Arc::new(test_model::answer) }
+    }
+
+    /// Every answer from the cassette at `path`.
+    pub(crate) fn replay(path: &std::path::Path) -> anyhow::Result<Self> {
+        Ok(Self::Replay(Arc::new(cassette::Replay::open(path)?)))
     }
 
     pub(crate) fn default_model(&self) -> Option<&str> {
@@ -116,7 +130,8 @@ impl LlmProvider {
 
 pub(crate) const UNCONFIGURED: &str = "No language model is configured. Set BLINK_LLM_API_KEY (or OPENAI_API_KEY) \
 for OpenAI, or BLINK_LLM_BASE_URL for any OpenAI-compatible server (OpenRouter, Ollama, vLLM, llama.cpp), \
-and BLINK_LLM_MODEL for the model, then restart the host.";
+and BLINK_LLM_MODEL for the model, then restart the host. To try it offline, BLINK_LLM_PROVIDER=test \
+answers with the built-in test model's canned apps.";
 
 #[derive(Clone)]
 pub struct OpenAiClient {

@@ -4,8 +4,22 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+/// Where answers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Provider {
+    /// Any OpenAI-compatible chat-completions API.
+    Openai,
+    /// The built-in test model: canned answers, offline, never used unless asked for.
+    Test,
+}
+
 #[derive(Debug, Clone, Args)]
 pub(crate) struct LlmSettings {
+    /// `openai` (any OpenAI-compatible API, configured below) or `test` (the built-in test model:
+    /// canned answers that build a few small apps, for trying the host and testing agents offline).
+    #[arg(long = "llm-provider", env = "BLINK_LLM_PROVIDER", value_enum, default_value = "openai")]
+    pub(crate) provider: Provider,
+
     /// Base URL of an OpenAI-compatible API (OpenAI, OpenRouter, Ollama, vLLM, llama.cpp server).
     #[arg(long = "llm-base-url", env = "BLINK_LLM_BASE_URL")]
     pub(crate) base_url: Option<String>,

@@ -85,17 +85,18 @@ pub(crate) async fn finish_run(db: &Database, run: &RunRecord) -> Result<(), DbE
 /// Marks the runs of hosts no longer alive (no heartbeat since `cutoff`, or no row) as
 /// interrupted, keeping the events they had sent; returns how many.
 pub(crate) async fn interrupt_orphans(db: &Database, cutoff: i64) -> Result<u64, DbError> {
-    Ok(sqlx::query(
-        "UPDATE runs SET outcome = $1, finished_at = $2 WHERE outcome = $3 AND instance_id NOT IN \
-         (SELECT id FROM host_instances WHERE heartbeat_at >= $4)",
-    )
-    .bind(INTERRUPTED)
-    .bind(crate::db::now_ms())
-    .bind(RUNNING)
-    .bind(cutoff)
-    .execute(db.pool())
-    .await?
-    .rows_affected())
+    let sql = format!(
+        "UPDATE runs SET outcome = $1, finished_at = $2 WHERE outcome = $3 AND {}",
+        crate::instances::not_live("instance_id", 4)
+    );
+    Ok(sqlx::query(&sql)
+        .bind(INTERRUPTED)
+        .bind(crate::db::now_ms())
+        .bind(RUNNING)
+        .bind(cutoff)
+        .execute(db.pool())
+        .await?
+        .rows_affected())
 }
 
 const RUNNING: &str = r#"{"kind":"running"}"#;
