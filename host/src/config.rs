@@ -115,7 +115,7 @@ pub(crate) struct RateSettings {
     /// Deploys (`POST /api/deploy`) per user.
     #[arg(long, env = "BLINK_RATE_DEPLOYS", default_value = "20/60", value_parser = parse_rate)]
     pub(crate) rate_deploys: Rate,
-    /// Git operations (commit, pull, restore, repository creation) per user.
+    /// Git operations (commit, pull, restore, setting a remote, repository creation) per user.
     #[arg(long, env = "BLINK_RATE_GIT", default_value = "60/60", value_parser = parse_rate)]
     pub(crate) rate_git: Rate,
     /// Per client address: requests without a valid token (rejected ones included) and health

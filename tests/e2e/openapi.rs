@@ -90,6 +90,16 @@ async fn the_description_covers_every_route_its_errors_and_the_run_events() {
             }
         }
     }
+    // The legacy routes are described only where they are served.
+    assert!(!ops.contains("POST /dev/start"), "legacy routes described while off");
+    let legacy = Blink::start(BIN, &[("BLINK_LEGACY_ROUTES", "true".into())]).await;
+    let with_legacy = operations(&description(&legacy).await);
+    for op in ["GET /health", "POST /dev/start", "POST /dev/sync", "POST /dev/stop", "GET /dev/status/{id}"]
+        .into_iter()
+        .chain(["POST /build", "GET /logs/{id}", "POST /github/push", "POST /github/pull"])
+    {
+        assert!(with_legacy.contains(op), "{op} is not described with the legacy routes on");
+    }
     let error = &spec["components"]["schemas"]["ErrorBody"];
     assert_eq!(error["required"], json!(["error"]), "{error}");
 
@@ -139,6 +149,8 @@ async fn a_fuzzer_finds_no_server_error_no_undescribed_answer_and_no_hang() {
             ("BLINK_AGENT_CONFIG", config.path().join("agents.json").display().to_string()),
             // Nothing outside this machine: GitHub's API is a closed port here.
             ("BLINK_GITHUB_API", "http://127.0.0.1:9".into()),
+            // The legacy routes too, described when they are served.
+            ("BLINK_LEGACY_ROUTES", "true".into()),
         ],
     )
     .await;
@@ -158,7 +170,9 @@ async fn a_fuzzer_finds_no_server_error_no_undescribed_answer_and_no_hang() {
             .args(["--phases", "examples,coverage,fuzzing"])
             .args(["--max-examples", &examples])
             .args(["--request-timeout", "20", "--max-response-time", "20"])
-            .args(["--workers", "2", "--seed", "1"])
+            // One worker: hypothesis's source inspection is not thread-safe (with two, it
+            // sometimes fails inside the tool with "AST constructor recursion depth mismatch").
+            .args(["--workers", "1", "--seed", "1"])
             .args(["--report", "junit", "--report-junit-path"])
             .arg(&junit)
             .env("SCHEMATHESIS_HOOKS", "")
@@ -176,5 +190,5 @@ async fn a_fuzzer_finds_no_server_error_no_undescribed_answer_and_no_hang() {
     let summary = stdout.lines().filter(|l| l.contains("generated") || l.contains("Tested")).collect::<Vec<_>>();
     assert!(!summary.is_empty(), "no summary in:\n{stdout}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.matches("<testcase").count() >= 40, "{xml}");
+    assert!(xml.matches("<testcase").count() >= 49, "{xml}");
 }

@@ -121,4 +121,3 @@ async fn the_sample_cassette_replays_the_run_it_recorded() {
     };
     assert_eq!(thinking(&live), thinking(&replayed));
 }
-

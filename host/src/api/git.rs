@@ -60,6 +60,7 @@ pub(crate) struct CommitBody {
         (status = 409, description = "`nothing_to_commit`", body = ErrorBody),
         (status = 413, description = "`project_too_large`", body = ErrorBody),
         (status = 422, description = "`unsafe_path`", body = ErrorBody),
+        (status = 502, description = "`remote_auth_failed`: committed, but the remote refused the push's credentials", body = ErrorBody),
         Signed, Always,
     ))]
 pub(crate) async fn commit(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
@@ -86,6 +87,7 @@ pub(crate) struct ProjectBody {
         (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_git_request`", body = ErrorBody),
         (status = 404, description = "`not_found`: someone else's project", body = ErrorBody),
         (status = 409, description = "`no_remote`", body = ErrorBody),
+        (status = 413, description = "`project_too_large`", body = ErrorBody),
         (status = 422, description = "`unsafe_path`, `remote_not_allowed`, `fetch_too_large`", body = ErrorBody),
         (status = 502, description = "`remote_auth_failed`, `remote_failed`", body = ErrorBody),
         Signed, Always,
@@ -200,6 +202,7 @@ pub(crate) struct RestoreBody {
         (status = 400, description = "`invalid_json`, `invalid_project_id`, `invalid_git_request`", body = ErrorBody),
         (status = 404, description = "`not_found`, `unknown_commit`", body = ErrorBody),
         (status = 409, description = "`nothing_to_commit`", body = ErrorBody),
+        (status = 413, description = "`project_too_large`", body = ErrorBody),
         (status = 422, description = "`unsafe_path`", body = ErrorBody),
         Signed, Always,
     ))]

@@ -75,11 +75,11 @@ pub(crate) struct AppState {
 }
 
 pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
-    let (api, openapi) = described(&state).split_for_parts();
+    let described = described(&state).merge(legacy::routes(settings.legacy.legacy_routes));
+    let (api, openapi) = described.split_for_parts();
     // The document's own route reads it from here: it exists only once every route is described.
     api.layer(axum::Extension(spec::Served::new(&openapi)))
         .merge(preview_paths(settings.sandbox.preview_paths))
-        .merge(legacy::routes(settings.legacy.legacy_routes))
         // Counted by route template: only matched routes pass through this layer.
         .route_layer(axum::middleware::from_fn(observe::track))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer

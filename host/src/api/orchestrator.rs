@@ -38,7 +38,8 @@ pub(crate) struct Body {
     project_context: Option<String>,
     #[serde(default)]
     file_tree: Option<FileTree>,
-    /// The run's project: created on first use; its files and pipeline serve the run.
+    /// The run's project: created on first use; its pipeline (pinned and chained agents) serves
+    /// the run. The files the run reads are the request's own.
     #[serde(default)]
     project_id: Option<String>,
     /// Path → content.

@@ -50,7 +50,7 @@ pub(crate) struct PreviewAnswer {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Built {
     dist_path: String,
-    /// `bytes` for people, e.g. `142.3 KB`.
+    /// `bytes` for people, e.g. `245KB`.
     size: String,
     bytes: u64,
     files: usize,

@@ -18,7 +18,8 @@ use crate::projects::Project;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NewProject {
-    /// 1 to 64 of `a-z A-Z 0-9 - _`; generated when absent.
+    /// A DNS label: 1 to 63 lowercase letters, digits and `-`, not starting or ending with `-`
+    /// (it names the project's site); generated when absent.
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]

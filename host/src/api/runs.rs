@@ -18,7 +18,7 @@ use crate::pipeline::events::Event;
 pub(crate) struct Run {
     id: String,
     project_id: Option<String>,
-    /// The request as the run read it: messages, target, files' paths.
+    /// A summary of the request: how many messages and files, the target, the last message.
     #[schema(value_type = Object)]
     request: Value,
     /// Role → the agent version that served it.

@@ -39,10 +39,13 @@ impl ErrorBody {
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub(crate) enum Always {
-    /// The caller spent this route's calls; `Retry-After` says when to come back.
-    #[response(status = 429, headers(("retry-after" = u64, description = "Seconds to wait")))]
+    /// `rate_limited`: the caller spent this route's calls, and `Retry-After` says when to come
+    /// back; or a per-user cap on what runs at once (`sandbox_user_limit`,
+    /// `too_many_log_streams`, `too_many_deploys`), without the header.
+    #[response(status = 429, headers(("retry-after" = u64, description = "Seconds to wait, with `rate_limited`")))]
     RateLimited(ErrorBody),
-    /// `unavailable`: the database or the token keys cannot be reached right now.
+    /// `unavailable`: the database or the token keys cannot be reached right now; on the sandbox
+    /// routes, `sandbox_unavailable`, `sandbox_runtime_missing` or `sandbox_limit`.
     #[response(status = 503)]
     Unavailable(ErrorBody),
 }
@@ -86,6 +89,8 @@ pub(crate) enum Operator {
         (name = "deploys", description = "Releases, their history and custom domains"),
         (name = "plugins", description = "Operators' agent versions, canaries and settings"),
         (name = "operations", description = "Health, readiness, metrics and this description"),
+        (name = "legacy", description = "Today's frontend's earlier Node backend's routes, with its shapes; \
+            only when the operator turns them on (BLINK_LEGACY_ROUTES)"),
     )
 )]
 pub(crate) struct ApiDoc;

@@ -11,23 +11,28 @@
 
 mod github;
 pub(crate) mod limits;
+mod spec;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::limits::Route;
+use self::spec::{
+    Build, DevStart, DevStarted, DevStatus, Failures, Health, LegacyErrorBody, LogLine, Projectless, Success,
+};
 use super::{ApiError, AppState};
 use crate::auth::{ANONYMOUS, AuthError};
 use crate::db::now_ms;
@@ -35,20 +40,20 @@ use crate::deploy::DeployError;
 
 /// The legacy routes, or none when the operator has not turned them on (they answer 404 then,
 /// as any unknown path).
-pub(super) fn routes(enabled: bool) -> Router<AppState> {
+pub(super) fn routes(enabled: bool) -> OpenApiRouter<AppState> {
     if !enabled {
-        return Router::new();
+        return OpenApiRouter::new();
     }
-    Router::new()
-        .route("/health", get(health))
-        .route("/dev/start", post(dev_start))
-        .route("/dev/sync", post(dev_sync))
-        .route("/dev/stop", post(dev_stop))
-        .route("/dev/status/{id}", get(dev_status))
-        .route("/build", post(build))
-        .route("/logs/{id}", get(logs))
-        .route("/github/push", post(github::push))
-        .route("/github/pull", post(github::pull))
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(dev_start))
+        .routes(routes!(dev_sync))
+        .routes(routes!(dev_stop))
+        .routes(routes!(dev_status))
+        .routes(routes!(build))
+        .routes(routes!(logs))
+        .routes(routes!(github::push))
+        .routes(routes!(github::pull))
 }
 
 /// A failure as the Node backend answered it: the text the frontend shows in `error`, the
@@ -81,10 +86,7 @@ impl<E: Into<ApiError>> From<E> for LegacyError {
 
 impl IntoResponse for LegacyError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message, "code": self.code });
-        if let Some(seconds) = self.retry_after {
-            body["retryAfterSeconds"] = json!(seconds);
-        }
+        let body = LegacyErrorBody { error: self.message, code: self.code, retry_after_seconds: self.retry_after };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -214,6 +216,8 @@ async fn preview_files(state: &AppState, client: &Client, route: Route, body: &[
 }
 
 /// `POST /dev/start`: the URL the frontend puts in its iframe (HMR included).
+#[utoipa::path(post, path = "/dev/start", tag = "legacy", request_body = DevStart,
+    responses((status = 200, body = DevStarted), Failures))]
 async fn dev_start(
     State(state): State<AppState>,
     client: Client,
@@ -224,27 +228,33 @@ async fn dev_start(
     let (scheme, host) = super::preview::origin(&headers);
     let dev_url = super::preview::previews(&state)?.preview_url(&project, scheme, host);
     let port = url::Url::parse(&dev_url).ok().and_then(|u| u.port_or_known_default());
-    Ok(Json(json!({ "success": true, "devUrl": dev_url, "port": port, "projectId": project })).into_response())
+    Ok(Json(DevStarted { success: true, dev_url, port, project_id: project }).into_response())
 }
 
 /// `POST /dev/sync`: the whole file map replaces the project's files; the open page updates by
 /// HMR.
+#[utoipa::path(post, path = "/dev/sync", tag = "legacy", request_body = DevStart,
+    responses((status = 200, body = Success), Failures))]
 async fn dev_sync(State(state): State<AppState>, client: Client, body: Bytes) -> Result<Response, LegacyError> {
     preview_files(&state, &client, Route::Sync, &body).await?;
-    Ok(Json(json!({ "success": true })).into_response())
+    Ok(Json(Success { success: true }).into_response())
 }
 
 /// `POST /dev/stop`: the project's sandbox goes; its files stay.
+#[utoipa::path(post, path = "/dev/stop", tag = "legacy", request_body = Projectless,
+    responses((status = 200, body = Success), Failures))]
 async fn dev_stop(State(state): State<AppState>, client: Client, body: Bytes) -> Result<Response, LegacyError> {
     const REQUIRED: &str = "projectId is required";
     let object = object(&body, REQUIRED)?;
     let project = text(&object, "projectId").ok_or_else(|| LegacyError::bad_request(REQUIRED))?;
     client.owner_of(&state, project).await?;
     super::preview::previews(&state)?.stop(project).await?;
-    Ok(Json(json!({ "success": true })).into_response())
+    Ok(Json(Success { success: true }).into_response())
 }
 
 /// `GET /dev/status/{id}`: whether the project's dev server runs.
+#[utoipa::path(get, path = "/dev/status/{id}", tag = "legacy", params(("id" = String, Path)),
+    responses((status = 200, body = DevStatus), Failures))]
 async fn dev_status(
     State(state): State<AppState>,
     client: Client,
@@ -252,15 +262,13 @@ async fn dev_status(
 ) -> Result<Response, LegacyError> {
     client.owner_of(&state, &project).await?;
     let running = super::preview::previews(&state)?.upstream(&project);
-    Ok(Json(match running {
-        Some(address) => json!({ "active": true, "port": address.port() }),
-        None => json!({ "active": false }),
-    })
-    .into_response())
+    Ok(Json(DevStatus { active: running.is_some(), port: running.map(|address| address.port()) }).into_response())
 }
 
 /// `POST /build`: the files, a `vite build` in the project's sandbox, and a deploy; `buildUrl`
 /// is the live site.
+#[utoipa::path(post, path = "/build", tag = "legacy", request_body = DevStart,
+    responses((status = 200, body = Build), Failures))]
 async fn build(
     State(state): State<AppState>,
     client: Client,
@@ -291,14 +299,8 @@ async fn build(
     let build_url =
         super::deploy::url(&state.deployer.host_name(&project), state.deployer.https(), super::deploy::port(&headers))
             + "/";
-    Ok(Json(json!({
-        "success": true,
-        "buildUrl": build_url,
-        "deployId": deploy.id,
-        "fileCount": deploy.files,
-        "bytes": deploy.bytes,
-    }))
-    .into_response())
+    Ok(Json(Build { success: true, build_url, deploy_id: deploy.id, file_count: deploy.files, bytes: deploy.bytes })
+        .into_response())
 }
 
 /// How the frontend's log panel shows a line: its console levels, guessed from the words.
@@ -315,6 +317,11 @@ fn level(line: &str) -> &'static str {
 
 /// `GET /logs/{id}`: the sandbox's output as the frontend's `EventSource` reads it,
 /// `data: {"text", "level", "ts"}`, the recent lines first, then live, with keep-alives.
+#[utoipa::path(get, path = "/logs/{id}", tag = "legacy", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "An SSE stream; each `data:` is a `LogLine`", content_type = "text/event-stream", body = LogLine),
+        Failures,
+    ))]
 async fn logs(
     State(state): State<AppState>,
     client: Client,
@@ -325,8 +332,8 @@ async fn logs(
     let shutdown = state.shutdown.clone();
     let events = lines
         .map(|line| {
-            let event = json!({ "text": line, "level": level(&line), "ts": now_ms() });
-            Ok::<_, Infallible>(SseEvent::default().data(event.to_string()))
+            let event = LogLine { level: level(&line), text: line, ts: now_ms() };
+            Ok::<_, Infallible>(SseEvent::default().json_data(event).unwrap_or_default())
         })
         .take_until(async move { shutdown.cancelled().await });
     let keepalive = KeepAlive::new().interval(state.keepalive).text("ping");
@@ -334,14 +341,15 @@ async fn logs(
 }
 
 /// `GET /health`: up, and how many dev servers run.
+#[utoipa::path(get, path = "/health", tag = "legacy", responses((status = 200, body = Health)))]
 async fn health(State(state): State<AppState>) -> Response {
     let active = state.previews.as_ref().map(|p| p.status().sandboxes.len());
-    Json(json!({
-        "status": "ok",
-        "activeServers": active.unwrap_or(0),
-        "sandboxes": state.previews.is_some(),
-        "timestamp": now_ms(),
-    }))
+    Json(Health {
+        status: "ok",
+        active_servers: active.unwrap_or(0),
+        sandboxes: state.previews.is_some(),
+        timestamp: now_ms(),
+    })
     .into_response()
 }
 
