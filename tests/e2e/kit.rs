@@ -1,7 +1,7 @@
 //! The plugin authors' kit as its guide says to use it, through the real binary, outside this
 //! repository: `blink plugin new`, the project's own `build.sh`, `blink plugin test` against the
 //! built-in test model, `blink plugin check`, `blink plugin push` to a running host, and a run
-//! served by the pushed agent; for every role, in Rust and in Python.
+//! served by the pushed agent; for every role, in Rust, Python and JavaScript.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -44,20 +44,20 @@ fn json_of(out: &str) -> Value {
 }
 
 #[tokio::test]
-async fn the_guide_works_as_printed_from_new_to_a_run_served_in_rust_and_python() {
+async fn the_guide_works_as_printed_from_new_to_a_run_served_in_rust_python_and_javascript() {
     let blink_host = Blink::start(
         BIN,
         &[
             ("BLINK_LLM_PROVIDER", "test".into()),
             ("BLINK_ADMIN_TOKEN", ADMIN.into()),
-            // A Python component carries its interpreter.
+            // Python and JavaScript components carry their interpreters.
             ("BLINK_PLUGIN_MAX_BYTES", (64 * 1024 * 1024).to_string()),
         ],
     )
     .await;
     let work = tempfile::tempdir().unwrap();
     let target_dir = work.path().join("cargo-target");
-    for lang in ["rust", "python"] {
+    for lang in ["rust", "python", "js"] {
         let started = Instant::now();
         let name = format!("no-alerts-{lang}");
         let (ok, out, err) = blink(work.path(), &["plugin", "new", &name, "--role", "validator", "--lang", lang]).await;
@@ -111,10 +111,21 @@ async fn the_guide_works_as_printed_from_new_to_a_run_served_in_rust_and_python(
 }
 
 #[tokio::test]
-async fn every_roles_template_builds_and_passes_its_offline_trial_in_rust_and_python() {
+async fn every_roles_template_builds_and_passes_its_offline_trial_in_rust_python_and_javascript() {
     let work = tempfile::tempdir().unwrap();
     let target_dir = work.path().join("cargo-target");
-    for lang in ["rust", "python"] {
+    // One componentize-js for the JavaScript projects below, in a folder above them, as an author
+    // with several agents keeps it: their build.sh finds it there (the guide's test installs it
+    // the way a first project does).
+    let npm = tokio::process::Command::new("npm")
+        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+        .arg(work.path())
+        .arg("@bytecodealliance/componentize-js@0.23.0")
+        .output()
+        .await
+        .unwrap();
+    assert!(npm.status.success(), "npm install: {}", String::from_utf8_lossy(&npm.stderr));
+    for lang in ["rust", "python", "js"] {
         for role in ["planner", "generator", "fixer"] {
             let started = Instant::now();
             let name = format!("my-{role}-{lang}");

@@ -1,4 +1,5 @@
-//! The agents' data, in the JSON shapes of the host's HTTP protocol.
+//! The agents' data, in the JSON shapes of the host's HTTP protocol (`docs/protocol.md`; the WIT
+//! records they mirror are in `docs/wit.md`).
 //!
 //! These types serialise exactly as the frontend reads them (`risk_level`, `type` on a diagnostic),
 //! and deserialise leniently from model output: a missing field takes its default, an unknown enum

@@ -1,4 +1,4 @@
-//! `POST /api/orchestrator`: a chat in, an SSE stream of the run out (the README's "API" section).
+//! `POST /api/orchestrator`: a chat in, an SSE stream of the run out (`docs/protocol.md`).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

@@ -13,6 +13,8 @@ use crate::runtime::{CONTRACT_VERSION, Role};
 pub enum Lang {
     Rust,
     Python,
+    /// JavaScript, built with componentize-js.
+    Js,
 }
 
 /// The contract's WIT, as this binary serves it: file name and text.
@@ -48,6 +50,17 @@ mod python {
     pub(super) const GENERATOR: &str = include_str!("../../templates/plugin/python/generator.py");
     pub(super) const VALIDATOR: &str = include_str!("../../templates/plugin/python/validator.py");
     pub(super) const FIXER: &str = include_str!("../../templates/plugin/python/fixer.py");
+}
+
+mod js {
+    pub(super) const BUILD: &str = include_str!("../../templates/plugin/js/build.sh");
+    pub(super) const BUILD_MJS: &str = include_str!("../../templates/plugin/js/build.mjs");
+    pub(super) const PACKAGE: &str = include_str!("../../templates/plugin/js/package.json");
+    pub(super) const COMMON: &str = include_str!("../../templates/plugin/js/common.js");
+    pub(super) const PLANNER: &str = include_str!("../../templates/plugin/js/planner.js");
+    pub(super) const GENERATOR: &str = include_str!("../../templates/plugin/js/generator.js");
+    pub(super) const VALIDATOR: &str = include_str!("../../templates/plugin/js/validator.js");
+    pub(super) const FIXER: &str = include_str!("../../templates/plugin/js/fixer.js");
 }
 
 /// Writes the project into `dir` (which must not exist, or be empty); returns what it wrote.
@@ -103,6 +116,19 @@ pub(crate) fn create(dir: &Path, role: Role, lang: Lang) -> anyhow::Result<Vec<P
             files.push(("app.py".into(), fill(source).replace("{{common}}", python::COMMON), false));
             files.push(("build.sh".into(), fill(python::BUILD), true));
             files.push((".gitignore".into(), "/target\n__pycache__/\n".into(), false));
+        }
+        Lang::Js => {
+            let source = match role {
+                Role::Planner => js::PLANNER,
+                Role::Generator => js::GENERATOR,
+                Role::Validator => js::VALIDATOR,
+                Role::Fixer => js::FIXER,
+            };
+            files.push(("agent.js".into(), fill(source).replace("{{common}}", js::COMMON), false));
+            files.push(("build.mjs".into(), fill(js::BUILD_MJS), false));
+            files.push(("package.json".into(), fill(js::PACKAGE), false));
+            files.push(("build.sh".into(), fill(js::BUILD), true));
+            files.push((".gitignore".into(), "/target\nnode_modules/\n".into(), false));
         }
     }
     if role == Role::Validator {

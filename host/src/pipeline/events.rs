@@ -1,5 +1,5 @@
-//! The events of an orchestration, serialised exactly as the frontend reads them (the README's
-//! "API" section lists them).
+//! The events of an orchestration, serialised exactly as the frontend reads them
+//! (`docs/protocol.md` describes each one and their order).
 
 use blink_agent_sdk::{Diagnostic, Plan, ProjectFile, RiskLevel};
 use serde::Serialize;
