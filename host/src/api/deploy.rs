@@ -40,6 +40,7 @@ impl From<DeployError> for ApiError {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeployBody {
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     project_id: String,
     /// A host name of the user's to claim for the site; proven by a DNS record before it serves.
     #[serde(default)]
@@ -158,7 +159,7 @@ pub(crate) struct Deploys {
     deploys: Vec<Deploy>,
 }
 
-#[utoipa::path(get, path = "/api/projects/{id}/deploys", tag = "deploys", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/projects/{id}/deploys", tag = "deploys", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     responses(
         (status = 200, body = Deploys),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),
@@ -182,7 +183,7 @@ pub(crate) struct Restored {
 
 /// Makes an earlier release live again.
 #[utoipa::path(post, path = "/api/projects/{id}/deploys/{deploy}/restore", tag = "deploys", security(("bearer" = [])),
-    params(("id" = String, Path), ("deploy" = String, Path)),
+    params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id"), ("deploy" = String, Path)),
     responses(
         (status = 200, body = Restored),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),
@@ -206,7 +207,7 @@ pub(crate) struct Domains {
     domains: Vec<Domain>,
 }
 
-#[utoipa::path(get, path = "/api/projects/{id}/domains", tag = "deploys", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/projects/{id}/domains", tag = "deploys", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     responses(
         (status = 200, body = Domains),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),
@@ -229,7 +230,7 @@ pub(crate) struct DomainAnswer {
 
 /// Looks the domain's ownership proof up again; once found, the domain is the project's.
 #[utoipa::path(post, path = "/api/projects/{id}/domains/{hostname}/verify", tag = "deploys", security(("bearer" = [])),
-    params(("id" = String, Path), ("hostname" = String, Path)),
+    params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id"), ("hostname" = String, Path)),
     responses(
         (status = 200, body = DomainAnswer),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),
@@ -251,7 +252,7 @@ pub(crate) async fn verify_domain(
 }
 
 #[utoipa::path(delete, path = "/api/projects/{id}/domains/{hostname}", tag = "deploys", security(("bearer" = [])),
-    params(("id" = String, Path), ("hostname" = String, Path)),
+    params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id"), ("hostname" = String, Path)),
     responses(
         (status = 204, description = "Detached: the name no longer serves the site"),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),

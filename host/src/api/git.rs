@@ -47,6 +47,7 @@ fn author(user: &User) -> Author {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CommitBody {
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     project_id: String,
     message: String,
 }
@@ -77,6 +78,7 @@ pub(crate) async fn commit(State(state): State<AppState>, user: User, body: Byte
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ProjectBody {
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     project_id: String,
 }
 
@@ -115,7 +117,7 @@ pub(crate) struct RemoteBody {
     branch: Option<String>,
 }
 
-#[utoipa::path(put, path = "/api/projects/{id}/git", tag = "git", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(put, path = "/api/projects/{id}/git", tag = "git", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     request_body = RemoteBody,
     responses(
         (status = 200, body = RemoteInfo),
@@ -137,7 +139,7 @@ pub(crate) async fn set_remote(
     Ok(Json(state.git.remote_info(&id).await?).into_response())
 }
 
-#[utoipa::path(get, path = "/api/projects/{id}/git", tag = "git", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/projects/{id}/git", tag = "git", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     responses(
         (status = 200, body = RemoteInfo),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),
@@ -170,7 +172,7 @@ pub(crate) struct Log {
     commits: Vec<LogEntry>,
 }
 
-#[utoipa::path(get, path = "/api/projects/{id}/git/log", tag = "git", security(("bearer" = [])), params(("id" = String, Path), LogQuery),
+#[utoipa::path(get, path = "/api/projects/{id}/git/log", tag = "git", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id"), LogQuery),
     responses(
         (status = 200, body = Log),
         (status = 400, description = "`invalid_project_id`, `invalid_query`", body = ErrorBody),
@@ -195,7 +197,7 @@ pub(crate) struct RestoreBody {
 }
 
 /// Brings the project's files back to a commit's, as a new commit.
-#[utoipa::path(post, path = "/api/projects/{id}/git/restore", tag = "git", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/projects/{id}/git/restore", tag = "git", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     request_body = RestoreBody,
     responses(
         (status = 200, body = CommitOutcome),
@@ -246,7 +248,7 @@ fn yes() -> bool {
 }
 
 /// Creates a repository on the user's GitHub account and makes it the project's remote.
-#[utoipa::path(post, path = "/api/projects/{id}/git/github", tag = "git", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/projects/{id}/git/github", tag = "git", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     request_body = GithubBody,
     responses(
         (status = 201, body = GithubRepository),

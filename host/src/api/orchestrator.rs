@@ -41,6 +41,7 @@ pub(crate) struct Body {
     /// The run's project: created on first use; its pipeline (pinned and chained agents) serves
     /// the run. The files the run reads are the request's own.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     project_id: Option<String>,
     /// Path → content.
     #[serde(default)]

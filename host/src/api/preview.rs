@@ -25,6 +25,7 @@ use crate::workspace::WorkspaceError;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PreviewBody {
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     project_id: String,
     /// Path → content: the project's whole file set (files left out are removed).
     #[serde(default)]
@@ -36,6 +37,7 @@ pub(crate) struct PreviewBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BuildBody {
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     project_id: String,
 }
 
@@ -187,7 +189,7 @@ pub(crate) async fn build(State(state): State<AppState>, user: User, body: Bytes
 }
 
 /// The sandbox's output as SSE: `data: {"line": "…"}` events, the recent lines first.
-#[utoipa::path(get, path = "/api/projects/{id}/logs", tag = "sandboxes", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/projects/{id}/logs", tag = "sandboxes", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     responses(
         (status = 200, description = "An SSE stream; each `data:` is a `LogLine`", content_type = "text/event-stream", body = LogLine),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),

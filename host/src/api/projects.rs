@@ -52,7 +52,7 @@ pub(crate) async fn list(State(state): State<AppState>, user: User) -> Result<Re
     Ok(Json(state.projects.list(&user.id).await?).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     responses(
         (status = 204, description = "Removed with its files, sandbox and records"),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),
@@ -69,7 +69,7 @@ pub(crate) async fn remove(
 }
 
 /// The agents the project's runs use: pinned versions and chained validators.
-#[utoipa::path(get, path = "/api/projects/{id}/pipeline", tag = "projects", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/projects/{id}/pipeline", tag = "projects", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     responses(
         (status = 200, body = ProjectPipeline),
         (status = 400, description = "`invalid_project_id`", body = ErrorBody),
@@ -85,7 +85,7 @@ pub(crate) async fn pipeline(
     Ok(Json(state.plugins.pipeline(&id).await?).into_response())
 }
 
-#[utoipa::path(put, path = "/api/projects/{id}/pipeline", tag = "projects", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(put, path = "/api/projects/{id}/pipeline", tag = "projects", security(("bearer" = [])), params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     request_body = ProjectPipeline,
     responses(
         (status = 200, description = "The pipeline as stored", body = ProjectPipeline),

@@ -253,7 +253,7 @@ async fn dev_stop(State(state): State<AppState>, client: Client, body: Bytes) ->
 }
 
 /// `GET /dev/status/{id}`: whether the project's dev server runs.
-#[utoipa::path(get, path = "/dev/status/{id}", tag = "legacy", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/dev/status/{id}", tag = "legacy", params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     responses((status = 200, body = DevStatus), Failures))]
 async fn dev_status(
     State(state): State<AppState>,
@@ -317,7 +317,7 @@ fn level(line: &str) -> &'static str {
 
 /// `GET /logs/{id}`: the sandbox's output as the frontend's `EventSource` reads it,
 /// `data: {"text", "level", "ts"}`, the recent lines first, then live, with keep-alives.
-#[utoipa::path(get, path = "/logs/{id}", tag = "legacy", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/logs/{id}", tag = "legacy", params(("id" = String, Path, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description = "The project's id")),
     responses(
         (status = 200, description = "An SSE stream; each `data:` is a `LogLine`", content_type = "text/event-stream", body = LogLine),
         Failures,

@@ -57,6 +57,7 @@ pub(super) enum Failures {
 #[allow(dead_code)]
 pub(super) struct DevStart {
     #[schema(rename = "projectId")]
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     project_id: String,
     files: BTreeMap<String, String>,
     /// The name a project created by this call gets.
@@ -70,6 +71,7 @@ pub(super) struct DevStart {
 #[allow(dead_code)]
 pub(super) struct Projectless {
     #[schema(rename = "projectId")]
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     project_id: String,
 }
 
@@ -105,6 +107,7 @@ pub(super) struct DevStarted {
     /// What the frontend puts in its iframe.
     pub(super) dev_url: String,
     pub(super) port: Option<u16>,
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub(super) project_id: String,
 }
 
