@@ -67,9 +67,7 @@ pub(crate) async fn grant(
     _admin: Admin,
     body: Bytes,
 ) -> Result<Json<Granted>, ApiError> {
-    let grant: Grant = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("expected {{\"userId\", \"amount\", \"reason\"}}: {e}"))
-    })?;
+    let grant: Grant = super::parse_json(&body, r#"{"userId", "amount", "reason"}"#)?;
     if grant.user_id.trim().is_empty() || grant.user_id.len() > 200 {
         return Err(ApiError::bad_request("invalid_user", "userId must be 1 to 200 characters"));
     }

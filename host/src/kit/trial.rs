@@ -68,13 +68,12 @@ pub(crate) async fn run(
         Role::Fixer => "Build me a counter with a mistake".into(),
         _ => "Build me a todo list".into(),
     });
-    let messages = vec![ChatMessage::user(ask)];
     let existing = match &trial.files {
         Some(path) => read_files(path)?,
         None => Vec::new(),
     };
     let plan_request = sdk::PlanRequest {
-        messages: messages.clone(),
+        messages: vec![ChatMessage::user(ask)],
         file_tree: existing.iter().map(|f| f.path.clone()).collect(),
         files: existing.clone(),
         target: trial.target,
@@ -101,28 +100,14 @@ pub(crate) async fn run(
         }
         Role::Generator => {
             let plan = runtime.plan(&*builtin(Role::Planner)?, &ctx, &plan_request).await.map_err(failed)?;
-            let request = sdk::GenerateRequest {
-                messages,
-                plan: plan.clone(),
-                steps: plan.steps.clone(),
-                context_files: existing,
-                target: trial.target,
-                ..Default::default()
-            };
+            let request = generate_request(&plan_request, &plan);
             let files = runtime.generate(&agent, &ctx, &request).await.map_err(failed)?;
             let report = sdk::validator::validate(&validate_request(&files, trial.target));
             json!({ "plan": plan, "files": files, "builtinValidation": report })
         }
         Role::Fixer => {
             let plan = runtime.plan(&*builtin(Role::Planner)?, &ctx, &plan_request).await.map_err(failed)?;
-            let request = sdk::GenerateRequest {
-                messages: messages.clone(),
-                plan: plan.clone(),
-                steps: plan.steps.clone(),
-                context_files: existing,
-                target: trial.target,
-                ..Default::default()
-            };
+            let request = generate_request(&plan_request, &plan);
             let files = runtime.generate(&*builtin(Role::Generator)?, &ctx, &request).await.map_err(failed)?;
             let before = sdk::validator::validate(&validate_request(&files, trial.target));
             if before.errors.is_empty() {
@@ -132,7 +117,7 @@ pub(crate) async fn run(
                 );
             }
             let fix = sdk::FixRequest {
-                messages,
+                messages: plan_request.messages.clone(),
                 files: files.clone(),
                 diagnostics: before.errors.clone(),
                 target: trial.target,
@@ -149,6 +134,18 @@ pub(crate) async fn run(
             json!({ "diagnostics": before.errors, "fixed": fixed, "builtinValidationAfter": report })
         }
     })
+}
+
+/// Every step of `plan`, for the request it was made from, as a run asks a generator.
+fn generate_request(request: &sdk::PlanRequest, plan: &sdk::Plan) -> sdk::GenerateRequest {
+    sdk::GenerateRequest {
+        messages: request.messages.clone(),
+        plan: plan.clone(),
+        steps: plan.steps.clone(),
+        context_files: request.files.clone(),
+        target: request.target,
+        ..Default::default()
+    }
 }
 
 fn validate_request(files: &[sdk::ProjectFile], target: RuntimeTarget) -> sdk::ValidateRequest {
