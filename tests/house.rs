@@ -25,7 +25,7 @@ const FLOORS: &[&[&str]] = &[
     // Host processes and their heartbeats.
     &["instances"],
     // Stores and shared tools.
-    &["db", "workspace", "slots", "host_lock", "telemetry"],
+    &["db", "workspace", "slots", "host_lock", "telemetry", "audit"],
 ];
 
 fn src() -> PathBuf {

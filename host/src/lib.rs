@@ -17,6 +17,7 @@
 //! 7. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`], `telemetry`.
 
 mod api;
+mod audit;
 mod auth;
 pub mod cli;
 pub mod config;

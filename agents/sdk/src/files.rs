@@ -37,7 +37,7 @@ with exactly these paths: {}.",
     let mut messages = vec![ChatMessage::system(system), ChatMessage::user(format!("{task}\n\n{format}"))];
     let request = |messages: Vec<ChatMessage>| CompletionRequest {
         temperature: Some(temperature),
-        max_tokens: Some(host.config_u32("max_tokens").unwrap_or(16_000)),
+        max_tokens: Some(host.config_u32("max_tokens").unwrap_or(crate::defaults::FILES_MAX_TOKENS)),
         json_mode: !single,
         model: host.config("model"),
         ..CompletionRequest::new(messages)

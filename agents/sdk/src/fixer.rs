@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::defaults;
 use crate::files;
 use crate::llm::{AgentError, Host};
 use crate::prompts;
 use crate::types::{ChatRole, Diagnostic, FixRequest, ProjectFile};
 
-const DEFAULT_CONTEXT_CHARS: usize = 30_000;
+const DEFAULT_CONTEXT_CHARS: usize = defaults::fixer::CONTEXT_CHARS;
 
 pub fn fix(host: &impl Host, request: &FixRequest) -> Result<Vec<ProjectFile>, AgentError> {
     let mut by_file: BTreeMap<&str, Vec<&Diagnostic>> = BTreeMap::new();
@@ -48,7 +49,7 @@ pub fn fix(host: &impl Host, request: &FixRequest) -> Result<Vec<ProjectFile>, A
         task.push_str(&files::render(&others, budget));
     }
     let paths: Vec<String> = broken.iter().map(|f| f.path.clone()).collect();
-    let temperature = host.config_f32("temperature").unwrap_or(0.1);
+    let temperature = host.config_f32("temperature").unwrap_or(defaults::fixer::TEMPERATURE);
     let fixed = files::write_files(host, system, task, &paths, temperature)?;
     // A model that returns a file unchanged has not fixed it; dropping it keeps the host's
     // "no progress" check honest.

@@ -1,11 +1,12 @@
 //! The generator: writes the complete files of some of a plan's steps.
 
+use crate::defaults;
 use crate::files;
 use crate::llm::{AgentError, Host};
 use crate::prompts;
 use crate::types::{ChatRole, GenerateRequest, ProjectFile, StepAction};
 
-const DEFAULT_CONTEXT_CHARS: usize = 40_000;
+const DEFAULT_CONTEXT_CHARS: usize = defaults::generator::CONTEXT_CHARS;
 
 pub fn generate(host: &impl Host, request: &GenerateRequest) -> Result<Vec<ProjectFile>, AgentError> {
     let steps: Vec<_> = request.steps.iter().filter(|s| s.action != StepAction::Delete).collect();
@@ -43,7 +44,7 @@ pub fn generate(host: &impl Host, request: &GenerateRequest) -> Result<Vec<Proje
         task.push_str(crate::planner::truncate(&request.project_context, budget));
         task.push('\n');
     }
-    let temperature = host.config_f32("temperature").unwrap_or(0.2);
+    let temperature = host.config_f32("temperature").unwrap_or(defaults::generator::TEMPERATURE);
     files::write_files(host, system, task, &paths, temperature)
 }
 

@@ -4,6 +4,7 @@
 //! contract to these functions, and the host links this crate natively to test and benchmark them.
 
 pub mod browser;
+pub mod defaults;
 pub mod files;
 pub mod fixer;
 pub mod generator;

@@ -1,12 +1,13 @@
 //! The planner: a conversation becomes a plan, a conversational reply or a clarification question.
 
+use crate::defaults;
 use crate::json;
 use crate::llm::{AgentError, CompletionRequest, Host, LlmError, LogLevel, StreamChannel};
 use crate::prompts;
 use crate::types::{ChatMessage, ChatRole, Plan, PlanRequest, StepAction};
 
 /// How much of the conversation and the project the planner shows the model, by default.
-const DEFAULT_CONTEXT_CHARS: usize = 24_000;
+const DEFAULT_CONTEXT_CHARS: usize = defaults::planner::CONTEXT_CHARS;
 const DEFAULT_HISTORY: usize = 10;
 
 pub fn plan(host: &impl Host, request: &PlanRequest) -> Result<Plan, AgentError> {
@@ -23,8 +24,8 @@ pub fn plan(host: &impl Host, request: &PlanRequest) -> Result<Plan, AgentError>
     );
     let messages = vec![ChatMessage::system(system), ChatMessage::user(describe(host, request))];
     let raw = host.complete(CompletionRequest {
-        temperature: Some(host.config_f32("temperature").unwrap_or(0.2)),
-        max_tokens: Some(host.config_u32("max_tokens").unwrap_or(4_000)),
+        temperature: Some(host.config_f32("temperature").unwrap_or(defaults::planner::TEMPERATURE)),
+        max_tokens: Some(host.config_u32("max_tokens").unwrap_or(defaults::planner::MAX_TOKENS)),
         json_mode: true,
         model: host.config("model"),
         ..CompletionRequest::new(messages.clone())
@@ -38,7 +39,7 @@ pub fn plan(host: &impl Host, request: &PlanRequest) -> Result<Plan, AgentError>
             repair.push(ChatMessage::user(format!("{} ({first})", prompts::JSON_REPAIR)));
             let again = host.complete(CompletionRequest {
                 temperature: Some(0.0),
-                max_tokens: Some(host.config_u32("max_tokens").unwrap_or(4_000)),
+                max_tokens: Some(host.config_u32("max_tokens").unwrap_or(defaults::planner::MAX_TOKENS)),
                 json_mode: true,
                 model: host.config("model"),
                 ..CompletionRequest::new(repair)
@@ -62,8 +63,8 @@ pub fn answer(host: &impl Host, request: &PlanRequest) -> Result<String, AgentEr
     let mut messages = vec![ChatMessage::system(system)];
     messages.extend(recent(&request.messages, DEFAULT_HISTORY).iter().cloned());
     let reply = host.complete(CompletionRequest {
-        temperature: Some(host.config_f32("answer_temperature").unwrap_or(0.7)),
-        max_tokens: Some(host.config_u32("answer_max_tokens").unwrap_or(1_024)),
+        temperature: Some(host.config_f32("answer_temperature").unwrap_or(defaults::planner::ANSWER_TEMPERATURE)),
+        max_tokens: Some(host.config_u32("answer_max_tokens").unwrap_or(defaults::planner::ANSWER_MAX_TOKENS)),
         model: host.config("answer_model").or_else(|| host.config("model")),
         stream_to: Some(StreamChannel::Conversation),
         ..CompletionRequest::new(messages)
@@ -88,7 +89,7 @@ fn think(host: &impl Host, request: &PlanRequest) -> Result<(), AgentError> {
     ];
     match host.complete(CompletionRequest {
         temperature: Some(0.7),
-        max_tokens: Some(host.config_u32("thinking_max_tokens").unwrap_or(150)),
+        max_tokens: Some(host.config_u32("thinking_max_tokens").unwrap_or(defaults::planner::THINKING_MAX_TOKENS)),
         model: host.config("thinking_model"),
         stream_to: Some(StreamChannel::Thinking),
         ..CompletionRequest::new(messages)

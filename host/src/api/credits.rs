@@ -62,12 +62,9 @@ pub(crate) struct Granted {
         (status = 400, description = "`invalid_json`, `invalid_user`, `invalid_amount` (zero, or a balance past 10^15)", body = ErrorBody),
         Operator, Always,
     ))]
-pub(crate) async fn grant(
-    State(state): State<AppState>,
-    _admin: Admin,
-    body: Bytes,
-) -> Result<Json<Granted>, ApiError> {
+pub(crate) async fn grant(State(state): State<AppState>, admin: Admin, body: Bytes) -> Result<Json<Granted>, ApiError> {
     let grant: Grant = super::parse_json(&body, r#"{"userId", "amount", "reason"}"#)?;
+    admin.note(format!("{} micro-credits to {:?}: {:?}", grant.amount, grant.user_id, grant.reason));
     if grant.user_id.trim().is_empty() || grant.user_id.len() > 200 {
         return Err(ApiError::bad_request("invalid_user", "userId must be 1 to 200 characters"));
     }

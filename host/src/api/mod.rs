@@ -1,9 +1,13 @@
 //! The HTTP API: routes, shared state, CORS and limits. Handlers are thin: extract, call the
 //! domain, map the result.
 
+mod admin;
+mod audit;
+mod console;
 mod credits;
 mod deploy;
 mod error;
+mod evaluations;
 mod git;
 mod health;
 mod legacy;
@@ -80,6 +84,7 @@ pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
     // The document's own route reads it from here: it exists only once every route is described.
     api.layer(axum::Extension(spec::Served::new(&openapi)))
         .merge(preview_paths(settings.sandbox.preview_paths))
+        .merge(console::routes())
         // Counted by route template: only matched routes pass through this layer.
         .route_layer(axum::middleware::from_fn(observe::track))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer
@@ -89,6 +94,7 @@ pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(observe::span))
         // Outermost: a request whose host name names a preview never reaches the API; every
         // request has its id first.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), preview_host))
         .layer(axum::middleware::from_fn(observe::request_id))
         .with_state(state)
@@ -104,6 +110,13 @@ pub(crate) fn described(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(observe::metrics))
         .routes(routes!(orchestrator::orchestrate))
         .routes(routes!(runs::get))
+        .routes(routes!(admin::runs))
+        .routes(routes!(admin::run))
+        .routes(routes!(admin::users))
+        .routes(routes!(admin::project))
+        .routes(routes!(admin::stop_sandbox))
+        .routes(routes!(audit::list))
+        .routes(routes!(evaluations::evaluate))
         .routes(routes!(projects::create, projects::list))
         .routes(routes!(projects::remove))
         .routes(routes!(projects::pipeline, projects::set_pipeline))
@@ -243,21 +256,44 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// An operator: the `BLINK_ADMIN_TOKEN` bearer, or a user whose JWT says `app_metadata.role: admin`.
-pub(crate) struct Admin;
+/// Naming them also names who made the change in the audit log.
+pub(crate) struct Admin {
+    audit: Option<audit::Audit>,
+}
+
+impl Admin {
+    /// What the change named beyond its path, for the audit log.
+    pub(crate) fn note(&self, detail: impl Into<String>) {
+        if let Some(audit) = &self.audit {
+            audit.note(detail);
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let audit = parts.extensions.get::<audit::Audit>().cloned();
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let bearer = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
         if let (Some(token), Some(bearer)) = (&state.admin_token, bearer)
             && constant_time_eq(token.as_bytes(), bearer.as_bytes())
         {
-            return Ok(Admin);
+            if let Some(audit) = &audit {
+                audit.actor("admin-token".into());
+            }
+            return Ok(Admin { audit });
         }
         let user = User::from_request_parts(parts, state).await?;
-        if user.is_admin { Ok(Admin) } else { Err(ApiError::Forbidden) }
+        if !user.is_admin {
+            return Err(ApiError::Forbidden);
+        }
+        if let Some(audit) = &audit {
+            let email = user.email.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            audit.actor(format!("user:{}{email}", user.id));
+        }
+        Ok(Admin { audit })
     }
 }
 

@@ -86,7 +86,7 @@ pub(crate) struct Uploaded {
     ))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(role_name): Path<String>,
     Query(query): Query<UploadQuery>,
     body: Result<Bytes, BytesRejection>,
@@ -102,7 +102,9 @@ pub(crate) async fn upload(
     let author = query.author.unwrap_or_else(|| "operator".into());
     let notes = query.notes.unwrap_or_default();
     let activate = query.activate.unwrap_or(true);
+    admin.note(format!("{} bytes by {author:?}: {notes:?}", bytes.len()));
     let uploaded = state.plugins.upload(role, &bytes, &author, &notes, activate).await?;
+    admin.note(format!("version {} by {author:?}: {notes:?}", uploaded.version.version));
     let active = state.pipeline.runtime.active(role).version.as_ref() == uploaded.version.version;
     let status = if uploaded.created { StatusCode::CREATED } else { StatusCode::OK };
     let body = Uploaded {
@@ -248,12 +250,13 @@ pub(crate) struct RoleCanary {
     ))]
 pub(crate) async fn canary(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(role_name): Path<String>,
     body: Bytes,
 ) -> Result<Json<RoleCanary>, ApiError> {
     let role = role(&role_name)?;
     let canary: CanaryBody = parse_json(&body, r#"{"version", "share"}"#)?;
+    admin.note(format!("version {} at share {}", canary.version, canary.share));
     state.plugins.set_canary(role, &canary.version, canary.share).await?;
     let RoleActive { active, .. } = RoleActive::of(&state, role);
     Ok(Json(RoleCanary { role: role.as_str(), active, canary: canary_of(&state, role) }))
@@ -285,11 +288,20 @@ pub(crate) async fn stats(
     Ok(Json(Stats { role: role.as_str(), version, stats }))
 }
 
-/// A role's settings as runs see them, and the part set over the API.
+/// A role's settings as runs see them, and where each comes from.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct RoleSettings {
+    /// What runs read: the file's settings with the API's over them.
     settings: BTreeMap<String, String>,
+    /// Set over the API.
     overrides: BTreeMap<String, String>,
+    /// From the operator's file (`BLINK_AGENT_CONFIG`).
+    file: BTreeMap<String, String>,
+    /// What the built-in agent of the role uses for each setting it reads when none is set.
+    builtin: BTreeMap<String, String>,
+    /// Setting → `api`, `file` or `builtin`: where the value a run of the built-in agent sees
+    /// comes from.
+    sources: BTreeMap<String, &'static str>,
 }
 
 #[utoipa::path(get, path = "/api/admin/agents/settings", tag = "plugins", security(("bearer" = [])),
@@ -299,12 +311,32 @@ pub(crate) async fn settings(
     _admin: Admin,
 ) -> Result<Json<BTreeMap<&'static str, RoleSettings>>, ApiError> {
     let current = state.agent_settings.current();
+    let file = state.agent_settings.file();
     let mut overrides = state.agent_settings.overrides().await?;
     let roles = Role::ALL
         .iter()
         .map(|r| {
             let settings = current.get(r).map(|m| (**m).clone()).unwrap_or_default();
-            (r.as_str(), RoleSettings { settings, overrides: overrides.remove(r).unwrap_or_default() })
+            let overrides = overrides.remove(r).unwrap_or_default();
+            let file = file.get(r).map(|m| (**m).clone()).unwrap_or_default();
+            let builtin: BTreeMap<String, String> =
+                blink_agent_sdk::defaults::builtin(r.as_str()).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let sources = builtin
+                .keys()
+                .chain(file.keys())
+                .chain(overrides.keys())
+                .map(|key| {
+                    let source = if overrides.contains_key(key) {
+                        "api"
+                    } else if file.contains_key(key) {
+                        "file"
+                    } else {
+                        "builtin"
+                    };
+                    (key.clone(), source)
+                })
+                .collect();
+            (r.as_str(), RoleSettings { settings, overrides, file, builtin, sources })
         })
         .collect();
     Ok(Json(roles))
@@ -329,12 +361,13 @@ pub(crate) struct SetSettings {
     ))]
 pub(crate) async fn set_settings(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(role_name): Path<String>,
     body: Bytes,
 ) -> Result<Json<SetSettings>, ApiError> {
     let role = role(&role_name)?;
     let values: Map<String, Value> = parse_json(&body, "a JSON object of settings")?;
+    admin.note(format!("keys: {}", values.keys().cloned().collect::<Vec<_>>().join(", ")));
     state.agent_settings.set(role, values).await?;
     let settings = state.agent_settings.current().get(&role).map(|m| (**m).clone()).unwrap_or_default();
     Ok(Json(SetSettings { role: role.as_str(), settings }))

@@ -59,21 +59,32 @@ pub(crate) async fn get(
     let Some((run, events)) = crate::pipeline::store::run(&state.db, &user.id, &id).await? else {
         return Err(ApiError::NotFound("run"));
     };
-    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
-    Ok(Json(Run {
-        id: run.id,
-        project_id: run.project_id,
-        request: parse(&run.request),
-        agents: parse(&run.agents),
-        outcome: parse(&run.outcome),
-        usage: RunUsage {
-            model_calls: run.model_calls,
-            prompt_tokens: run.prompt_tokens,
-            completion_tokens: run.completion_tokens,
-        },
-        created_at: run.created_at,
-        finished_at: run.finished_at,
-        request_id: run.request_id,
-        events: events.iter().map(|e| parse(e)).collect(),
-    }))
+    Ok(Json(Run::of(run, &events)))
+}
+
+impl Run {
+    /// The run as the API shows it, from its record.
+    pub(super) fn of(run: crate::pipeline::store::RunRecord, events: &[String]) -> Self {
+        Self {
+            id: run.id,
+            project_id: run.project_id,
+            request: parse(&run.request),
+            agents: parse(&run.agents),
+            outcome: parse(&run.outcome),
+            usage: RunUsage {
+                model_calls: run.model_calls,
+                prompt_tokens: run.prompt_tokens,
+                completion_tokens: run.completion_tokens,
+            },
+            created_at: run.created_at,
+            finished_at: run.finished_at,
+            request_id: run.request_id,
+            events: events.iter().map(|e| parse(e)).collect(),
+        }
+    }
+}
+
+/// A stored JSON column; text that is not JSON (never written by this host) reads as `null`.
+pub(super) fn parse(text: &str) -> Value {
+    serde_json::from_str::<Value>(text).unwrap_or(Value::Null)
 }

@@ -19,7 +19,7 @@ pub(crate) use self::settings::{CreditSettings, CreditStore};
 pub(crate) use self::supabase::SupabaseCredits;
 use crate::db::{Database, DbError};
 use crate::instances::DeadHost;
-pub(crate) use store::LedgerEntry;
+pub(crate) use store::{Account, LedgerEntry};
 
 /// Micro-credits per 1,000 tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +267,26 @@ impl Credits {
             None => store::grant(&self.db, user, amount, reason).await,
             Some(supabase) => supabase.grant(user, amount, reason).await,
         }
+    }
+
+    /// Micro-credits the run cost its user; `None` where the frontend's tables keep the ledger.
+    pub(crate) async fn spent_on_run(&self, user: &str, run: &str) -> Result<Option<i64>, DbError> {
+        match &self.supabase {
+            None => store::spent_on_run(&self.db, user, run).await.map(Some),
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// The users the host has seen, newest first, with their balances (read from the frontend's
+    /// tables when they keep the credits).
+    pub(crate) async fn accounts(&self, limit: i64) -> Result<Vec<Account>, DbError> {
+        let mut accounts = store::accounts(&self.db, limit).await?;
+        if let Some(supabase) = &self.supabase {
+            for account in &mut accounts {
+                account.balance = supabase.balance(&account.id).await?;
+            }
+        }
+        Ok(accounts)
     }
 
     pub(crate) async fn recent(&self, user: &str, limit: i64) -> Result<Vec<LedgerEntry>, DbError> {

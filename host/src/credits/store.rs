@@ -256,3 +256,33 @@ async fn ledger_insert(
     .await?;
     Ok(())
 }
+
+/// Micro-credits a run cost: what its ledger lines took, less what they gave back.
+pub(super) async fn spent_on_run(db: &Database, user: &str, run: &str) -> Result<i64, DbError> {
+    let sum: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(SUM(amount) AS BIGINT) FROM credit_ledger WHERE user_id = $1 AND run_id = $2")
+            .bind(user)
+            .bind(run)
+            .fetch_one(db.pool())
+            .await?;
+    Ok(-sum.unwrap_or(0))
+}
+
+/// Accounts by most recent first, with the balances this host keeps.
+pub(super) async fn accounts(db: &Database, limit: i64) -> Result<Vec<Account>, DbError> {
+    Ok(sqlx::query_as("SELECT id, email, balance, created_at FROM users ORDER BY created_at DESC, id LIMIT $1")
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?)
+}
+
+/// A user the host has seen.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Account {
+    pub(crate) id: String,
+    pub(crate) email: Option<String>,
+    /// Micro-credits.
+    pub(crate) balance: i64,
+    pub(crate) created_at: i64,
+}

@@ -10,6 +10,7 @@ mod run;
 pub(crate) mod store;
 
 pub(crate) use self::limits::Limits;
+pub(crate) use self::run::merge_report;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

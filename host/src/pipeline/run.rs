@@ -400,7 +400,7 @@ pub(super) fn validation(report: &ValidationReport, fixer_exhausted: bool) -> Ev
 
 /// Adds a chained validator's findings to the report, once each; the run is as confident as its
 /// least confident validator.
-pub(super) fn merge_report(report: &mut ValidationReport, more: ValidationReport) {
+pub(crate) fn merge_report(report: &mut ValidationReport, more: ValidationReport) {
     for error in more.errors {
         if !report.errors.contains(&error) {
             report.errors.push(error);

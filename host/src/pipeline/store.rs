@@ -104,16 +104,67 @@ const INTERRUPTED: &str = r#"{"kind":"interrupted"}"#;
 
 /// The owner's run and its events; someone else's run is `None`.
 pub(crate) async fn run(db: &Database, owner: &str, id: &str) -> Result<Option<(RunRecord, Vec<String>)>, DbError> {
-    let row = sqlx::query(
-        "SELECT id, user_id, project_id, request, agents, outcome, model_calls, prompt_tokens, completion_tokens, \
-         created_at, finished_at, request_id FROM runs WHERE id = $1 AND user_id = $2",
-    )
-    .bind(id)
-    .bind(owner)
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let record = RunRecord {
+    match any_run(db, id).await? {
+        Some((record, events)) if record.user_id == owner => Ok(Some((record, events))),
+        _ => Ok(None),
+    }
+}
+
+/// Any user's run and its events, for operators.
+pub(crate) async fn any_run(db: &Database, id: &str) -> Result<Option<(RunRecord, Vec<String>)>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM runs WHERE id = $1");
+    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await? else { return Ok(None) };
+    let events: Vec<String> = sqlx::query_scalar("SELECT event FROM run_events WHERE run_id = $1 ORDER BY seq")
+        .bind(id)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(Some((record(&row), events)))
+}
+
+/// Which runs an operator asks for; every field left out matches all.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunFilter {
+    pub(crate) user: Option<String>,
+    pub(crate) project: Option<String>,
+    /// The outcome's kind: `files`, `conversational`, `failed`, `interrupted`, `running`.
+    pub(crate) outcome: Option<String>,
+    /// A version (content hash) that served any role of the run.
+    pub(crate) version: Option<String>,
+    /// Started at or after (Unix ms).
+    pub(crate) since: Option<i64>,
+    /// Started before (Unix ms).
+    pub(crate) until: Option<i64>,
+    pub(crate) limit: i64,
+}
+
+/// The runs that match, newest first.
+pub(crate) async fn runs(db: &Database, filter: &RunFilter) -> Result<Vec<RunRecord>, DbError> {
+    // Each condition is a fixed fragment with its own parameter; a filter left out binds a value
+    // that matches everything, so the statement and its parameters never depend on user text.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM runs WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR project_id = $2) \
+         AND outcome LIKE $3 AND agents LIKE $4 AND created_at >= $5 AND created_at < $6 \
+         ORDER BY created_at DESC, id DESC LIMIT $7"
+    );
+    let like = |text: &Option<String>, quoted: fn(&str) -> String| text.as_deref().map_or("%".into(), quoted);
+    let rows = sqlx::query(&sql)
+        .bind(filter.user.clone().unwrap_or_default())
+        .bind(filter.project.clone().unwrap_or_default())
+        .bind(like(&filter.outcome, |kind| format!("%\"kind\":\"{kind}\"%")))
+        .bind(like(&filter.version, |version| format!("%\"{version}\"%")))
+        .bind(filter.since.unwrap_or(0))
+        .bind(filter.until.unwrap_or(i64::MAX))
+        .bind(filter.limit)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows.iter().map(record).collect())
+}
+
+const COLUMNS: &str = "id, user_id, project_id, request, agents, outcome, model_calls, prompt_tokens, \
+                       completion_tokens, created_at, finished_at, request_id";
+
+fn record(r: &sqlx::any::AnyRow) -> RunRecord {
+    RunRecord {
         id: r.get(0),
         user_id: r.get(1),
         project_id: r.get(2),
@@ -126,10 +177,5 @@ pub(crate) async fn run(db: &Database, owner: &str, id: &str) -> Result<Option<(
         created_at: r.get(9),
         finished_at: r.get(10),
         request_id: r.get(11),
-    };
-    let events: Vec<String> = sqlx::query_scalar("SELECT event FROM run_events WHERE run_id = $1 ORDER BY seq")
-        .bind(id)
-        .fetch_all(db.pool())
-        .await?;
-    Ok(Some((record, events)))
+    }
 }

@@ -1,5 +1,6 @@
 //! The agent platform's settings: what one agent call may use, where components come from, how
-//! large they and their settings may be, how many validators a project may chain.
+//! large they and their settings may be, how many validators a project may chain,
+//! how many past runs one evaluation may replay.
 
 use std::path::PathBuf;
 
@@ -46,4 +47,8 @@ pub(crate) struct AgentLimits {
     /// Validators a project may chain after the main one.
     #[arg(long, env = "BLINK_MAX_EXTRA_VALIDATORS", default_value_t = 4)]
     pub(crate) max_extra_validators: usize,
+
+    /// Recorded runs one evaluation (`POST /api/admin/evaluations`) may validate again.
+    #[arg(long, env = "BLINK_EVAL_MAX_RUNS", default_value_t = 200)]
+    pub(crate) eval_max_runs: i64,
 }

@@ -5,6 +5,7 @@
 //! bad upload changes nothing. The runtime swaps the active pointer atomically, so runs already
 //! going keep the version they started with, and the active set is restored at start.
 
+pub(crate) mod evaluate;
 mod limits;
 pub(crate) mod settings;
 mod store;
@@ -100,6 +101,8 @@ pub(crate) struct PluginStore {
     pub(crate) max_bytes: usize,
     /// How many validators a project may chain after the main one.
     pub(crate) max_extra_validators: usize,
+    /// Recorded runs one evaluation may validate again.
+    pub(crate) eval_max_runs: i64,
     loaded: Arc<Mutex<LoadedAgents>>,
 }
 
@@ -125,7 +128,7 @@ impl PluginStore {
                 }
             }
         }
-        Self { db, runtime, dir, max_bytes, max_extra_validators, loaded: Default::default() }
+        Self { db, runtime, dir, max_bytes, max_extra_validators, eval_max_runs: 200, loaded: Default::default() }
     }
 
     fn blob(&self, version: &str) -> PathBuf {

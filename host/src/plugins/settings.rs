@@ -41,6 +41,11 @@ impl AgentSettings {
         self.current.clone()
     }
 
+    /// The operator's file, as read at start.
+    pub(crate) fn file(&self) -> &AgentConfig {
+        &self.defaults
+    }
+
     pub(crate) fn current(&self) -> Arc<AgentConfig> {
         self.current.load_full()
     }

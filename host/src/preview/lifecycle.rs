@@ -146,6 +146,7 @@ impl Previews {
         SandboxesStatus {
             sandboxes,
             max: self.settings.max_sandboxes,
+            memory_mib: self.settings.memory_mib,
             warm: self.pool.lock().unwrap_or_else(|e| e.into_inner()).len(),
             registry: self.registry.as_ref().map(|r| r.stats()),
         }
@@ -158,6 +159,9 @@ pub(crate) struct SandboxesStatus {
     pub(crate) sandboxes: Vec<RunningSandbox>,
     /// How many may run at once.
     max: usize,
+    /// The memory each sandbox may use (its container's limit), in MiB.
+    #[serde(rename = "memoryMib")]
+    memory_mib: i64,
     /// Started ahead, waiting for a project.
     warm: usize,
     /// The package registry proxy's counters, when it runs.

@@ -69,6 +69,8 @@ pub(crate) struct PreviewSettings {
     pub(crate) sync_key: [u8; 32],
     /// This host's mark on its sandboxes ([`blink_sandbox::OWNER_LABEL`]): its data directory.
     pub(crate) owner: String,
+    /// Each sandbox's memory limit, for operators.
+    pub(crate) memory_mib: i64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -88,6 +88,12 @@ impl Projects {
         store::get(&self.db, owner, id).await?.ok_or(ProjectError::NotFound)
     }
 
+    /// Any project and its owner's id, for operators.
+    pub(crate) async fn with_owner(&self, id: &str) -> Result<(Project, String), ProjectError> {
+        check_id(id)?;
+        store::owner_of(&self.db, id).await?.ok_or(ProjectError::NotFound)
+    }
+
     pub(crate) async fn list(&self, owner: &str) -> Result<Vec<Project>, ProjectError> {
         Ok(store::list(&self.db, owner).await?)
     }

@@ -49,6 +49,15 @@ pub(super) async fn get(db: &Database, owner: &str, id: &str) -> Result<Option<P
     Ok(row.as_ref().map(project))
 }
 
+/// Any project and its owner, for operators.
+pub(super) async fn owner_of(db: &Database, id: &str) -> Result<Option<(Project, String)>, DbError> {
+    let row = sqlx::query("SELECT id, name, created_at, owner_id FROM projects WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.as_ref().map(|r| (project(r), r.get(3))))
+}
+
 pub(super) async fn list(db: &Database, owner: &str) -> Result<Vec<Project>, DbError> {
     let rows = sqlx::query("SELECT id, name, created_at FROM projects WHERE owner_id = $1 ORDER BY created_at, id")
         .bind(owner)

@@ -177,6 +177,7 @@ async fn start_previews(
             build_limits: crate::workspace::CopyLimits { max_files: s.build_max_files, max_bytes: s.build_max_bytes },
             sync_key,
             owner,
+            memory_mib: s.sandbox_memory_mib,
         },
         registry,
     );
@@ -207,13 +208,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     for role in Role::ALL {
         tracing::info!(%role, version = %runtime.active(role).version, contract = %format!("blink:agents@{}", crate::runtime::CONTRACT_VERSION), "agent active");
     }
-    let plugins = PluginStore::new(
+    let mut plugins = PluginStore::new(
         database.clone(),
         runtime.clone(),
         settings.data_dir.join("plugins"),
         settings.agents.plugin_max_bytes,
         settings.agents.max_extra_validators,
     );
+    plugins.eval_max_runs = settings.agents.eval_max_runs;
     plugins.restore().await?;
     let agent_settings = Arc::new(crate::plugins::settings::AgentSettings::new(
         database.clone(),

@@ -14,6 +14,9 @@ pub struct Browser {
     next_id: u64,
     /// Requests that failed or answered 4xx/5xx, as "url: reason".
     pub failures: Vec<String>,
+    /// Uncaught exceptions and console errors (a refused script or style among them), once
+    /// [`Browser::watch_console`] turned their domains on.
+    pub console_errors: Vec<String>,
     _profile: tempfile::TempDir,
 }
 
@@ -59,7 +62,8 @@ impl Browser {
         let page = targets.as_array().unwrap().iter().find(|t| t["type"] == "page").expect("a page target");
         let (socket, _) =
             tokio_tungstenite::connect_async(page["webSocketDebuggerUrl"].as_str().unwrap()).await.unwrap();
-        let mut browser = Self { child, socket, next_id: 0, failures: Vec::new(), _profile: profile };
+        let mut browser =
+            Self { child, socket, next_id: 0, failures: Vec::new(), console_errors: Vec::new(), _profile: profile };
         browser.call("Network.enable", json!({})).await;
         browser.call("Page.enable", json!({})).await;
         browser
@@ -98,8 +102,50 @@ impl Browser {
                     self.failures.push(format!("{}: HTTP {status}", params["response"]["url"]));
                 }
             }
+            Some("Runtime.exceptionThrown") => {
+                self.console_errors.push(params["exceptionDetails"].to_string());
+            }
+            Some("Runtime.consoleAPICalled") if params["type"] == "error" => {
+                self.console_errors.push(params["args"].to_string());
+            }
+            Some("Log.entryAdded") if params["entry"]["level"] == "error" => {
+                self.console_errors.push(params["entry"]["text"].to_string());
+            }
             _ => {}
         }
+    }
+
+    /// Starts collecting the page's exceptions and console errors into `console_errors`.
+    pub async fn watch_console(&mut self) {
+        self.call("Runtime.enable", json!({})).await;
+        self.call("Log.enable", json!({})).await;
+    }
+
+    /// Lays the page out at `width` × `height` CSS pixels, as a window of that size would.
+    pub async fn viewport(&mut self, width: u32, height: u32) {
+        let metrics = json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false });
+        self.call("Emulation.setDeviceMetricsOverride", metrics).await;
+    }
+
+    /// Saves the whole page (beyond the window too) as a PNG at `path`.
+    pub async fn screenshot(&mut self, path: &std::path::Path) {
+        use base64::Engine as _;
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true })).await;
+        let png =
+            base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().expect("a screenshot")).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    /// Chooses `files` in the page's `<input type=file>` that `selector` names, as a user
+    /// picking them would (the input's `change` event fires).
+    pub async fn choose_files(&mut self, selector: &str, files: &[&std::path::Path]) {
+        let document = self.call("DOM.getDocument", json!({})).await;
+        let root = document["root"]["nodeId"].clone();
+        let node = self.call("DOM.querySelector", json!({ "nodeId": root, "selector": selector })).await;
+        assert_ne!(node["nodeId"], 0, "no element matches {selector}");
+        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        self.call("DOM.setFileInputFiles", json!({ "files": files, "nodeId": node["nodeId"] })).await;
     }
 
     /// The value of `expression` evaluated in the page (JSON-serialisable values only).
