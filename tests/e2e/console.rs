@@ -412,3 +412,140 @@ async fn an_operator_runs_the_host_from_the_console() {
         println!("screenshot: {}", path.display());
     }
 }
+
+async fn call(blink: &Blink, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", blink.url)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_routes_behind_the_console_hold_their_limits_and_refuse_bad_input() {
+    use reqwest::Method;
+    let llm = FakeLlm::start(rules()).await;
+    let blink = Blink::start(
+        BIN,
+        &[
+            ("BLINK_LLM_BASE_URL", llm.base_url()),
+            ("BLINK_ADMIN_TOKEN", ADMIN.into()),
+            ("BLINK_PLUGIN_MAX_BYTES", (8 * 1024 * 1024).to_string()),
+            ("BLINK_SANDBOXES", "false".into()),
+            ("BLINK_EVAL_MAX_RUNS", "3".into()),
+        ],
+    )
+    .await;
+    let user = jwt::user_token("user-1");
+    let error = |(status, body): (u16, Value)| (status, body["error"].as_str().unwrap_or_default().to_string());
+
+    // A run served by a validator that is deleted afterwards, then two by the built-in one.
+    let plugin = std::fs::read(blink_test_support::HOSTILE_VALIDATOR).unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/admin/plugins/validator", blink.url))
+        .bearer_auth(ADMIN)
+        .body(plugin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let gone = response.json::<Value>().await.unwrap()["version"]["version"].as_str().unwrap().to_string();
+    run(&blink, "Add a footer").await;
+    let (status, _) = call(&blink, Method::POST, "/api/admin/plugins/validator/builtin/activate", ADMIN, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(&blink, Method::DELETE, &format!("/api/admin/plugins/validator/{gone}"), ADMIN, None).await;
+    assert_eq!(status, 204);
+    run(&blink, "Add a footer").await;
+    run(&blink, "Add a footer").await;
+
+    // Only operators: a signed-in user is refused every one of these, and nothing is recorded.
+    for (method, path) in [
+        (Method::GET, "/api/admin/runs"),
+        (Method::GET, "/api/admin/users"),
+        (Method::GET, "/api/admin/audit"),
+        (Method::GET, "/api/admin/projects/shop"),
+        (Method::POST, "/api/admin/evaluations"),
+        (Method::DELETE, "/api/admin/sandboxes/shop"),
+    ] {
+        let body = (method == Method::POST).then(|| json!({ "version": "builtin" }));
+        assert_eq!(error(call(&blink, method, path, &user, body).await), (403, "forbidden".into()), "{path}");
+    }
+
+    // Page sizes at their edges, filters the store can match exactly, or a stable code.
+    for (path, expected) in [
+        ("/api/admin/runs?limit=500", (200, String::new())),
+        ("/api/admin/runs?limit=501", (400, "invalid_limit".into())),
+        ("/api/admin/runs?limit=0", (400, "invalid_limit".into())),
+        ("/api/admin/runs?outcome=files", (200, String::new())),
+        ("/api/admin/runs?outcome=fil%25", (400, "invalid_outcome".into())),
+        ("/api/admin/runs?version=ABC", (400, "invalid_version".into())),
+        ("/api/admin/runs?since=yesterday", (400, "invalid_query".into())),
+        ("/api/admin/audit?limit=500", (200, String::new())),
+        ("/api/admin/audit?limit=501", (400, "invalid_limit".into())),
+        ("/api/admin/users?limit=0", (400, "invalid_limit".into())),
+        ("/api/admin/runs/no-such-run", (404, "not_found".into())),
+        ("/api/admin/projects/no-such-project", (404, "not_found".into())),
+        ("/api/admin/projects/Not_An_Id", (400, "invalid_project_id".into())),
+    ] {
+        assert_eq!(error(call(&blink, Method::GET, path, ADMIN, None).await), expected, "{path}");
+    }
+    let (status, runs) = call(&blink, Method::GET, "/api/admin/runs?user=user-1&outcome=files", ADMIN, None).await;
+    assert_eq!((status, runs["runs"].as_array().unwrap().len()), (200, 3), "{runs}");
+    let (_, none) = call(&blink, Method::GET, "/api/admin/runs?user=someone-else", ADMIN, None).await;
+    assert_eq!(none["runs"], json!([]));
+    let (_, served) = call(&blink, Method::GET, &format!("/api/admin/runs?version={gone}"), ADMIN, None).await;
+    assert_eq!(served["runs"].as_array().unwrap().len(), 1, "{served}");
+    let id = runs["runs"][0]["id"].as_str().unwrap();
+    let (status, one) = call(&blink, Method::GET, &format!("/api/admin/runs/{id}"), ADMIN, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["userId"], "user-1");
+    assert!(one["creditsSpent"].as_i64().unwrap() > 0, "the run's model calls cost credits: {one}");
+    assert!(one["run"]["events"].as_array().unwrap().iter().any(|e| e["type"] == "result"));
+    let (status, project) = call(&blink, Method::GET, "/api/admin/projects/shop", ADMIN, None).await;
+    assert_eq!((status, project["ownerId"].clone(), project["deploys"].clone()), (200, json!("user-1"), json!([])));
+    assert_eq!(
+        error(call(&blink, Method::DELETE, "/api/admin/sandboxes/shop", ADMIN, None).await),
+        (503, "sandbox_unavailable".into())
+    );
+
+    // Evaluations: bad bodies, unknown versions, the run cap at its edge.
+    let evaluate = |body: Value| call(&blink, Method::POST, "/api/admin/evaluations", ADMIN, Some(body));
+    assert_eq!(error(evaluate(json!({ "mode": "replace" })).await), (400, "invalid_json".into()));
+    assert_eq!(error(evaluate(json!({ "version": "builtin", "runs": 3 })).await), (400, "invalid_json".into()));
+    assert_eq!(error(evaluate(json!({ "version": "builtin", "mode": "swap" })).await), (400, "invalid_json".into()));
+    assert_eq!(error(evaluate(json!({ "version": "0".repeat(64) })).await), (404, "not_found".into()));
+    assert_eq!(error(evaluate(json!({ "version": "builtin", "last": 4 })).await), (400, "invalid_limit".into()));
+    assert_eq!(error(evaluate(json!({ "version": "builtin", "last": 0 })).await), (400, "invalid_limit".into()));
+    let (status, report) = evaluate(json!({ "version": "builtin", "last": 3 })).await;
+    assert_eq!(status, 200, "{report}");
+    // The built-in validator is deterministic: on the runs it served, it finds what it found.
+    let totals = &report["totals"];
+    assert_eq!((totals["runs"].clone(), totals["failed"].clone()), (json!(2), json!(1)), "{report}");
+    assert_eq!((totals["runsWithAdded"].clone(), totals["runsWithRemoved"].clone()), (json!(0), json!(0)));
+    // The run whose validator was deleted says so instead of being compared with something else.
+    let orphan = report["runs"].as_array().unwrap().iter().find(|r| r["servedBy"] == gone.as_str()).unwrap();
+    assert!(orphan["error"].as_str().unwrap().contains("cannot be loaded"), "{orphan}");
+    let (status, report) = evaluate(json!({ "version": "builtin", "last": 3, "user": "someone-else" })).await;
+    assert_eq!((status, report["runs"].clone()), (200, json!([])));
+
+    // Every change is recorded with who made it and how it was answered, refusals included.
+    let (_, audit) = call(&blink, Method::GET, "/api/admin/audit", ADMIN, None).await;
+    let entries = audit["entries"].as_array().unwrap();
+    let seen = |method: &str, path: &str, status: u64| {
+        entries
+            .iter()
+            .any(|e| e["method"] == method && e["path"] == path && e["status"] == status && e["actor"] == "admin-token")
+    };
+    assert!(seen("POST", "/api/admin/plugins/validator", 201), "{audit:#}");
+    assert!(seen("DELETE", &format!("/api/admin/plugins/validator/{gone}"), 204));
+    assert!(seen("POST", "/api/admin/evaluations", 404));
+    assert!(seen("POST", "/api/admin/evaluations", 200));
+    assert!(entries.iter().all(|e| e["actor"] == "admin-token"), "a refused user is never recorded as an actor");
+    let times: Vec<i64> = entries.iter().map(|e| e["at"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let (_, page) =
+        call(&blink, Method::GET, &format!("/api/admin/audit?limit=1&before={}", times[0]), ADMIN, None).await;
+    assert!(page["entries"][0]["at"].as_i64().unwrap() < times[0]);
+}

@@ -437,6 +437,36 @@ async fn a_new_package_is_installed_through_the_registry_proxy() {
     let (status, body) = post(&blink, "/api/preview", &token, &json!({ "projectId": id, "files": files })).await;
     assert_eq!((status, body["error"].clone()), (422, json!("install_failed")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("blink-no-such-package-4d1c"), "{body}");
+
+    // An operator sees both sandboxes with their idle time and memory limit, and stops one.
+    let sandboxes = |blink: &Blink| {
+        let url = format!("{}/api/admin/sandboxes", blink.url);
+        async move {
+            reqwest::Client::new().get(url).bearer_auth(ADMIN).send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+    let status = sandboxes(&blink).await;
+    let listed = |status: &Value, project: &str| {
+        status["sandboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["projectId"] == project && s["idleMs"].as_i64().unwrap() >= 0)
+    };
+    assert!(listed(&status, &id) && listed(&status, &second), "{status}");
+    assert!(status["memoryMib"].as_i64().unwrap() > 0, "{status}");
+    let stopped = reqwest::Client::new()
+        .delete(format!("{}/api/admin/sandboxes/{second}", blink.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), 204);
+    let status = sandboxes(&blink).await;
+    assert!(listed(&status, &id) && !listed(&status, &second), "{status}");
+    let inspect =
+        std::process::Command::new("docker").args(["inspect", &format!("sandbox-{second}")]).output().unwrap();
+    assert!(!inspect.status.success(), "the stopped sandbox's container is gone");
 }
 
 #[tokio::test]
