@@ -22,10 +22,10 @@ const FLOORS: &[&[&str]] = &[
     // The component runtime and the capabilities it gives agents.
     &["runtime"],
     &["credits", "llm", "auth"],
-    // Host processes and their heartbeats.
-    &["instances"],
+    // Host processes and their heartbeats; the audit log of operators' changes.
+    &["instances", "audit"],
     // Stores and shared tools.
-    &["db", "workspace", "slots", "host_lock", "telemetry", "audit"],
+    &["db", "workspace", "slots", "host_lock", "telemetry"],
 ];
 
 fn src() -> PathBuf {

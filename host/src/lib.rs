@@ -13,7 +13,7 @@
 //! 5. the component runtime, [`runtime`], and the capabilities it gives agents and charges for:
 //!    [`credits`], [`llm`], [`auth`];
 //! 6. `instances` (host processes and their heartbeats, so any host can take over what a dead
-//!    one held);
+//!    one held) and `audit` (who changed what through the admin API);
 //! 7. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`], `telemetry`.
 
 mod api;

@@ -51,16 +51,29 @@ async fn run(blink: &Blink, ask: &str) -> Value {
     events.into_iter().find(|e| e["type"] == "result").unwrap()
 }
 
+/// A host on the fake model with sandboxes off, and `extra` settings.
+async fn start(llm: &FakeLlm, extra: &[(&'static str, String)]) -> Blink {
+    let mut env = vec![
+        ("BLINK_LLM_BASE_URL", llm.base_url()),
+        ("BLINK_ADMIN_TOKEN", ADMIN.into()),
+        ("BLINK_PLUGIN_MAX_BYTES", (8 * 1024 * 1024).to_string()),
+        ("BLINK_SANDBOXES", "false".into()),
+    ];
+    env.extend_from_slice(extra);
+    Blink::start(BIN, &env).await
+}
+
+/// The runs `query` selects, as the admin API lists them.
+async fn admin_runs(blink: &Blink, query: &str) -> Vec<Value> {
+    let (status, body) = call(blink, reqwest::Method::GET, &format!("/api/admin/runs?{query}"), ADMIN, None).await;
+    assert_eq!(status, 200, "{body}");
+    body["runs"].as_array().unwrap().clone()
+}
+
 /// The version of `role` that served the latest run.
 async fn last_served(blink: &Blink, role: &str) -> String {
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/admin/runs?limit=1", blink.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    body["runs"][0]["agents"][role].as_str().unwrap_or_else(|| panic!("{body}")).to_string()
+    let runs = admin_runs(blink, "limit=1").await;
+    runs[0]["agents"][role].as_str().unwrap_or_else(|| panic!("{runs:?}")).to_string()
 }
 
 struct Console {
@@ -135,16 +148,7 @@ impl Console {
 #[tokio::test]
 async fn an_operator_runs_the_host_from_the_console() {
     let llm = FakeLlm::start(rules()).await;
-    let blink = Blink::start(
-        BIN,
-        &[
-            ("BLINK_LLM_BASE_URL", llm.base_url()),
-            ("BLINK_ADMIN_TOKEN", ADMIN.into()),
-            ("BLINK_PLUGIN_MAX_BYTES", (8 * 1024 * 1024).to_string()),
-            ("BLINK_SANDBOXES", "false".into()),
-        ],
-    )
-    .await;
+    let blink = start(&llm, &[]).await;
     let _ = std::fs::remove_dir_all(shots());
 
     // The page and its files come with a strict policy, and no cookie is ever set.
@@ -294,16 +298,7 @@ async fn an_operator_runs_the_host_from_the_console() {
     ui.save("run-timeline").await;
 
     // Filtering by outcome and by the version that served.
-    let served: Value = reqwest::Client::new()
-        .get(format!("{}/api/admin/runs?limit=500&version={a11y}", blink.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let served = served["runs"].as_array().unwrap().len();
+    let served = admin_runs(&blink, &format!("limit=500&version={a11y}")).await.len();
     assert!(served > 1 && served < 27, "{served}");
     ui.fill("#runs-version", &a11y).await;
     ui.click("#runs-apply").await;
@@ -427,17 +422,7 @@ async fn call(blink: &Blink, method: reqwest::Method, path: &str, token: &str, b
 async fn the_routes_behind_the_console_hold_their_limits_and_refuse_bad_input() {
     use reqwest::Method;
     let llm = FakeLlm::start(rules()).await;
-    let blink = Blink::start(
-        BIN,
-        &[
-            ("BLINK_LLM_BASE_URL", llm.base_url()),
-            ("BLINK_ADMIN_TOKEN", ADMIN.into()),
-            ("BLINK_PLUGIN_MAX_BYTES", (8 * 1024 * 1024).to_string()),
-            ("BLINK_SANDBOXES", "false".into()),
-            ("BLINK_EVAL_MAX_RUNS", "3".into()),
-        ],
-    )
-    .await;
+    let blink = start(&llm, &[("BLINK_EVAL_MAX_RUNS", "3".into())]).await;
     let user = jwt::user_token("user-1");
     let error = |(status, body): (u16, Value)| (status, body["error"].as_str().unwrap_or_default().to_string());
 

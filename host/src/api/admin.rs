@@ -39,9 +39,11 @@ pub(crate) struct RunsQuery {
     project: Option<String>,
     /// `files`, `conversational`, `failed`, `interrupted` or `running`.
     #[serde(default)]
+    #[param(pattern = "^(files|conversational|failed|interrupted|running)$")]
     outcome: Option<String>,
     /// Only runs a version (its whole content hash) served, in any role.
     #[serde(default)]
+    #[param(pattern = "^[0-9a-f]{64}$")]
     version: Option<String>,
     /// Started at or after this time (Unix ms).
     #[serde(default)]
@@ -51,6 +53,7 @@ pub(crate) struct RunsQuery {
     until: Option<i64>,
     /// 1 to 500; 50 by default.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
@@ -199,6 +202,7 @@ pub(crate) async fn run(
 pub(crate) struct UsersQuery {
     /// 1 to 500; 100 by default.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

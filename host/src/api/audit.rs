@@ -59,6 +59,7 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
 pub(crate) struct AuditQuery {
     /// At most this many entries, 1 to 500; 100 by default.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// Only entries before this time (Unix ms), for the next page.
     #[serde(default)]

@@ -15,6 +15,7 @@ use crate::plugins::evaluate::{EvaluationReport, Mode};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct EvaluationBody {
     /// A stored validator version, or `builtin`.
+    #[schema(pattern = "^(builtin|[0-9a-f]{64})$")]
     version: String,
     /// `replace` (default): instead of the serving validator; `chain`: after it.
     #[serde(default)]
@@ -22,6 +23,7 @@ pub(crate) struct EvaluationBody {
     /// The latest this many runs that ended with files (20 by default, at most
     /// `BLINK_EVAL_MAX_RUNS`).
     #[serde(default)]
+    #[schema(minimum = 1)]
     last: Option<i64>,
     /// Only this user's runs.
     #[serde(default)]
@@ -31,6 +33,7 @@ pub(crate) struct EvaluationBody {
     project: Option<String>,
     /// Only runs a version (its whole content hash) served.
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     served_by: Option<String>,
     /// Started at or after (Unix ms).
     #[serde(default)]

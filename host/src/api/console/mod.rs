@@ -12,9 +12,9 @@ use axum::routing::get;
 
 use super::AppState;
 
-const INDEX: &str = include_str!("../../console/index.html");
-const SCRIPT: &str = include_str!("../../console/console.js");
-const STYLE: &str = include_str!("../../console/console.css");
+const INDEX: &str = include_str!("index.html");
+const SCRIPT: &str = include_str!("console.js");
+const STYLE: &str = include_str!("console.css");
 
 /// Only this origin's own files; no inline script or style, no frames, no forms posting away.
 pub(crate) const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
