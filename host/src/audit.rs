@@ -57,13 +57,20 @@ pub(crate) async fn record(
     Ok(())
 }
 
-/// The latest `limit` changes, newest first, all before `before` (Unix ms) when given.
-pub(crate) async fn recent(db: &Database, limit: i64, before: Option<i64>) -> Result<Vec<AuditEntry>, DbError> {
+/// The latest `limit` changes, newest first; with a cursor (the `at` and `id` of the last entry
+/// seen), only those after it in that order, so entries of one millisecond are not skipped.
+pub(crate) async fn recent(
+    db: &Database,
+    limit: i64,
+    before: Option<i64>,
+    before_id: Option<&str>,
+) -> Result<Vec<AuditEntry>, DbError> {
     let rows = sqlx::query(
-        "SELECT id, at, actor, method, path, status, detail FROM audit_log WHERE at < $1 \
-         ORDER BY at DESC, id DESC LIMIT $2",
+        "SELECT id, at, actor, method, path, status, detail FROM audit_log WHERE at < $1 OR (at = $1 AND id < $2) \
+         ORDER BY at DESC, id DESC LIMIT $3",
     )
     .bind(before.unwrap_or(i64::MAX))
+    .bind(before_id.unwrap_or_default())
     .bind(limit)
     .fetch_all(db.pool())
     .await?;

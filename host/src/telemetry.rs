@@ -99,6 +99,11 @@ pub(crate) fn swap(role: &str) {
     counter!("blink_agent_swaps_total", "role" => role.to_string()).increment(1);
 }
 
+/// An operator's change the audit log could not record (the change itself was made).
+pub(crate) fn audit_failed() {
+    counter!("blink_audit_failures_total").increment(1);
+}
+
 /// The share of runs a role's canary serves (0 without one).
 pub(crate) fn canary_share(role: &str, share: f64) {
     gauge!("blink_canary_share", "role" => role.to_string()).set(share);

@@ -158,6 +158,7 @@ async fn an_operator_runs_the_host_from_the_console() {
         assert!(policy.contains(directive), "{policy}");
     }
     assert!(page.headers().get("set-cookie").is_none());
+    assert_eq!(page.headers()["cross-origin-opener-policy"], "same-origin");
     let html = page.text().await.unwrap();
     assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style: {html}");
 
@@ -530,7 +531,53 @@ async fn the_routes_behind_the_console_hold_their_limits_and_refuse_bad_input() 
     assert!(entries.iter().all(|e| e["actor"] == "admin-token"), "a refused user is never recorded as an actor");
     let times: Vec<i64> = entries.iter().map(|e| e["at"].as_i64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
-    let (_, page) =
-        call(&blink, Method::GET, &format!("/api/admin/audit?limit=1&before={}", times[0]), ADMIN, None).await;
-    assert!(page["entries"][0]["at"].as_i64().unwrap() < times[0]);
+    // Paging by (time, id): the second page starts right after the first page's last entry,
+    // entries of the same millisecond included.
+    let (_, first) = call(&blink, Method::GET, "/api/admin/audit?limit=2", ADMIN, None).await;
+    let last = &first["entries"][1];
+    let next = format!("/api/admin/audit?limit=1&before={}&beforeId={}", last["at"], last["id"].as_str().unwrap());
+    let (_, page) = call(&blink, Method::GET, &next, ADMIN, None).await;
+    assert_eq!(page["entries"][0]["id"], entries[2]["id"], "{first:#}\n{page:#}");
+    let (_, runs_page) = call(&blink, Method::GET, "/api/admin/runs?limit=2", ADMIN, None).await;
+    let last = &runs_page["runs"][1];
+    let next = format!("/api/admin/runs?limit=1&until={}&beforeId={}", last["createdAt"], last["id"].as_str().unwrap());
+    let (_, next_page) = call(&blink, Method::GET, &next, ADMIN, None).await;
+    let (_, all) = call(&blink, Method::GET, "/api/admin/runs?limit=3", ADMIN, None).await;
+    assert_eq!(next_page["runs"][0]["id"], all["runs"][2]["id"]);
+
+    // A project that chains a validator: replacing the main validator keeps the chain on both
+    // sides, so the built-in replacing itself finds no difference, its chain's findings included.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/admin/plugins/validator?activate=false", blink.url))
+        .bearer_auth(ADMIN)
+        .body(std::fs::read(blink_test_support::HOSTILE_VALIDATOR).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let (status, _) = blink.post("/api/projects", Some(&user), &json!({ "id": "chained" })).await;
+    assert_eq!(status, 201);
+    let response = reqwest::Client::new()
+        .put(format!("{}/api/projects/chained/pipeline", blink.url))
+        .bearer_auth(&user)
+        .json(&json!({ "extraValidators": [gone] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = json!({ "messages": [{ "role": "user", "content": "Add a footer" }], "projectId": "chained" });
+    let (status, text) = blink.post("/api/orchestrator", Some(&user), &body).await;
+    assert_eq!(status, 200, "{text}");
+    let (status, report) = evaluate(json!({ "version": "builtin", "project": "chained", "last": 1 })).await;
+    assert_eq!(status, 200, "{report}");
+    let row = &report["runs"][0];
+    assert_eq!((row["added"].clone(), row["removed"].clone()), (json!([]), json!([])), "{report:#}");
+    assert_eq!(row["confidenceBefore"], row["confidenceAfter"]);
+    assert!(row["confidenceBefore"].as_u64().unwrap() < 100, "the chained validator's verdict is on both sides: {row}");
+
+    // With previews on the API's origin, the console is off: a user's app there would share it.
+    let exposed = start(&llm, &[("BLINK_PREVIEW_PATHS", "true".into())]).await;
+    let response = reqwest::get(format!("{}/console", exposed.url)).await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "console_disabled");
 }

@@ -176,6 +176,8 @@ async fn a_fuzzer_finds_no_server_error_no_undescribed_answer_and_no_hang() {
             .args(["--report", "junit", "--report-junit-path"])
             .arg(&junit)
             .env("SCHEMATHESIS_HOOKS", "")
+            // Its cache (`.schemathesis/`) goes with the report, not into the checkout.
+            .current_dir(report.path())
             .kill_on_drop(true)
             .output(),
     )

@@ -16,10 +16,10 @@ use crate::deploy::{Deploy, Domain};
 use crate::pipeline::store::{RunFilter, RunRecord};
 use crate::projects::Project;
 
-/// A page size from the query: `default` when left out, refused outside 1..=`max`.
+/// A page size from the query: `default` (at most `max`) when left out, refused outside 1..=`max`.
 pub(super) fn page_limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     match given {
-        None => Ok(default),
+        None => Ok(default.min(max)),
         Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(n) => Err(ApiError::bad_request("invalid_limit", format!("limit {n} is not between 1 and {max}"))),
     }
@@ -48,9 +48,14 @@ pub(crate) struct RunsQuery {
     /// Started at or after this time (Unix ms).
     #[serde(default)]
     since: Option<i64>,
-    /// Started before this time (Unix ms).
+    /// Started before this time (Unix ms); for the next page, the last run's `createdAt`.
     #[serde(default)]
     until: Option<i64>,
+    /// With `until`, the last run's `id`: runs of that same millisecond after it are on the
+    /// next page too.
+    #[serde(default, rename = "beforeId")]
+    #[param(rename = "beforeId")]
+    before_id: Option<String>,
     /// 1 to 500; 50 by default.
     #[serde(default)]
     #[param(minimum = 1, maximum = 500)]
@@ -66,7 +71,7 @@ impl RunsQuery {
         since: Option<i64>,
         until: Option<i64>,
     ) -> Self {
-        Self { user, project, outcome: None, version, since, until, limit: None }
+        Self { user, project, outcome: None, version, since, until, before_id: None, limit: None }
     }
 
     fn filter(self, max: i64) -> Result<RunFilter, ApiError> {
@@ -102,6 +107,7 @@ impl RunsQuery {
             version: self.version,
             since: self.since,
             until: self.until,
+            before_id: self.before_id,
             limit: page_limit(limit, default, max)?,
         })
     }

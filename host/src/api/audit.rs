@@ -48,7 +48,10 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         let detail = audit.detail.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let status = response.status().as_u16();
         if let Err(e) = crate::audit::record(&state.db, actor, &method, &path, status, &detail).await {
-            tracing::error!(%actor, %method, %path, "the audit log cannot record this change: {e}");
+            // The change is made and answered; what is missing is its record, which the error
+            // line and the metric make visible to whoever watches the host.
+            tracing::error!(%actor, %method, %path, status, %detail, "the audit log cannot record this change: {e}");
+            crate::telemetry::audit_failed();
         }
     }
     response
@@ -61,9 +64,14 @@ pub(crate) struct AuditQuery {
     #[serde(default)]
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
-    /// Only entries before this time (Unix ms), for the next page.
+    /// Only entries before this time (Unix ms): the last entry's `at`, for the next page.
     #[serde(default)]
     before: Option<i64>,
+    /// With `before`, the last entry's `id`: entries of that same millisecond that come after
+    /// it are on the next page too.
+    #[serde(default, rename = "beforeId")]
+    #[param(rename = "beforeId")]
+    before_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -84,5 +92,7 @@ pub(crate) async fn list(
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditLog>, ApiError> {
     let limit = super::admin::page_limit(query.limit, 100, 500)?;
-    Ok(Json(AuditLog { entries: crate::audit::recent(&state.db, limit, query.before).await? }))
+    Ok(Json(AuditLog {
+        entries: crate::audit::recent(&state.db, limit, query.before, query.before_id.as_deref()).await?,
+    }))
 }

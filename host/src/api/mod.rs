@@ -84,7 +84,7 @@ pub(crate) fn router(state: AppState, settings: &Settings) -> Router {
     // The document's own route reads it from here: it exists only once every route is described.
     api.layer(axum::Extension(spec::Served::new(&openapi)))
         .merge(preview_paths(settings.sandbox.preview_paths))
-        .merge(console::routes())
+        .merge(console::routes(settings.sandbox.preview_paths))
         // Counted by route template: only matched routes pass through this layer.
         .route_layer(axum::middleware::from_fn(observe::track))
         // The orchestrator reads its body itself to answer oversize bodies with JSON; this layer

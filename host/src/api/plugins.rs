@@ -102,9 +102,9 @@ pub(crate) async fn upload(
     let author = query.author.unwrap_or_else(|| "operator".into());
     let notes = query.notes.unwrap_or_default();
     let activate = query.activate.unwrap_or(true);
-    admin.note(format!("{} bytes by {author:?}: {notes:?}", bytes.len()));
+    admin.note(format!("{} bytes by {author:?}: {notes:?}, activate={activate}", bytes.len()));
     let uploaded = state.plugins.upload(role, &bytes, &author, &notes, activate).await?;
-    admin.note(format!("version {} by {author:?}: {notes:?}", uploaded.version.version));
+    admin.note(format!("version {} by {author:?}: {notes:?}, activate={activate}", uploaded.version.version));
     let active = state.pipeline.runtime.active(role).version.as_ref() == uploaded.version.version;
     let status = if uploaded.created { StatusCode::CREATED } else { StatusCode::OK };
     let body = Uploaded {
@@ -197,11 +197,12 @@ pub(crate) async fn activate(
     ))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(role_name): Path<String>,
 ) -> Result<Json<RoleActive>, ApiError> {
     let role = role(&role_name)?;
-    state.plugins.rollback(role).await?;
+    let back_to = state.plugins.rollback(role).await?;
+    admin.note(format!("back to {back_to}"));
     Ok(Json(RoleActive::of(&state, role)))
 }
 

@@ -134,6 +134,9 @@ pub(crate) struct RunFilter {
     pub(crate) since: Option<i64>,
     /// Started before (Unix ms).
     pub(crate) until: Option<i64>,
+    /// With `until`, the id of the last run seen: runs started in that same millisecond that
+    /// come after it (newest first, then by id) are included, for the next page.
+    pub(crate) before_id: Option<String>,
     pub(crate) limit: i64,
 }
 
@@ -143,10 +146,13 @@ pub(crate) async fn runs(db: &Database, filter: &RunFilter) -> Result<Vec<RunRec
     // that matches everything, so the statement and its parameters never depend on user text.
     let sql = format!(
         "SELECT {COLUMNS} FROM runs WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR project_id = $2) \
-         AND outcome LIKE $3 AND agents LIKE $4 AND created_at >= $5 AND created_at < $6 \
-         ORDER BY created_at DESC, id DESC LIMIT $7"
+         AND outcome LIKE $3 ESCAPE '\\' AND agents LIKE $4 ESCAPE '\\' AND created_at >= $5 \
+         AND (created_at < $6 OR (created_at = $6 AND id < $8)) ORDER BY created_at DESC, id DESC LIMIT $7"
     );
-    let like = |text: &Option<String>, quoted: fn(&str) -> String| text.as_deref().map_or("%".into(), quoted);
+    // The values are matched as written: no `%` or `_` of theirs is a wildcard.
+    let escape = |text: &str| text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let like =
+        |text: &Option<String>, quoted: fn(&str) -> String| text.as_deref().map_or("%".into(), |t| quoted(&escape(t)));
     let rows = sqlx::query(&sql)
         .bind(filter.user.clone().unwrap_or_default())
         .bind(filter.project.clone().unwrap_or_default())
@@ -155,6 +161,7 @@ pub(crate) async fn runs(db: &Database, filter: &RunFilter) -> Result<Vec<RunRec
         .bind(filter.since.unwrap_or(0))
         .bind(filter.until.unwrap_or(i64::MAX))
         .bind(filter.limit)
+        .bind(filter.before_id.clone().unwrap_or_default())
         .fetch_all(db.pool())
         .await?;
     Ok(rows.iter().map(record).collect())

@@ -56,10 +56,14 @@ pub(crate) struct RunEvaluation {
     /// Confidence scores: the serving version's, then with the candidate.
     confidence_before: u8,
     confidence_after: u8,
-    /// Why the run could not be validated again (the version that served it is gone, the
+    /// Why the run could not be validated again (the validator that served it is gone, the
     /// candidate failed on it); its counts are then zero.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Chained validators of the run left out of both sides, each with why (gone, or failed):
+    /// a run goes on without a chained validator that fails, and so does its replay.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -75,7 +79,7 @@ pub(crate) struct Totals {
     added_warnings: usize,
     removed_errors: usize,
     removed_warnings: usize,
-    /// The candidate's mean extra time per run over the serving version's, in milliseconds.
+    /// The candidate's own mean time per run, in milliseconds.
     candidate_ms: f64,
 }
 
@@ -131,6 +135,7 @@ impl PluginStore {
                 confidence_before: 0,
                 confidence_after: 0,
                 error: None,
+                skipped: Vec::new(),
             };
             match outcome {
                 Ok(done) => {
@@ -140,6 +145,7 @@ impl PluginStore {
                     row.confidence_after = done.after.confidence_score;
                     row.added = difference(&done.after, &done.before);
                     row.removed = difference(&done.before, &done.after);
+                    row.skipped = done.skipped;
                     totals.runs += 1;
                     totals.runs_with_added += usize::from(!row.added.is_empty());
                     totals.runs_with_removed += usize::from(!row.removed.is_empty());
@@ -170,45 +176,52 @@ impl PluginStore {
         ctx: &CallContext,
     ) -> Result<Done, String> {
         let request = replay_request(run, events)?;
-        let mut serving = Vec::new();
-        for version in served_validators(run) {
-            let agent = self
-                .agent(Role::Validator, &version)
-                .await
-                .map_err(|e| format!("the validator that served this run ({version}) cannot be loaded: {e}"))?;
-            serving.push(agent);
-        }
         let runtime = &self.runtime;
-        let mut before: Option<ValidationReport> = None;
-        for agent in &serving {
-            let report = runtime
-                .validate(agent, ctx, &request)
-                .await
-                .map_err(|e| format!("the serving validator {} failed: {e}", agent.version))?;
-            before = Some(match before {
-                None => report,
-                Some(mut merged) => {
-                    crate::pipeline::merge_report(&mut merged, report);
-                    merged
-                }
-            });
+        let mut versions = served_validators(run).into_iter();
+        let main = versions.next().ok_or("the run's record names no validator")?;
+        let main = self
+            .agent(Role::Validator, &main)
+            .await
+            .map_err(|e| format!("the validator that served this run ({main}) cannot be loaded: {e}"))?;
+        let main = runtime
+            .validate(&main, ctx, &request)
+            .await
+            .map_err(|e| format!("the serving validator {} failed: {e}", main.version))?;
+        // The project's chained validators stay on both sides: a swap of the main validator
+        // leaves them in place. One that fails is left out of both, as a run goes on without it.
+        let mut chain = ValidationReport { confidence_score: 100, ..Default::default() };
+        let mut skipped = Vec::new();
+        for version in versions {
+            let report = match self.agent(Role::Validator, &version).await {
+                Ok(agent) => runtime.validate(&agent, ctx, &request).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match report {
+                Ok(report) => crate::pipeline::merge_report(&mut chain, report),
+                Err(e) => skipped.push(format!("{version}: {e}")),
+            }
         }
-        let before = before.ok_or("the run's record names no validator")?;
         let started = std::time::Instant::now();
         let tried = runtime
             .validate(candidate, ctx, &request)
             .await
             .map_err(|e| format!("the candidate failed on this run: {e}"))?;
         let candidate_time = started.elapsed();
+        let mut before = main;
+        crate::pipeline::merge_report(&mut before, chain.clone());
         let after = match mode {
-            Mode::Replace => tried,
+            Mode::Replace => {
+                let mut after = tried;
+                crate::pipeline::merge_report(&mut after, chain);
+                after
+            }
             Mode::Chain => {
-                let mut merged = before.clone();
-                crate::pipeline::merge_report(&mut merged, tried);
-                merged
+                let mut after = before.clone();
+                crate::pipeline::merge_report(&mut after, tried);
+                after
             }
         };
-        Ok(Done { files: request.files.len(), before, after, candidate_time })
+        Ok(Done { files: request.files.len(), before, after, candidate_time, skipped })
     }
 }
 
@@ -217,6 +230,7 @@ struct Done {
     before: ValidationReport,
     after: ValidationReport,
     candidate_time: std::time::Duration,
+    skipped: Vec<String>,
 }
 
 fn agents_of(run: &RunRecord) -> BTreeMap<String, String> {

@@ -49,6 +49,6 @@ pub(crate) struct AgentLimits {
     pub(crate) max_extra_validators: usize,
 
     /// Recorded runs one evaluation (`POST /api/admin/evaluations`) may validate again.
-    #[arg(long, env = "BLINK_EVAL_MAX_RUNS", default_value_t = 200)]
+    #[arg(long, env = "BLINK_EVAL_MAX_RUNS", default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     pub(crate) eval_max_runs: i64,
 }

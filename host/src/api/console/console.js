@@ -118,6 +118,9 @@ function signOut(message) {
   token = "";
   sessionStorage.removeItem(TOKEN_KEY);
   $("app").hidden = true;
+  // Nothing an operator saw stays in the page for the next person at this screen.
+  for (const panel of document.querySelectorAll("[role=tabpanel]")) panel.replaceChildren();
+  $("status").textContent = "";
   $("sign-out").hidden = true;
   $("who").hidden = true;
   $("sign-in").hidden = false;
@@ -141,6 +144,7 @@ async function signIn(candidate) {
   $("who").hidden = false;
   $("who").textContent = "Signed in as an operator";
   show("agents");
+  $("tab-agents").focus();
 }
 
 // ---- tabs ----------------------------------------------------------------------------------
@@ -158,9 +162,28 @@ function show(name) {
   guarded(() => SCREENS[name]($(name)));
 }
 
-// Draws a section again after a change, keeping the message that says what changed.
+// Draws a section again after a change, keeping the message that says what changed and the
+// keyboard focus on the same control (by id or accessible name), else on the section's heading.
 function refresh(name) {
-  guarded(() => SCREENS[name]($(name)));
+  const active = document.activeElement;
+  const key = !active || active === document.body ? null
+    : active.id ? "#" + CSS.escape(active.id)
+    : active.getAttribute("aria-label") ? `[aria-label="${CSS.escape(active.getAttribute("aria-label"))}"]`
+    : null;
+  guarded(async () => {
+    await SCREENS[name]($(name));
+    const again = key && $(name).querySelector(key);
+    if (again) again.focus();
+    else if (key) focusHeading($(name));
+  });
+}
+
+// Moves the keyboard to a section's (or a result's) heading, where reading it starts.
+function focusHeading(within) {
+  const heading = within.querySelector("h2");
+  if (!heading) return;
+  heading.tabIndex = -1;
+  heading.focus();
 }
 
 function tabKeys(event) {
@@ -252,13 +275,13 @@ async function roleCard(role, info) {
     : h("div", { class: "row" },
       field(`canary-version-${role}`, "Canary version", pick),
       field(`canary-share-${role}`, "Share of new runs", h("div", { class: "row" }, share, shareText)),
-      h("button", { type: "button", id: `canary-apply-${role}`, onclick: () => guarded(async () => {
+      h("button", { type: "button", id: `canary-apply-${role}`, "aria-label": `Set the ${role} canary`, onclick: () => guarded(async () => {
         const body = { version: pick.value, share: Number(share.value) / 100 };
         await api("PUT", `/api/admin/plugins/${role}/canary`, body);
         say(`${role}: ${short(pick.value)} serves ${share.value} % of new runs`);
         refresh("agents");
       }) }, "Set canary"),
-      canary ? h("button", { type: "button", class: "quiet", id: `canary-end-${role}`, onclick: () => guarded(async () => {
+      canary ? h("button", { type: "button", class: "quiet", id: `canary-end-${role}`, "aria-label": `End the ${role} canary`, onclick: () => guarded(async () => {
         await api("PUT", `/api/admin/plugins/${role}/canary`, { version: canary.version, share: 0 });
         say(`${role}: canary ended`);
         refresh("agents");
@@ -267,7 +290,7 @@ async function roleCard(role, info) {
     h("div", { class: "row" },
       h("h2", { id: `role-${role}-title`, text: role[0].toUpperCase() + role.slice(1) }),
       h("span", { class: "muted" }, "serving: ", h("code", { title: info.active, text: versionLabel(info.active, stored) })),
-      h("button", { type: "button", class: "quiet", id: `rollback-${role}`, onclick: () => guarded(async () => {
+      h("button", { type: "button", class: "quiet", id: `rollback-${role}`, "aria-label": `Roll back the ${role}`, onclick: () => guarded(async () => {
         const back = await api("POST", `/api/admin/plugins/${role}/rollback`);
         say(`${role}: rolled back; ${short(back.active)} serves new runs`);
         refresh("agents");
@@ -347,8 +370,10 @@ function lineDiff(before, after) {
 SCREENS.settings = async (panel) => {
   const all = await api("GET", "/api/admin/agents/settings");
   const info = all[settingsRole];
-  const pick = h("select", { id: "settings-role", onchange: (e) => { settingsRole = e.target.value; refresh("settings"); } },
+  const pick = h("select", { id: "settings-role" },
     ROLES.map((r) => h("option", { value: r, selected: r === settingsRole }, r)));
+  const showRole = h("button", { type: "button", id: "settings-show", class: "quiet",
+    onclick: () => { settingsRole = pick.value; refresh("settings"); } }, "Show");
   const keys = [...new Set([...Object.keys(info.builtin), ...Object.keys(info.file), ...Object.keys(info.overrides)])];
   const editors = {};
   const rows = keys.map((key) => {
@@ -390,7 +415,7 @@ SCREENS.settings = async (panel) => {
     diff.replaceChildren(...blocks, h("div", { class: "row" }, save));
   } }, "Review changes");
   panel.replaceChildren(h("section", { class: "card", "aria-labelledby": "settings-title" },
-    h("div", { class: "row" }, h("h2", { id: "settings-title", text: "Prompts and settings" }), field("settings-role", "Role", pick)),
+    h("div", { class: "row" }, h("h2", { id: "settings-title", text: "Prompts and settings" }), field("settings-role", "Role", pick), showRole),
     h("p", { class: "muted", text: "Runs read these when they start; runs in flight keep theirs. A stored agent of its own reads what it was written to read." }),
     table("settings-table", ["Setting", "Value new runs see", "From", ""], rows),
     h("div", { class: "row" }, review), diff));
@@ -498,7 +523,7 @@ async function openRun(id, detail) {
     h("h3", { text: "Served by" }), h("ul", {}, agents),
     h("h3", { text: `Timeline (${run.events.length} events as the client received them)` }),
     h("ol", { class: "timeline", id: "run-timeline" }, items)));
-  detail.scrollIntoView();
+  focusHeading(detail);
   say(`Run ${run.id.slice(0, 8)} opened`);
 }
 
@@ -523,6 +548,7 @@ SCREENS.evaluate = async (panel) => {
     results.replaceChildren(h("p", { text: "Validating recorded runs again…" }));
     const report = await api("POST", "/api/admin/evaluations", body);
     renderEvaluation(report, results);
+    focusHeading(results);
     say(`Evaluated ${report.totals.runs} run(s)`);
   }) }, "Try it");
   panel.replaceChildren(h("section", { class: "card", "aria-labelledby": "eval-title" },
@@ -554,7 +580,8 @@ function renderEvaluation(report, into) {
     h("td", {}, h("code", { text: short(run.servedBy) })),
     h("td", { class: "num", text: count(run.files) }),
     h("td", {}, run.error ? h("span", { class: "error", text: run.error }) :
-      h("ul", {}, run.added.map((f) => h("li", { text: findingText(f) })))),
+      h("ul", {}, run.added.map((f) => h("li", { text: findingText(f) }))),
+      (run.skipped || []).length ? h("p", { class: "muted", text: `Chained validators left out: ${run.skipped.join("; ")}` }) : null),
     h("td", {}, h("ul", {}, run.removed.map((f) => h("li", { text: findingText(f) })))),
     h("td", { class: "num", text: `${run.confidenceBefore} → ${run.confidenceAfter}` })));
   into.replaceChildren(h("section", { class: "card", "aria-labelledby": "eval-report-title" },

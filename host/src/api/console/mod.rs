@@ -6,7 +6,7 @@
 //! any script but these files out of it.
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -20,7 +20,12 @@ const STYLE: &str = include_str!("console.css");
 pub(crate) const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-pub(crate) fn routes() -> Router<AppState> {
+/// The console's routes; none when previews share the API's origin (`BLINK_PREVIEW_PATHS`),
+/// where a user's app would share the console's too, and with it the token in its storage.
+pub(crate) fn routes(previews_on_this_origin: bool) -> Router<AppState> {
+    if previews_on_this_origin {
+        return Router::new().route("/console", get(|| async { refused() }));
+    }
     Router::new()
         .route("/console", get(|| async { page(INDEX, "text/html; charset=utf-8") }))
         .route("/console/", get(|| async { Redirect::permanent("/console") }))
@@ -36,7 +41,19 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // No page this one opens, or that opens it, keeps a handle on its window (and its token).
+    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
     // A new binary brings new files: never serve yesterday's script with today's API.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+fn refused() -> super::ApiError {
+    super::ApiError::Coded {
+        status: axum::http::StatusCode::NOT_FOUND,
+        code: "console_disabled",
+        message: "The console is off while previews are served under /preview/ on this origin \
+                  (BLINK_PREVIEW_PATHS=true): a user's app there could read the operator's token."
+            .into(),
+    }
 }
