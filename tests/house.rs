@@ -23,7 +23,7 @@ const FLOORS: &[&[&str]] = &[
     &["runtime"],
     &["credits", "llm", "auth"],
     // Host processes and their heartbeats; the audit log of operators' changes.
-    &["instances", "audit"],
+    &["instances", "audit", "turns"],
     // Stores and shared tools.
     &["db", "workspace", "slots", "host_lock", "telemetry"],
 ];

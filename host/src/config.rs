@@ -94,6 +94,14 @@ impl Settings {
     pub(crate) fn cache_dir(&self) -> PathBuf {
         self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
     }
+
+    pub(crate) fn projects_dir(&self) -> PathBuf {
+        self.sandbox.projects_dir.clone().unwrap_or_else(|| self.data_dir.join("projects"))
+    }
+
+    pub(crate) fn builds_dir(&self) -> PathBuf {
+        self.sandbox.builds_dir.clone().unwrap_or_else(|| self.data_dir.join("builds"))
+    }
 }
 
 fn parse_target(s: &str) -> Result<RuntimeTarget, String> {

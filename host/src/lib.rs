@@ -13,7 +13,8 @@
 //! 5. the component runtime, [`runtime`], and the capabilities it gives agents and charges for:
 //!    [`credits`], [`llm`], [`auth`];
 //! 6. `instances` (host processes and their heartbeats, so any host can take over what a dead
-//!    one held) and `audit` (who changed what through the admin API);
+//!    one held), `audit` (who changed what through the admin API) and `turns` (a project's turn
+//!    across hosts);
 //! 7. stores and shared tools: [`db`], [`workspace`], `slots`, [`host_lock`], `telemetry`.
 
 mod api;
@@ -37,4 +38,5 @@ pub mod runtime;
 pub mod server;
 mod slots;
 mod telemetry;
+mod turns;
 mod workspace;

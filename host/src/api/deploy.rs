@@ -110,7 +110,7 @@ pub(crate) async fn deploy(
         async move {
             // Counted from here, waiting for the project's turn included.
             let _in_flight = state.deployer.start_deploy(&user)?;
-            let _turn = state.workspaces.lock(&project).await;
+            let _turn = state.workspaces.lock(&project).await?;
             // Before any name is claimed or created: a deploy without a build changes nothing.
             if !state.deployer.has_build(&project) {
                 return Err(DeployError::NoBuild.into());
@@ -197,7 +197,7 @@ pub(crate) async fn restore(
     Path((id, deploy)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
-    let _turn = state.workspaces.lock(&id).await;
+    let _turn = state.workspaces.lock(&id).await?;
     state.deployer.restore(&id, &deploy).await?;
     Ok(Json(Restored { live: deploy }).into_response())
 }
@@ -247,7 +247,7 @@ pub(crate) async fn verify_domain(
     Path((id, hostname)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
-    let _turn = state.workspaces.lock(&id).await;
+    let _turn = state.workspaces.lock(&id).await?;
     Ok(Json(DomainAnswer { domain: state.deployer.verify_domain(&user.id, &id, &hostname).await? }).into_response())
 }
 
@@ -267,7 +267,7 @@ pub(crate) async fn detach_domain(
     Path((id, hostname)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
-    let _turn = state.workspaces.lock(&id).await;
+    let _turn = state.workspaces.lock(&id).await?;
     state.deployer.detach_domain(&id, &hostname).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -75,6 +75,27 @@ impl From<crate::plugins::settings::SettingsError> for ApiError {
     }
 }
 
+impl From<crate::workspace::WorkspaceError> for ApiError {
+    fn from(e: crate::workspace::WorkspaceError) -> Self {
+        use crate::workspace::WorkspaceError;
+        let message = e.to_string();
+        match e {
+            WorkspaceError::InvalidPath { .. } => Self::bad_request("invalid_path", message),
+            WorkspaceError::TooManyFiles(..) => Self::bad_request("too_many_files", message),
+            WorkspaceError::TooLarge(..) => {
+                Self::Coded { status: StatusCode::PAYLOAD_TOO_LARGE, code: "payload_too_large", message }
+            }
+            WorkspaceError::Io(_) => Self::Internal(message),
+            WorkspaceError::Turn(_) => turn_unavailable(message),
+        }
+    }
+}
+
+/// The project's turn across hosts could not be taken (the shared database is out of reach).
+pub(super) fn turn_unavailable(message: String) -> ApiError {
+    ApiError::Coded { status: StatusCode::SERVICE_UNAVAILABLE, code: "project_turn_unavailable", message }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
@@ -95,6 +116,7 @@ impl From<crate::projects::ProjectError> for ApiError {
             ProjectError::NameTooLong => Self::bad_request("invalid_name", message),
             ProjectError::NotFound => Self::NotFound("project"),
             ProjectError::Db(e) => e.into(),
+            ProjectError::Turn(_) => turn_unavailable(message),
         }
     }
 }

@@ -34,6 +34,7 @@ impl From<GitError> for ApiError {
                 coded(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), "github_refused")
             }
             GitError::Db(e) => e.into(),
+            GitError::Turn(_) => super::error::turn_unavailable(message.clone()),
         }
     }
 }

@@ -397,10 +397,14 @@ fn stream(
             // The project's workspace takes the run's result before the stream ends, so a preview
             // already shows it (Vite reloads what changed) when the client reads `[DONE]`.
             if let (Some(project), Some((written, deleted))) = (&project_id, changes) {
-                let _turn = state.workspaces.lock(project).await;
+                let turn = state.workspaces.lock(project).await;
                 let (workspaces, owned) = (state.workspaces.clone(), project.clone());
-                let applied =
-                    tokio::task::spawn_blocking(move || workspaces.apply_changes(&owned, &written, &deleted)).await;
+                let applied = match &turn {
+                    Ok(_) => {
+                        tokio::task::spawn_blocking(move || workspaces.apply_changes(&owned, &written, &deleted)).await
+                    }
+                    Err(e) => Ok(Err(crate::workspace::WorkspaceError::Turn(e.to_string()))),
+                };
                 match applied {
                     Ok(Ok(applied)) => {
                         tracing::debug!(

@@ -69,16 +69,7 @@ impl From<PreviewError> for ApiError {
         let message = e.to_string();
         let coded = |status, code| ApiError::Coded { status, code, message: message.clone() };
         match e {
-            PreviewError::Workspace(WorkspaceError::InvalidPath { .. }) => {
-                ApiError::bad_request("invalid_path", message)
-            }
-            PreviewError::Workspace(WorkspaceError::TooManyFiles(..)) => {
-                ApiError::bad_request("too_many_files", message)
-            }
-            PreviewError::Workspace(WorkspaceError::TooLarge(..)) => {
-                coded(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-            }
-            PreviewError::Workspace(WorkspaceError::Io(_)) => ApiError::Internal(message),
+            PreviewError::Workspace(e) => e.into(),
             PreviewError::Unavailable(_) => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_unavailable"),
             PreviewError::RuntimeMissing(_) => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_runtime_missing"),
             PreviewError::AtCapacity { .. } => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_limit"),

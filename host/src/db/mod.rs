@@ -32,7 +32,13 @@ impl From<sqlx::Error> for DbError {
 #[derive(Clone)]
 pub struct Database {
     pool: AnyPool,
+    /// Where it is, for PostgreSQL's listeners (a connection of their own).
+    url: std::sync::Arc<str>,
 }
+
+/// The channel on which hosts sharing a database tell each other that what serves has changed;
+/// the payload names what (`plugins`, `settings`).
+pub(crate) const CHANGES: &str = "blink_changes";
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -69,7 +75,39 @@ impl Database {
         if sqlite {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.context("enabling WAL")?;
         }
-        Ok(Self { pool })
+        Ok(Self { pool, url: url.into() })
+    }
+
+    /// Whether other hosts may share this database (PostgreSQL); a SQLite file is one host's.
+    pub(crate) fn is_shared(&self) -> bool {
+        !self.url.starts_with("sqlite:")
+    }
+
+    /// The PostgreSQL URL, for what needs connections of its own (listeners, turns).
+    pub(crate) fn shared_url(&self) -> Option<&str> {
+        self.is_shared().then_some(&*self.url)
+    }
+
+    /// Tells every host listening on `channel` (PostgreSQL's `NOTIFY`, sent when the statement
+    /// commits). On SQLite, where a host is alone, there is no one to tell.
+    pub(crate) async fn notify(&self, channel: &str, payload: &str) -> Result<(), DbError> {
+        if self.is_shared() {
+            sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// A listener on `channel`, on its own connection; `None` on SQLite. It reconnects by itself
+    /// after a lost connection; notices sent meanwhile are lost, which a reconcile heals.
+    pub(crate) async fn listen(&self, channel: &str) -> anyhow::Result<Option<sqlx::postgres::PgListener>> {
+        if !self.is_shared() {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url)
+            .await
+            .with_context(|| format!("listening to {}", redact(&self.url)))?;
+        listener.listen(channel).await?;
+        Ok(Some(listener))
     }
 
     /// The pool, for the queries each domain keeps beside its own logic.

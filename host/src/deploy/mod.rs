@@ -140,6 +140,7 @@ impl Deployer {
     pub(crate) async fn new(
         db: Database,
         data_dir: &Path,
+        builds: &Path,
         settings: &DeploySettings,
         preview_domain: &str,
     ) -> anyhow::Result<Self> {
@@ -157,7 +158,7 @@ impl Deployer {
         tracing::info!(store = %store.describe(), cloudflare = cloudflare.is_some(), "deploys");
         let deployer = Self {
             db,
-            builds: data_dir.join("builds"),
+            builds: builds.to_path_buf(),
             store,
             local,
             cloudflare,

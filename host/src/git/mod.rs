@@ -65,6 +65,8 @@ pub(crate) enum GitError {
     Github { status: u16, message: String },
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("cannot take the project's turn across hosts: {0}")]
+    Turn(String),
 }
 
 impl From<WorkspaceError> for GitError {
@@ -80,6 +82,7 @@ impl From<WorkspaceError> for GitError {
                 "the project's files would total more than {max} bytes of names and contents (BLINK_PROJECT_MAX_BYTES)"
             )),
             WorkspaceError::Io(e) => Self::Git(format!("the project's files: {e}")),
+            WorkspaceError::Turn(e) => Self::Turn(e),
         }
     }
 }
@@ -305,7 +308,7 @@ impl ProjectGit {
         if message.contains('\0') {
             return Err(GitError::Invalid("a commit message cannot contain a NUL character".into()));
         }
-        let _turn = self.workspaces.lock(project).await;
+        let _turn = self.workspaces.lock(project).await?;
         let remote = self.remote(project).await?;
         let (workspaces, project_id, message, committer) =
             (self.workspaces.clone(), project.to_string(), message.to_string(), self.committer.clone());
@@ -331,7 +334,7 @@ impl ProjectGit {
     /// Uncommitted changes are committed first, so nothing is lost; with conflicts, the workspace
     /// stays as it was and the conflicting paths are returned.
     pub(crate) async fn pull(&self, project: &str, author: Author) -> Result<PullOutcome, GitError> {
-        let _turn = self.workspaces.lock(project).await;
+        let _turn = self.workspaces.lock(project).await?;
         let remote = self.remote(project).await?.ok_or(GitError::NoRemote)?;
         let (workspaces, project_id, committer) =
             (self.workspaces.clone(), project.to_string(), self.committer.clone());
@@ -346,7 +349,7 @@ impl ProjectGit {
     }
 
     pub(crate) async fn log(&self, project: &str, limit: usize) -> Result<Vec<LogEntry>, GitError> {
-        let _turn = self.workspaces.lock(project).await;
+        let _turn = self.workspaces.lock(project).await?;
         let (workspaces, project_id) = (self.workspaces.clone(), project.to_string());
         tokio::task::spawn_blocking(move || {
             let repo = Self::open(&workspaces, &project_id)?;
@@ -376,7 +379,7 @@ impl ProjectGit {
 
     /// Makes the workspace what it was at `commit`, as a new commit on top: history is kept.
     pub(crate) async fn restore(&self, project: &str, commit: &str, author: Author) -> Result<CommitOutcome, GitError> {
-        let _turn = self.workspaces.lock(project).await;
+        let _turn = self.workspaces.lock(project).await?;
         let (workspaces, project_id, commit, committer) =
             (self.workspaces.clone(), project.to_string(), commit.to_string(), self.committer.clone());
         tokio::task::spawn_blocking(move || {

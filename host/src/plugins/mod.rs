@@ -157,22 +157,11 @@ impl PluginStore {
             .map_err(|e| PluginError::Storage(e.to_string()))??;
         let compile = started.elapsed();
         let version = content_hash(bytes);
-        std::fs::create_dir_all(&self.dir).map_err(|e| PluginError::Storage(e.to_string()))?;
-        let path = self.blob(&version);
-        if !path.exists() {
-            let tmp = self.dir.join(format!(".{version}.{}.tmp", std::process::id()));
-            // On disk before it is renamed into place: after a power loss the version is whole
-            // or absent, never a renamed empty file.
-            let write = || -> std::io::Result<()> {
-                use std::io::Write as _;
-                let mut file = std::fs::File::create(&tmp)?;
-                file.write_all(bytes)?;
-                file.sync_all()?;
-                std::fs::rename(&tmp, &path)?;
-                std::fs::File::open(&self.dir)?.sync_all()
-            };
-            write().map_err(|e| PluginError::Storage(e.to_string()))?;
+        if !self.blob(&version).exists() {
+            self.write_local(&version, bytes)?;
         }
+        // In the database before the record names it: any host that reads the record finds them.
+        store::put_blob(&self.db, &version, bytes).await?;
         let record = PluginVersion {
             role: role.as_str().into(),
             version: version.clone(),
@@ -190,6 +179,7 @@ impl PluginStore {
             self.runtime.activate(agent);
             crate::telemetry::swap(role.as_str());
             tracing::info!(%role, version, "plugin version uploaded and activated");
+            self.announce().await;
         } else {
             tracing::info!(%role, version, "plugin version uploaded");
         }
@@ -204,7 +194,50 @@ impl PluginStore {
         if store::plugin_version(&self.db, role.as_str(), version).await?.is_none() {
             return Err(PluginError::UnknownVersion(version.into()));
         }
-        std::fs::read(self.blob(version)).map_err(|e| PluginError::Storage(format!("reading version {version}: {e}")))
+        self.stored_bytes(version).await
+    }
+
+    /// Writes `bytes` as this host's copy of `version`: whole or absent, after a power loss too.
+    fn write_local(&self, version: &str, bytes: &[u8]) -> Result<(), PluginError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| PluginError::Storage(e.to_string()))?;
+        let path = self.blob(version);
+        let tmp = self.dir.join(format!(".{version}.{}.tmp", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| PluginError::Storage(e.to_string()))
+    }
+
+    /// A stored version's bytes: this host's copy when it is whole, else the database's, kept
+    /// here for next time (a host that never saw a version gets it from any other's upload).
+    async fn stored_bytes(&self, version: &str) -> Result<Vec<u8>, PluginError> {
+        if let Ok(bytes) = std::fs::read(self.blob(version))
+            && content_hash(&bytes) == version
+        {
+            return Ok(bytes);
+        }
+        let Some(bytes) = store::blob(&self.db, version).await? else {
+            return Err(PluginError::Storage(format!(
+                "version {version} has its bytes neither here nor in the database"
+            )));
+        };
+        if let Err(e) = self.write_local(version, &bytes) {
+            tracing::warn!(version, "cannot keep a copy of the version here: {e}");
+        }
+        Ok(bytes)
+    }
+
+    /// Tells the other hosts on this database that what serves has changed. A notice that does
+    /// not arrive is healed by their periodic reconcile, so a failure here is only logged.
+    async fn announce(&self) {
+        if let Err(e) = self.db.notify(crate::db::CHANGES, "plugins").await {
+            tracing::warn!("cannot tell the other hosts of this change (they reconcile on their own): {e}");
+        }
     }
 
     /// Makes a stored version (or `builtin`) the role's active one.
@@ -213,6 +246,7 @@ impl PluginStore {
             store::clear_active_plugin(&self.db, role.as_str()).await?;
             self.runtime.activate_builtin(role)?;
             crate::telemetry::swap(role.as_str());
+            self.announce().await;
             return Ok(());
         }
         if store::plugin_version(&self.db, role.as_str(), version).await?.is_none() {
@@ -223,6 +257,7 @@ impl PluginStore {
         self.runtime.activate(agent);
         crate::telemetry::swap(role.as_str());
         tracing::info!(%role, version, "plugin version activated");
+        self.announce().await;
         Ok(())
     }
 
@@ -249,6 +284,7 @@ impl PluginStore {
         }
         // The bytes may serve the same version of another role.
         if !store::plugin_version_exists_anywhere(&self.db, version).await? {
+            store::delete_blob(&self.db, version).await?;
             let _ = std::fs::remove_file(self.blob(version));
         }
         Ok(())
@@ -262,6 +298,7 @@ impl PluginStore {
         if share == 0.0 {
             store::set_canary(&self.db, role.as_str(), None).await?;
             self.runtime.set_canary(role, None);
+            self.announce().await;
             return Ok(());
         }
         let agent = self.agent(role, version).await?;
@@ -270,6 +307,7 @@ impl PluginStore {
         store::set_canary(&self.db, role.as_str(), Some((&agent.version, ppm))).await?;
         self.runtime.set_canary(role, Some(Canary { agent, share: ppm as f64 / 1e6 }));
         tracing::info!(%role, version, share, "canary set");
+        self.announce().await;
         Ok(())
     }
 
@@ -414,8 +452,7 @@ impl PluginStore {
         if let Some(agent) = self.cached(&key) {
             return Ok(agent);
         }
-        let bytes = std::fs::read(self.blob(version))
-            .map_err(|e| PluginError::Storage(format!("reading version {version}: {e}")))?;
+        let bytes = self.stored_bytes(version).await?;
         let runtime = self.runtime.clone();
         let agent = tokio::task::spawn_blocking(move || runtime.load(role, &bytes))
             .await
@@ -423,34 +460,64 @@ impl PluginStore {
         Ok(self.remember(key, agent))
     }
 
-    /// Makes the stored active versions active again after a restart. A version that cannot be
-    /// loaded leaves the built-in agent in place and says why.
+    /// Makes the stored active versions active again after a restart. Versions stored before
+    /// the database kept their bytes are copied in from this host's data directory first.
     pub(crate) async fn restore(&self) -> Result<(), DbError> {
-        for role in Role::ALL {
-            let Some(store::ActivePlugin { version, .. }) = store::active_plugin(&self.db, role.as_str()).await? else {
-                continue;
-            };
-            match self.load_stored(role, &version).await {
-                Ok(agent) => {
-                    self.runtime.activate(agent);
-                    tracing::info!(%role, version, "restored the active plugin version");
-                }
-                Err(e) => {
-                    tracing::error!(%role, version, "cannot restore the active plugin version, keeping the built-in: {e}")
-                }
+        for version in store::versions_without_blob(&self.db).await? {
+            match std::fs::read(self.blob(&version)) {
+                Ok(bytes) if content_hash(&bytes) == version => store::put_blob(&self.db, &version, &bytes).await?,
+                _ => tracing::warn!(version, "a stored version's bytes are neither in the database nor on this host"),
             }
         }
+        self.reconcile().await
+    }
+
+    /// Makes this host serve what the database says is active and in canary, loading any version
+    /// it has not seen. Another host's swap reaches this one here, by notice or by the periodic
+    /// reconcile. A version that cannot be loaded leaves the current one serving and says why.
+    pub(crate) async fn reconcile(&self) -> Result<(), DbError> {
         for role in Role::ALL {
-            let Some(store::CanaryRow { version, share_ppm: ppm }) = store::canary(&self.db, role.as_str()).await?
-            else {
-                continue;
-            };
-            match self.agent(role, &version).await {
-                Ok(agent) => {
-                    self.runtime.set_canary(role, Some(Canary { agent, share: ppm as f64 / 1e6 }));
-                    tracing::info!(%role, version, share = ppm as f64 / 1e6, "restored the canary");
+            let want = store::active_plugin(&self.db, role.as_str()).await?.map(|a| a.version);
+            let have = self.runtime.active(role).version.to_string();
+            match want {
+                Some(version) if version != have => match self.load_stored(role, &version).await {
+                    Ok(agent) => {
+                        self.runtime.activate(agent);
+                        crate::telemetry::swap(role.as_str());
+                        tracing::info!(%role, version, "serving the active version");
+                    }
+                    Err(e) => tracing::error!(%role, version, "cannot load the active version, keeping {have}: {e}"),
+                },
+                None if have != self.runtime.builtin_version(role) => match self.runtime.activate_builtin(role) {
+                    Ok(()) => {
+                        crate::telemetry::swap(role.as_str());
+                        tracing::info!(%role, "serving the built-in version");
+                    }
+                    Err(e) => tracing::error!(%role, "cannot load the built-in version, keeping {have}: {e}"),
+                },
+                _ => {}
+            }
+            let want = store::canary(&self.db, role.as_str()).await?;
+            let have = self.runtime.canary(role);
+            match want {
+                None if have.is_some() => {
+                    self.runtime.set_canary(role, None);
+                    tracing::info!(%role, "the canary ended");
                 }
-                Err(e) => tracing::error!(%role, version, "cannot restore the canary, leaving none: {e}"),
+                None => {}
+                Some(row) => {
+                    let share = row.share_ppm as f64 / 1e6;
+                    if have.is_some_and(|c| c.agent.version.as_ref() == row.version && c.share == share) {
+                        continue;
+                    }
+                    match self.agent(role, &row.version).await {
+                        Ok(agent) => {
+                            self.runtime.set_canary(role, Some(Canary { agent, share }));
+                            tracing::info!(%role, version = row.version, share, "serving the canary");
+                        }
+                        Err(e) => tracing::error!(%role, version = row.version, "cannot load the canary: {e}"),
+                    }
+                }
             }
         }
         Ok(())

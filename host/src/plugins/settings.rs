@@ -114,6 +114,9 @@ impl AgentSettings {
         super::store::set_agent_settings(&self.db, role.as_str(), &json).await?;
         self.reload().await?;
         tracing::info!(%role, keys = settings.len(), "agent settings changed");
+        if let Err(e) = self.db.notify(crate::db::CHANGES, "settings").await {
+            tracing::warn!("cannot tell the other hosts of this change (they reconcile on their own): {e}");
+        }
         Ok(())
     }
 }

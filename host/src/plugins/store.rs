@@ -250,3 +250,34 @@ fn plugin_from_row(r: sqlx::any::AnyRow) -> PluginVersion {
         created_at: r.get(6),
     }
 }
+
+/// Stores a component's bytes under its content hash; the same bytes twice are one row.
+pub(super) async fn put_blob(db: &Database, version: &str, bytes: &[u8]) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO plugin_blobs (version, bytes) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING")
+        .bind(version)
+        .bind(bytes.to_vec())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn blob(db: &Database, version: &str) -> Result<Option<Vec<u8>>, DbError> {
+    Ok(sqlx::query_scalar("SELECT bytes FROM plugin_blobs WHERE version = $1")
+        .bind(version)
+        .fetch_optional(db.pool())
+        .await?)
+}
+
+pub(super) async fn delete_blob(db: &Database, version: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM plugin_blobs WHERE version = $1").bind(version).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Stored versions whose bytes are not in the database yet (stored before it kept them).
+pub(super) async fn versions_without_blob(db: &Database) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT version FROM plugin_versions WHERE version NOT IN (SELECT version FROM plugin_blobs)",
+    )
+    .fetch_all(db.pool())
+    .await?)
+}

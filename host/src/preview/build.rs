@@ -10,7 +10,7 @@ impl Previews {
     pub(crate) async fn build(&self, project: &str, owner: &str) -> Result<Build, PreviewError> {
         let entry = self.entry(project);
         {
-            let _guard = self.workspaces.lock(project).await;
+            let _guard = self.workspaces.lock(project).await?;
             entry.set_owner(owner);
             entry.touch();
             let workspaces = self.workspaces.clone();
@@ -26,7 +26,7 @@ impl Previews {
             self.start(project, &entry).await?;
             self.install_if_needed(project, &entry).await?;
         }
-        let _guard = self.workspaces.lock(project).await;
+        let _guard = self.workspaces.lock(project).await?;
         let mut env = self.spec(project, self.workspaces.app_dir(project)).env;
         // A production build is served from the root of its own domain.
         env.retain(|(k, _)| k != "BLINK_BASE");
@@ -86,37 +86,32 @@ pub(super) fn keep_build(
     Ok(Build { bytes, files })
 }
 
-/// Mends what a host killed in the middle of [`keep_build`] left under `builds` (one folder per
-/// project): a swap cut between its two renames leaves no `dist` but the previous build aside,
-/// which is put back; copies and set-aside builds are removed. Run before any build can start;
-/// returns how many projects were mended.
-pub(crate) fn repair_builds(builds: &std::path::Path) -> usize {
-    let Ok(projects) = std::fs::read_dir(builds) else { return 0 };
-    let mut mended = 0;
-    for project in projects.flatten() {
-        let target = project.path();
-        let Ok(entries) = std::fs::read_dir(&target) else { continue };
-        let leftovers: Vec<_> = entries
-            .flatten()
-            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(".dist-") || n.starts_with(".old-")))
-            .collect();
-        if leftovers.is_empty() {
-            continue;
-        }
-        let dist = target.join("dist");
-        if !dist.exists()
-            && let Some(old) = leftovers.iter().find(|e| e.file_name().to_string_lossy().starts_with(".old-"))
-        {
-            let _ = std::fs::rename(old.path(), &dist);
-        }
-        for leftover in leftovers {
-            if leftover.path().exists() {
-                let _ = std::fs::remove_dir_all(leftover.path());
-            }
-        }
-        mended += 1;
+/// Mends what a host killed in the middle of [`keep_build`] left in `project`'s folder under
+/// `builds`: a swap cut between its two renames leaves no `dist` but the previous build aside,
+/// which is put back; copies and set-aside builds are removed. Run with the project's turn held,
+/// so no build of it is going on; `true` when something was mended.
+pub(crate) fn repair_build(builds: &std::path::Path, project: &str) -> bool {
+    let target = builds.join(project);
+    let Ok(entries) = std::fs::read_dir(&target) else { return false };
+    let leftovers: Vec<_> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(".dist-") || n.starts_with(".old-")))
+        .collect();
+    if leftovers.is_empty() {
+        return false;
     }
-    mended
+    let dist = target.join("dist");
+    if !dist.exists()
+        && let Some(old) = leftovers.iter().find(|e| e.file_name().to_string_lossy().starts_with(".old-"))
+    {
+        let _ = std::fs::rename(old.path(), &dist);
+    }
+    for leftover in leftovers {
+        if leftover.path().exists() {
+            let _ = std::fs::remove_dir_all(leftover.path());
+        }
+    }
+    true
 }
 
 /// A build's size as the seed reports it: `"245KB"`.

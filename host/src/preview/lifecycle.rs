@@ -102,7 +102,7 @@ impl Previews {
     /// Stops and removes the project's sandbox; its files stay.
     pub(crate) async fn stop(&self, project: &str) -> Result<(), PreviewError> {
         if let Some(entry) = self.existing(project) {
-            let _guard = self.workspaces.lock(project).await;
+            let _guard = self.workspaces.lock(project).await?;
             self.backend.remove(project).await?;
             *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = None;
         } else {

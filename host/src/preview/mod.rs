@@ -17,7 +17,7 @@ mod settings;
 mod sync;
 mod warm;
 
-pub(crate) use self::build::{human_size, repair_builds};
+pub(crate) use self::build::{human_size, repair_build};
 pub(crate) use self::lifecycle::SandboxesStatus;
 pub(crate) use self::owners::{Owner, owners};
 pub(crate) use self::settings::SandboxSettings;
@@ -280,7 +280,7 @@ impl Previews {
         target: RuntimeTarget,
     ) -> Result<SocketAddr, PreviewError> {
         let entry = self.entry(project);
-        let _guard = self.workspaces.lock(project).await;
+        let _guard = self.workspaces.lock(project).await?;
         entry.set_owner(owner);
         entry.touch();
         let started = std::time::Instant::now();

@@ -64,6 +64,17 @@ pub(crate) struct SandboxSettings {
     #[arg(long, env = "BLINK_SANDBOX_INSTALL_SECS", default_value_t = 300)]
     pub(crate) sandbox_install_secs: u64,
 
+    /// Where projects' files and git repositories live; default `<data dir>/projects`. Hosts
+    /// that share a database share this too (a volume every host mounts), so any host can serve
+    /// any project; their turns on a project are taken in the database.
+    #[arg(long, env = "BLINK_PROJECTS_DIR")]
+    pub(crate) projects_dir: Option<std::path::PathBuf>,
+
+    /// Where production builds are kept until deployed; default `<data dir>/builds`. Shared as
+    /// the projects are.
+    #[arg(long, env = "BLINK_BUILDS_DIR")]
+    pub(crate) builds_dir: Option<std::path::PathBuf>,
+
     /// Files a project may post to `/api/preview`.
     #[arg(long, env = "BLINK_PROJECT_MAX_FILES", default_value_t = 500)]
     pub(crate) project_max_files: usize,

@@ -26,6 +26,8 @@ pub(crate) enum ProjectError {
     NotFound,
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("cannot take the project's turn: {0}")]
+    Turn(String),
 }
 
 /// A project id is a lowercase DNS label (the frontend's are lowercase uuids): it names the
@@ -111,7 +113,7 @@ impl Projects {
             tracing::warn!(project = %id, "the deleted project's sandbox or files could not be removed: {e}");
         }
         // After a deploy, a run or a git operation in flight, which would otherwise leave files behind.
-        let _turn = self.workspaces.lock(id).await;
+        let _turn = self.workspaces.lock(id).await.map_err(|e| ProjectError::Turn(e.to_string()))?;
         self.deployer.forget(id).await;
         if let Err(e) = self.workspaces.remove(id) {
             tracing::warn!(project = %id, "the deleted project's files could not be removed: {e}");

@@ -20,6 +20,7 @@ use crate::preview::{PreviewSettings, Previews};
 use crate::runtime::{AgentRuntime, CallLimits, Role};
 use crate::workspace::Workspaces;
 
+mod changes;
 mod recovery;
 
 /// Per-role agent settings from the operator's JSON file.
@@ -101,7 +102,7 @@ fn workspaces(settings: &Settings) -> Workspaces {
     let s = &settings.sandbox;
     let user = blink_sandbox::DockerConfig::default().user;
     let owner = user.split_once(':').and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
-    Workspaces::new(settings.data_dir.join("projects"), owner, s.project_max_files, s.project_max_bytes)
+    Workspaces::new(settings.projects_dir(), owner, s.project_max_files, s.project_max_bytes)
 }
 
 async fn start_previews(
@@ -171,7 +172,7 @@ async fn start_previews(
             build_timeout: Duration::from_secs(s.sandbox_build_secs),
             install_timeout: Duration::from_secs(s.sandbox_install_secs),
             dev_port,
-            builds_dir: settings.data_dir.join("builds"),
+            builds_dir: settings.builds_dir(),
             registry_url,
             warm: s.sandbox_warm,
             build_limits: crate::workspace::CopyLimits { max_files: s.build_max_files, max_bytes: s.build_max_bytes },
@@ -270,7 +271,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         credits: Some(credits.clone()),
     };
     let shutdown = CancellationToken::new();
-    let workspaces = workspaces(&settings);
+    let mut workspaces = workspaces(&settings);
+    if let Some(url) = database.shared_url() {
+        // Hosts on one database take turns on a project there, as threads of one host do here.
+        let turns = crate::turns::DbTurns::new(url, settings.database.turn_connections)?;
+        workspaces = workspaces.shared_with(Arc::new(turns));
+    }
     let secrets = crate::git::secrets::Secrets::load(settings.git.secret_key.as_deref(), &settings.data_dir)?;
     let previews = if settings.sandbox.sandboxes {
         let sync_key = secrets.derive("blink sandbox sync");
@@ -296,10 +302,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)?,
     );
-    recovery::repair_projects(&workspaces, &git, &settings.data_dir.join("builds"), booted).await;
+    recovery::repair_projects(&workspaces, &git, &settings.builds_dir(), booted).await;
     let deployer = crate::deploy::Deployer::new(
         database.clone(),
         &settings.data_dir,
+        &settings.builds_dir(),
         &settings.deploy,
         &settings.sandbox.preview_domain,
     )
@@ -356,6 +363,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
+    tokio::spawn(changes::follow(
+        database.clone(),
+        plugins.clone(),
+        agent_settings.clone(),
+        Duration::from_secs(settings.database.reconcile_secs),
+        shutdown.clone(),
+    ));
     // A first run on a loopback address, with no auth configured, gets a token that works.
     let dev_access = crate::auth::dev::access(&settings.auth, settings.addr, &settings.data_dir)?;
     let mut auth = settings.auth.clone();

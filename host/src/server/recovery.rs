@@ -51,33 +51,48 @@ pub(super) async fn take_over_dead_hosts(
 }
 
 /// Repairs what a killed host left in project folders before any request can meet it: writes cut
-/// short, repository locks never released, builds swapped halfway.
+/// short, repository locks never released, builds swapped halfway. Each project is repaired in its
+/// turn: where hosts share the projects, another one may be working on it right now, and what it
+/// is writing is not debris.
 pub(super) async fn repair_projects(
     workspaces: &Workspaces,
     git: &crate::git::ProjectGit,
     builds: &std::path::Path,
     started: std::time::SystemTime,
 ) {
-    let (workspaces, git, builds) = (workspaces.clone(), git.clone(), builds.to_path_buf());
-    let repaired = tokio::task::spawn_blocking(move || {
-        let builds = crate::preview::repair_builds(&builds);
-        if builds > 0 {
-            tracing::warn!(builds, "builds a stopped host left halfway were mended");
-        }
-        let (mut temporaries, mut locks) = (0, 0);
-        for project in workspaces.projects() {
-            match workspaces.remove_temporaries(&project, started) {
-                Ok(n) => temporaries += n,
-                Err(e) => tracing::warn!(project, "a cut-short write could not be removed: {e}"),
+    let mut projects: std::collections::BTreeSet<String> = workspaces.projects().into_iter().collect();
+    let built = std::fs::read_dir(builds).into_iter().flatten().flatten();
+    projects.extend(built.filter_map(|e| e.file_name().to_str().map(str::to_string)));
+    let (mut mended, mut temporaries, mut locks) = (0, 0, 0);
+    for project in projects {
+        let _turn = match workspaces.lock(&project).await {
+            Ok(turn) => turn,
+            Err(e) => {
+                tracing::warn!(project, "not repaired now (it will be at the next start): {e}");
+                continue;
             }
-            locks += git.remove_stale_locks(&project, started);
+        };
+        let (workspaces, git, builds) = (workspaces.clone(), git.clone(), builds.to_path_buf());
+        let repaired = tokio::task::spawn_blocking(move || {
+            let mended = crate::preview::repair_build(&builds, &project);
+            let temporaries = match workspaces.remove_temporaries(&project, started) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(project, "a cut-short write could not be removed: {e}");
+                    0
+                }
+            };
+            (mended, temporaries, git.remove_stale_locks(&project, started))
+        })
+        .await;
+        if let Ok((m, t, l)) = repaired {
+            (mended, temporaries, locks) = (mended + usize::from(m), temporaries + t, locks + l);
         }
-        (temporaries, locks)
-    })
-    .await;
-    if let Ok((temporaries, locks)) = repaired
-        && temporaries + locks > 0
-    {
+    }
+    if mended > 0 {
+        tracing::warn!(builds = mended, "builds a stopped host left halfway were mended");
+    }
+    if temporaries + locks > 0 {
         tracing::warn!(temporaries, locks, "what a stopped host left in project folders was removed");
     }
 }

@@ -53,6 +53,38 @@ pub(crate) enum WorkspaceError {
     TooLarge(usize, usize),
     #[error("cannot write the project's files: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot take the project's turn across hosts: {0}")]
+    Turn(String),
+}
+
+/// A project's turn held across hosts (the `turns` module's); dropping it gives the turn back.
+pub(crate) struct SharedTurn(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl SharedTurn {
+    pub(crate) fn new(held: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(held))
+    }
+}
+
+/// Turns taken across the hosts that share the projects, besides this process's own.
+pub(crate) trait SharedTurns: Send + Sync {
+    fn take<'a>(&'a self, project: &'a str) -> futures::future::BoxFuture<'a, Result<SharedTurn, String>>;
+}
+
+#[derive(Clone)]
+struct Shared(std::sync::Arc<dyn SharedTurns>);
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedTurns")
+    }
+}
+
+/// A project's turn: this process's, and the other hosts' when they share the projects. Held
+/// while it lives.
+pub(crate) struct Turn {
+    _shared: Option<SharedTurn>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// What applying a set of posted files changed.
@@ -73,6 +105,8 @@ pub(crate) struct Workspaces {
     locks: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>>,
     /// The sandbox user, who must be able to write in the project (Vite's cache, `dist/`).
     owner: Option<(u32, u32)>,
+    /// The turns of other hosts sharing the projects, if any.
+    shared: Option<Shared>,
     pub(crate) max_files: usize,
     pub(crate) max_bytes: usize,
 }
@@ -122,13 +156,24 @@ pub(crate) fn workspace_path(posted: &str) -> Result<String, WorkspaceError> {
 
 impl Workspaces {
     pub(crate) fn new(root: PathBuf, owner: Option<(u32, u32)>, max_files: usize, max_bytes: usize) -> Self {
-        Self { root, owner, max_files, max_bytes, locks: Default::default() }
+        Self { root, owner, max_files, max_bytes, locks: Default::default(), shared: None }
     }
 
-    /// Waits for the project's turn; the guard holds it.
-    pub(crate) async fn lock(&self, project: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    /// Takes turns with other hosts too, through `turns`.
+    pub(crate) fn shared_with(mut self, turns: std::sync::Arc<dyn SharedTurns>) -> Self {
+        self.shared = Some(Shared(turns));
+        self
+    }
+
+    /// Waits for the project's turn, on this host and then across hosts; the turn holds it.
+    pub(crate) async fn lock(&self, project: &str) -> Result<Turn, WorkspaceError> {
         let lock = self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(project.to_string()).or_default().clone();
-        lock.lock_owned().await
+        let local = lock.lock_owned().await;
+        let shared = match &self.shared {
+            Some(Shared(turns)) => Some(turns.take(project).await.map_err(WorkspaceError::Turn)?),
+            None => None,
+        };
+        Ok(Turn { _shared: shared, _local: local })
     }
 
     /// Where the project's repository lives: beside its files, out of the sandbox's reach.

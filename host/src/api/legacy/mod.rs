@@ -287,7 +287,7 @@ async fn build(
             previews.preview(&project, &caller.cap_key, &files, super::preview::infer_target(&files)).await?;
             previews.build(&project, &caller.cap_key).await?;
             let _in_flight = state.deployer.start_deploy(&caller.cap_key)?;
-            let _turn = state.workspaces.lock(&project).await;
+            let _turn = state.workspaces.lock(&project).await?;
             if !state.deployer.has_build(&project) {
                 return Err(DeployError::NoBuild.into());
             }
