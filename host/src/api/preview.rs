@@ -20,7 +20,6 @@ use super::spec::{Always, ErrorBody, Operator, Signed};
 use super::{ApiError, AppState, Path, parse_json as parse};
 use crate::auth::User;
 use crate::preview::{PreviewError, Previews, SandboxesStatus, human_size};
-use crate::workspace::WorkspaceError;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
