@@ -18,6 +18,12 @@ pub(crate) struct InstanceSettings {
     /// it held. Longer than any pause a live host may take (a long GC-free stall, a slow disk).
     #[arg(long, env = "BLINK_INSTANCE_EXPIRY_SECS", default_value_t = 30)]
     pub(crate) expiry_secs: u64,
+
+    /// The URL the other hosts sharing the database reach this one by (`http://10.0.0.7:8080`),
+    /// to pass on a preview's requests to the host running its sandbox. Default: the address this
+    /// host listens on, with `127.0.0.1` for an unspecified one (hosts on one machine).
+    #[arg(long, env = "BLINK_PEER_URL")]
+    pub(crate) peer_url: Option<String>,
 }
 
 /// The holder of work taken before a host registers (tools and benches): no live host has this
@@ -88,9 +94,14 @@ impl Instance {
         Ok(())
     }
 
+    /// The oldest heartbeat of a host that still counts as alive.
+    pub(crate) fn live_since(&self) -> i64 {
+        now_ms() - i64::try_from(self.expiry.as_millis()).unwrap_or(i64::MAX)
+    }
+
     /// The other hosts whose heartbeat is older than the expiry: dead.
     pub(crate) async fn dead(&self) -> Result<Vec<DeadHost>, DbError> {
-        let cutoff = now_ms() - i64::try_from(self.expiry.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = self.live_since();
         Ok(sqlx::query_as("SELECT id, started_at FROM host_instances WHERE heartbeat_at < $1 AND id <> $2")
             .bind(cutoff)
             .bind(&self.id)

@@ -1,18 +1,27 @@
 //! Several hosts on one PostgreSQL, as an operator runs them behind a load balancer: a version
 //! uploaded on one host is loaded by the others from the database, and a swap, a canary, a
 //! settings change or a rollback made on any host is what every host serves for new runs. A
-//! change that reached a host without its notice is read by the periodic reconcile.
+//! change that reached a host without its notice is read by the periodic reconcile. Projects
+//! take turns across hosts; a preview, its HMR socket, its build and its logs are served by
+//! whichever host a request reaches; a host killed mid-run leaves nothing held.
+//!
+//! The preview test needs `dockerd` and the sandbox image, as `sandbox.rs` does.
 
 use std::time::{Duration, Instant};
 
-use blink_test_support::fake_llm::{FakeLlm, footer_rules};
+use blink_test_support::docker::{Cleanup, docker};
+use blink_test_support::fake_llm::{FakeLlm, Rule, footer_rules};
 use blink_test_support::host::Blink;
+use blink_test_support::s3::S3Server;
+use blink_test_support::sites::complete;
 use blink_test_support::{HOSTILE_VALIDATOR, db, jwt, sse};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
 const ADMIN: &str = "cluster-operator";
 const MARK: &str = "CLUSTER-PROMPT-MARK";
+const STARTING: i64 = 50_000_000;
 
 async fn start(llm: &FakeLlm, database: &str, reconcile_secs: u64) -> Blink {
     Blink::start(
@@ -242,4 +251,230 @@ async fn one_project_takes_turns_across_hosts_and_loses_nothing() {
         .await
         .unwrap();
     assert_eq!(log["commits"].as_array().unwrap().len(), committed, "{log}");
+}
+
+/// What a client behind a round-robin load balancer reaches: each request the next host.
+struct RoundRobin<'a> {
+    hosts: Vec<&'a Blink>,
+    next: std::cell::Cell<usize>,
+}
+
+impl<'a> RoundRobin<'a> {
+    fn new(hosts: Vec<&'a Blink>) -> Self {
+        Self { hosts, next: std::cell::Cell::new(0) }
+    }
+
+    fn host(&self) -> &'a Blink {
+        let i = self.next.get();
+        self.next.set(i + 1);
+        self.hosts[i % self.hosts.len()]
+    }
+}
+
+fn app(marker: &str) -> String {
+    format!("export default function App() {{\n  return <h1>{marker}</h1>;\n}}\n")
+}
+
+/// Polls `url` until its body contains `needle`.
+async fn eventually_contains(url: &str, needle: &str) {
+    let mut last = String::new();
+    for _ in 0..150 {
+        let response = reqwest::Client::new().get(url).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        if status == 200 && body.contains(needle) {
+            return;
+        }
+        last = format!("{status}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} never contained {needle:?}; last answer {last}");
+}
+
+/// The HMR WebSocket of the preview at `url`, opened as Vite's client opens it.
+async fn hmr_socket(
+    url: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let client = reqwest::get(format!("{url}@vite/client")).await.unwrap().text().await.unwrap();
+    let token_at = client.find("wsToken = \"").map(|i| i + "wsToken = \"".len());
+    let ws_token = token_at.map(|i| client[i..].split('"').next().unwrap().to_string()).unwrap_or_default();
+    let ws_url = format!("{}?token={ws_token}", url.replacen("http://", "ws://", 1));
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("the HMR socket");
+    assert_eq!(response.status(), 101);
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("connected"), "{first}");
+    socket
+}
+
+#[tokio::test]
+async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_held() {
+    assert!(!docker(&["images", "-q", "blink-sandbox:latest"]).is_empty(), "the sandbox image is missing");
+    let mut rules = vec![Rule::text(&["SLOW-RUN"], "never answered in time").delay(Duration::from_secs(120))];
+    rules.extend(footer_rules());
+    let llm = FakeLlm::start(rules).await;
+    let database = db::fresh_postgres().await;
+    let s3 = S3Server::start("blink-sites");
+    let shared = tempfile::tempdir().unwrap();
+    let mut env = vec![
+        ("DATABASE_URL", database.clone()),
+        ("BLINK_LLM_BASE_URL", llm.base_url()),
+        ("BLINK_PROJECTS_DIR", shared.path().join("projects").display().to_string()),
+        ("BLINK_BUILDS_DIR", shared.path().join("builds").display().to_string()),
+        // One key for every host: a sandbox started by one takes news of changed files from all.
+        ("BLINK_SECRET_KEY", "7".repeat(64)),
+        ("BLINK_SANDBOXES", "true".into()),
+        ("BLINK_SANDBOX_WARM", "0".into()),
+        ("BLINK_PREVIEW_PATHS", "true".into()),
+        ("BLINK_PREVIEW_URL", "{origin}/preview/{projectId}/".into()),
+        ("BLINK_INSTANCE_HEARTBEAT_SECS", "1".into()),
+        ("BLINK_INSTANCE_EXPIRY_SECS", "3".into()),
+        ("BLINK_STARTING_CREDITS", STARTING.to_string()),
+        ("BLINK_ADMIN_TOKEN", ADMIN.into()),
+    ];
+    if let Ok(runtime) = std::env::var("BLINK_SANDBOX_RUNTIME") {
+        env.push(("BLINK_SANDBOX_RUNTIME", runtime));
+    }
+    env.extend(s3.host_env());
+    let a = Blink::start(BIN, &env).await;
+    let b = Blink::start(BIN, &env).await;
+    let c = Blink::start(BIN, &env).await;
+    let id = format!("cluster{:x}", std::process::id());
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let user = jwt::user_token("cluster-user");
+    let (status, body) = a.post("/api/projects", Some(&user), &json!({ "id": id })).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Started through A; served, page and modules, through C, which runs no sandbox.
+    let files = |marker: &str| json!({ "projectId": id, "files": { "App.tsx": app(marker) } });
+    let (status, text) = a.post("/api/preview", Some(&user), &files("Marker one")).await;
+    assert_eq!(status, 200, "{text}\n{}", a.log());
+    let through = |host: &Blink| format!("{}/preview/{id}/", host.url);
+    eventually_contains(&format!("{}src/App.tsx", through(&c)), "Marker one").await;
+    let sandboxes = docker(&["ps", "-q", "--filter", &format!("label=blink.project={id}")]);
+    assert_eq!(sandboxes.lines().count(), 1, "one sandbox for the project on every host");
+    let runs_it = |list: &Value| list["sandboxes"].as_array().unwrap().iter().any(|s| s["projectId"] == id.as_str());
+    assert!(runs_it(&admin(&a, reqwest::Method::GET, "/api/admin/sandboxes", None).await));
+    for host in [&b, &c] {
+        let list = admin(host, reqwest::Method::GET, "/api/admin/sandboxes", None).await;
+        assert!(!runs_it(&list), "only A runs the sandbox; {} passes requests on: {list}", host.url);
+    }
+
+    // The HMR socket opened through C hears of an update posted through B.
+    let mut socket = hmr_socket(&through(&c)).await;
+    let (status, text) = b.post("/api/preview", Some(&user), &files("Marker two")).await;
+    assert_eq!(status, 200, "{text}\n{}", b.log());
+    let update = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(message) = socket.next().await {
+            let text = message.unwrap().into_text().unwrap().to_string();
+            if text.contains("\"update\"") || text.contains("full-reload") {
+                return text;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("an HMR message through C after an update through B");
+    assert!(update.contains("App.tsx"), "{update}");
+    let _ = socket.close(None).await;
+    eventually_contains(&format!("{}src/App.tsx", through(&b)), "Marker two").await;
+    assert_eq!(docker(&["ps", "-q", "--filter", &format!("label=blink.project={id}")]), sandboxes);
+
+    // Built through B (in A's sandbox), deployed through C, the site served by every host from S3.
+    let (status, text) = b.post("/api/build", Some(&user), &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{text}\n{}\n{}", b.log(), a.log());
+    let (status, text) = c.post("/api/deploy", Some(&user), &json!({ "projectId": id })).await;
+    assert_eq!(status, 200, "{text}\n{}", c.log());
+    for host in [&a, &b, &c] {
+        let html = complete(host, &format!("{id}.sites.localhost")).await.unwrap();
+        assert!(html.contains("<div id=\"root\">"), "{html}");
+    }
+    // The logs, through C, are the sandbox's on A, the build's lines among them.
+    let logs = reqwest::Client::new()
+        .get(format!("{}/api/projects/{id}/logs", c.url))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logs.status(), 200);
+    let mut stream = logs.bytes_stream();
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut seen = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("[build]") {
+                return seen;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("the build's lines through C");
+    assert!(heard.contains("[build]"), "{heard}");
+    drop(stream);
+
+    // Runs, one per host in turn, all whole.
+    let clients = RoundRobin::new(vec![&a, &b, &c]);
+    let run = json!({ "messages": [{ "role": "user", "content": "Add a footer" }] });
+    for _ in 0..3 {
+        let host = clients.host();
+        let (status, text) = host.post("/api/orchestrator", Some(&user), &run).await;
+        assert_eq!(status, 200, "{text}");
+        assert!(sse::events(&text).iter().any(|e| e["type"] == "result"), "{text}");
+    }
+
+    // A dies mid-run, with credits held for a model call and its sandbox serving: B and C carry
+    // on, the credits come back, and the preview moves to a live host.
+    let balance = || db::scalar(&database, "SELECT balance FROM users WHERE id = 'cluster-user'");
+    let before = balance().await;
+    let slow = json!({ "messages": [{ "role": "user", "content": "SLOW-RUN please" }] });
+    let (a_url, slow_user) = (a.url.clone(), user.clone());
+    let doomed = tokio::spawn(async move {
+        reqwest::Client::new().post(format!("{a_url}/api/orchestrator")).bearer_auth(slow_user).json(&slow).send().await
+    });
+    let started = Instant::now();
+    while db::scalar(&database, "SELECT count(*) FROM credit_reservations").await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the slow run never held credits\n{}", a.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(balance().await < before, "credits are held while the model call runs");
+    let _ = a.stop().await;
+    let _ = doomed.await;
+    for host in [&b, &c] {
+        let (status, text) = host.post("/api/orchestrator", Some(&user), &run).await;
+        assert_eq!(status, 200, "a live host serves runs while another is dead: {text}");
+    }
+    let started = Instant::now();
+    while db::scalar(&database, "SELECT count(*) FROM credit_reservations").await > 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the dead host's held credits never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Whatever moved, moved whole: the balance is the starting one plus the ledger, and the
+    // dead host's reservation came back as a return.
+    let ledger = db::scalar(
+        &database,
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM credit_ledger WHERE user_id = 'cluster-user'",
+    )
+    .await;
+    assert_eq!(balance().await, STARTING + ledger, "the balance is the starting one plus the ledger");
+    assert!(db::scalar(&database, "SELECT count(*) FROM credit_ledger WHERE kind = 'return'").await >= 1);
+    // Once A counts as dead, an update through B starts serving from a live host.
+    let started = Instant::now();
+    loop {
+        let (status, text) = b.post("/api/preview", Some(&user), &files("Marker three")).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the preview never moved off the dead host: {status} {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eventually_contains(&format!("{}src/App.tsx", through(&c)), "Marker three").await;
+    let list = admin(&b, reqwest::Method::GET, "/api/admin/sandboxes", None).await;
+    assert!(runs_it(&list), "B took the project's sandbox over from the dead host: {list}");
+    let list = admin(&c, reqwest::Method::GET, "/api/admin/sandboxes", None).await;
+    assert!(!runs_it(&list), "C passes requests on to B: {list}");
 }

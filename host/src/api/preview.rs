@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use blink_agent_sdk::RuntimeTarget;
@@ -82,6 +82,8 @@ impl From<PreviewError> for ApiError {
             PreviewError::NotRunning => coded(StatusCode::NOT_FOUND, "not_running"),
             PreviewError::Exited(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "dev_server_exited"),
             PreviewError::Sandbox(_) => coded(StatusCode::BAD_GATEWAY, "sandbox_failed"),
+            PreviewError::Elsewhere(_) => coded(StatusCode::CONFLICT, "sandbox_elsewhere"),
+            PreviewError::Database(e) => e.into(),
         }
     }
 }
@@ -117,11 +119,11 @@ pub(crate) async fn preview(
     State(state): State<AppState>,
     user: User,
     headers: HeaderMap,
-    body: Bytes,
+    raw: Bytes,
 ) -> Result<Response, ApiError> {
     state.rates.spend(Spend::Preview, &user.id)?;
     let started = std::time::Instant::now();
-    let body: PreviewBody = parse(&body, r#"{"projectId": "…", "files": {"App.tsx": "…"}}"#)?;
+    let body: PreviewBody = parse(&raw, r#"{"projectId": "…", "files": {"App.tsx": "…"}}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     tracing::debug!(project = %body.project_id, elapsed_us = started.elapsed().as_micros() as u64, "preview claimed");
     let target = match body.target.as_deref() {
@@ -131,10 +133,26 @@ pub(crate) async fn preview(
         })?,
     };
     let previews = previews(&state)?;
-    previews.preview(&body.project_id, &user.id, &body.files, target).await?;
+    match previews.preview(&body.project_id, &user.id, &body.files, target).await {
+        Ok(_) => {}
+        Err(PreviewError::Elsewhere(peer)) if !headers.contains_key(super::proxy::HOP) => {
+            let request = again(Method::POST, "/api/preview", headers, raw);
+            return Ok(super::proxy::to_peer(&state, &body.project_id, &peer, request).await);
+        }
+        Err(e) => return Err(e.into()),
+    }
     let (scheme, host) = origin(&headers);
     let url = previews.preview_url(&body.project_id, scheme, host);
     Ok(Json(PreviewAnswer { preview_url: url }).into_response())
+}
+
+/// The request as it came, to pass on to another host.
+fn again(method: Method, path: &str, headers: HeaderMap, body: Bytes) -> axum::extract::Request {
+    let mut request = axum::extract::Request::new(axum::body::Body::from(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = path.parse().unwrap_or_default();
+    *request.headers_mut() = headers;
+    request
 }
 
 /// The target files were written for when the caller does not say: an `App.tsx` that mounts
@@ -159,10 +177,22 @@ pub(super) fn infer_target(files: &BTreeMap<String, String>) -> RuntimeTarget {
         (status = 502, description = "`sandbox_failed`", body = ErrorBody),
         Signed, Always,
     ))]
-pub(crate) async fn build(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn build(
+    State(state): State<AppState>,
+    user: User,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
     state.rates.spend(Spend::Build, &user.id)?;
-    let body: BuildBody = parse(&body, r#"{"projectId": "…"}"#)?;
+    let body: BuildBody = parse(&raw, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
+    // The build runs in the project's sandbox, wherever it is.
+    if !headers.contains_key(super::proxy::HOP)
+        && let Some(peer) = previews(&state)?.runs_on(&body.project_id).await
+    {
+        let request = again(Method::POST, "/api/build", headers, raw);
+        return Ok(super::proxy::to_peer(&state, &body.project_id, &peer, request).await);
+    }
     let (state, project, user_id) = (state.clone(), body.project_id.clone(), user.id.clone());
     let started = std::time::Instant::now();
     let build = super::detached(async move { Ok(previews(&state)?.build(&project, &user_id).await?) }).await;
@@ -190,8 +220,15 @@ pub(crate) async fn logs(
     State(state): State<AppState>,
     user: User,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
+    if !headers.contains_key(super::proxy::HOP)
+        && let Some(peer) = previews(&state)?.runs_on(&id).await
+    {
+        let request = again(Method::GET, &format!("/api/projects/{id}/logs"), headers, Bytes::new());
+        return Ok(super::proxy::to_peer(&state, &id, &peer, request).await);
+    }
     let lines = previews(&state)?.logs(&id, &user.id).await?;
     let shutdown = state.shutdown.clone();
     let events = lines

@@ -85,12 +85,50 @@ pub(crate) async fn by_host(state: &AppState, mut request: Request) -> Result<Re
     Ok(forward(state, &project, request).await)
 }
 
-async fn forward(state: &AppState, project: &str, mut request: Request) -> Response {
-    let Some(upstream) = state.previews.as_ref().and_then(|p| p.upstream(project)) else {
-        return (StatusCode::NOT_FOUND, "No preview is running for this project.").into_response();
+/// Marks a request one host passed on to another: the receiving host serves it itself, so a
+/// request never travels in a circle between hosts that disagree on where a sandbox runs.
+pub(crate) const HOP: &str = "x-blink-hop";
+
+/// Where a request for a preview goes.
+enum Upstream {
+    /// The project's dev server, which runs on this host.
+    Sandbox(std::net::SocketAddr),
+    /// The host that runs the project's sandbox, at this URL.
+    Peer(String),
+}
+
+async fn forward(state: &AppState, project: &str, request: Request) -> Response {
+    let previews = state.previews.as_ref();
+    let upstream = match previews.and_then(|p| p.upstream(project)) {
+        Some(address) => Upstream::Sandbox(address),
+        None => match previews {
+            Some(previews) if !request.headers().contains_key(HOP) => match previews.runs_on(project).await {
+                Some(url) => Upstream::Peer(url),
+                None => return not_running(),
+            },
+            _ => return not_running(),
+        },
     };
+    relay(state, project, upstream, request).await
+}
+
+fn not_running() -> Response {
+    (StatusCode::NOT_FOUND, "No preview is running for this project.").into_response()
+}
+
+/// Passes an API request about a project's sandbox on to the host that runs it, as it came
+/// (the caller's credentials included: that host checks them again).
+pub(crate) async fn to_peer(state: &AppState, project: &str, peer: &str, request: Request) -> Response {
+    relay(state, project, Upstream::Peer(peer.to_string()), request).await
+}
+
+async fn relay(state: &AppState, project: &str, upstream: Upstream, mut request: Request) -> Response {
     let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let Ok(uri) = format!("http://{upstream}{path_and_query}").parse::<Uri>() else {
+    let target = match &upstream {
+        Upstream::Sandbox(address) => format!("http://{address}{path_and_query}"),
+        Upstream::Peer(url) => format!("{}{path_and_query}", url.trim_end_matches('/')),
+    };
+    let Ok(uri) = target.parse::<Uri>() else {
         return (StatusCode::BAD_REQUEST, "Bad preview path.").into_response();
     };
     let upgrade = request
@@ -107,14 +145,27 @@ async fn forward(state: &AppState, project: &str, mut request: Request) -> Respo
         headers.remove(header::CONNECTION);
         headers.remove(header::UPGRADE);
     }
-    if let Ok(host) = HeaderValue::from_str(&upstream.to_string()) {
-        headers.insert(header::HOST, host);
+    match &upstream {
+        Upstream::Sandbox(address) => {
+            if let Ok(host) = HeaderValue::from_str(&address.to_string()) {
+                headers.insert(header::HOST, host);
+            }
+        }
+        // The host name the caller used stays: it names the preview, and the URLs the other host
+        // answers with are the caller's.
+        Upstream::Peer(_) => {
+            headers.insert(HOP, HeaderValue::from_static("1"));
+        }
     }
     let mut response = match state.proxy.request(request).await {
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(project, "preview upstream failed: {e}");
-            return (StatusCode::BAD_GATEWAY, "The preview's dev server did not answer.").into_response();
+            let message = match upstream {
+                Upstream::Sandbox(_) => "The preview's dev server did not answer.",
+                Upstream::Peer(_) => "The host running this project's sandbox did not answer.",
+            };
+            return (StatusCode::BAD_GATEWAY, message).into_response();
         }
     };
     if response.status() == StatusCode::SWITCHING_PROTOCOLS

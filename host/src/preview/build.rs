@@ -11,6 +11,7 @@ impl Previews {
         let entry = self.entry(project);
         {
             let _guard = self.workspaces.lock(project).await?;
+            self.here_or_nowhere(project, &entry).await?;
             entry.set_owner(owner);
             entry.touch();
             let workspaces = self.workspaces.clone();

@@ -51,6 +51,9 @@ impl Previews {
             let entry = self.entry(&info.project);
             *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = info.address;
             entry.touch();
+            if let Some(address) = info.address {
+                self.place(&info.project, address).await?;
+            }
             adopted += 1;
             tracing::info!(project = %info.project, address = ?info.address, "sandbox adopted");
         }
@@ -106,14 +109,25 @@ impl Previews {
             self.backend.remove(project).await?;
             *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = None;
         } else {
+            // Never another live host's: that host stops its own.
+            if let Some(url) = self.runs_on(project).await {
+                return Err(PreviewError::Elsewhere(url));
+            }
             self.backend.remove(project).await?;
+        }
+        if let Some(placements) = &self.placements {
+            placements.clear(project).await?;
         }
         Ok(())
     }
 
     /// Removes the project's sandbox, files and builds (the project is being deleted).
     pub(crate) async fn forget(&self, project: &str) -> Result<(), PreviewError> {
-        self.stop(project).await?;
+        match self.stop(project).await {
+            // The host running it removes it once idle, as nobody can open a deleted project.
+            Ok(()) | Err(PreviewError::Elsewhere(_)) => {}
+            Err(e) => return Err(e),
+        }
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(project);
         self.workspaces.remove(project)?;
         match std::fs::remove_dir_all(self.settings.builds_dir.join(project)) {

@@ -12,6 +12,7 @@ mod entry;
 mod lifecycle;
 mod owners;
 mod packages;
+mod placement;
 pub(crate) mod registry;
 mod settings;
 mod sync;
@@ -20,6 +21,7 @@ mod warm;
 pub(crate) use self::build::{human_size, repair_build};
 pub(crate) use self::lifecycle::SandboxesStatus;
 pub(crate) use self::owners::{Owner, owners};
+pub(crate) use self::placement::Placements;
 pub(crate) use self::settings::SandboxSettings;
 use self::sync::write_entry;
 use self::warm::WARM_MARKER;
@@ -104,6 +106,11 @@ pub(crate) enum PreviewError {
     Exited(String),
     #[error("sandbox error: {0}")]
     Sandbox(String),
+    /// Another live host runs the project's sandbox: the request is for that host, at this URL.
+    #[error("the project's sandbox runs on another host ({0})")]
+    Elsewhere(String),
+    #[error(transparent)]
+    Database(#[from] crate::db::DbError),
 }
 
 impl From<SandboxError> for PreviewError {
@@ -192,6 +199,8 @@ pub(crate) struct Previews {
     closing: std::sync::atomic::AtomicBool,
     /// Log streams open, by user.
     log_streams: crate::slots::Slots,
+    /// Where sandboxes run, when hosts share the database.
+    placements: Option<Placements>,
 }
 
 impl Previews {
@@ -200,6 +209,7 @@ impl Previews {
         workspaces: Workspaces,
         settings: PreviewSettings,
         registry: Option<registry::RegistryProxy>,
+        placements: Option<Placements>,
     ) -> Arc<Self> {
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap_or_default();
         Arc::new_cyclic(|this| Self {
@@ -215,6 +225,7 @@ impl Previews {
             filling: Default::default(),
             closing: Default::default(),
             log_streams: Default::default(),
+            placements,
         })
     }
 
@@ -281,6 +292,7 @@ impl Previews {
     ) -> Result<SocketAddr, PreviewError> {
         let entry = self.entry(project);
         let _guard = self.workspaces.lock(project).await?;
+        self.here_or_nowhere(project, &entry).await?;
         entry.set_owner(owner);
         entry.touch();
         let started = std::time::Instant::now();
@@ -346,6 +358,7 @@ impl Previews {
             && let Some(address) = info.address
         {
             *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = Some(address);
+            self.place(project, address).await?;
             return Ok(address);
         }
         // One creation at a time, so two new projects cannot both pass the cap.
@@ -357,7 +370,46 @@ impl Previews {
         let address = info.address.ok_or_else(|| PreviewError::Sandbox("the sandbox has no address".into()))?;
         *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = Some(address);
         tracing::info!(project, %address, "sandbox started");
+        self.place(project, address).await?;
         Ok(address)
+    }
+
+    /// Refuses, with the host to ask, when another live host runs the project's sandbox; called
+    /// in the project's turn, so no host starts one while another is starting it.
+    async fn here_or_nowhere(&self, project: &str, entry: &Entry) -> Result<(), PreviewError> {
+        if entry.address().is_some() {
+            return Ok(());
+        }
+        match &self.placements {
+            Some(placements) => match placements.elsewhere(project).await? {
+                Some(url) => Err(PreviewError::Elsewhere(url)),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// The host to pass a request for the project's preview on to, when another live host runs
+    /// its sandbox and this one does not.
+    pub(crate) async fn runs_on(&self, project: &str) -> Option<String> {
+        if self.existing(project).is_some_and(|e| e.address().is_some()) {
+            return None;
+        }
+        match self.placements.as_ref()?.elsewhere(project).await {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(project, "cannot tell where the project's sandbox runs: {e}");
+                None
+            }
+        }
+    }
+
+    /// Records that the project's sandbox runs here.
+    async fn place(&self, project: &str, address: SocketAddr) -> Result<(), PreviewError> {
+        if let Some(placements) = &self.placements {
+            placements.record(project, address).await?;
+        }
+        Ok(())
     }
 
     async fn wait_ready(&self, project: &str, address: SocketAddr) -> Result<(), PreviewError> {

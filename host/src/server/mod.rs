@@ -109,6 +109,7 @@ async fn start_previews(
     settings: &Settings,
     workspaces: Workspaces,
     sync_key: [u8; 32],
+    placements: Option<crate::preview::Placements>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<Previews>> {
     let s = &settings.sandbox;
@@ -181,6 +182,7 @@ async fn start_previews(
             memory_mib: s.sandbox_memory_mib,
         },
         registry,
+        placements,
     );
     match previews.adopt().await {
         Ok(n) => tracing::info!(adopted = n, "sandboxes"),
@@ -190,6 +192,18 @@ async fn start_previews(
     let every = Duration::from_secs((s.sandbox_idle_secs / 4).clamp(1, 60));
     tokio::spawn(previews.clone().reap_idle(every, shutdown));
     Ok(previews)
+}
+
+/// The URL the other hosts sharing the database reach this one by.
+fn peer_url(settings: &Settings, listener: &tokio::net::TcpListener) -> String {
+    if let Some(url) = settings.instances.peer_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        return url.trim_end_matches('/').to_string();
+    }
+    let mut address = listener.local_addr().unwrap_or(settings.addr);
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{address}")
 }
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -203,6 +217,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let instance = Instance::register(database.clone(), Duration::from_secs(settings.instances.expiry_secs.max(1)))
         .await
         .context("registering this host in the database")?;
+    // Bound before the sandboxes start: they are placed under the URL the other hosts reach
+    // this one by, and it names the port.
+    let listener =
+        tokio::net::TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
     let started = std::time::Instant::now();
     let runtime = Arc::new(build_runtime(&settings)?);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "agents loaded");
@@ -277,10 +295,21 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         let turns = crate::turns::DbTurns::new(url, settings.database.turn_connections)?;
         workspaces = workspaces.shared_with(Arc::new(turns));
     }
+    if database.is_shared() && settings.git.secret_key.is_none() {
+        // Each host would seal with a key of its own: tokens sealed on one could not be opened on
+        // another, nor would a sandbox started on one take news of changed files from another.
+        tracing::warn!(
+            "the database is PostgreSQL, which other hosts may share: give every host the same BLINK_SECRET_KEY"
+        );
+    }
     let secrets = crate::git::secrets::Secrets::load(settings.git.secret_key.as_deref(), &settings.data_dir)?;
     let previews = if settings.sandbox.sandboxes {
         let sync_key = secrets.derive("blink sandbox sync");
-        Some(start_previews(&settings, workspaces.clone(), sync_key, shutdown.clone()).await?)
+        // Hosts on one database pass a preview's requests to the host running its sandbox.
+        let placements = database.is_shared().then(|| {
+            crate::preview::Placements::new(database.clone(), instance.clone(), peer_url(&settings, &listener))
+        });
+        Some(start_previews(&settings, workspaces.clone(), sync_key, placements, shutdown.clone()).await?)
     } else {
         None
     };
@@ -403,8 +432,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let app = api::router(state, &settings);
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
-    let listener =
-        tokio::net::TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
     // Tests and scripts read this line to find the port when BLINK_ADDR ends in :0.
     tracing::info!("listening on http://{}", listener.local_addr()?);
     println!("blink listening on http://{}", listener.local_addr()?);

@@ -1,0 +1,68 @@
+//! Where each project's sandbox runs, in the database every host shares. The host that starts a
+//! sandbox records itself and the URL the other hosts reach it by; a host that receives a
+//! preview's request for a sandbox another live host runs passes the request on to that host,
+//! which alone starts, feeds, builds in and stops it.
+
+use std::net::SocketAddr;
+
+use crate::db::{Database, DbError, now_ms};
+use crate::instances::Instance;
+
+/// This host's entries in `sandbox_placements`, and its reading of the others'.
+#[derive(Clone)]
+pub(crate) struct Placements {
+    db: Database,
+    instance: Instance,
+    /// The URL the other hosts reach this one by (`BLINK_PEER_URL`).
+    url: String,
+}
+
+impl Placements {
+    pub(crate) fn new(db: Database, instance: Instance, url: String) -> Self {
+        Self { db, instance, url }
+    }
+
+    /// Says the project's sandbox runs here, at `address`.
+    pub(crate) async fn record(&self, project: &str, address: SocketAddr) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO sandbox_placements (project, instance, host_url, address, placed_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (project) DO UPDATE SET instance = excluded.instance, host_url = excluded.host_url, \
+             address = excluded.address, placed_at = excluded.placed_at",
+        )
+        .bind(project)
+        .bind(self.instance.id())
+        .bind(&self.url)
+        .bind(address.to_string())
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Says the project's sandbox no longer runs here (a row another host wrote stays).
+    pub(crate) async fn clear(&self, project: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM sandbox_placements WHERE project = $1 AND instance = $2")
+            .bind(project)
+            .bind(self.instance.id())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The URL of the live host other than this one that runs the project's sandbox, if any. A
+    /// host past its heartbeat's expiry runs nothing any more: its row is ignored, and replaced
+    /// by whichever host starts the sandbox next.
+    pub(crate) async fn elsewhere(&self, project: &str) -> Result<Option<String>, DbError> {
+        let url: Option<(String,)> = sqlx::query_as(
+            "SELECT host_url FROM sandbox_placements WHERE project = $1 AND instance <> $2 \
+             AND instance IN (SELECT id FROM host_instances WHERE heartbeat_at >= $3)",
+        )
+        .bind(project)
+        .bind(self.instance.id())
+        .bind(self.instance.live_since())
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(url.map(|(u,)| u))
+    }
+}
