@@ -2,13 +2,15 @@
 //! package installs and production builds run.
 //!
 //! The host talks to sandboxes only through [`SandboxBackend`], so the engine behind it can change:
-//! [`DockerBackend`] is the implementation for one machine; a Kubernetes backend (one pod per
-//! project) fits the same trait for clusters. A sandbox is named after its project
+//! [`DockerBackend`] is the implementation for one machine; [`KubernetesBackend`] (one pod per
+//! project) is the one for clusters. A sandbox is named after its project
 //! (`sandbox-{project}`) and that name is the lock that keeps a project from ever getting two.
 //! Sandboxes carry labels, so a restarted host finds the ones still running and adopts them.
 
+mod appdir;
 mod docker;
 mod error;
+mod kubernetes;
 mod output;
 
 use std::collections::HashMap;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use docker::DockerBackend;
 pub use error::SandboxError;
+pub use kubernetes::{KubernetesBackend, KubernetesConfig};
 
 /// Label every sandbox carries, so `list` finds them among other containers.
 pub const SANDBOX_LABEL: &str = "blink.sandbox";

@@ -23,7 +23,9 @@
 //! 10. density: N previews (default 50) running at once on one host: start and HMR latency at N
 //!     against N = 1, memory per preview and the host's own;
 //! 11. today's frontend's Node-backend routes: `/dev/start` until Chromium shows the page and
-//!     `/dev/sync` until the open page shows the change, against `/api/preview` doing the same.
+//!     `/dev/sync` until the open page shows the change, against `/api/preview` doing the same;
+//! 12. many hosts: runs/s, preview updates and page loads with 1, 2 and 3 hosts on one PostgreSQL,
+//!     clients spread over them in turn, against one host.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -41,6 +43,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 mod agents;
+mod cluster;
 mod common;
 mod credits;
 mod density;
@@ -53,6 +56,7 @@ mod plugins;
 mod sandboxes;
 
 use agents::agent_overhead;
+use cluster::cluster;
 use common::*;
 use credits::credit_overhead;
 use density::density;
@@ -112,6 +116,9 @@ fn main() {
         }
         if wanted(11) {
             legacy_routes(&mut report).await;
+        }
+        if wanted(12) {
+            cluster(&mut report).await;
         }
     });
     let path = std::env::var("BLINK_BENCH_REPORT")

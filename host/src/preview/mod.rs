@@ -22,7 +22,7 @@ pub(crate) use self::build::{human_size, repair_build};
 pub(crate) use self::lifecycle::SandboxesStatus;
 pub(crate) use self::owners::{Owner, owners};
 pub(crate) use self::placement::Placements;
-pub(crate) use self::settings::SandboxSettings;
+pub(crate) use self::settings::{SandboxEngine, SandboxSettings, parse_labels};
 use self::sync::write_entry;
 use self::warm::WARM_MARKER;
 

@@ -9,6 +9,30 @@ pub(crate) struct SandboxSettings {
     #[arg(long, env = "BLINK_SANDBOXES", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) sandboxes: bool,
 
+    /// Where sandboxes run: `docker` (the local engine) or `kubernetes` (pods of a cluster, found
+    /// as `kubectl` finds it: in a pod its service account, else `KUBECONFIG`).
+    #[arg(long, env = "BLINK_SANDBOX_BACKEND", value_enum, default_value_t = SandboxEngine::Docker)]
+    pub(crate) sandbox_backend: SandboxEngine,
+
+    /// Kubernetes: the namespace of the sandbox pods; default, the client configuration's.
+    #[arg(long, env = "BLINK_K8S_NAMESPACE")]
+    pub(crate) k8s_namespace: Option<String>,
+
+    /// Kubernetes: the claim of the projects volume (`BLINK_PROJECTS_DIR` is where hosts mount
+    /// it); each pod mounts its project's directory as a sub-path. Unset: a `hostPath` (one node).
+    #[arg(long, env = "BLINK_K8S_PROJECTS_CLAIM")]
+    pub(crate) k8s_projects_claim: Option<String>,
+
+    /// Kubernetes: the address sandboxes reach this host at (its pod IP, from the downward API):
+    /// the registry proxy listens there, and the sandboxes' NetworkPolicy lets them reach it.
+    #[arg(long, env = "BLINK_K8S_HOST_ADDRESS")]
+    pub(crate) k8s_host_address: Option<std::net::IpAddr>,
+
+    /// Kubernetes: the labels of the host pods (`key=value,…`), the only pods the sandboxes'
+    /// NetworkPolicy lets reach a dev server.
+    #[arg(long, env = "BLINK_K8S_HOST_LABELS", default_value = "app=blink-host")]
+    pub(crate) k8s_host_labels: String,
+
     /// The sandbox image (`sandbox/build-image.sh` builds it).
     #[arg(long, env = "BLINK_SANDBOX_IMAGE", default_value = "blink-sandbox:latest")]
     pub(crate) sandbox_image: String,
@@ -19,7 +43,8 @@ pub(crate) struct SandboxSettings {
 
     /// The container runtime sandboxes run under, as the engine names it: `runsc` (gVisor, a
     /// user-space kernel between the project's code and the host's) or `runc`. Unset: the
-    /// engine's default. A runtime the engine lacks is refused, never silently replaced.
+    /// engine's default. A runtime the engine lacks is refused, never silently replaced. On
+    /// Kubernetes, the pods' `RuntimeClass` (`gvisor`, say).
     #[arg(long, env = "BLINK_SANDBOX_RUNTIME")]
     pub(crate) sandbox_runtime: Option<String>,
 
@@ -137,4 +162,24 @@ pub(crate) struct SandboxSettings {
     /// The npm registry the host's registry proxy fetches from for sandboxes.
     #[arg(long, env = "BLINK_NPM_REGISTRY", default_value = "https://registry.npmjs.org")]
     pub(crate) npm_registry: String,
+}
+
+/// Where sandboxes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SandboxEngine {
+    Docker,
+    Kubernetes,
+}
+
+/// `key=value,…` as labels; a pair without `=` is refused.
+pub(crate) fn parse_labels(text: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) =
+                pair.split_once('=').ok_or_else(|| anyhow::anyhow!("label {pair:?} is not key=value"))?;
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        })
+        .collect()
 }

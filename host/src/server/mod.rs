@@ -129,8 +129,31 @@ async fn start_previews(
     };
     tracing::info!(runtime = config.runtime.as_deref().unwrap_or("the engine's default"), "sandboxes");
     let dev_port = config.dev_port;
-    let backend: Arc<dyn blink_sandbox::SandboxBackend> =
-        Arc::new(blink_sandbox::DockerBackend::connect(config).await?);
+    let backend: Arc<dyn blink_sandbox::SandboxBackend> = match s.sandbox_backend {
+        crate::preview::SandboxEngine::Docker => Arc::new(blink_sandbox::DockerBackend::connect(config).await?),
+        crate::preview::SandboxEngine::Kubernetes => {
+            let (uid, gid) = config.user.split_once(':').context("the sandbox user is uid:gid")?;
+            let kube = blink_sandbox::KubernetesConfig {
+                namespace: s.k8s_namespace.clone(),
+                image: config.image,
+                limits: config.limits,
+                dev_port,
+                uid: uid.parse()?,
+                gid: gid.parse()?,
+                runtime_class: config.runtime,
+                projects_claim: s.k8s_projects_claim.clone(),
+                projects_root: settings.projects_dir(),
+                host_address: s.k8s_host_address,
+                host_labels: crate::preview::parse_labels(&s.k8s_host_labels)?,
+                owner: Some(owner.clone()),
+            };
+            tracing::info!(
+                namespace = kube.namespace.as_deref().unwrap_or("the client's"),
+                "sandboxes are Kubernetes pods"
+            );
+            Arc::new(blink_sandbox::KubernetesBackend::connect(kube).await?)
+        }
+    };
     let (registry, registry_url) = match backend.host_address().await {
         Ok(ip) => {
             let listener = tokio::net::TcpListener::bind((ip, 0))

@@ -8,6 +8,7 @@ pub mod docker;
 pub mod fake_cloudflare;
 pub mod fake_dns;
 pub mod fake_github;
+pub mod fake_kube;
 pub mod fake_llm;
 pub mod frontend_preview;
 pub mod git_server;
