@@ -35,6 +35,14 @@ use crate::{
 pub const POLICY_NAME: &str = "blink-sandboxes";
 /// How long a new pod may take to run and get an address.
 const START_WAIT: Duration = Duration::from_secs(120);
+/// Runs `argv[2..]` in a process group of its own and kills the whole group with SIGKILL after
+/// `argv[1]` seconds, exiting 137 as a killed command does; the sandbox image has node and no
+/// `timeout`.
+const DEADLINE: &str = "const [secs, ...cmd] = process.argv.slice(1);\
+const child = require('child_process').spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', detached: true });\
+const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch {} process.exit(137); }, Number(secs) * 1000);\
+child.on('error', (e) => { console.error(e.message); process.exit(127); });\
+child.on('exit', (code) => { clearTimeout(timer); process.exit(code ?? 137); });";
 /// What a command's output keeps: its end, where a build's errors are.
 const MAX_OUTPUT: usize = 4 << 20;
 
@@ -364,12 +372,13 @@ impl SandboxBackend for KubernetesBackend {
             return Err(SandboxError::Invalid("empty command".into()));
         }
         let name = self.running_pod(project).await?;
-        // The API's exec has no environment and no deadline of its own: `env` sets one, and
-        // `timeout` kills the command and everything it started inside the pod, as it must be.
+        // The API's exec has no environment and no deadline of its own: `env` sets one, and the
+        // image's node keeps the deadline, killing the command and everything it started.
         let secs = timeout.as_secs().max(1).to_string();
-        let mut full: Vec<String> = ["timeout", "-s", "KILL", &secs, "env"].into_iter().map(String::from).collect();
+        let mut full: Vec<String> = ["node", "-e", DEADLINE, &secs, "env"].into_iter().map(String::from).collect();
         full.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         full.extend(command.iter().cloned());
+        let began = tokio::time::Instant::now();
         let params = AttachParams::default().stdout(true).stderr(true).stdin(false);
         let mut process = self.pods.exec(&name, full, &params).await.map_err(engine)?;
         let (Some(mut stdout), Some(mut stderr)) = (process.stdout(), process.stderr()) else {
@@ -403,10 +412,10 @@ impl SandboxBackend for KubernetesBackend {
                 .unwrap_or(1),
             None => 1,
         };
-        // `timeout -s KILL` exits 137 when it killed the command.
-        if exit_code == 137 && out.len() + err.len() < MAX_OUTPUT {
-            let output = kept.into_string();
-            return Err(SandboxError::Timeout { after: timeout, output });
+        // The deadline exits 137 when it killed the command (as the memory limit's kill does,
+        // well before the deadline).
+        if exit_code == 137 && began.elapsed() >= timeout {
+            return Err(SandboxError::Timeout { after: timeout, output: kept.into_string() });
         }
         Ok(ExecOutput { exit_code, output: kept.into_string() })
     }
