@@ -92,7 +92,7 @@ async fn a_change_on_one_host_is_what_every_host_serves() {
     // Uploaded and activated on A; C, which never saw the bytes, loads them from the database.
     let bytes = std::fs::read(HOSTILE_VALIDATOR).unwrap();
     let response = reqwest::Client::new()
-        .post(format!("{}/api/admin/plugins/validator", a.url))
+        .post(format!("{}/api/admin/plugins/validator?activate=false", a.url))
         .bearer_auth(ADMIN)
         .body(bytes)
         .send()
@@ -101,7 +101,9 @@ async fn a_change_on_one_host_is_what_every_host_serves() {
     assert_eq!(response.status(), 201);
     let version = response.json::<Value>().await.unwrap()["version"]["version"].as_str().unwrap().to_string();
     let local = |host: &Blink| host.data_dir.path().join("plugins").join(format!("{version}.wasm"));
+    // Stored, not yet serving: no other host has loaded it.
     assert!(!local(&c).exists());
+    admin(&a, Method::POST, &format!("/api/admin/plugins/validator/{version}/activate"), None).await;
     for host in [&b, &c] {
         let took = until(host, "the new version", |v| v["active"] == version.as_str()).await;
         println!("swap on A reached {} in {took:?}", host.url);

@@ -133,7 +133,8 @@ async fn sandboxes_run_as_pods_through_the_kubernetes_api() {
     let volumes = spec["volumes"].as_array().unwrap();
     assert!(volumes.iter().any(|v| v["hostPath"]["path"].as_str().is_some_and(|p| p.ends_with("/app"))), "{volumes:?}");
     assert!(volumes.iter().any(|v| v["emptyDir"] == json!({ "medium": "Memory", "sizeLimit": "67108864" })));
-    assert_eq!(pod["metadata"]["annotations"]["blink.owner"].as_str().is_some(), true);
+    let owner = blink.data_dir.path().canonicalize().unwrap().display().to_string();
+    assert_eq!(pod["metadata"]["annotations"]["blink.owner"], owner.as_str(), "the host that owns it");
     // … and what the container started from it has.
     let inspect = docker(&[
         "inspect",

@@ -374,44 +374,6 @@ impl Previews {
         Ok(address)
     }
 
-    /// Refuses, with the host to ask, when another live host runs the project's sandbox; called
-    /// in the project's turn, so no host starts one while another is starting it.
-    async fn here_or_nowhere(&self, project: &str, entry: &Entry) -> Result<(), PreviewError> {
-        if entry.address().is_some() {
-            return Ok(());
-        }
-        match &self.placements {
-            Some(placements) => match placements.elsewhere(project).await? {
-                Some(url) => Err(PreviewError::Elsewhere(url)),
-                None => Ok(()),
-            },
-            None => Ok(()),
-        }
-    }
-
-    /// The host to pass a request for the project's preview on to, when another live host runs
-    /// its sandbox and this one does not.
-    pub(crate) async fn runs_on(&self, project: &str) -> Option<String> {
-        if self.existing(project).is_some_and(|e| e.address().is_some()) {
-            return None;
-        }
-        match self.placements.as_ref()?.elsewhere(project).await {
-            Ok(url) => url,
-            Err(e) => {
-                tracing::warn!(project, "cannot tell where the project's sandbox runs: {e}");
-                None
-            }
-        }
-    }
-
-    /// Records that the project's sandbox runs here.
-    async fn place(&self, project: &str, address: SocketAddr) -> Result<(), PreviewError> {
-        if let Some(placements) = &self.placements {
-            placements.record(project, address).await?;
-        }
-        Ok(())
-    }
-
     async fn wait_ready(&self, project: &str, address: SocketAddr) -> Result<(), PreviewError> {
         let url = format!("http://{address}{}", Self::base_path(project));
         let started = tokio::time::Instant::now();

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use crate::db::{Database, DbError, now_ms};
 use crate::instances::Instance;
+use crate::preview::{Entry, PreviewError, Previews};
 
 /// This host's entries in `sandbox_placements`, and its reading of the others'.
 #[derive(Clone)]
@@ -64,5 +65,45 @@ impl Placements {
         .fetch_optional(self.db.pool())
         .await?;
         Ok(url.map(|(u,)| u))
+    }
+}
+
+impl Previews {
+    /// Refuses, with the host to ask, when another live host runs the project's sandbox; called
+    /// in the project's turn, so no host starts one while another is starting it.
+    pub(super) async fn here_or_nowhere(&self, project: &str, entry: &Entry) -> Result<(), PreviewError> {
+        if entry.address().is_some() {
+            return Ok(());
+        }
+        match &self.placements {
+            Some(placements) => match placements.elsewhere(project).await? {
+                Some(url) => Err(PreviewError::Elsewhere(url)),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// The host to pass a request for the project's preview on to, when another live host runs
+    /// its sandbox and this one does not.
+    pub(crate) async fn runs_on(&self, project: &str) -> Option<String> {
+        if self.existing(project).is_some_and(|e| e.address().is_some()) {
+            return None;
+        }
+        match self.placements.as_ref()?.elsewhere(project).await {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(project, "cannot tell where the project's sandbox runs: {e}");
+                None
+            }
+        }
+    }
+
+    /// Records that the project's sandbox runs here.
+    pub(super) async fn place(&self, project: &str, address: SocketAddr) -> Result<(), PreviewError> {
+        if let Some(placements) = &self.placements {
+            placements.record(project, address).await?;
+        }
+        Ok(())
     }
 }
