@@ -20,7 +20,18 @@ pub(crate) struct DbTurns {
 impl DbTurns {
     /// At most `connections` turns are held at once on this host; more wait for one.
     pub(crate) fn new(url: &str, connections: u32) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(connections.max(1)).connect_lazy(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(connections.max(1))
+            // Waiting for a connection is waiting for a turn: as long as the longest operation.
+            .acquire_timeout(std::time::Duration::from_secs(3600))
+            // Whatever way a connection comes back, it holds no turn.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *conn).await?;
+                    Ok(true)
+                })
+            })
+            .connect_lazy(url)?;
         Ok(Self { pool })
     }
 }
@@ -31,8 +42,12 @@ impl Drop for Held {
     fn drop(&mut self) {
         let Some(mut conn) = self.0.take() else { return };
         // Unlocked before the connection goes back; one that cannot be unlocked is closed, which
-        // ends its session and every lock of it.
-        tokio::spawn(async move {
+        // ends its session and every lock of it (as it is when no runtime is left to unlock it).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            conn.close_on_drop();
+            return;
+        };
+        runtime.spawn(async move {
             if sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *conn).await.is_err() {
                 conn.close_on_drop();
             }
@@ -42,15 +57,22 @@ impl Drop for Held {
 
 impl SharedTurns for DbTurns {
     fn take<'a>(&'a self, project: &'a str) -> futures::future::BoxFuture<'a, Result<SharedTurn, String>> {
-        Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(|e| e.to_string())?;
+        let (pool, project) = (self.pool.clone(), project.to_string());
+        // Taken by a task of its own: a caller that gives up waiting leaves a turn that, once
+        // granted, is dropped and so released, never a connection holding it in the pool.
+        let taken = tokio::spawn(async move {
+            let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
             sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
                 .bind(SPACE)
-                .bind(project)
+                .bind(&project)
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(SharedTurn::new(Held(Some(conn))))
+            Ok::<_, String>(Held(Some(conn)))
+        });
+        Box::pin(async move {
+            let held = taken.await.map_err(|e| e.to_string())??;
+            Ok(SharedTurn::new(held))
         })
     }
 }

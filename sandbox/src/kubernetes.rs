@@ -9,6 +9,9 @@
 //! namespace: traffic in only from the hosts to the dev server's port, traffic out only to the
 //! hosts' registry proxy. Commands run through the API's `exec`, output through its `log`, and
 //! sandboxes are found by label, so a restarted host finds its own.
+//!
+//! Over 500 lines: one implementation of the backend trait, whose methods share the pod's shape,
+//! its lookup by label and the API's error mapping.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -42,7 +45,7 @@ const DEADLINE: &str = "const [secs, ...cmd] = process.argv.slice(1);\
 const child = require('child_process').spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', detached: true });\
 const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch {} process.exit(137); }, Number(secs) * 1000);\
 child.on('error', (e) => { console.error(e.message); process.exit(127); });\
-child.on('exit', (code) => { clearTimeout(timer); process.exit(code ?? 137); });";
+child.on('exit', (code, signal) => { clearTimeout(timer); process.exit(code ?? 128 + (require('os').constants.signals[signal] || 9)); });";
 /// What a command's output keeps: its end, where a build's errors are.
 const MAX_OUTPUT: usize = 4 << 20;
 
@@ -103,7 +106,9 @@ pub struct KubernetesBackend {
 fn engine(e: kube::Error) -> SandboxError {
     match e {
         kube::Error::Api(status) if status.code == 404 => SandboxError::NotFound(status.message),
+        // The API server cannot be reached (refused, reset, no route, TLS): try again later.
         kube::Error::HyperError(e) => SandboxError::EngineUnavailable(e.to_string()),
+        kube::Error::Service(e) => SandboxError::EngineUnavailable(e.to_string()),
         other => SandboxError::Engine(other.to_string()),
     }
 }
@@ -250,7 +255,8 @@ impl KubernetesBackend {
                     "runAsNonRoot": true,
                     "runAsUser": c.uid,
                     "runAsGroup": c.gid,
-                    "fsGroup": c.gid,
+                    // No fsGroup: the host gives the project's directory to the sandbox user, and
+                    // a kubelet would otherwise walk the whole shared volume at each start.
                     "seccompProfile": { "type": "RuntimeDefault" },
                 },
                 "containers": [container],
@@ -296,7 +302,8 @@ impl KubernetesBackend {
                 "podSelector": { "matchLabels": { SANDBOX_LABEL: "1" } },
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [{
-                    "from": [{ "podSelector": { "matchLabels": c.host_labels } }],
+                    // Host pods in any namespace (a selector of pods alone means this one).
+                    "from": [{ "namespaceSelector": {}, "podSelector": { "matchLabels": c.host_labels } }],
                     "ports": [{ "protocol": "TCP", "port": c.dev_port }],
                 }],
                 "egress": [],
@@ -334,6 +341,11 @@ impl SandboxBackend for KubernetesBackend {
             let info = self.info(&pod);
             if info.running {
                 return Ok(info);
+            }
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+            if phase == "Pending" {
+                // Being scheduled, pulled or started (by this host or another): wait for it.
+                return self.until_running(&info.name, &spec.project).await;
             }
             // A pod does not start again: a stopped sandbox is made anew.
             self.remove(&spec.project).await?;
@@ -386,21 +398,32 @@ impl SandboxBackend for KubernetesBackend {
         };
         let status = process.take_status();
         let read = async {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            let _ = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+            // Kept as it comes, the end only: a command may print without end.
+            let mut kept = OutputTail::new(MAX_OUTPUT);
+            let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
+            let (mut out_open, mut err_open) = (true, true);
+            while out_open || err_open {
+                tokio::select! {
+                    n = stdout.read(&mut out_buf), if out_open => match n {
+                        Ok(n) if n > 0 => kept.push(&out_buf[..n]),
+                        _ => out_open = false,
+                    },
+                    n = stderr.read(&mut err_buf), if err_open => match n {
+                        Ok(n) if n > 0 => kept.push(&err_buf[..n]),
+                        _ => err_open = false,
+                    },
+                }
+            }
             let status = match status {
                 Some(status) => status.await,
                 None => None,
             };
-            (out, err, status)
+            (kept, status)
         };
-        let (out, err, status) = match tokio::time::timeout(timeout + Duration::from_secs(5), read).await {
+        let (kept, status) = match tokio::time::timeout(timeout + Duration::from_secs(5), read).await {
             Ok(done) => done,
             Err(_) => return Err(SandboxError::Timeout { after: timeout, output: String::new() }),
         };
-        let mut kept = OutputTail::new(MAX_OUTPUT);
-        kept.push(&out);
-        kept.push(&err);
         let exit_code = match status {
             Some(s) if s.status.as_deref() == Some("Success") => 0,
             Some(s) => s

@@ -6,6 +6,8 @@
 //! whichever host a request reaches; a host killed mid-run leaves nothing held.
 //!
 //! The preview test needs `dockerd` and the sandbox image, as `sandbox.rs` does.
+//!
+//! Over 500 lines: one test file per surface (several hosts), so a failure names the surface.
 
 use std::time::{Duration, Instant};
 
@@ -416,6 +418,27 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
     assert!(heard.contains("[build]"), "{heard}");
     drop(stream);
 
+    // A run on the project through B: its files reach the page A's sandbox serves, through C.
+    let (status, text) = b
+        .post(
+            "/api/orchestrator",
+            Some(&user),
+            &json!({ "messages": [{ "role": "user", "content": "Add a footer" }], "projectId": id }),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    eventually_contains(&format!("{}src/App.tsx", through(&c)), "Footer").await;
+    // No host stops another's sandbox: C refuses, and A's keeps running.
+    let response = reqwest::Client::new()
+        .delete(format!("{}/api/admin/sandboxes/{id}", c.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "sandbox_elsewhere");
+    assert_eq!(docker(&["ps", "-q", "--filter", &format!("label=blink.project={id}")]), sandboxes);
+
     // Runs, one per host in turn, all whole.
     let clients = RoundRobin::new(vec![&a, &b, &c]);
     let run = json!({ "messages": [{ "role": "user", "content": "Add a footer" }] });
@@ -461,6 +484,13 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
     .await;
     assert_eq!(balance().await, STARTING + ledger, "the balance is the starting one plus the ledger");
     assert!(db::scalar(&database, "SELECT count(*) FROM credit_ledger WHERE kind = 'return'").await >= 1);
+    // The run A was streaming is recorded as interrupted, not left running.
+    let started = Instant::now();
+    while db::scalar(&database, "SELECT count(*) FROM runs WHERE outcome LIKE '%running%'").await > 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the dead host's run was left running");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(db::scalar(&database, "SELECT count(*) FROM runs WHERE outcome LIKE '%interrupted%'").await, 1);
     // Once A counts as dead, an update through B starts serving from a live host.
     let started = Instant::now();
     loop {

@@ -95,6 +95,7 @@ async fn sandboxes_run_as_pods_through_the_kubernetes_api() {
     assert_eq!(fence["podSelector"]["matchLabels"], json!({ "blink.sandbox": "1" }));
     assert_eq!(fence["policyTypes"], json!(["Ingress", "Egress"]));
     assert_eq!(fence["ingress"][0]["from"][0]["podSelector"]["matchLabels"], json!({ "app": "blink-host" }));
+    assert_eq!(fence["ingress"][0]["from"][0]["namespaceSelector"], json!({}), "host pods of any namespace");
     assert_eq!(fence["ingress"][0]["ports"], json!([{ "protocol": "TCP", "port": 5173 }]));
     assert_eq!(fence["egress"], json!([]), "nothing out but what a host opens");
     let opening = &policies[&format!("blink-sandboxes-to-{}", gateway.replace('.', "-"))]["spec"];
@@ -127,6 +128,7 @@ async fn sandboxes_run_as_pods_through_the_kubernetes_api() {
     assert_eq!(security["capabilities"], json!({ "drop": ["ALL"] }));
     assert_eq!(security["seccompProfile"], json!({ "type": "RuntimeDefault" }));
     assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+    assert!(spec["securityContext"].get("fsGroup").is_none(), "no walk of the shared volume at each start");
     assert_eq!(spec["automountServiceAccountToken"], false);
     assert_eq!(spec["hostNetwork"], false);
     assert_eq!(spec["runtimeClassName"], if runsc { json!("gvisor") } else { Value::Null });

@@ -82,7 +82,7 @@ impl From<PreviewError> for ApiError {
             PreviewError::NotRunning => coded(StatusCode::NOT_FOUND, "not_running"),
             PreviewError::Exited(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "dev_server_exited"),
             PreviewError::Sandbox(_) => coded(StatusCode::BAD_GATEWAY, "sandbox_failed"),
-            PreviewError::Elsewhere(_) => coded(StatusCode::CONFLICT, "sandbox_elsewhere"),
+            PreviewError::Elsewhere(_) => coded(StatusCode::SERVICE_UNAVAILABLE, "sandbox_elsewhere"),
             PreviewError::Database(e) => e.into(),
         }
     }
@@ -152,6 +152,8 @@ fn again(method: Method, path: &str, headers: HeaderMap, body: Bytes) -> axum::e
     *request.method_mut() = method;
     *request.uri_mut() = path.parse().unwrap_or_default();
     *request.headers_mut() = headers;
+    // The body's length is the body's own, whatever the caller's header said.
+    request.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
     request
 }
 

@@ -102,18 +102,19 @@ impl Previews {
         }
     }
 
-    /// Stops and removes the project's sandbox; its files stay.
+    /// Stops and removes the project's sandbox; its files stay. Never another live host's: that
+    /// host stops its own.
     pub(crate) async fn stop(&self, project: &str) -> Result<(), PreviewError> {
-        if let Some(entry) = self.existing(project) {
-            let _guard = self.workspaces.lock(project).await?;
-            self.backend.remove(project).await?;
+        let _guard = self.workspaces.lock(project).await?;
+        let entry = self.existing(project);
+        if entry.as_ref().is_none_or(|e| e.address().is_none())
+            && let Some(url) = self.runs_on(project).await
+        {
+            return Err(PreviewError::Elsewhere(url));
+        }
+        self.backend.remove(project).await?;
+        if let Some(entry) = entry {
             *entry.address.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        } else {
-            // Never another live host's: that host stops its own.
-            if let Some(url) = self.runs_on(project).await {
-                return Err(PreviewError::Elsewhere(url));
-            }
-            self.backend.remove(project).await?;
         }
         if let Some(placements) = &self.placements {
             placements.clear(project).await?;

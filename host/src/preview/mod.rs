@@ -106,8 +106,9 @@ pub(crate) enum PreviewError {
     Exited(String),
     #[error("sandbox error: {0}")]
     Sandbox(String),
-    /// Another live host runs the project's sandbox: the request is for that host, at this URL.
-    #[error("the project's sandbox runs on another host ({0})")]
+    /// Another live host runs the project's sandbox: the request is for that host, at this URL
+    /// (which stays between hosts: it is no caller's business).
+    #[error("the project's sandbox runs on another host; try again in a moment")]
     Elsewhere(String),
     #[error(transparent)]
     Database(#[from] crate::db::DbError),

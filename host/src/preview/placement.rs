@@ -9,6 +9,14 @@ use crate::db::{Database, DbError, now_ms};
 use crate::instances::Instance;
 use crate::preview::{Entry, PreviewError, Previews};
 
+/// Another live host running a project's sandbox.
+pub(crate) struct Elsewhere {
+    /// Where that host answers.
+    pub(crate) url: String,
+    /// Where the sandbox's dev server answers, as that host reaches it.
+    pub(crate) address: Option<SocketAddr>,
+}
+
 /// This host's entries in `sandbox_placements`, and its reading of the others'.
 #[derive(Clone)]
 pub(crate) struct Placements {
@@ -54,17 +62,19 @@ impl Placements {
     /// The URL of the live host other than this one that runs the project's sandbox, if any. A
     /// host past its heartbeat's expiry runs nothing any more: its row is ignored, and replaced
     /// by whichever host starts the sandbox next.
-    pub(crate) async fn elsewhere(&self, project: &str) -> Result<Option<String>, DbError> {
-        let url: Option<(String,)> = sqlx::query_as(
-            "SELECT host_url FROM sandbox_placements WHERE project = $1 AND instance <> $2 \
-             AND instance IN (SELECT id FROM host_instances WHERE heartbeat_at >= $3)",
+    pub(crate) async fn elsewhere(&self, project: &str) -> Result<Option<Elsewhere>, DbError> {
+        let url: Option<(String, String)> = sqlx::query_as(
+            "SELECT host_url, address FROM sandbox_placements WHERE project = $1 AND instance <> $2 \
+             AND host_url <> $3 AND instance IN (SELECT id FROM host_instances WHERE heartbeat_at >= $4)",
         )
         .bind(project)
         .bind(self.instance.id())
+        // A row of this host's previous run, before its heartbeat expired, is not another host's.
+        .bind(&self.url)
         .bind(self.instance.live_since())
         .fetch_optional(self.db.pool())
         .await?;
-        Ok(url.map(|(u,)| u))
+        Ok(url.map(|(url, address): (String, String)| Elsewhere { address: address.parse().ok(), url }))
     }
 }
 
@@ -77,7 +87,7 @@ impl Previews {
         }
         match &self.placements {
             Some(placements) => match placements.elsewhere(project).await? {
-                Some(url) => Err(PreviewError::Elsewhere(url)),
+                Some(there) => Err(PreviewError::Elsewhere(there.url)),
                 None => Ok(()),
             },
             None => Ok(()),
@@ -91,7 +101,7 @@ impl Previews {
             return None;
         }
         match self.placements.as_ref()?.elsewhere(project).await {
-            Ok(url) => url,
+            Ok(there) => there.map(|t| t.url),
             Err(e) => {
                 tracing::warn!(project, "cannot tell where the project's sandbox runs: {e}");
                 None
@@ -105,5 +115,17 @@ impl Previews {
             placements.record(project, address).await?;
         }
         Ok(())
+    }
+
+    /// Where another live host's sandbox of the project answers, for telling its dev server what
+    /// changed: every host derives the same sync token from the shared secret key.
+    pub(super) async fn address_elsewhere(&self, project: &str) -> Option<SocketAddr> {
+        match self.placements.as_ref()?.elsewhere(project).await {
+            Ok(there) => there.and_then(|t| t.address),
+            Err(e) => {
+                tracing::warn!(project, "cannot tell where the project's sandbox runs: {e}");
+                None
+            }
+        }
     }
 }

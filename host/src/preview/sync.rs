@@ -10,9 +10,15 @@ use crate::preview::{Previews, entry};
 use crate::workspace::{Applied, WorkspaceError, Workspaces};
 
 impl Previews {
-    /// Tells a running project's dev server which files changed, after a run wrote them.
+    /// Tells a running project's dev server which files changed, after a run wrote them: this
+    /// host's, or the one another host runs (no file watcher sees a write made on another
+    /// machine, nor one made from outside a gVisor sandbox).
     pub(crate) async fn changed(&self, project: &str, applied: &Applied) {
-        if let Some(address) = self.existing(project).and_then(|entry| entry.address()) {
+        let address = match self.existing(project).and_then(|entry| entry.address()) {
+            Some(address) => Some(address),
+            None => self.address_elsewhere(project).await,
+        };
+        if let Some(address) = address {
             self.sync(project, address, applied).await;
         }
     }

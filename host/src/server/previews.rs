@@ -31,7 +31,14 @@ pub(super) async fn start_previews(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<Previews>> {
     let s = &settings.sandbox;
-    let owner = std::fs::canonicalize(&settings.data_dir)?.to_string_lossy().into_owned();
+    let mut owner = std::fs::canonicalize(&settings.data_dir)?.to_string_lossy().into_owned();
+    if s.sandbox_backend == crate::preview::SandboxEngine::Kubernetes
+        && let Ok(pod) = std::env::var("HOSTNAME")
+    {
+        // Replicas share one image and so one data directory path: the pod's name tells them
+        // apart (stable under a StatefulSet, so a restarted host adopts its own pods).
+        owner = format!("{pod}:{owner}");
+    }
     let config = blink_sandbox::DockerConfig {
         image: s.sandbox_image.clone(),
         network: s.sandbox_network.clone(),
@@ -142,6 +149,11 @@ pub(super) fn peer_url(settings: &Settings, listener: &tokio::net::TcpListener) 
     }
     let mut address = listener.local_addr().unwrap_or(settings.addr);
     if address.ip().is_unspecified() {
+        // Right for hosts on one machine only: hosts elsewhere would pass requests to themselves.
+        tracing::warn!(
+            "BLINK_PEER_URL is not set and this host listens on every address: other hosts on the \
+             database will reach it at 127.0.0.1, which is right only on this machine"
+        );
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     format!("http://{address}")

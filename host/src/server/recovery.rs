@@ -65,10 +65,16 @@ pub(super) async fn repair_projects(
     projects.extend(built.filter_map(|e| e.file_name().to_str().map(str::to_string)));
     let (mut mended, mut temporaries, mut locks) = (0, 0, 0);
     for project in projects {
-        let _turn = match workspaces.lock(&project).await {
-            Ok(turn) => turn,
-            Err(e) => {
+        // A project another host is working on is not debris, and its turn may be long (a build):
+        // it is left for the next start rather than holding this one up.
+        let _turn = match tokio::time::timeout(std::time::Duration::from_secs(5), workspaces.lock(&project)).await {
+            Ok(Ok(turn)) => turn,
+            Ok(Err(e)) => {
                 tracing::warn!(project, "not repaired now (it will be at the next start): {e}");
+                continue;
+            }
+            Err(_) => {
+                tracing::info!(project, "busy on another host: not repaired now (it will be at the next start)");
                 continue;
             }
         };
