@@ -356,6 +356,14 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
     assert_eq!(status, 200, "{text}\n{}", a.log());
     let through = |host: &Blink| format!("{}/preview/{id}/", host.url);
     eventually_contains(&format!("{}src/App.tsx", through(&c)), "Marker one").await;
+    // A caller's own `x-blink-hop` proves nothing: C still passes the request on.
+    let forged = reqwest::Client::new()
+        .get(format!("{}src/App.tsx", through(&c)))
+        .header("x-blink-hop", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 200, "a forged mark does not stop C passing the request on");
     let sandboxes = docker(&["ps", "-q", "--filter", &format!("label=blink.project={id}")]);
     assert_eq!(sandboxes.lines().count(), 1, "one sandbox for the project on every host");
     let runs_it = |list: &Value| list["sandboxes"].as_array().unwrap().iter().any(|s| s["projectId"] == id.as_str());
@@ -390,6 +398,32 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
     assert_eq!(status, 200, "{text}\n{}\n{}", b.log(), a.log());
     let (status, text) = c.post("/api/deploy", Some(&user), &json!({ "projectId": id })).await;
     assert_eq!(status, 200, "{text}\n{}", c.log());
+    // Two more deploys at once, through A and B: each takes the project's turn, both are kept.
+    let deploy = |host: &Blink| {
+        let (url, user, id) = (host.url.clone(), user.clone(), id.clone());
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/api/deploy"))
+                .bearer_auth(user)
+                .json(&json!({ "projectId": id }))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (first, second) = tokio::join!(deploy(&a), deploy(&b));
+    assert_eq!((first.0, second.0), (200, 200), "{first:?} {second:?}");
+    let deploys: Value = reqwest::Client::new()
+        .get(format!("{}/api/projects/{id}/deploys", a.url))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deploys["deploys"].as_array().unwrap().len(), 3, "every deploy is kept: {deploys}");
     for host in [&a, &b, &c] {
         let html = complete(host, &format!("{id}.sites.localhost")).await.unwrap();
         assert!(html.contains("<div id=\"root\">"), "{html}");

@@ -76,6 +76,9 @@ pub(crate) struct AppState {
     pub(crate) pull_max_files: usize,
     /// Cancelled at shutdown; running orchestrations stop cleanly and close their streams.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
+    /// What marks a request one host passed on to another (`x-blink-hop`): derived from the
+    /// secret key every host shares, so no caller can make a request look passed on.
+    pub(crate) hop: Arc<str>,
 }
 
 pub(crate) fn router(state: AppState, settings: &Settings) -> Router {

@@ -121,7 +121,10 @@ pub(crate) async fn preview(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    state.rates.spend(Spend::Preview, &user.id)?;
+    let hopped = super::proxy::hopped(&state, &headers);
+    if !hopped {
+        state.rates.spend(Spend::Preview, &user.id)?;
+    }
     let started = std::time::Instant::now();
     let body: PreviewBody = parse(&raw, r#"{"projectId": "…", "files": {"App.tsx": "…"}}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
@@ -135,7 +138,7 @@ pub(crate) async fn preview(
     let previews = previews(&state)?;
     match previews.preview(&body.project_id, &user.id, &body.files, target).await {
         Ok(_) => {}
-        Err(PreviewError::Elsewhere(peer)) if !headers.contains_key(super::proxy::HOP) => {
+        Err(PreviewError::Elsewhere(peer)) if !hopped => {
             let request = again(Method::POST, "/api/preview", headers, raw);
             return Ok(super::proxy::to_peer(&state, &body.project_id, &peer, request).await);
         }
@@ -185,13 +188,14 @@ pub(crate) async fn build(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    state.rates.spend(Spend::Build, &user.id)?;
+    let hopped = super::proxy::hopped(&state, &headers);
+    if !hopped {
+        state.rates.spend(Spend::Build, &user.id)?;
+    }
     let body: BuildBody = parse(&raw, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     // The build runs in the project's sandbox, wherever it is.
-    if !headers.contains_key(super::proxy::HOP)
-        && let Some(peer) = previews(&state)?.runs_on(&body.project_id).await
-    {
+    if !hopped && let Some(peer) = previews(&state)?.runs_on(&body.project_id).await {
         let request = again(Method::POST, "/api/build", headers, raw);
         return Ok(super::proxy::to_peer(&state, &body.project_id, &peer, request).await);
     }
@@ -225,7 +229,7 @@ pub(crate) async fn logs(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     super::projects::owned(&state, &user, &id).await?;
-    if !headers.contains_key(super::proxy::HOP)
+    if !super::proxy::hopped(&state, &headers)
         && let Some(peer) = previews(&state)?.runs_on(&id).await
     {
         let request = again(Method::GET, &format!("/api/projects/{id}/logs"), headers, Bytes::new());

@@ -86,8 +86,17 @@ pub(crate) async fn by_host(state: &AppState, mut request: Request) -> Result<Re
 }
 
 /// Marks a request one host passed on to another: the receiving host serves it itself, so a
-/// request never travels in a circle between hosts that disagree on where a sandbox runs.
+/// request never travels in a circle between hosts that disagree on where a sandbox runs, and
+/// does not count it against the caller's rates twice. Its value is the hosts' shared mark.
 pub(crate) const HOP: &str = "x-blink-hop";
+
+/// Whether another host passed this request on (the hosts' mark, not a caller's guess).
+pub(crate) fn hopped(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(HOP) else { return false };
+    let (given, mark) = (value.as_bytes(), state.hop.as_bytes());
+    // Compared in constant time: the mark is a secret.
+    given.len() == mark.len() && given.iter().zip(mark).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+}
 
 /// Where a request for a preview goes.
 enum Upstream {
@@ -102,7 +111,7 @@ async fn forward(state: &AppState, project: &str, request: Request) -> Response 
     let upstream = match previews.and_then(|p| p.upstream(project)) {
         Some(address) => Upstream::Sandbox(address),
         None => match previews {
-            Some(previews) if !request.headers().contains_key(HOP) => match previews.runs_on(project).await {
+            Some(previews) if !hopped(state, request.headers()) => match previews.runs_on(project).await {
                 Some(url) => Upstream::Peer(url),
                 None => return not_running(),
             },
@@ -147,6 +156,8 @@ async fn relay(state: &AppState, project: &str, upstream: Upstream, mut request:
     }
     match &upstream {
         Upstream::Sandbox(address) => {
+            // The hosts' mark never reaches a project's code.
+            headers.remove(HOP);
             if let Ok(host) = HeaderValue::from_str(&address.to_string()) {
                 headers.insert(header::HOST, host);
             }
@@ -154,7 +165,9 @@ async fn relay(state: &AppState, project: &str, upstream: Upstream, mut request:
         // The host name the caller used stays: it names the preview, and the URLs the other host
         // answers with are the caller's.
         Upstream::Peer(_) => {
-            headers.insert(HOP, HeaderValue::from_static("1"));
+            if let Ok(mark) = HeaderValue::from_str(&state.hop) {
+                headers.insert(HOP, mark);
+            }
         }
     }
     let mut response = match state.proxy.request(request).await {

@@ -190,6 +190,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let secrets = crate::git::secrets::Secrets::load(settings.git.secret_key.as_deref(), &settings.data_dir)?;
+    let hop: Arc<str> = Arc::from(hex::encode(secrets.derive("blink host hop")));
     let previews = if settings.sandbox.sandboxes {
         let sync_key = secrets.derive("blink sandbox sync");
         // Hosts on one database pass a preview's requests to the host running its sandbox.
@@ -320,6 +321,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         metrics_token: settings.metrics_token.clone().filter(|t| !t.is_empty()).map(Arc::from),
         pull_max_files: settings.legacy.legacy_pull_max_files,
         shutdown: shutdown.clone(),
+        hop,
     };
     let app = api::router(state, &settings);
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
