@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use blink_test_support::docker::{Cleanup, docker};
 use blink_test_support::fake_llm::{FakeLlm, Rule, footer_rules};
 use blink_test_support::host::Blink;
+use blink_test_support::previews::{app, eventually_contains, hmr_socket, next_update};
 use blink_test_support::s3::S3Server;
 use blink_test_support::sites::complete;
 use blink_test_support::{HOSTILE_VALIDATOR, db, jwt, sse};
@@ -275,43 +276,6 @@ impl<'a> RoundRobin<'a> {
     }
 }
 
-fn app(marker: &str) -> String {
-    format!("export default function App() {{\n  return <h1>{marker}</h1>;\n}}\n")
-}
-
-/// Polls `url` until its body contains `needle`.
-async fn eventually_contains(url: &str, needle: &str) {
-    let mut last = String::new();
-    for _ in 0..150 {
-        let response = reqwest::Client::new().get(url).send().await.unwrap();
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap();
-        if status == 200 && body.contains(needle) {
-            return;
-        }
-        last = format!("{status}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} never contained {needle:?}; last answer {last}");
-}
-
-/// The HMR WebSocket of the preview at `url`, opened as Vite's client opens it.
-async fn hmr_socket(
-    url: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let client = reqwest::get(format!("{url}@vite/client")).await.unwrap().text().await.unwrap();
-    let token_at = client.find("wsToken = \"").map(|i| i + "wsToken = \"".len());
-    let ws_token = token_at.map(|i| client[i..].split('"').next().unwrap().to_string()).unwrap_or_default();
-    let ws_url = format!("{}?token={ws_token}", url.replacen("http://", "ws://", 1));
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
-    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("the HMR socket");
-    assert_eq!(response.status(), 101);
-    let first = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
-    assert!(first.to_text().unwrap().contains("connected"), "{first}");
-    socket
-}
-
 #[tokio::test]
 async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_held() {
     assert!(!docker(&["images", "-q", "blink-sandbox:latest"]).is_empty(), "the sandbox image is missing");
@@ -377,17 +341,7 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
     let mut socket = hmr_socket(&through(&c)).await;
     let (status, text) = b.post("/api/preview", Some(&user), &files("Marker two")).await;
     assert_eq!(status, 200, "{text}\n{}", b.log());
-    let update = tokio::time::timeout(Duration::from_secs(15), async {
-        while let Some(message) = socket.next().await {
-            let text = message.unwrap().into_text().unwrap().to_string();
-            if text.contains("\"update\"") || text.contains("full-reload") {
-                return text;
-            }
-        }
-        String::new()
-    })
-    .await
-    .expect("an HMR message through C after an update through B");
+    let update = next_update(&mut socket, Duration::from_secs(15)).await;
     assert!(update.contains("App.tsx"), "{update}");
     let _ = socket.close(None).await;
     eventually_contains(&format!("{}src/App.tsx", through(&b)), "Marker two").await;

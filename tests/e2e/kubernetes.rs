@@ -17,30 +17,12 @@ use blink_test_support::docker::docker;
 use blink_test_support::fake_kube::FakeKube;
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
+use blink_test_support::previews::{app, eventually_contains};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
 const ADMIN: &str = "kube-admin";
-
-fn app(marker: &str) -> String {
-    format!("export default function App() {{\n  return <h1>{marker}</h1>;\n}}\n")
-}
-
-async fn eventually_contains(url: &str, needle: &str) {
-    let mut last = String::new();
-    for _ in 0..150 {
-        let response = reqwest::Client::new().get(url).send().await.unwrap();
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap();
-        if status == 200 && body.contains(needle) {
-            return;
-        }
-        last = format!("{status}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} never contained {needle:?}; last answer {last}");
-}
 
 /// The pod of `project`, as last sent and patched.
 fn pod_of(kube: &FakeKube, project: &str) -> Option<(String, Value)> {

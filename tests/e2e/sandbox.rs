@@ -13,6 +13,7 @@ use blink_test_support::docker::{Cleanup, docker};
 use blink_test_support::fake_dns::FakeDns;
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
+use blink_test_support::previews::eventually_contains;
 use blink_test_support::sites::{complete, site};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -82,20 +83,6 @@ async fn get(url: &str) -> (u16, String) {
     let response = reqwest::Client::new().get(url).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
-}
-
-/// Polls `url` until its body contains `needle`.
-async fn eventually_contains(url: &str, needle: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        let (status, body) = get(url).await;
-        if status == 200 && body.contains(needle) {
-            return body;
-        }
-        last = format!("{status}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} never contained {needle:?}; last answer {last}");
 }
 
 #[tokio::test]

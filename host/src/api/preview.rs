@@ -121,10 +121,7 @@ pub(crate) async fn preview(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let hopped = super::proxy::hopped(&state, &headers);
-    if !hopped {
-        state.rates.spend(Spend::Preview, &user.id)?;
-    }
+    let hopped = spend_once(&state, &headers, Spend::Preview, &user)?;
     let started = std::time::Instant::now();
     let body: PreviewBody = parse(&raw, r#"{"projectId": "…", "files": {"App.tsx": "…"}}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
@@ -147,6 +144,16 @@ pub(crate) async fn preview(
     let (scheme, host) = origin(&headers);
     let url = previews.preview_url(&body.project_id, scheme, host);
     Ok(Json(PreviewAnswer { preview_url: url }).into_response())
+}
+
+/// Counts the call against the caller's rate, unless the host that passed it on already did;
+/// says whether it was passed on.
+fn spend_once(state: &AppState, headers: &HeaderMap, spend: Spend, user: &User) -> Result<bool, ApiError> {
+    let hopped = super::proxy::hopped(state, headers);
+    if !hopped {
+        state.rates.spend(spend, &user.id)?;
+    }
+    Ok(hopped)
 }
 
 /// The request as it came, to pass on to another host.
@@ -188,10 +195,7 @@ pub(crate) async fn build(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let hopped = super::proxy::hopped(&state, &headers);
-    if !hopped {
-        state.rates.spend(Spend::Build, &user.id)?;
-    }
+    let hopped = spend_once(&state, &headers, Spend::Build, &user)?;
     let body: BuildBody = parse(&raw, r#"{"projectId": "…"}"#)?;
     super::orchestrator::claim_project(&state, &user, &body.project_id).await?;
     // The build runs in the project's sandbox, wherever it is.

@@ -14,6 +14,7 @@ pub mod frontend_preview;
 pub mod git_server;
 pub mod host;
 pub mod jwt;
+pub mod previews;
 pub mod s3;
 pub mod sites;
 pub mod sse;
