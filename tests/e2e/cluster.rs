@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use blink_test_support::docker::{Cleanup, docker};
 use blink_test_support::fake_llm::{FakeLlm, Rule, footer_rules};
 use blink_test_support::host::Blink;
-use blink_test_support::previews::{app, eventually_contains, hmr_socket, next_update};
+use blink_test_support::previews::{app, eventually_contains, hmr_socket, logs_until, next_update};
 use blink_test_support::s3::S3Server;
 use blink_test_support::sites::complete;
 use blink_test_support::{HOSTILE_VALIDATOR, db, jwt, sse};
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
@@ -383,28 +382,9 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
         assert!(html.contains("<div id=\"root\">"), "{html}");
     }
     // The logs, through C, are the sandbox's on A, the build's lines among them.
-    let logs = reqwest::Client::new()
-        .get(format!("{}/api/projects/{id}/logs", c.url))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logs.status(), 200);
-    let mut stream = logs.bytes_stream();
-    let heard = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut seen = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains("[build]") {
-                return seen;
-            }
-        }
-        seen
-    })
-    .await
-    .expect("the build's lines through C");
-    assert!(heard.contains("[build]"), "{heard}");
-    drop(stream);
+    let logs = format!("{}/api/projects/{id}/logs", c.url);
+    let heard = logs_until(&logs, &user, &["[build]"], Duration::from_secs(10)).await;
+    assert!(heard.contains("[build]"), "the build's lines through C: {heard}");
 
     // A run on the project through B: its files reach the page A's sandbox serves, through C.
     let (status, text) = b

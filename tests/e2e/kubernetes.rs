@@ -17,8 +17,7 @@ use blink_test_support::docker::docker;
 use blink_test_support::fake_kube::FakeKube;
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
-use blink_test_support::previews::{app, eventually_contains};
-use futures::StreamExt;
+use blink_test_support::previews::{app, eventually_contains, logs_until};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
@@ -142,28 +141,9 @@ async fn sandboxes_run_as_pods_through_the_kubernetes_api() {
     assert!(build[2].contains("SIGKILL") && build[3] == "300", "{build:?}");
 
     // The logs stream follows the pod's log through the API.
-    let logs = reqwest::Client::new()
-        .get(format!("{}/api/projects/{id}/logs", blink.url))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logs.status(), 200);
-    let mut stream = logs.bytes_stream();
-    let seen = tokio::time::timeout(Duration::from_secs(15), async {
-        let mut seen = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains("[dev]") && seen.contains("[build]") {
-                break;
-            }
-        }
-        seen
-    })
-    .await
-    .expect("the pod's log");
+    let logs = format!("{}/api/projects/{id}/logs", blink.url);
+    let seen = logs_until(&logs, &user, &["[dev]", "[build]"], Duration::from_secs(15)).await;
     assert!(seen.contains("[dev]") && seen.contains("[build]"), "{seen}");
-    drop(stream);
 
     // A restarted host finds its pods by label and adopts them: no pod is made or deleted.
     let pods_before: Vec<String> = kube.pods().keys().cloned().collect();

@@ -13,7 +13,7 @@ use blink_test_support::docker::{Cleanup, docker};
 use blink_test_support::fake_dns::FakeDns;
 use blink_test_support::host::Blink;
 use blink_test_support::jwt;
-use blink_test_support::previews::eventually_contains;
+use blink_test_support::previews::{eventually_contains, hmr_socket, next_update};
 use blink_test_support::sites::{complete, site};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -108,16 +108,7 @@ async fn a_preview_serves_the_app_through_the_proxy_and_updates_by_hmr() {
     assert_eq!(before.len(), 1, "one container per project");
 
     // The HMR WebSocket through the proxy: the token Vite's client carries, the vite-hmr protocol.
-    let (_, client) = get(&format!("{url}@vite/client")).await;
-    let token_at = client.find("wsToken = \"").map(|i| i + "wsToken = \"".len());
-    let ws_token = token_at.map(|i| client[i..].split('"').next().unwrap().to_string()).unwrap_or_default();
-    let ws_url = format!("{}?token={ws_token}", url.replacen("http://", "ws://", 1));
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
-    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket through the proxy");
-    assert_eq!(response.status(), 101);
-    let first = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
-    assert!(first.to_text().unwrap().contains("connected"), "{first}");
+    let mut socket = hmr_socket(&url).await;
 
     // An update: the same container, the new module served, and an HMR message on the socket.
     let (status, body) =
@@ -126,17 +117,7 @@ async fn a_preview_serves_the_app_through_the_proxy_and_updates_by_hmr() {
     assert_eq!(status, 200, "{body}");
     eventually_contains(&format!("{url}src/App.tsx"), "Marker two").await;
     assert_eq!(containers_of(&id), before, "an update does not make a new container");
-    let update = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(message) = socket.next().await {
-            let text = message.unwrap().into_text().unwrap().to_string();
-            if text.contains("\"update\"") || text.contains("full-reload") {
-                return text;
-            }
-        }
-        String::new()
-    })
-    .await
-    .expect("an HMR message after the update");
+    let update = next_update(&mut socket, Duration::from_secs(10)).await;
     assert!(update.contains("App.tsx"), "{update}");
     let _ = socket.close(None).await;
 

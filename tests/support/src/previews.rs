@@ -58,3 +58,22 @@ pub async fn next_update(socket: &mut HmrSocket, within: Duration) -> String {
     .await
     .expect("an HMR message")
 }
+
+/// Reads a project's logs stream (`GET /api/projects/{id}/logs` at `url`) until every needle has
+/// been seen or `within` has passed, and returns what was read.
+pub async fn logs_until(url: &str, token: &str, needles: &[&str], within: Duration) -> String {
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the logs stream at {url}");
+    let mut stream = response.bytes_stream();
+    let mut seen = String::new();
+    let _ = tokio::time::timeout(within, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if needles.iter().all(|n| seen.contains(n)) {
+                return;
+            }
+        }
+    })
+    .await;
+    seen
+}
