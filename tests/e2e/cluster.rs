@@ -17,7 +17,7 @@ use blink_test_support::host::Blink;
 use blink_test_support::previews::{app, eventually_contains, hmr_socket, logs_until, next_update};
 use blink_test_support::s3::S3Server;
 use blink_test_support::sites::complete;
-use blink_test_support::{HOSTILE_VALIDATOR, db, jwt, sse};
+use blink_test_support::{A11Y_VALIDATOR, HOSTILE_VALIDATOR, db, jwt, sse};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blink");
@@ -177,6 +177,27 @@ async fn a_change_on_one_host_is_what_every_host_serves() {
     let took = until(&d, "the unannounced change", |v| v["active"] == version.as_str()).await;
     println!("an unannounced change reached D by its reconcile in {took:?}");
     assert_eq!(served_by(&d).await, version);
+
+    // Bytes in the database that are not the version they claim to be are never loaded: A, which
+    // has its own copy, serves the new version; C, which would fetch it, keeps the one it serves.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/admin/plugins/validator?activate=false", a.url))
+        .bearer_auth(ADMIN)
+        .body(std::fs::read(A11Y_VALIDATOR).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let a11y = response.json::<Value>().await.unwrap()["version"]["version"].as_str().unwrap().to_string();
+    db::execute(&database, &format!("UPDATE plugin_blobs SET bytes = '\\x00'::bytea WHERE version = '{a11y}'")).await;
+    admin(&a, Method::POST, &format!("/api/admin/plugins/validator/{a11y}/activate"), None).await;
+    until(&a, "the a11y validator", |v| v["active"] == a11y.as_str()).await;
+    let started = Instant::now();
+    while !c.log().contains("do not hash to it") {
+        assert!(started.elapsed() < Duration::from_secs(20), "C never refused the bytes\n{}", c.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(served_by(&c).await, builtin, "C keeps serving what it served");
 }
 
 #[tokio::test]

@@ -215,6 +215,10 @@ impl PluginStore {
                 "version {version} has its bytes neither here nor in the database"
             )));
         };
+        // A version is its bytes' hash: bytes that do not hash to it are not that version.
+        if content_hash(&bytes) != version {
+            return Err(PluginError::Storage(format!("the database's bytes of version {version} do not hash to it")));
+        }
         if let Err(e) = self.write_local(version, &bytes) {
             tracing::warn!(version, "cannot keep a copy of the version here: {e}");
         }
