@@ -266,15 +266,7 @@ async fn one_project_takes_turns_across_hosts_and_loses_nothing() {
         .post("/api/git/commit", Some(&user), &json!({ "projectId": "shared", "message": "anything left?" }))
         .await;
     assert_eq!(status, 409, "every edit was committed: {body}");
-    let log: Value = reqwest::Client::new()
-        .get(format!("{}/api/projects/shared/git/log?limit=100", hosts[0].url))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, log) = hosts[0].send(reqwest::Method::GET, "/api/projects/shared/git/log?limit=100", &user).await;
     assert_eq!(log["commits"].as_array().unwrap().len(), committed, "{log}");
 }
 
@@ -388,15 +380,7 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
     };
     let (first, second) = tokio::join!(deploy(&a), deploy(&b));
     assert_eq!((first.0, second.0), (200, 200), "{first:?} {second:?}");
-    let deploys: Value = reqwest::Client::new()
-        .get(format!("{}/api/projects/{id}/deploys", a.url))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, deploys) = a.send(reqwest::Method::GET, &format!("/api/projects/{id}/deploys"), &user).await;
     assert_eq!(deploys["deploys"].as_array().unwrap().len(), 3, "every deploy is kept: {deploys}");
     for host in [&a, &b, &c] {
         let html = complete(host, &format!("{id}.sites.localhost")).await.unwrap();
@@ -418,14 +402,8 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
     assert_eq!(status, 200, "{text}");
     eventually_contains(&format!("{}src/App.tsx", through(&c)), "Footer").await;
     // No host stops another's sandbox: C refuses, and A's keeps running.
-    let response = reqwest::Client::new()
-        .delete(format!("{}/api/admin/sandboxes/{id}", c.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"], "sandbox_elsewhere");
+    let (status, refused) = c.send(reqwest::Method::DELETE, &format!("/api/admin/sandboxes/{id}"), ADMIN).await;
+    assert_eq!((status, refused["error"].clone()), (503, json!("sandbox_elsewhere")), "{refused}");
     assert_eq!(docker(&["ps", "-q", "--filter", &format!("label=blink.project={id}")]), sandboxes);
 
     // Runs, one per host in turn, all whole.
@@ -498,4 +476,29 @@ async fn any_host_serves_a_projects_sandbox_and_a_killed_host_leaves_nothing_hel
     assert!(runs_it(&list), "B took the project's sandbox over from the dead host: {list}");
     let list = admin(&c, reqwest::Method::GET, "/api/admin/sandboxes", None).await;
     assert!(!runs_it(&list), "C passes requests on to B: {list}");
+}
+
+#[test]
+fn the_cluster_limits_hold_at_their_edges() {
+    // In range at both ends is the other tests' work (1 s and 3600 s); past them, the host refuses
+    // to start and names the setting.
+    for (name, value) in [
+        ("BLINK_RECONCILE_SECS", "0"),
+        ("BLINK_RECONCILE_SECS", "3601"),
+        ("BLINK_TURN_CONNECTIONS", "0"),
+        ("BLINK_TURN_CONNECTIONS", "1001"),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("BLINK_DATA_DIR", data.path())
+            .env("BLINK_ADDR", "127.0.0.1:0")
+            .env(name, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}={value} was accepted");
+        assert!(stderr.contains(&name.to_ascii_lowercase().replace("blink_", "").replace('_', "-")), "{stderr}");
+    }
 }

@@ -54,15 +54,7 @@ async fn sandboxes_run_as_pods_through_the_kubernetes_api() {
     // The pool's pod runs first; the fence and this host's opening are applied at start.
     let started = Instant::now();
     loop {
-        let status: Value = reqwest::Client::new()
-            .get(format!("{}/api/admin/sandboxes", blink.url))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, status) = blink.send(reqwest::Method::GET, "/api/admin/sandboxes", ADMIN).await;
         if status["warm"] == 1 {
             break;
         }
@@ -157,13 +149,8 @@ async fn sandboxes_run_as_pods_through_the_kubernetes_api() {
     assert!(kube.pods().keys().all(|p| pods_before.contains(p)), "no pod was made");
 
     // The operator stops it: the pod is deleted, and its container is gone.
-    let response = reqwest::Client::new()
-        .delete(format!("{}/api/admin/sandboxes/{id}", blink.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    let (status, _) = blink.send(reqwest::Method::DELETE, &format!("/api/admin/sandboxes/{id}"), ADMIN).await;
+    assert_eq!(status, 204);
     assert_eq!(kube.deleted(), vec![name.clone()]);
     assert!(docker(&["ps", "-aq", "--filter", &format!("name={}", kube.container(&name))]).is_empty());
 }

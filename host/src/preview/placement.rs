@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::db::{Database, DbError, now_ms};
 use crate::instances::Instance;
-use crate::preview::{Entry, PreviewError, Previews};
+use crate::preview::{PreviewError, Previews};
 
 /// Another live host running a project's sandbox.
 pub(crate) struct Elsewhere {
@@ -79,17 +79,29 @@ impl Placements {
 }
 
 impl Previews {
+    /// Another live host running the project's sandbox, when this one does not run it.
+    async fn elsewhere(&self, project: &str) -> Result<Option<Elsewhere>, DbError> {
+        let Some(placements) = &self.placements else { return Ok(None) };
+        if self.existing(project).is_some_and(|e| e.address().is_some()) {
+            return Ok(None);
+        }
+        placements.elsewhere(project).await
+    }
+
+    /// As [`Self::elsewhere`], a database that cannot tell taken as "here": the caller serves the
+    /// request itself, as a host alone would.
+    async fn elsewhere_or_here(&self, project: &str) -> Option<Elsewhere> {
+        self.elsewhere(project).await.unwrap_or_else(|e| {
+            tracing::warn!(project, "cannot tell where the project's sandbox runs: {e}");
+            None
+        })
+    }
+
     /// Refuses, with the host to ask, when another live host runs the project's sandbox; called
     /// in the project's turn, so no host starts one while another is starting it.
-    pub(super) async fn here_or_nowhere(&self, project: &str, entry: &Entry) -> Result<(), PreviewError> {
-        if entry.address().is_some() {
-            return Ok(());
-        }
-        match &self.placements {
-            Some(placements) => match placements.elsewhere(project).await? {
-                Some(there) => Err(PreviewError::Elsewhere(there.url)),
-                None => Ok(()),
-            },
+    pub(super) async fn here_or_nowhere(&self, project: &str) -> Result<(), PreviewError> {
+        match self.elsewhere(project).await? {
+            Some(there) => Err(PreviewError::Elsewhere(there.url)),
             None => Ok(()),
         }
     }
@@ -97,16 +109,13 @@ impl Previews {
     /// The host to pass a request for the project's preview on to, when another live host runs
     /// its sandbox and this one does not.
     pub(crate) async fn runs_on(&self, project: &str) -> Option<String> {
-        if self.existing(project).is_some_and(|e| e.address().is_some()) {
-            return None;
-        }
-        match self.placements.as_ref()?.elsewhere(project).await {
-            Ok(there) => there.map(|t| t.url),
-            Err(e) => {
-                tracing::warn!(project, "cannot tell where the project's sandbox runs: {e}");
-                None
-            }
-        }
+        self.elsewhere_or_here(project).await.map(|there| there.url)
+    }
+
+    /// Where another live host's sandbox of the project answers, for telling its dev server what
+    /// changed: every host derives the same sync token from the shared secret key.
+    pub(super) async fn address_elsewhere(&self, project: &str) -> Option<SocketAddr> {
+        self.elsewhere_or_here(project).await.and_then(|there| there.address)
     }
 
     /// Records that the project's sandbox runs here.
@@ -115,17 +124,5 @@ impl Previews {
             placements.record(project, address).await?;
         }
         Ok(())
-    }
-
-    /// Where another live host's sandbox of the project answers, for telling its dev server what
-    /// changed: every host derives the same sync token from the shared secret key.
-    pub(super) async fn address_elsewhere(&self, project: &str) -> Option<SocketAddr> {
-        match self.placements.as_ref()?.elsewhere(project).await {
-            Ok(there) => there.and_then(|t| t.address),
-            Err(e) => {
-                tracing::warn!(project, "cannot tell where the project's sandbox runs: {e}");
-                None
-            }
-        }
     }
 }

@@ -68,7 +68,7 @@ impl FakeKube {
             .route("/api/v1/namespaces/{ns}/pods/{name}/exec", get(pod_exec).post(pod_exec))
             .route(
                 "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}",
-                get(get_policy).patch(apply_policy),
+                axum::routing::patch(apply_policy),
             )
             .with_state(world.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake API server");
@@ -323,17 +323,26 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// A patch's body, refused unless it comes as the patch type the route takes (kube-rs sends
+/// server-side apply as JSON under the YAML type, which JSON is a subset of).
+fn patch_body(headers: &HeaderMap, body: &[u8], wanted: &str) -> Result<Value, Box<Response>> {
+    let kind = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if kind != wanted {
+        return Err(Box::new(status(415, "UnsupportedMediaType", &format!("this route takes {wanted}, not {kind}"))));
+    }
+    serde_json::from_slice(body).map_err(|_| Box::new(status(400, "BadRequest", "the patch is not JSON")))
+}
+
 async fn patch_pod(
     State(world): State<World>,
     Path((_, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let kind = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if kind != "application/merge-patch+json" {
-        return status(415, "UnsupportedMediaType", &format!("the fake takes merge patches, not {kind}"));
-    }
-    let Ok(patch) = serde_json::from_slice::<Value>(&body) else { return status(400, "BadRequest", "not JSON") };
+    let patch = match patch_body(&headers, &body, "application/merge-patch+json") {
+        Ok(patch) => patch,
+        Err(refused) => return *refused,
+    };
     let mut inner = world.inner.lock().unwrap();
     let Some(pod) = inner.pods.get_mut(&name) else {
         return status(404, "NotFound", &format!("pods \"{name}\" not found"));
@@ -471,13 +480,6 @@ async fn run_exec(mut socket: WebSocket, container: String, user: String, dir: S
     let _ = socket.send(Message::Close(None)).await;
 }
 
-async fn get_policy(State(world): State<World>, Path((_, name)): Path<(String, String)>) -> Response {
-    match world.inner.lock().unwrap().policies.get(&name) {
-        Some(policy) => axum::Json(policy.clone()).into_response(),
-        None => status(404, "NotFound", &format!("networkpolicies.networking.k8s.io \"{name}\" not found")),
-    }
-}
-
 /// Server-side apply: the object sent is the object kept.
 async fn apply_policy(
     State(world): State<World>,
@@ -485,11 +487,10 @@ async fn apply_policy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let kind = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if kind != "application/apply-patch+yaml" {
-        return status(415, "UnsupportedMediaType", &format!("apply wants application/apply-patch+yaml, not {kind}"));
-    }
-    let Ok(policy) = serde_json::from_slice::<Value>(&body) else { return status(400, "BadRequest", "not JSON") };
+    let policy = match patch_body(&headers, &body, "application/apply-patch+yaml") {
+        Ok(policy) => policy,
+        Err(refused) => return *refused,
+    };
     if policy["metadata"]["name"] != name.as_str() {
         return status(400, "BadRequest", "the name in the body differs from the path's");
     }

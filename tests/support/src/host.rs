@@ -152,6 +152,19 @@ impl Blink {
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
     }
+
+    /// Sends `method path` with `token` as bearer and no body, returning status and the body as
+    /// JSON (`null` when it is not JSON).
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request to blink");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
 }
 
 /// One compile cache for every test host of a build, next to the binary: components are compiled
